@@ -1,0 +1,139 @@
+//! Trace and span identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("{kind} must be {expected} bytes ({hex} hex digits), got {got} bytes")]
+    WrongLength { kind: &'static str, expected: usize, hex: usize, got: usize },
+    #[error("{kind} is not valid hex: {value:?}")]
+    NotHex { kind: &'static str, value: String },
+    #[error("{kind} is all zeros, which OpenTelemetry defines as invalid")]
+    Zero { kind: &'static str },
+}
+
+macro_rules! id_type {
+    ($name:ident, $len:expr, $kind:expr) => {
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            pub const LEN: usize = $len;
+
+            /// Parses raw bytes as they come in protobuf; rejects wrong lengths and all zeros.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdError> {
+                let arr: [u8; $len] = bytes.try_into().map_err(|_| IdError::WrongLength {
+                    kind: $kind,
+                    expected: $len,
+                    hex: $len * 2,
+                    got: bytes.len(),
+                })?;
+                if arr == [0u8; $len] {
+                    return Err(IdError::Zero { kind: $kind });
+                }
+                Ok($name(arr))
+            }
+
+            /// Parses lowercase or uppercase hex.
+            pub fn from_hex(s: &str) -> Result<Self, IdError> {
+                let s = s.trim();
+                if s.len() != $len * 2 {
+                    return Err(IdError::WrongLength {
+                        kind: $kind,
+                        expected: $len,
+                        hex: $len * 2,
+                        got: s.len() / 2,
+                    });
+                }
+                let mut out = [0u8; $len];
+                hex::decode_to_slice(s, &mut out)
+                    .map_err(|_| IdError::NotHex { kind: $kind, value: s.to_string() })?;
+                Self::from_bytes(&out)
+            }
+
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::from_hex(s)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::from_hex(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(TraceId, 16, "trace id");
+id_type!(SpanId, 8, "span id");
+
+impl TraceId {
+    /// Accepts 16-hex-digit (64-bit, as Zipkin and Jaeger allow) ids too, left-padded with zeros.
+    pub fn from_hex_lenient(s: &str) -> Result<Self, IdError> {
+        let s = s.trim();
+        if s.len() < 32 && !s.is_empty() && s.len() % 2 == 0 || s.len() == 16 {
+            let padded = format!("{s:0>32}");
+            return Self::from_hex(&padded);
+        }
+        Self::from_hex(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rejects_bad_ids() {
+        assert!(matches!(TraceId::from_bytes(&[1; 15]), Err(IdError::WrongLength { got: 15, .. })));
+        assert!(matches!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { .. })));
+        assert!(matches!(SpanId::from_hex("zz00000000000000"), Err(IdError::NotHex { .. })));
+        assert_eq!(
+            TraceId::from_hex_lenient("00000000000000ff").unwrap().to_hex(),
+            "000000000000000000000000000000ff"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn hex_round_trip(bytes in any::<[u8; 16]>()) {
+            prop_assume!(bytes != [0; 16]);
+            let id = TraceId(bytes);
+            prop_assert_eq!(TraceId::from_hex(&id.to_hex()).unwrap(), id);
+            let json = serde_json::to_string(&id).unwrap();
+            prop_assert_eq!(serde_json::from_str::<TraceId>(&json).unwrap(), id);
+        }
+    }
+}

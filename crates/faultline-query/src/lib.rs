@@ -1,0 +1,18 @@
+//! Queries over the store: the filter language, trace assembly, trace and span search, log search,
+//! metric series, services and operations, change events.
+//!
+//! Invariant: this crate reads through `faultline_store::Store` only; it never writes.
+
+pub mod filter;
+pub mod traces;
+
+pub use filter::{parse, FilterError};
+pub use traces::{search_traces, trace_tree, TraceSummary, TraceTree};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error(transparent)]
+    Store(#[from] faultline_store::StoreError),
+}

@@ -1,0 +1,168 @@
+//! Traces: assembling one into a tree, and searching for traces that match a filter.
+
+use crate::QueryError;
+use faultline_model::schema::{spans_from_batch, Table};
+use faultline_model::{Span, StatusCode, TraceId};
+use faultline_store::{Scan, Store};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A trace as a tree: spans in depth-first order with their depth. Spans whose parent is missing
+/// are roots too (real traces lose spans).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceTree {
+    pub trace_id: TraceId,
+    pub spans: Vec<TreeSpan>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TreeSpan {
+    pub depth: usize,
+    /// The parent span id is set but no such span is in the trace.
+    pub orphan: bool,
+    #[serde(flatten)]
+    pub span: Span,
+}
+
+/// Orders spans into a tree (children by start time).
+pub fn trace_tree(trace_id: TraceId, mut spans: Vec<Span>) -> TraceTree {
+    spans.sort_by_key(|s| (s.start_unix_nano, s.span_id));
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id).collect();
+    let mut children: HashMap<_, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, s) in spans.iter().enumerate() {
+        match s.parent_span_id {
+            Some(p) if ids.contains(&p) && p != s.span_id => children.entry(p).or_default().push(i),
+            _ => roots.push(i),
+        }
+    }
+    let mut out = Vec::with_capacity(spans.len());
+    let mut visited = vec![false; spans.len()];
+    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&i| (i, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        if let Some(c) = children.get(&spans[i].span_id) {
+            stack.extend(c.iter().rev().map(|&j| (j, depth + 1)));
+        }
+        out.push((i, depth));
+    }
+    // A parent cycle leaves spans unvisited: show them as roots rather than lose them.
+    for (i, v) in visited.iter().enumerate() {
+        if !v {
+            out.push((i, 0));
+        }
+    }
+    let mut spans: Vec<Option<Span>> = spans.into_iter().map(Some).collect();
+    TraceTree {
+        trace_id,
+        spans: out
+            .into_iter()
+            .map(|(i, depth)| {
+                let span = spans[i].take().expect("each span once");
+                let orphan = span.parent_span_id.is_some_and(|p| !ids.contains(&p));
+                TreeSpan { depth, orphan, span }
+            })
+            .collect(),
+    }
+}
+
+/// Loads one trace.
+pub async fn get_trace(store: &Store, trace_id: TraceId) -> Result<Option<TraceTree>, QueryError> {
+    let batches = store.trace(trace_id).await?;
+    let spans: Vec<Span> = batches.iter().flat_map(spans_from_batch).collect();
+    Ok((!spans.is_empty()).then(|| trace_tree(trace_id, spans)))
+}
+
+/// One line of a trace search result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceSummary {
+    pub trace_id: TraceId,
+    /// Service and name of the root span (the earliest span without a parent).
+    pub root_service: String,
+    pub root_name: String,
+    pub start_unix_nano: i64,
+    pub duration_ns: i64,
+    pub span_count: usize,
+    pub error_count: usize,
+    pub services: Vec<String>,
+    /// Spans of the trace that matched the filter.
+    pub matched_spans: usize,
+}
+
+/// Finds traces with at least one span matching `filter` in `[from, to)`, newest first.
+pub async fn search_traces(
+    store: &Store,
+    filter: faultline_store::expr::Expr,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<TraceSummary>, QueryError> {
+    let scan = Scan::new(Table::Spans).time(from, to).filter(filter).columns(&["trace_id", "start_time"]);
+    let batches = store.scan(&scan).await?;
+    let mut matched: HashMap<TraceId, (i64, usize)> = HashMap::new();
+    for b in &batches {
+        let c = faultline_model::schema::Columns::new(b);
+        for row in 0..b.num_rows() {
+            let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else { continue };
+            let start = c.i64("start_time", row).unwrap_or(0);
+            let e = matched.entry(t).or_insert((start, 0));
+            e.0 = e.0.max(start);
+            e.1 += 1;
+        }
+    }
+    let mut ids: Vec<(TraceId, i64, usize)> = matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
+    ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ids.truncate(limit);
+    let mut out = Vec::with_capacity(ids.len());
+    for (tid, _, n) in ids {
+        let spans: Vec<Span> = store.trace(tid).await?.iter().flat_map(spans_from_batch).collect();
+        if let Some(s) = summarize(tid, &spans, n) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Summarises the spans of one trace.
+pub fn summarize(trace_id: TraceId, spans: &[Span], matched_spans: usize) -> Option<TraceSummary> {
+    let start = spans.iter().map(|s| s.start_unix_nano).min()?;
+    let end = spans.iter().map(|s| s.end_unix_nano).max()?;
+    let root = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_none())
+        .min_by_key(|s| s.start_unix_nano)
+        .or_else(|| spans.iter().min_by_key(|s| s.start_unix_nano))?;
+    let services: BTreeSet<String> = spans.iter().map(|s| s.resource.service_name.clone()).collect();
+    Some(TraceSummary {
+        trace_id,
+        root_service: root.resource.service_name.clone(),
+        root_name: root.name.clone(),
+        start_unix_nano: start,
+        duration_ns: end - start,
+        span_count: spans.len(),
+        error_count: spans.iter().filter(|s| s.status_code == StatusCode::Error).count(),
+        services: services.into_iter().collect(),
+        matched_spans,
+    })
+}
+
+/// Services and, per service, operation names with their span kinds, from spans in `[from, to)`.
+pub async fn services_and_operations(
+    store: &Store,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<String, BTreeMap<String, BTreeSet<i8>>>, QueryError> {
+    let scan = Scan::new(Table::Spans).time(from, to).columns(&["service_name", "name", "kind"]);
+    let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<i8>>> = BTreeMap::new();
+    for b in store.scan(&scan).await? {
+        let c = faultline_model::schema::Columns::new(&b);
+        for row in 0..b.num_rows() {
+            let svc = c.str("service_name", row).unwrap_or("");
+            let name = c.str("name", row).unwrap_or("");
+            let kind = c.i8("kind", row).unwrap_or(0);
+            out.entry(svc.to_string()).or_default().entry(name.to_string()).or_default().insert(kind);
+        }
+    }
+    Ok(out)
+}
