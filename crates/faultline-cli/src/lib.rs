@@ -1,14 +1,59 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! faultline's command line. `main` parses arguments, sets up logging, runs a command, and turns
+//! errors into a message and an exit status (a closed pipe is not an error).
+
+mod args;
+mod import;
+mod output;
+mod query;
+mod serve;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+pub use args::Cli;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,faultline_server=info,faultline_cli=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            args::Command::Serve(a) => serve::run(a).await,
+            args::Command::Import(a) => import::run(a).await,
+            args::Command::Traces(a) => query::traces(a).await,
+            args::Command::Logs(a) => query::logs(a).await,
+            args::Command::Changes(a) => query::changes(a).await,
+            args::Command::Status(a) => query::status(a).await,
+        }
+    })
 }

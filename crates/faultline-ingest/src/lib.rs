@@ -1,14 +1,389 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Reading telemetry from files, with the format detected: OTLP/JSON lines (as the OpenTelemetry
+//! Collector's file exporter writes them, one export request per line, or pretty-printed), OTLP
+//! protobuf, change events as JSON, JSON-lines logs and plain-text logs; any of them gzip-compressed.
+//!
+//! Records go to a sink in batches, so that a file of any size is read in bounded memory.
+//!
+//! Invariant: this crate does no I/O but reading the input it is handed.
+
+pub mod changes;
+pub mod logs;
+
+use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};
+use faultline_otlp::{Limits, Request, Signal};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+
+/// Records read from a file, in a batch.
+#[derive(Debug, Default)]
+pub struct Items {
+    pub spans: Vec<Span>,
+    pub logs: Vec<LogRecord>,
+    pub metrics: Vec<MetricPoint>,
+    pub changes: Vec<ChangeEvent>,
+    pub rejected: u64,
+    pub errors: Vec<String>,
+}
+
+impl Items {
+    pub fn len(&self) -> usize {
+        self.spans.len() + self.logs.len() + self.metrics.len() + self.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn reject(&mut self, e: String) {
+        self.rejected += 1;
+        if self.errors.len() < 5 {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// What the reader found, for the summary line.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReadSummary {
+    pub format: String,
+    pub spans: u64,
+    pub logs: u64,
+    pub metric_points: u64,
+    pub changes: u64,
+    pub rejected: u64,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("reading input: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Format(String),
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// Options of a read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Service name for logs that do not carry one (plain text).
+    pub service: String,
+    /// Records per batch handed to the sink.
+    pub batch: usize,
+    /// Which signal an OTLP protobuf file holds, when known (from the file name, or said).
+    pub signal_hint: Option<Signal>,
+    pub limits: Limits,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { service: "unknown_service".into(), batch: 8192, signal_hint: None, limits: Limits::default() }
+    }
+}
+
+/// Guesses the OTLP signal from a file name (`traces.pb`, `logs.jsonl.gz`, ...).
+pub fn signal_from_name(name: &str) -> Option<Signal> {
+    let n = name.to_ascii_lowercase();
+    if n.contains("trace") || n.contains("span") {
+        Some(Signal::Traces)
+    } else if n.contains("metric") {
+        Some(Signal::Metrics)
+    } else if n.contains("log") {
+        Some(Signal::Logs)
+    } else {
+        None
+    }
+}
+
+/// Counts bytes read, for progress bars.
+pub struct Counting<R> {
+    inner: R,
+    pub count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R> Counting<R> {
+    pub fn new(inner: R) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (Counting { inner, count: count.clone() }, count)
+    }
+}
+
+struct Batcher<'a, E> {
+    items: Items,
+    summary: ReadSummary,
+    batch: usize,
+    sink: &'a mut dyn FnMut(Items) -> Result<(), E>,
+}
+
+impl<E: std::fmt::Display> Batcher<'_, E> {
+    fn maybe_flush(&mut self) -> Result<(), IngestError> {
+        if self.items.len() >= self.batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), IngestError> {
+        let items = std::mem::take(&mut self.items);
+        let s = &mut self.summary;
+        s.spans += items.spans.len() as u64;
+        s.logs += items.logs.len() as u64;
+        s.metric_points += items.metrics.len() as u64;
+        s.changes += items.changes.len() as u64;
+        s.rejected += items.rejected;
+        for e in &items.errors {
+            if s.errors.len() < 10 {
+                s.errors.push(e.clone());
+            }
+        }
+        if items.is_empty() && items.rejected == 0 {
+            return Ok(());
+        }
+        (self.sink)(items).map_err(|e| IngestError::Sink(e.to_string()))
+    }
+
+    fn otlp(&mut self, req: &Request, limits: &Limits) {
+        match req {
+            Request::Traces(r) => {
+                let d = faultline_otlp::spans_from_request(r, limits);
+                self.items.spans.extend(d.items);
+                self.merge(d.rejected, d.errors);
+            }
+            Request::Logs(r) => {
+                let d = faultline_otlp::logs_from_request(r, limits);
+                self.items.logs.extend(d.items);
+                self.merge(d.rejected, d.errors);
+            }
+            Request::Metrics(r) => {
+                let d = faultline_otlp::metrics_from_request(r, limits);
+                self.items.metrics.extend(d.items);
+                self.merge(d.rejected, d.errors);
+            }
+        }
+    }
+
+    fn merge(&mut self, rejected: u64, errors: Vec<String>) {
+        self.items.rejected += rejected;
+        for e in errors {
+            if self.items.errors.len() < 5 {
+                self.items.errors.push(e);
+            }
+        }
+    }
+}
+
+/// Reads a whole input, detecting its format, handing records to `sink` in batches.
+pub fn read<E: std::fmt::Display>(
+    input: impl Read,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(Items) -> Result<(), E>,
+) -> Result<ReadSummary, IngestError> {
+    read_dyn(Box::new(input), opts, sink)
+}
+
+fn read_dyn<E: std::fmt::Display>(
+    input: Box<dyn Read + '_>,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(Items) -> Result<(), E>,
+) -> Result<ReadSummary, IngestError> {
+    let mut r = BufReader::with_capacity(1 << 20, input);
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::read::MultiGzDecoder::new(r);
+        let mut s = read_dyn(Box::new(gz), opts, sink)?;
+        s.format = format!("{} (gzip)", s.format);
+        return Ok(s);
+    }
+    let mut b = Batcher { items: Items::default(), summary: ReadSummary::default(), batch: opts.batch.max(1), sink };
+    let first = head.iter().copied().find(|c| !c.is_ascii_whitespace());
+    let is_text = std::str::from_utf8(&head[..head.len().min(4096)]).is_ok()
+        || head.len() > 4 && std::str::from_utf8(&head[..head.len().min(4096) - 4]).is_ok();
+    match first {
+        None => {
+            b.summary.format = "empty".into();
+        }
+        Some(b'{') | Some(b'[') => read_json(r, opts, &mut b)?,
+        Some(_) if is_text => read_text(r, opts, &mut b)?,
+        Some(_) => read_protobuf(r, opts, &mut b)?,
+    }
+    b.flush()?;
+    Ok(b.summary)
+}
+
+fn read_json<E: std::fmt::Display>(r: impl Read, opts: &ReadOptions, b: &mut Batcher<'_, E>) -> Result<(), IngestError> {
+    let now = opts.limits.now_ns;
+    let stream = serde_json::Deserializer::from_reader(r).into_iter::<Value>();
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut note = |k: &'static str| {
+        if !kinds.contains(&k) {
+            kinds.push(k)
+        }
+    };
+    for (i, v) in stream.enumerate() {
+        let v = v.map_err(|e| IngestError::Format(format!("invalid JSON in document {}: {e}", i + 1)))?;
+        if let Some(signal) = faultline_otlp::json::detect_signal(&v) {
+            note("OTLP/JSON");
+            match faultline_otlp::json::decode_value(signal, &v) {
+                Ok(req) => b.otlp(&req, &opts.limits),
+                Err(e) => b.items.reject(format!("document {}: {e}", i + 1)),
+            }
+        } else if let Value::Array(arr) = v {
+            for item in arr {
+                if changes::looks_like_change(&item) {
+                    note("change events");
+                    match changes::from_json(&item, now) {
+                        Ok(c) => b.items.changes.push(c),
+                        Err(e) => b.items.reject(format!("change event: {e}")),
+                    }
+                } else {
+                    note("JSON logs");
+                    match logs::from_json_line(item, &opts.service, now) {
+                        Ok(l) => b.items.logs.push(l),
+                        Err(e) => b.items.reject(format!("log line: {e}")),
+                    }
+                }
+                b.maybe_flush()?;
+            }
+        } else if changes::looks_like_change(&v) {
+            note("change events");
+            match changes::from_json(&v, now) {
+                Ok(c) => b.items.changes.push(c),
+                Err(e) => b.items.reject(format!("change event {}: {e}", i + 1)),
+            }
+        } else {
+            note("JSON logs");
+            match logs::from_json_line(v, &opts.service, now) {
+                Ok(l) => b.items.logs.push(l),
+                Err(e) => b.items.reject(format!("log line {}: {e}", i + 1)),
+            }
+        }
+        b.maybe_flush()?;
+    }
+    b.summary.format = kinds.join(", ");
+    Ok(())
+}
+
+fn read_text<E: std::fmt::Display>(r: impl BufRead, opts: &ReadOptions, b: &mut Batcher<'_, E>) -> Result<(), IngestError> {
+    b.summary.format = "plain-text logs".into();
+    let now = opts.limits.now_ns;
+    for line in r.lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                b.items.reject("a line is not valid UTF-8".into());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        b.items.logs.push(logs::from_text_line(&line, &opts.service, now));
+        b.maybe_flush()?;
+    }
+    Ok(())
+}
+
+fn read_protobuf<E: std::fmt::Display>(mut r: impl Read, opts: &ReadOptions, b: &mut Batcher<'_, E>) -> Result<(), IngestError> {
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes)?;
+    let signals = match opts.signal_hint {
+        Some(s) => vec![s],
+        None => vec![Signal::Traces, Signal::Logs, Signal::Metrics],
+    };
+    // Without a hint, the signal whose decoding keeps the most records wins.
+    let mut best: Option<(usize, Request, Signal)> = None;
+    let mut last_err = None;
+    for s in signals {
+        match faultline_otlp::decode_protobuf(s, &bytes) {
+            Ok(req) => {
+                let n = match &req {
+                    Request::Traces(t) => faultline_otlp::spans_from_request(t, &opts.limits).items.len(),
+                    Request::Logs(l) => faultline_otlp::logs_from_request(l, &opts.limits).items.len(),
+                    Request::Metrics(m) => faultline_otlp::metrics_from_request(m, &opts.limits).items.len(),
+                };
+                if best.as_ref().is_none_or(|(bn, _, _)| n > *bn) {
+                    best = Some((n, req, s));
+                }
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    match best {
+        Some((_, req, s)) => {
+            b.summary.format = format!("OTLP protobuf ({})", s.as_str());
+            b.otlp(&req, &opts.limits);
+            Ok(())
+        }
+        None => Err(IngestError::Format(format!(
+            "not a format faultline reads (not JSON, not text, not OTLP protobuf: {})",
+            last_err.map(|e| e.to_string()).unwrap_or_default()
+        ))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn collect(input: &[u8]) -> (ReadSummary, Items) {
+        let mut all = Items::default();
+        let opts = ReadOptions { limits: Limits { min_time_ns: 0, ..Limits::default() }, ..ReadOptions::default() };
+        let s = read(input, &opts, &mut |i: Items| -> Result<(), String> {
+            all.spans.extend(i.spans);
+            all.logs.extend(i.logs);
+            all.metrics.extend(i.metrics);
+            all.changes.extend(i.changes);
+            Ok(())
+        })
+        .unwrap();
+        (s, all)
+    }
+
+    fn example(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
     #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    fn reads_pretty_and_line_otlp_json_and_gzip() {
+        let (s, items) = collect(&example("trace.json"));
+        assert_eq!(s.format, "OTLP/JSON");
+        assert!(!items.spans.is_empty());
+        let mut lines = Vec::new();
+        for f in ["trace.json", "logs.json", "metrics.json"] {
+            let v: Value = serde_json::from_slice(&example(f)).unwrap();
+            lines.extend(serde_json::to_vec(&v).unwrap());
+            lines.push(b'\n');
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &lines).unwrap();
+        let (s, items) = collect(&gz.finish().unwrap());
+        assert_eq!(s.format, "OTLP/JSON (gzip)");
+        assert!(!items.spans.is_empty() && !items.logs.is_empty() && !items.metrics.is_empty());
+    }
+
+    #[test]
+    fn reads_protobuf_changes_and_text() {
+        use prost::Message;
+        let v: Value = serde_json::from_slice(&example("trace.json")).unwrap();
+        let Request::Traces(req) = faultline_otlp::json::decode_value(Signal::Traces, &v).unwrap() else { panic!() };
+        let (s, items) = collect(&req.encode_to_vec());
+        assert_eq!(s.format, "OTLP protobuf (traces)");
+        assert!(!items.spans.is_empty());
+        let (_, items) = collect(br#"{"service":"inventory","kind":"config","id":"c1","time":"2026-11-13T08:00:00Z"}"#);
+        assert_eq!(items.changes.len(), 1);
+        let (s, items) = collect(b"2026-11-13 08:00:00,001 ERROR db: connection timeout\nsecond line\n");
+        assert_eq!(s.format, "plain-text logs");
+        assert_eq!(items.logs.len(), 2);
+        assert_eq!(items.logs[0].severity_number, 17);
     }
 }

@@ -32,9 +32,12 @@ pub struct ResourceInfo {
     /// The instance identity: `service.instance.id`, else `host.name`, else `k8s.pod.name`.
     pub instance: Option<String>,
     /// All resource attributes.
+    #[serde(rename = "resource_attributes", default)]
     pub attributes: Attributes,
     /// Instrumentation scope name and version.
+    #[serde(default)]
     pub scope_name: String,
+    #[serde(default)]
     pub scope_version: String,
 }
 

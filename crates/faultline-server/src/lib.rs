@@ -1,14 +1,132 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `faultline serve`: the receivers (OTLP/gRPC, OTLP/HTTP, change events) and the query API, over
+//! one [`faultline_store::Store`].
+//!
+//! The HTTP side is one axum [`Router`] built by [`app`], so tests drive it with `oneshot` and no
+//! socket; the gRPC side is tonic's generated OTLP services.
+//!
+//! Invariant: handlers never panic on input; every rejection says what was wrong.
+
+pub mod api;
+pub mod error;
+pub mod grpc;
+pub mod ingest;
+pub mod otlp_http;
+pub mod telemetry;
+
+use axum::Router;
+use faultline_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use error::AppError;
+pub use ingest::Ingestor;
+pub use telemetry::Telemetry;
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ingest: Arc<Ingestor>,
+    pub telemetry: Arc<Telemetry>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl AppState {
+    pub fn new(store: Store, limits: ServerLimits) -> Self {
+        let telemetry = Arc::new(Telemetry::default());
+        AppState { ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())), store, telemetry }
     }
+}
+
+/// Limits on what the receivers accept.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Largest request body, after decompression.
+    pub max_body_bytes: usize,
+    /// Records with more attributes are rejected.
+    pub max_attributes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { max_body_bytes: 64 << 20, max_attributes: 1024 }
+    }
+}
+
+/// The HTTP application: OTLP/HTTP, the native API, change events and `/metrics`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(otlp_http::routes())
+        .merge(api::routes())
+        .with_state(state)
+}
+
+/// Addresses to listen on.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub grpc: Option<SocketAddr>,
+    pub otlp_http: Option<SocketAddr>,
+    pub api: SocketAddr,
+}
+
+/// Serves until `shutdown` resolves; then flushes the store.
+pub async fn serve(
+    state: AppState,
+    listen: Listen,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let api = tokio::net::TcpListener::bind(listen.api).await?;
+    tracing::info!(addr = %listen.api, "API and UI listening");
+    let router = app(state.clone());
+    let r = rx.clone();
+    tasks.spawn(async move { axum::serve(api, router).with_graceful_shutdown(wait(r)).await });
+    if let Some(addr) = listen.otlp_http {
+        if addr != listen.api {
+            let l = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "OTLP/HTTP listening");
+            let router = app(state.clone());
+            let r = rx.clone();
+            tasks.spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
+        }
+    }
+    if let Some(addr) = listen.grpc {
+        let l = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "OTLP/gRPC listening");
+        let svc = grpc::router(state.clone());
+        let r = rx.clone();
+        tasks.spawn(async move {
+            svc.serve_with_incoming_shutdown(tokio_stream_listener(l), wait(r))
+                .await
+                .map_err(std::io::Error::other)
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    state.store.flush().await.map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+fn tokio_stream_listener(
+    l: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(l, |l| async move {
+        let r = l.accept().await.map(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            s
+        });
+        Some((r, l))
+    })
 }

@@ -440,9 +440,10 @@ impl Store {
             trace_id: scan.trace_id.map(|t| t.0),
         };
         let mut out: Vec<RecordBatch> = Vec::new();
-        let mut results = futures::stream::iter(segments.iter().map(|m| {
-            let seg_scan = &seg_scan;
-            async move { self.scan_one(m, seg_scan).await }
+        let seg_scan = Arc::new(seg_scan);
+        let mut results = futures::stream::iter(segments.into_iter().map(|m| {
+            let (store, seg_scan) = (self.clone(), seg_scan.clone());
+            async move { store.scan_one(&m, &seg_scan).await }
         }))
         .buffered(4);
         while let Some(r) = results.next().await {

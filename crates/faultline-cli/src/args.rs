@@ -1,0 +1,220 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// faultline finds out why a distributed system is failing, from the OpenTelemetry traces, logs and
+/// metrics it already emits, plus its change events.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v, -vv); FAULTLINE_LOG overrides (tracing filter syntax).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: OTLP receivers (gRPC 4317, HTTP 4318), API on 8080.
+    Serve(ServeArgs),
+    /// Import telemetry files into the data directory (no server needed).
+    Import(ImportArgs),
+    /// Look at traces.
+    Traces(TracesArgs),
+    /// Search logs.
+    Logs(LogsArgs),
+    /// Record and list change events (deploys, config changes, ...).
+    Changes(ChangesArgs),
+    /// Show what the data directory or server holds.
+    Status(SourceArgs),
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+}
+
+/// Where to read from: a data directory, or a running server.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Read from a running faultline server instead of the data directory (e.g. http://127.0.0.1:8080).
+    #[arg(long, env = "FAULTLINE_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+    pub data_dir: PathBuf,
+    /// OTLP/gRPC address ("off" to disable).
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc_addr: String,
+    /// OTLP/HTTP address ("off" to disable; the API address serves /v1/* too).
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub otlp_http_addr: String,
+    /// API and UI address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_addr: SocketAddr,
+    /// Drop data older than this (e.g. 7d, 12h; "off" keeps everything).
+    #[arg(long, default_value = "7d")]
+    pub retention: String,
+    /// Drop the oldest data while segments take more than this many bytes (e.g. 50GB).
+    #[arg(long)]
+    pub max_disk: Option<String>,
+    /// Largest accepted request body, decompressed (e.g. 64MB).
+    #[arg(long, default_value = "64MB")]
+    pub max_body: String,
+    /// Flush memory to Parquet segments at least this often.
+    #[arg(long, default_value = "60s")]
+    pub flush_interval: String,
+    /// Memory for data not yet in segments (e.g. 2GB); past it, writers are told to retry.
+    #[arg(long, default_value = "2GB")]
+    pub max_memory: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+    pub data_dir: PathBuf,
+    /// Service name for logs that carry none (plain-text logs).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Files to import ("-" for standard input); gzip-compressed files too. The format is detected:
+    /// OTLP/JSON lines or protobuf, change events (JSON), JSON-lines or plain-text logs.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    #[command(subcommand)]
+    pub command: TracesCommand,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TracesCommand {
+    /// Show one trace as a tree with timings.
+    Get {
+        /// Trace id (32 hex digits; 16 accepted).
+        id: String,
+    },
+    /// Find traces with a span matching a filter, e.g. 'service = "checkout" and status = error and duration > 500ms'.
+    Search {
+        /// Filter (see docs/filter.md); empty matches all.
+        #[arg(default_value = "")]
+        filter: String,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Most traces to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Start: RFC 3339, unix seconds, or relative (-15m); default: all data.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End (exclusive); default: all data.
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(subcommand)]
+    pub command: LogsCommand,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Search logs by filter, text, severity, service or trace id.
+    Search {
+        /// Filter, e.g. 'severity >= warn and body ~ "timeout"'.
+        #[arg(default_value = "")]
+        filter: String,
+        /// Text the message must contain (case-insensitive).
+        #[arg(long)]
+        text: Option<String>,
+        /// Lowest severity (trace, debug, info, warn, error, fatal).
+        #[arg(long)]
+        severity: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        trace_id: Option<String>,
+        #[command(flatten)]
+        window: WindowArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    #[command(subcommand)]
+    pub command: ChangesCommand,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChangesCommand {
+    /// Record a change event.
+    Add {
+        /// Service the change touched.
+        #[arg(long)]
+        service: String,
+        /// deploy, config, infra, feature_flag, dependency, scale or other.
+        #[arg(long, default_value = "other")]
+        kind: String,
+        /// Change id (default: derived from service, kind and time).
+        #[arg(long)]
+        id: Option<String>,
+        /// When it took effect (default: now).
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long)]
+        version_before: Option<String>,
+        #[arg(long)]
+        version_after: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        link: Option<String>,
+    },
+    /// List change events.
+    List {
+        #[command(flatten)]
+        window: WindowArgs,
+        #[arg(long)]
+        service: Option<String>,
+    },
+}

@@ -1,0 +1,157 @@
+//! Log lines that are not OTLP: JSON lines with the usual keys, and plain text (with its timestamp
+//! and level detected).
+
+use crate::changes::{parse_loose_time, time_of};
+use faultline_model::log::{severity_from_text, severity_text_of};
+use faultline_model::{Attributes, LogRecord, ResourceInfo, SpanId, TraceId};
+use serde_json::Value;
+
+const TIME_KEYS: &[&str] = &["time", "timestamp", "ts", "@timestamp", "date", "datetime", "t"];
+const LEVEL_KEYS: &[&str] = &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "severity_text"];
+const MESSAGE_KEYS: &[&str] = &["message", "msg", "log", "body", "text", "event"];
+const TRACE_KEYS: &[&str] = &["trace_id", "traceId", "traceid", "trace.id", "dd.trace_id", "logging.googleapis.com/trace"];
+const SPAN_KEYS: &[&str] = &["span_id", "spanId", "spanid", "span.id", "dd.span_id"];
+const SERVICE_KEYS: &[&str] = &["service", "service.name", "service_name", "app", "application", "logger_service"];
+
+fn take_str(o: &mut serde_json::Map<String, Value>, keys: &[&str]) -> Option<String> {
+    for k in keys {
+        if let Some(v) = o.remove(*k) {
+            return Some(match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        }
+    }
+    None
+}
+
+fn resource(service: &str, host: Option<String>) -> ResourceInfo {
+    let mut attrs = Attributes::new();
+    attrs.insert("service.name".into(), Value::String(service.to_string()));
+    if let Some(h) = host {
+        attrs.insert("host.name".into(), Value::String(h));
+    }
+    ResourceInfo::from_attributes(attrs)
+}
+
+/// One JSON log line (`{"time": ..., "level": "error", "msg": ..., "trace_id": ...}`).
+pub fn from_json_line(v: Value, default_service: &str, now_ns: i64) -> Result<LogRecord, String> {
+    let Value::Object(mut o) = v else { return Err("expected a JSON object".into()) };
+    let time = time_of(&Value::Object(o.clone()), TIME_KEYS)?.unwrap_or(0);
+    for k in TIME_KEYS {
+        o.remove(*k);
+    }
+    let level = take_str(&mut o, LEVEL_KEYS).unwrap_or_default();
+    let body = take_str(&mut o, MESSAGE_KEYS).unwrap_or_default();
+    let trace_id = take_str(&mut o, TRACE_KEYS).and_then(|t| TraceId::from_hex_lenient(&t).ok());
+    let span_id = take_str(&mut o, SPAN_KEYS).and_then(|s| SpanId::from_hex(&s).ok());
+    let service = take_str(&mut o, SERVICE_KEYS).unwrap_or_else(|| default_service.to_string());
+    let host = take_str(&mut o, &["host", "hostname", "host.name", "instance", "pod"]);
+    let severity_number = severity_from_text(&level);
+    Ok(LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: now_ns,
+        severity_number,
+        severity_text: level,
+        body,
+        attributes: o,
+        trace_id,
+        span_id,
+        flags: 0,
+        event_name: String::new(),
+        resource: resource(&service, host),
+    })
+}
+
+/// Finds a timestamp at the start of a plain-text line; returns it and the rest of the line.
+fn leading_time(line: &str) -> Option<(i64, &str)> {
+    // Try the longest prefixes that form a time: "2026-11-13 08:00:00,123", "2026-11-13T08:00:00Z", ...
+    let trimmed = line.trim_start_matches('[');
+    let bytes = trimmed.as_bytes();
+    if bytes.len() >= 10 && bytes[4] == b'-' && bytes[7] == b'-' {
+        let mut best = None;
+        for end in (10..=trimmed.len().min(35)).rev() {
+            if !trimmed.is_char_boundary(end) {
+                continue;
+            }
+            let cand = &trimmed[..end];
+            if let Ok(t) = faultline_model::time::parse_time_ns(cand, 0) {
+                best = Some((t, end));
+                break;
+            }
+            if let Some(t) = parse_loose_time(cand) {
+                best = Some((t, end));
+                break;
+            }
+        }
+        if let Some((t, end)) = best {
+            return Some((t, trimmed[end..].trim_start_matches(']').trim_start()));
+        }
+    }
+    None
+}
+
+/// Finds a level word (`ERROR`, `[warn]`, `level=info`, `E`) among the first words of a line.
+pub fn detect_level(text: &str) -> (i32, String) {
+    for word in text.split_whitespace().take(6) {
+        let w = word.trim_matches(|c: char| "[]():,|<>".contains(c));
+        let w = w.strip_prefix("level=").unwrap_or(w);
+        if w.len() >= 4 || w.chars().all(|c| c.is_ascii_uppercase()) && w.len() > 1 {
+            let n = severity_from_text(w);
+            if n > 0 {
+                return (n, severity_text_of(n).to_string());
+            }
+        }
+    }
+    (0, String::new())
+}
+
+/// One plain-text log line.
+pub fn from_text_line(line: &str, service: &str, now_ns: i64) -> LogRecord {
+    let (time, rest) = leading_time(line).unwrap_or((0, line));
+    let (severity_number, severity_text) = detect_level(rest);
+    LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: now_ns,
+        severity_number,
+        severity_text,
+        body: line.to_string(),
+        attributes: Attributes::new(),
+        trace_id: None,
+        span_id: None,
+        flags: 0,
+        event_name: String::new(),
+        resource: resource(service, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_lines() {
+        let l = from_json_line(
+            json!({"ts": "2026-11-13T08:00:00.5Z", "level": "ERROR", "msg": "invalid response from server", "trace_id": "5b8efff798038103d269b633813fc60c", "peer": "10.0.0.1"}),
+            "app",
+            1,
+        )
+        .unwrap();
+        assert_eq!(l.severity_number, 17);
+        assert_eq!(l.body, "invalid response from server");
+        assert!(l.trace_id.is_some());
+        assert_eq!(l.attributes["peer"], "10.0.0.1");
+        assert_eq!(l.resource.service_name, "app");
+    }
+
+    #[test]
+    fn text_lines() {
+        let l = from_text_line("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop: started", "hadoop", 1);
+        assert_eq!(l.severity_number, 9);
+        assert_eq!(faultline_model::time::format_rfc3339(l.time_unix_nano), "2015-10-18T18:01:47.978Z");
+        let l = from_text_line("connection timeout talking to db", "x", 1);
+        assert_eq!(l.time_unix_nano, 0);
+        assert_eq!(l.severity_number, 0);
+    }
+}

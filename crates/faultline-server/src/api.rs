@@ -1,0 +1,239 @@
+//! The native JSON API under `/api/v1`, and `/metrics`.
+
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use faultline_model::schema::{changes_from_batch, logs_from_batch, metrics_from_batch, spans_from_batch, Table};
+use faultline_model::{ChangeEvent, TraceId};
+use faultline_otlp::Decoded;
+use faultline_query::traces::{get_trace, services_and_operations};
+use faultline_store::expr::{CmpOp, Expr, Scalar};
+use faultline_store::Scan;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/traces/{id}", get(trace_by_id))
+        .route("/api/v1/traces", get(search_traces))
+        .route("/api/v1/spans", get(search_spans))
+        .route("/api/v1/logs", get(search_logs))
+        .route("/api/v1/metrics", get(metric_series))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/changes", get(list_changes).post(post_changes))
+        .route("/api/v1/status", get(status))
+        .route("/metrics", get(prometheus))
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// The `[from, to)` window of a request: `from`/`to` in any form `faultline` takes; by default all
+/// stored data.
+fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
+    let now = faultline_model::time::now_ns();
+    let parse = |k: &str, default: i64| -> Result<i64, AppError> {
+        match p.get(k).filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(s) => faultline_model::time::parse_time_ns(s, now).map_err(|e| AppError::bad_request(format!("{k}: {e}"))),
+        }
+    };
+    let from = parse("from", i64::MIN)?;
+    let to = parse("to", i64::MAX)?;
+    if from >= to {
+        return Err(AppError::bad_request("from must be before to"));
+    }
+    Ok((from, to))
+}
+
+fn limit(p: &HashMap<String, String>, default: usize) -> Result<usize, AppError> {
+    match p.get("limit") {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| n.min(100_000))
+            .ok_or_else(|| AppError::bad_request(format!("limit must be a positive number, got {s:?}"))),
+    }
+}
+
+fn filter(table: Table, p: &HashMap<String, String>) -> Result<Expr, AppError> {
+    let text = p.get("filter").or_else(|| p.get("q")).map(String::as_str).unwrap_or("");
+    faultline_query::parse(table, text).map_err(|e| AppError::bad_request(format!("invalid filter: {e}")))
+}
+
+fn parse_trace_id(s: &str) -> Result<TraceId, AppError> {
+    TraceId::from_hex_lenient(s).map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
+}
+
+async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    let t0 = Instant::now();
+    let tid = parse_trace_id(&id)?;
+    let tree = get_trace(&st.store, tid).await?;
+    st.telemetry.observe_query(t0.elapsed().as_secs_f64());
+    match tree {
+        Some(t) => Ok(Json(json!(t))),
+        None => Err(AppError::not_found(format!("no trace with id {}", tid))),
+    }
+}
+
+async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let t0 = Instant::now();
+    let (from, to) = window(&p)?;
+    let f = filter(Table::Spans, &p)?;
+    let traces = faultline_query::search_traces(&st.store, f, from, to, limit(&p, 20)?).await?;
+    st.telemetry.observe_query(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({"traces": traces})))
+}
+
+async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let t0 = Instant::now();
+    let (from, to) = window(&p)?;
+    let f = filter(Table::Spans, &p)?;
+    let n = limit(&p, 100)?;
+    let batches = st.store.scan(&Scan::new(Table::Spans).time(from, to).filter(f)).await?;
+    let mut spans: Vec<_> = batches.iter().flat_map(spans_from_batch).collect();
+    spans.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+    let total = spans.len();
+    spans.truncate(n);
+    st.telemetry.observe_query(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({"total": total, "spans": spans})))
+}
+
+async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let t0 = Instant::now();
+    let (from, to) = window(&p)?;
+    let mut parts = vec![filter(Table::Logs, &p)?];
+    if let Some(t) = p.get("text").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("body", CmpOp::Contains, Scalar::Str(t.clone())));
+    }
+    if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
+    }
+    if let Some(s) = p.get("severity").filter(|s| !s.is_empty()) {
+        let n = s.parse::<i64>().ok().unwrap_or_else(|| faultline_model::log::severity_from_text(s) as i64);
+        if n == 0 {
+            return Err(AppError::bad_request(format!("severity: expected a level or 1-24, got {s:?}")));
+        }
+        parts.push(Expr::col("severity_number", CmpOp::Ge, Scalar::Int(n)));
+    }
+    if let Some(t) = p.get("trace_id").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(parse_trace_id(t)?.0.to_vec())));
+    }
+    let n = limit(&p, 100)?;
+    let batches = st.store.scan(&Scan::new(Table::Logs).time(from, to).filter(Expr::and(parts))).await?;
+    let mut logs: Vec<_> = batches.iter().flat_map(logs_from_batch).collect();
+    logs.sort_by(|a, b| b.time_unix_nano.cmp(&a.time_unix_nano));
+    let total = logs.len();
+    logs.truncate(n);
+    st.telemetry.observe_query(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({"total": total, "logs": logs})))
+}
+
+async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let t0 = Instant::now();
+    let (from, to) = window(&p)?;
+    let mut parts = vec![filter(Table::Metrics, &p)?];
+    if let Some(n) = p.get("name").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("name", CmpOp::Eq, Scalar::Str(n.clone())));
+    }
+    if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
+    }
+    let batches = st.store.scan(&Scan::new(Table::Metrics).time(from, to).filter(Expr::and(parts))).await?;
+    // One series per metric name, service, instance and point attributes.
+    let mut series: BTreeMap<(String, String, String, String), (Value, Vec<(i64, f64)>)> = BTreeMap::new();
+    for p in batches.iter().flat_map(metrics_from_batch) {
+        let attrs = faultline_model::value::attributes_to_json(&p.attributes);
+        let key = (p.name.clone(), p.resource.service_name.clone(), p.resource.instance.clone().unwrap_or_default(), attrs);
+        let e = series.entry(key).or_insert_with(|| {
+            (
+                json!({"name": p.name, "unit": p.unit, "kind": p.kind, "service": p.resource.service_name,
+                       "instance": p.resource.instance, "attributes": p.attributes}),
+                Vec::new(),
+            )
+        });
+        if let Some(v) = p.scalar() {
+            e.1.push((p.time_unix_nano, v));
+        }
+    }
+    let out: Vec<Value> = series
+        .into_values()
+        .map(|(mut head, mut pts)| {
+            pts.sort_by_key(|p| p.0);
+            head["points"] = json!(pts);
+            head
+        })
+        .collect();
+    st.telemetry.observe_query(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({"series": out})))
+}
+
+async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let (from, to) = window(&p)?;
+    let m = services_and_operations(&st.store, from, to).await?;
+    let out: Vec<Value> = m
+        .into_iter()
+        .map(|(svc, ops)| {
+            let ops: Vec<Value> = ops
+                .into_iter()
+                .map(|(name, kinds)| {
+                    let kinds: Vec<&str> = kinds.iter().map(|k| faultline_model::SpanKind::from_i32(*k as i32).as_str()).collect();
+                    json!({"name": name, "kinds": kinds})
+                })
+                .collect();
+            json!({"name": svc, "operations": ops})
+        })
+        .collect();
+    Ok(Json(json!({"services": out})))
+}
+
+async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+    let (from, to) = window(&p)?;
+    let mut parts = vec![filter(Table::Changes, &p)?];
+    if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
+        parts.push(Expr::col("service", CmpOp::Eq, Scalar::Str(s.clone())));
+    }
+    let batches = st.store.scan(&Scan::new(Table::Changes).time(from, to).filter(Expr::and(parts))).await?;
+    let mut changes: Vec<ChangeEvent> = batches.iter().flat_map(changes_from_batch).collect();
+    changes.sort_by_key(|c| c.time_unix_nano);
+    Ok(Json(json!({"changes": changes})))
+}
+
+/// `POST /api/v1/changes`: one change event or an array of them (see docs/api.md).
+async fn post_changes(State(st): State<AppState>, body: axum::body::Bytes) -> Result<impl IntoResponse, AppError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
+    let items = match v {
+        Value::Array(a) => a,
+        o @ Value::Object(_) => vec![o],
+        _ => return Err(AppError::bad_request("expected a change event object or an array of them")),
+    };
+    let mut d = Decoded::default();
+    for (i, item) in items.iter().enumerate() {
+        match faultline_ingest::changes::from_json(item, faultline_model::time::now_ns()) {
+            Ok(c) => d.items.push(c),
+            Err(e) => {
+                return Err(AppError::bad_request(format!("change event [{i}]: {e}")));
+            }
+        }
+    }
+    let o = st.ingest.changes(d).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(json!({"accepted": o.accepted}))))
+}
+
+async fn status(State(st): State<AppState>) -> Json<Value> {
+    Json(json!(st.store.stats()))
+}
+
+async fn prometheus(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.telemetry.render(&st.store.stats()),
+    )
+}

@@ -1,0 +1,92 @@
+//! Errors of the HTTP API: one closed set of codes, each with its HTTP status and gRPC code.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// What went wrong, as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// Temporarily unable to take more: retry later.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn grpc(self) -> tonic::Code {
+        match self {
+            ErrorCode::BadRequest => tonic::Code::InvalidArgument,
+            ErrorCode::NotFound => tonic::Code::NotFound,
+            ErrorCode::PayloadTooLarge => tonic::Code::InvalidArgument,
+            ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
+            ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::Internal => tonic::Code::Internal,
+        }
+    }
+}
+
+/// An error answered to an API client: a clean message; the detail goes to the log.
+#[derive(Debug)]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError { code, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+}
+
+impl From<faultline_store::StoreError> for AppError {
+    fn from(e: faultline_store::StoreError) -> Self {
+        if e.is_retryable() {
+            AppError::new(ErrorCode::Unavailable, e.to_string())
+        } else {
+            tracing::error!(error = %e, "store error");
+            AppError::new(ErrorCode::Internal, format!("storage error: {e}"))
+        }
+    }
+}
+
+impl From<faultline_query::QueryError> for AppError {
+    fn from(e: faultline_query::QueryError) -> Self {
+        match e {
+            faultline_query::QueryError::Filter(f) => AppError::bad_request(format!("invalid filter: {f}")),
+            faultline_query::QueryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.code.http();
+        let mut resp = (status, axum::Json(serde_json::json!({"error": self.message}))).into_response();
+        if self.code == ErrorCode::Unavailable {
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}

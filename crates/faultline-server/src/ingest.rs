@@ -1,0 +1,97 @@
+//! The path every received item takes, whatever the receiver: convert and validate, append to the
+//! store (durable before we answer), count.
+
+use crate::error::{AppError, ErrorCode};
+use crate::telemetry::Telemetry;
+use crate::ServerLimits;
+use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
+use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};
+use faultline_otlp::proto::collector::logs::v1::ExportLogsServiceRequest;
+use faultline_otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
+use faultline_otlp::{Decoded, Limits};
+use faultline_store::Store;
+use std::sync::Arc;
+
+/// Outcome of one ingest request.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub error_message: String,
+}
+
+pub struct Ingestor {
+    store: Store,
+    pub limits: ServerLimits,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Ingestor {
+    pub fn new(store: Store, limits: ServerLimits, telemetry: Arc<Telemetry>) -> Self {
+        Ingestor { store, limits, telemetry }
+    }
+
+    fn otlp_limits(&self) -> Limits {
+        Limits { max_attributes: self.limits.max_attributes, ..Limits::default() }
+    }
+
+    async fn store_decoded<T>(
+        &self,
+        signal: usize,
+        table: Table,
+        d: Decoded<T>,
+        to_batch: fn(&[T]) -> arrow::array::RecordBatch,
+    ) -> Result<Outcome, AppError> {
+        let accepted = d.items.len() as u64;
+        if accepted > 0 {
+            if let Err(e) = self.store.append(table, to_batch(&d.items)).await {
+                self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(e.into());
+            }
+        }
+        self.telemetry.record(signal, accepted, d.rejected);
+        Ok(Outcome { accepted, rejected: d.rejected, error_message: d.error_message() })
+    }
+
+    pub async fn traces(&self, req: &ExportTraceServiceRequest) -> Result<Outcome, AppError> {
+        let d = faultline_otlp::spans_from_request(req, &self.otlp_limits());
+        self.store_decoded(0, Table::Spans, d, spans_to_batch).await
+    }
+
+    pub async fn logs(&self, req: &ExportLogsServiceRequest) -> Result<Outcome, AppError> {
+        let d = faultline_otlp::logs_from_request(req, &self.otlp_limits());
+        self.store_decoded(1, Table::Logs, d, logs_to_batch).await
+    }
+
+    pub async fn metrics(&self, req: &ExportMetricsServiceRequest) -> Result<Outcome, AppError> {
+        let d = faultline_otlp::metrics_from_request(req, &self.otlp_limits());
+        self.store_decoded(2, Table::Metrics, d, metrics_to_batch).await
+    }
+
+    pub async fn spans(&self, d: Decoded<Span>) -> Result<Outcome, AppError> {
+        self.store_decoded(0, Table::Spans, d, spans_to_batch).await
+    }
+
+    pub async fn log_records(&self, d: Decoded<LogRecord>) -> Result<Outcome, AppError> {
+        self.store_decoded(1, Table::Logs, d, logs_to_batch).await
+    }
+
+    pub async fn metric_points(&self, d: Decoded<MetricPoint>) -> Result<Outcome, AppError> {
+        self.store_decoded(2, Table::Metrics, d, metrics_to_batch).await
+    }
+
+    pub async fn changes(&self, d: Decoded<ChangeEvent>) -> Result<Outcome, AppError> {
+        self.store_decoded(3, Table::Changes, d, changes_to_batch).await
+    }
+
+    pub fn refused(&self) {
+        self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl From<ErrorCode> for AppError {
+    fn from(code: ErrorCode) -> Self {
+        AppError::new(code, format!("{code:?}"))
+    }
+}
