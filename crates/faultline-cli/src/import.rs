@@ -3,7 +3,9 @@
 use crate::args::{Format, ImportArgs};
 use anyhow::Context;
 use faultline_ingest::{Counting, Items, ReadOptions, ReadSummary};
-use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
+use faultline_model::schema::{
+    changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table,
+};
 use faultline_store::{Store, StoreConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Read};
@@ -25,7 +27,10 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         let (reader, count) = Counting::new(reader);
         let pb = progress(len, &name);
         let opts = ReadOptions {
-            service: a.service.clone().unwrap_or_else(|| service_from_name(&name)),
+            service: a
+                .service
+                .clone()
+                .unwrap_or_else(|| service_from_name(&name)),
             signal_hint: faultline_ingest::signal_from_name(&name),
             ..ReadOptions::default()
         };
@@ -55,7 +60,12 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         Format::Text => {
             for (f, s) in &summaries {
                 let mut parts = Vec::new();
-                for (n, what) in [(s.spans, "spans"), (s.logs, "log records"), (s.metric_points, "metric points"), (s.changes, "change events")] {
+                for (n, what) in [
+                    (s.spans, "spans"),
+                    (s.logs, "log records"),
+                    (s.metric_points, "metric points"),
+                    (s.changes, "change events"),
+                ] {
                     if n > 0 {
                         parts.push(format!("{n} {what}"));
                     }
@@ -65,7 +75,11 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
                 }
                 println!("{f}: {} imported ({})", parts.join(", "), s.format);
                 if s.rejected > 0 {
-                    println!("  {} rejected, e.g. {}", s.rejected, s.errors.first().cloned().unwrap_or_default());
+                    println!(
+                        "  {} rejected, e.g. {}",
+                        s.rejected,
+                        s.errors.first().cloned().unwrap_or_default()
+                    );
                 }
             }
         }
@@ -90,10 +104,17 @@ fn append(store: &Store, items: Items) -> anyhow::Result<()> {
 }
 
 fn service_from_name(name: &str) -> String {
-    let base = std::path::Path::new(name).file_name().and_then(|s| s.to_str()).unwrap_or("unknown_service");
+    let base = std::path::Path::new(name)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("unknown_service");
     let stem = base.split('.').next().unwrap_or(base);
     let stem = stem.split(['_', '-']).next().unwrap_or(stem);
-    if stem.is_empty() || stem == "-" { "unknown_service".into() } else { stem.to_string() }
+    if stem.is_empty() || stem == "-" {
+        "unknown_service".into()
+    } else {
+        stem.to_string()
+    }
 }
 
 fn progress(len: Option<u64>, name: &str) -> ProgressBar {
@@ -105,9 +126,11 @@ fn progress(len: Option<u64>, name: &str) -> ProgressBar {
         None => ProgressBar::new_spinner(),
     };
     pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_message(name.to_string());
     pb

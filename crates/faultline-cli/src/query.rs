@@ -2,7 +2,10 @@
 //! server with `--server`, or in-process to the same router over the data directory, so both give
 //! the same answers.
 
-use crate::args::{ChangesArgs, ChangesCommand, Format, LogsArgs, LogsCommand, SourceArgs, TracesArgs, TracesCommand, WindowArgs};
+use crate::args::{
+    ChangesArgs, ChangesCommand, Format, LogsArgs, LogsCommand, SourceArgs, TracesArgs,
+    TracesCommand, WindowArgs,
+};
 use crate::output;
 use anyhow::{bail, Context};
 use faultline_server::{AppState, ServerLimits};
@@ -12,14 +15,20 @@ use tower::ServiceExt;
 
 /// Where requests go.
 pub enum Backend {
-    Remote { base: String, client: reqwest::Client },
+    Remote {
+        base: String,
+        client: reqwest::Client,
+    },
     Local(axum::Router),
 }
 
 impl Backend {
     pub async fn open(src: &SourceArgs) -> anyhow::Result<Backend> {
         if let Some(url) = &src.server {
-            return Ok(Backend::Remote { base: url.trim_end_matches('/').to_string(), client: reqwest::Client::new() });
+            return Ok(Backend::Remote {
+                base: url.trim_end_matches('/').to_string(),
+                client: reqwest::Client::new(),
+            });
         }
         if !src.data_dir.exists() {
             bail!(
@@ -27,13 +36,26 @@ impl Backend {
                 src.data_dir.display()
             );
         }
-        let store = Store::open(StoreConfig::new(&src.data_dir)).await.with_context(|| {
-            format!("opening data directory {} (if a server is running on it, pass --server URL)", src.data_dir.display())
-        })?;
-        Ok(Backend::Local(faultline_server::app(AppState::new(store, ServerLimits::default()))))
+        let store = Store::open(StoreConfig::new(&src.data_dir))
+            .await
+            .with_context(|| {
+                format!(
+                    "opening data directory {} (if a server is running on it, pass --server URL)",
+                    src.data_dir.display()
+                )
+            })?;
+        Ok(Backend::Local(faultline_server::app(AppState::new(
+            store,
+            ServerLimits::default(),
+        ))))
     }
 
-    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let (status, bytes) = match self {
             Backend::Remote { base, client } => {
                 let url = format!("{base}{path}");
@@ -41,7 +63,10 @@ impl Backend {
                     "POST" => client.post(&url).json(&body.unwrap_or(Value::Null)),
                     _ => client.get(&url),
                 };
-                let resp = req.send().await.with_context(|| format!("cannot reach {base}"))?;
+                let resp = req
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {base}"))?;
                 (resp.status().as_u16(), resp.bytes().await?.to_vec())
             }
             Backend::Local(router) => {
@@ -59,9 +84,14 @@ impl Backend {
                 (status, bytes.to_vec())
             }
         };
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let v: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         if status >= 400 {
-            let msg = v.get("error").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| v.to_string());
+            let msg = v
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             bail!("{msg}");
         }
         Ok(v)
@@ -80,7 +110,9 @@ fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -90,9 +122,17 @@ fn enc(s: &str) -> String {
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", enc(v)))
+        })
         .collect();
-    if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
 }
 
 fn window_pairs(w: &WindowArgs) -> Vec<(&'static str, Option<String>)> {
@@ -123,11 +163,17 @@ pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
                 Format::Text => print_text(&output::trace_tree(&v)),
             }
         }
-        TracesCommand::Search { filter, window, limit } => {
+        TracesCommand::Search {
+            filter,
+            window,
+            limit,
+        } => {
             let mut q = window_pairs(&window);
             q.push(("filter", Some(filter)));
             q.push(("limit", Some(limit.to_string())));
-            let v = b.get(&format!("/api/v1/traces{}", query_string(&q))).await?;
+            let v = b
+                .get(&format!("/api/v1/traces{}", query_string(&q)))
+                .await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::trace_list(&v)),
@@ -139,7 +185,15 @@ pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
 pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
     let b = Backend::open(&a.source).await?;
     match a.command {
-        LogsCommand::Search { filter, text, severity, service, trace_id, window, limit } => {
+        LogsCommand::Search {
+            filter,
+            text,
+            severity,
+            service,
+            trace_id,
+            window,
+            limit,
+        } => {
             let mut q = window_pairs(&window);
             q.extend([
                 ("filter", Some(filter)),
@@ -161,14 +215,36 @@ pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
 pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
     let b = Backend::open(&a.source).await?;
     match a.command {
-        ChangesCommand::Add { service, kind, id, at, instance, version_before, version_after, description, author, link } => {
+        ChangesCommand::Add {
+            service,
+            kind,
+            id,
+            at,
+            instance,
+            version_before,
+            version_after,
+            description,
+            author,
+            link,
+        } => {
             let at = match at {
-                Some(t) => Some(faultline_model::time::parse_time_ns(&t, faultline_model::time::now_ns())?),
+                Some(t) => Some(faultline_model::time::parse_time_ns(
+                    &t,
+                    faultline_model::time::now_ns(),
+                )?),
                 None => None,
             };
-            let mut body = serde_json::json!({"service": service, "kind": kind, "description": description});
+            let mut body =
+                serde_json::json!({"service": service, "kind": kind, "description": description});
             let o = body.as_object_mut().expect("object");
-            for (k, v) in [("id", id), ("instance", instance), ("version_before", version_before), ("version_after", version_after), ("author", author), ("link", link)] {
+            for (k, v) in [
+                ("id", id),
+                ("instance", instance),
+                ("version_before", version_before),
+                ("version_after", version_after),
+                ("author", author),
+                ("link", link),
+            ] {
                 if let Some(v) = v {
                     o.insert(k.into(), Value::String(v));
                 }
@@ -189,7 +265,9 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
         ChangesCommand::List { window, service } => {
             let mut q = window_pairs(&window);
             q.push(("service", service));
-            let v = b.get(&format!("/api/v1/changes{}", query_string(&q))).await?;
+            let v = b
+                .get(&format!("/api/v1/changes{}", query_string(&q)))
+                .await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::change_list(&v)),

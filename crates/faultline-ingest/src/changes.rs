@@ -40,9 +40,15 @@ pub fn time_of(v: &Value, keys: &[&str]) -> Result<Option<i64>, String> {
                     (f * 1e9) as i64
                 }))
             }
-            Value::String(s) => faultline_model::time::parse_time_ns(s, faultline_model::time::now_ns())
-                .map(Some)
-                .or_else(|_| parse_loose_time(s).map(Some).ok_or_else(|| format!("{k}: cannot read time {s:?}"))),
+            Value::String(s) => {
+                faultline_model::time::parse_time_ns(s, faultline_model::time::now_ns())
+                    .map(Some)
+                    .or_else(|_| {
+                        parse_loose_time(s)
+                            .map(Some)
+                            .ok_or_else(|| format!("{k}: cannot read time {s:?}"))
+                    })
+            }
             _ => Err(format!("{k}: expected a time, got {t}")),
         };
     }
@@ -52,7 +58,13 @@ pub fn time_of(v: &Value, keys: &[&str]) -> Result<Option<i64>, String> {
 /// Times as logs write them: `2026-11-13 08:00:00,123`, `2026-11-13T08:00:00.123` (no zone: UTC).
 pub fn parse_loose_time(s: &str) -> Option<i64> {
     let s = s.trim().replace(',', ".");
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y/%m/%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y/%m/%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = chrono::DateTime::parse_from_str(&s, fmt) {
             return dt.timestamp_nanos_opt();
         }
@@ -68,8 +80,12 @@ pub fn from_json(v: &Value, now_ns: i64) -> Result<ChangeEvent, String> {
     if !v.is_object() {
         return Err("expected a JSON object".into());
     }
-    let service = text(v, &["service", "service.name", "service_name"]).ok_or("service is required")?;
-    let time = match v.get("time_unix_nano").and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok())) {
+    let service =
+        text(v, &["service", "service.name", "service_name"]).ok_or("service is required")?;
+    let time = match v
+        .get("time_unix_nano")
+        .and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok()))
+    {
         Some(t) => t,
         None => time_of(v, &["time", "at", "timestamp"])?.unwrap_or(now_ns),
     };
@@ -85,7 +101,8 @@ pub fn from_json(v: &Value, now_ns: i64) -> Result<ChangeEvent, String> {
         Some(other) => return Err(format!("attributes: expected an object, got {other}")),
     };
     Ok(ChangeEvent {
-        id: text(v, &["id", "change_id"]).unwrap_or_else(|| format!("{service}-{}-{}", kind.as_str(), time / 1_000_000_000)),
+        id: text(v, &["id", "change_id"])
+            .unwrap_or_else(|| format!("{service}-{}-{}", kind.as_str(), time / 1_000_000_000)),
         time_unix_nano: time,
         service,
         instance: text(v, &["instance", "host", "host.name"]),
@@ -103,7 +120,9 @@ pub fn from_json(v: &Value, now_ns: i64) -> Result<ChangeEvent, String> {
 pub fn looks_like_change(v: &Value) -> bool {
     let Some(o) = v.as_object() else { return false };
     (o.contains_key("service") || o.contains_key("service_name"))
-        && o.get("kind").and_then(Value::as_str).is_some_and(|k| ChangeKind::parse(k).is_some())
+        && o.get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| ChangeKind::parse(k).is_some())
         && !o.contains_key("message")
         && !o.contains_key("msg")
         && !o.contains_key("level")
@@ -122,9 +141,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.kind, ChangeKind::Config);
-        assert_eq!(faultline_model::time::format_rfc3339(c.time_unix_nano), "2026-11-13T08:00:00Z");
-        assert!(from_json(&json!({"kind": "config"}), 0).unwrap_err().contains("service"));
-        assert!(from_json(&json!({"service": "a", "kind": "reboot"}), 0).unwrap_err().contains("kind"));
-        assert_eq!(from_json(&json!({"service": "a", "time": 1700000000}), 0).unwrap().time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(
+            faultline_model::time::format_rfc3339(c.time_unix_nano),
+            "2026-11-13T08:00:00Z"
+        );
+        assert!(from_json(&json!({"kind": "config"}), 0)
+            .unwrap_err()
+            .contains("service"));
+        assert!(from_json(&json!({"service": "a", "kind": "reboot"}), 0)
+            .unwrap_err()
+            .contains("kind"));
+        assert_eq!(
+            from_json(&json!({"service": "a", "time": 1700000000}), 0)
+                .unwrap()
+                .time_unix_nano,
+            1_700_000_000_000_000_000
+        );
     }
 }

@@ -6,7 +6,12 @@ use std::str::FromStr;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     #[error("{kind} must be {expected} bytes ({hex} hex digits), got {got} bytes")]
-    WrongLength { kind: &'static str, expected: usize, hex: usize, got: usize },
+    WrongLength {
+        kind: &'static str,
+        expected: usize,
+        hex: usize,
+        got: usize,
+    },
     #[error("{kind} is not valid hex: {value:?}")]
     NotHex { kind: &'static str, value: String },
     #[error("{kind} is all zeros, which OpenTelemetry defines as invalid")]
@@ -47,8 +52,10 @@ macro_rules! id_type {
                     });
                 }
                 let mut out = [0u8; $len];
-                hex::decode_to_slice(s, &mut out)
-                    .map_err(|_| IdError::NotHex { kind: $kind, value: s.to_string() })?;
+                hex::decode_to_slice(s, &mut out).map_err(|_| IdError::NotHex {
+                    kind: $kind,
+                    value: s.to_string(),
+                })?;
                 Self::from_bytes(&out)
             }
 
@@ -102,7 +109,7 @@ impl TraceId {
     /// Accepts 16-hex-digit (64-bit, as Zipkin and Jaeger allow) ids too, left-padded with zeros.
     pub fn from_hex_lenient(s: &str) -> Result<Self, IdError> {
         let s = s.trim();
-        if s.len() < 32 && !s.is_empty() && s.len() % 2 == 0 || s.len() == 16 {
+        if !s.is_empty() && s.len() < 32 && s.len().is_multiple_of(2) {
             let padded = format!("{s:0>32}");
             return Self::from_hex(&padded);
         }
@@ -117,11 +124,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_ids() {
-        assert!(matches!(TraceId::from_bytes(&[1; 15]), Err(IdError::WrongLength { got: 15, .. })));
-        assert!(matches!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { .. })));
-        assert!(matches!(SpanId::from_hex("zz00000000000000"), Err(IdError::NotHex { .. })));
+        assert!(matches!(
+            TraceId::from_bytes(&[1; 15]),
+            Err(IdError::WrongLength { got: 15, .. })
+        ));
+        assert!(matches!(
+            SpanId::from_bytes(&[0; 8]),
+            Err(IdError::Zero { .. })
+        ));
+        assert!(matches!(
+            SpanId::from_hex("zz00000000000000"),
+            Err(IdError::NotHex { .. })
+        ));
         assert_eq!(
-            TraceId::from_hex_lenient("00000000000000ff").unwrap().to_hex(),
+            TraceId::from_hex_lenient("00000000000000ff")
+                .unwrap()
+                .to_hex(),
             "000000000000000000000000000000ff"
         );
     }

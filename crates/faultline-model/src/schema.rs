@@ -22,7 +22,9 @@ use arrow::datatypes::{
 use std::sync::{Arc, LazyLock};
 
 /// The tables of the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Table {
     Spans,
@@ -178,7 +180,11 @@ static CHANGES: LazyLock<SchemaRef> = LazyLock::new(|| {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("column {column} has type {found}, expected {expected}")]
-    WrongType { column: String, found: DataType, expected: &'static str },
+    WrongType {
+        column: String,
+        found: DataType,
+        expected: &'static str,
+    },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -385,7 +391,9 @@ impl<'a> Columns<'a> {
 }
 
 fn trace_id_at(c: &Columns<'_>, name: &str, row: usize) -> Option<TraceId> {
-    c.fsb(name, row).and_then(|b| b.try_into().ok()).map(TraceId)
+    c.fsb(name, row)
+        .and_then(|b| b.try_into().ok())
+        .map(TraceId)
 }
 
 fn span_id_at(c: &Columns<'_>, name: &str, row: usize) -> Option<SpanId> {
@@ -501,7 +509,10 @@ pub fn logs_from_batch(batch: &RecordBatch) -> Vec<LogRecord> {
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Buckets {
-    Histogram { bucket_counts: Vec<u64>, explicit_bounds: Vec<f64> },
+    Histogram {
+        bucket_counts: Vec<u64>,
+        explicit_bounds: Vec<f64>,
+    },
     ExponentialHistogram {
         scale: i32,
         zero_count: u64,
@@ -510,7 +521,10 @@ enum Buckets {
         negative_offset: i32,
         negative_bucket_counts: Vec<u64>,
     },
-    Summary { quantiles: Vec<f64>, quantile_values: Vec<f64> },
+    Summary {
+        quantiles: Vec<f64>,
+        quantile_values: Vec<f64>,
+    },
 }
 
 /// Converts metric points to a record batch of the metrics table.
@@ -553,7 +567,14 @@ pub fn metrics_to_batch(points: &[MetricPoint]) -> RecordBatch {
             MetricData::Number { value, is_int } => {
                 (Some(*value), Some(*is_int), None, None, None, None, None)
             }
-            MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds } => (
+            MetricData::Histogram {
+                count,
+                sum,
+                min,
+                max,
+                bucket_counts,
+                explicit_bounds,
+            } => (
                 None,
                 None,
                 Some(*count),
@@ -592,7 +613,12 @@ pub fn metrics_to_batch(points: &[MetricPoint]) -> RecordBatch {
                     negative_bucket_counts: negative_bucket_counts.clone(),
                 }),
             ),
-            MetricData::Summary { count, sum, quantiles, quantile_values } => (
+            MetricData::Summary {
+                count,
+                sum,
+                quantiles,
+                quantile_values,
+            } => (
                 None,
                 None,
                 Some(*count),
@@ -642,16 +668,29 @@ pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
     let c = Columns::new(batch);
     (0..batch.num_rows())
         .map(|row| {
-            let kind = c.str("kind", row).and_then(MetricKind::parse).unwrap_or(MetricKind::Gauge);
+            let kind = c
+                .str("kind", row)
+                .and_then(MetricKind::parse)
+                .unwrap_or(MetricKind::Gauge);
             let count = c.u64("count", row).unwrap_or(0);
             let sum = c.f64("sum", row);
             let min = c.f64("min", row);
             let max = c.f64("max", row);
-            let buckets = c.str("buckets", row).and_then(|s| serde_json::from_str(s).ok());
+            let buckets = c
+                .str("buckets", row)
+                .and_then(|s| serde_json::from_str(s).ok());
             let data = match buckets {
-                Some(Buckets::Histogram { bucket_counts, explicit_bounds }) => {
-                    MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds }
-                }
+                Some(Buckets::Histogram {
+                    bucket_counts,
+                    explicit_bounds,
+                }) => MetricData::Histogram {
+                    count,
+                    sum,
+                    min,
+                    max,
+                    bucket_counts,
+                    explicit_bounds,
+                },
                 Some(Buckets::ExponentialHistogram {
                     scale,
                     zero_count,
@@ -671,7 +710,10 @@ pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
                     negative_offset,
                     negative_bucket_counts,
                 },
-                Some(Buckets::Summary { quantiles, quantile_values }) => MetricData::Summary {
+                Some(Buckets::Summary {
+                    quantiles,
+                    quantile_values,
+                }) => MetricData::Summary {
                     count,
                     sum: sum.unwrap_or(0.0),
                     quantiles,
@@ -753,7 +795,10 @@ pub fn changes_from_batch(batch: &RecordBatch) -> Vec<ChangeEvent> {
             time_unix_nano: c.i64("time", row).unwrap_or(0),
             service: c.string("service", row),
             instance: s("instance", row),
-            kind: c.str("kind", row).and_then(ChangeKind::parse).unwrap_or_default(),
+            kind: c
+                .str("kind", row)
+                .and_then(ChangeKind::parse)
+                .unwrap_or_default(),
             version_before: s("version_before", row),
             version_after: s("version_after", row),
             description: c.string("description", row),
@@ -771,7 +816,10 @@ mod tests {
 
     fn resource() -> ResourceInfo {
         let mut r = ResourceInfo::from_attributes(
-            json!({"service.name": "checkout", "host.name": "h1"}).as_object().unwrap().clone(),
+            json!({"service.name": "checkout", "host.name": "h1"})
+                .as_object()
+                .unwrap()
+                .clone(),
         );
         r.scope_name = "lib".into();
         r
@@ -795,7 +843,11 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
-            events: vec![SpanEvent { time_unix_nano: 2_000, name: "exception".into(), attributes: Default::default() }],
+            events: vec![SpanEvent {
+                time_unix_nano: 2_000,
+                name: "exception".into(),
+                attributes: Default::default(),
+            }],
             links: vec![],
             resource: resource(),
         };

@@ -7,7 +7,9 @@
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
-use crate::proto::common::v1::{any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList};
+use crate::proto::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
 use crate::proto::logs::v1::{LogRecord as PLog, ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{
     exponential_histogram_data_point, metric, number_data_point, summary_data_point,
@@ -60,7 +62,11 @@ pub struct Decoded<T> {
 
 impl<T> Default for Decoded<T> {
     fn default() -> Self {
-        Decoded { items: Vec::new(), rejected: 0, errors: Vec::new() }
+        Decoded {
+            items: Vec::new(),
+            rejected: 0,
+            errors: Vec::new(),
+        }
     }
 }
 
@@ -118,14 +124,20 @@ pub fn json_to_any(v: &Value) -> AnyValue {
             _ => V::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
         }),
         Value::String(s) => Some(V::StringValue(s.clone())),
-        Value::Array(a) => Some(V::ArrayValue(ArrayValue { values: a.iter().map(json_to_any).collect() })),
+        Value::Array(a) => Some(V::ArrayValue(ArrayValue {
+            values: a.iter().map(json_to_any).collect(),
+        })),
         Value::Object(m) => {
             if let (1, Some(Value::String(b))) = (m.len(), m.get("bytesValue")) {
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b) {
-                    return AnyValue { value: Some(V::BytesValue(bytes)) };
+                    return AnyValue {
+                        value: Some(V::BytesValue(bytes)),
+                    };
                 }
             }
-            Some(V::KvlistValue(KeyValueList { values: attrs_to_kvs(m) }))
+            Some(V::KvlistValue(KeyValueList {
+                values: attrs_to_kvs(m),
+            }))
         }
     };
     AnyValue { value }
@@ -134,7 +146,10 @@ pub fn json_to_any(v: &Value) -> AnyValue {
 fn kvs_to_attrs(kvs: &[KeyValue]) -> Attributes {
     let mut m = Attributes::new();
     for kv in kvs {
-        m.insert(kv.key.clone(), kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null));
+        m.insert(
+            kv.key.clone(),
+            kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null),
+        );
     }
     m
 }
@@ -143,12 +158,22 @@ fn kvs_to_attrs(kvs: &[KeyValue]) -> Attributes {
 pub fn attrs_to_kvs(attrs: &Attributes) -> Vec<KeyValue> {
     attrs
         .iter()
-        .map(|(k, v)| KeyValue { key: k.clone(), value: Some(json_to_any(v)), ..Default::default() })
+        .map(|(k, v)| KeyValue {
+            key: k.clone(),
+            value: Some(json_to_any(v)),
+            ..Default::default()
+        })
         .collect()
 }
 
-fn resource_info(resource: &Option<Resource>, scope: &Option<InstrumentationScope>) -> ResourceInfo {
-    let attrs = resource.as_ref().map(|r| kvs_to_attrs(&r.attributes)).unwrap_or_default();
+fn resource_info(
+    resource: &Option<Resource>,
+    scope: &Option<InstrumentationScope>,
+) -> ResourceInfo {
+    let attrs = resource
+        .as_ref()
+        .map(|r| kvs_to_attrs(&r.attributes))
+        .unwrap_or_default();
     let mut info = ResourceInfo::from_attributes(attrs);
     if let Some(s) = scope {
         info.scope_name = s.name.clone();
@@ -163,7 +188,9 @@ fn check_time(what: &str, t: u64, limits: &Limits) -> Result<i64, String> {
     }
     let t = i64::try_from(t).map_err(|_| format!("{what} {t} is out of range"))?;
     if t < limits.min_time_ns {
-        return Err(format!("{what} {t} is before the year 2000 (is it in nanoseconds?)"));
+        return Err(format!(
+            "{what} {t} is before the year 2000 (is it in nanoseconds?)"
+        ));
     }
     if t > limits.now_ns.saturating_add(limits.max_future_ns) {
         return Err(format!(
@@ -190,9 +217,16 @@ fn convert_span(s: &PSpan, res: &ResourceInfo, limits: &Limits) -> Result<Span, 
         ));
     }
     let start = check_time("start time", s.start_time_unix_nano, limits)?;
-    let end = if s.end_time_unix_nano == 0 { start } else { check_time("end time", s.end_time_unix_nano, limits)? };
+    let end = if s.end_time_unix_nano == 0 {
+        start
+    } else {
+        check_time("end time", s.end_time_unix_nano, limits)?
+    };
     if end < start {
-        return Err(format!("end time is {} ns before the start time", start - end));
+        return Err(format!(
+            "end time is {} ns before the start time",
+            start - end
+        ));
     }
     let status = s.status.clone().unwrap_or_default();
     Ok(Span {
@@ -267,7 +301,11 @@ fn convert_log(l: &PLog, res: &ResourceInfo, limits: &Limits) -> Result<LogRecor
             limits.max_attributes
         ));
     }
-    let time = if l.time_unix_nano != 0 { check_time("time", l.time_unix_nano, limits)? } else { 0 };
+    let time = if l.time_unix_nano != 0 {
+        check_time("time", l.time_unix_nano, limits)?
+    } else {
+        0
+    };
     // The receiver sets the observed time when the record has none (OpenTelemetry logs data model).
     let observed = if l.observed_time_unix_nano != 0 {
         check_time("observed time", l.observed_time_unix_nano, limits)?
@@ -333,7 +371,11 @@ impl PointHead<'_> {
         limits: &Limits,
     ) -> Result<MetricPoint, String> {
         if attrs.len() > limits.max_attributes {
-            return Err(format!("point has {} attributes, more than the limit of {}", attrs.len(), limits.max_attributes));
+            return Err(format!(
+                "point has {} attributes, more than the limit of {}",
+                attrs.len(),
+                limits.max_attributes
+            ));
         }
         Ok(MetricPoint {
             name: self.m.name.clone(),
@@ -353,12 +395,24 @@ impl PointHead<'_> {
 }
 
 /// Converts an OTLP metrics export request into metric points, rejecting invalid ones.
-pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) -> Decoded<MetricPoint> {
+pub fn metrics_from_request(
+    req: &ExportMetricsServiceRequest,
+    limits: &Limits,
+) -> Decoded<MetricPoint> {
     let mut out = Decoded::default();
     let number = |p: &NumberDataPoint| match p.value {
-        Some(number_data_point::Value::AsInt(i)) => MetricData::Number { value: i as f64, is_int: true },
-        Some(number_data_point::Value::AsDouble(d)) => MetricData::Number { value: d, is_int: false },
-        None => MetricData::Number { value: f64::NAN, is_int: false },
+        Some(number_data_point::Value::AsInt(i)) => MetricData::Number {
+            value: i as f64,
+            is_int: true,
+        },
+        Some(number_data_point::Value::AsDouble(d)) => MetricData::Number {
+            value: d,
+            is_int: false,
+        },
+        None => MetricData::Number {
+            value: f64::NAN,
+            is_int: false,
+        },
     };
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
@@ -368,18 +422,38 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) 
                     Ok(p) => out.items.push(p),
                     Err(e) => out.reject(format!("metric {:?}: {e}", m.name)),
                 };
-                let head = |kind, temporality, monotonic| PointHead { m, kind, temporality, monotonic, res: &res };
+                let head = |kind, temporality, monotonic| PointHead {
+                    m,
+                    kind,
+                    temporality,
+                    monotonic,
+                    res: &res,
+                };
                 match &m.data {
                     Some(metric::Data::Gauge(g)) => {
                         let h = head(MetricKind::Gauge, 0, false);
                         for p in &g.data_points {
-                            push(h.point(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, number(p), limits));
+                            push(h.point(
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                number(p),
+                                limits,
+                            ));
                         }
                     }
                     Some(metric::Data::Sum(s)) => {
                         let h = head(MetricKind::Sum, s.aggregation_temporality, s.is_monotonic);
                         for p in &s.data_points {
-                            push(h.point(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, number(p), limits));
+                            push(h.point(
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                number(p),
+                                limits,
+                            ));
                         }
                     }
                     Some(metric::Data::Histogram(hg)) => {
@@ -393,14 +467,33 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) 
                                 bucket_counts: p.bucket_counts.clone(),
                                 explicit_bounds: p.explicit_bounds.clone(),
                             };
-                            push(h.point(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, limits));
+                            push(h.point(
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                data,
+                                limits,
+                            ));
                         }
                     }
                     Some(metric::Data::ExponentialHistogram(eh)) => {
-                        let h = head(MetricKind::ExponentialHistogram, eh.aggregation_temporality, false);
+                        let h = head(
+                            MetricKind::ExponentialHistogram,
+                            eh.aggregation_temporality,
+                            false,
+                        );
                         for p in &eh.data_points {
-                            let (po, pc) = p.positive.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
-                            let (no, nc) = p.negative.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
+                            let (po, pc) = p
+                                .positive
+                                .as_ref()
+                                .map(|b| (b.offset, b.bucket_counts.clone()))
+                                .unwrap_or_default();
+                            let (no, nc) = p
+                                .negative
+                                .as_ref()
+                                .map(|b| (b.offset, b.bucket_counts.clone()))
+                                .unwrap_or_default();
                             let data = MetricData::ExponentialHistogram {
                                 count: p.count,
                                 sum: p.sum,
@@ -413,7 +506,14 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) 
                                 negative_offset: no,
                                 negative_bucket_counts: nc,
                             };
-                            push(h.point(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, limits));
+                            push(h.point(
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                data,
+                                limits,
+                            ));
                         }
                     }
                     Some(metric::Data::Summary(s)) => {
@@ -423,9 +523,20 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) 
                                 count: p.count,
                                 sum: p.sum,
                                 quantiles: p.quantile_values.iter().map(|q| q.quantile).collect(),
-                                quantile_values: p.quantile_values.iter().map(|q| q.value).collect(),
+                                quantile_values: p
+                                    .quantile_values
+                                    .iter()
+                                    .map(|q| q.value)
+                                    .collect(),
                             };
-                            push(h.point(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, limits));
+                            push(h.point(
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                data,
+                                limits,
+                            ));
                         }
                     }
                     None => {}
@@ -447,13 +558,19 @@ fn resource_key(r: &ResourceInfo) -> (String, String, String) {
     )
 }
 
-fn group_by_resource<'a, T>(
-    items: &'a [T],
+/// Records of one scope, with the resource info of the first.
+type ScopeGroup<'a, T> = (&'a ResourceInfo, Vec<&'a T>);
+/// Records of one resource, by scope.
+type ResourceGroup<'a, T> = (&'a ResourceInfo, Vec<ScopeGroup<'a, T>>);
+
+fn group_by_resource<T>(
+    items: &[T],
     res: impl Fn(&T) -> &ResourceInfo,
-) -> Vec<(&'a ResourceInfo, Vec<(&'a ResourceInfo, Vec<&'a T>)>)> {
-    // resource attributes -> scope -> records, in first-seen order.
+) -> Vec<ResourceGroup<'_, T>> {
+    // Resource attributes -> scope -> records, in first-seen order.
     let mut order: Vec<String> = Vec::new();
-    let mut groups: BTreeMap<String, (&ResourceInfo, Vec<(String, &ResourceInfo, Vec<&T>)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, ResourceGroup<'_, T>> = BTreeMap::new();
+    let mut scope_keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for it in items {
         let r = res(it);
         let (rk, sn, sv) = resource_key(r);
@@ -462,22 +579,26 @@ fn group_by_resource<'a, T>(
             order.push(rk.clone());
             (r, Vec::new())
         });
-        match entry.1.iter_mut().find(|(k, _, _)| *k == scope_key) {
-            Some((_, _, v)) => v.push(it),
-            None => entry.1.push((scope_key, r, vec![it])),
+        let keys = scope_keys.entry(rk).or_default();
+        match keys.iter().position(|k| *k == scope_key) {
+            Some(i) => entry.1[i].1.push(it),
+            None => {
+                keys.push(scope_key);
+                entry.1.push((r, vec![it]));
+            }
         }
     }
     order
         .into_iter()
-        .map(|k| {
-            let (r, scopes) = groups.remove(&k).expect("key recorded");
-            (r, scopes.into_iter().map(|(_, r, v)| (r, v)).collect())
-        })
+        .filter_map(|k| groups.remove(&k))
         .collect()
 }
 
 fn p_resource(r: &ResourceInfo) -> Option<Resource> {
-    Some(Resource { attributes: attrs_to_kvs(&r.attributes), ..Default::default() })
+    Some(Resource {
+        attributes: attrs_to_kvs(&r.attributes),
+        ..Default::default()
+    })
 }
 
 fn p_scope(r: &ResourceInfo) -> Option<InstrumentationScope> {
@@ -546,7 +667,10 @@ fn span_to_proto(s: &Span) -> PSpan {
             })
             .collect(),
         dropped_links_count: 0,
-        status: Some(Status { message: s.status_message.clone(), code: s.status_code as i32 }),
+        status: Some(Status {
+            message: s.status_message.clone(),
+            code: s.status_code as i32,
+        }),
     }
 }
 
@@ -568,7 +692,9 @@ pub fn logs_to_request(logs: &[LogRecord]) -> ExportLogsServiceRequest {
                                 observed_time_unix_nano: l.observed_time_unix_nano as u64,
                                 severity_number: l.severity_number,
                                 severity_text: l.severity_text.clone(),
-                                body: Some(AnyValue { value: Some(any_value::Value::StringValue(l.body.clone())) }),
+                                body: Some(AnyValue {
+                                    value: Some(any_value::Value::StringValue(l.body.clone())),
+                                }),
                                 attributes: attrs_to_kvs(&l.attributes),
                                 dropped_attributes_count: 0,
                                 flags: l.flags,
@@ -625,10 +751,12 @@ fn metrics_of(points: &[&MetricPoint]) -> Vec<Metric> {
                     data_points: vec![],
                     aggregation_temporality: p.temporality as i32,
                 }),
-                MetricKind::ExponentialHistogram => metric::Data::ExponentialHistogram(ExponentialHistogram {
-                    data_points: vec![],
-                    aggregation_temporality: p.temporality as i32,
-                }),
+                MetricKind::ExponentialHistogram => {
+                    metric::Data::ExponentialHistogram(ExponentialHistogram {
+                        data_points: vec![],
+                        aggregation_temporality: p.temporality as i32,
+                    })
+                }
                 MetricKind::Summary => metric::Data::Summary(Summary::default()),
             };
             out.push(Metric {
@@ -661,7 +789,14 @@ fn metrics_of(points: &[&MetricPoint]) -> Vec<Metric> {
             }
             (
                 metric::Data::Histogram(h),
-                MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds },
+                MetricData::Histogram {
+                    count,
+                    sum,
+                    min,
+                    max,
+                    bucket_counts,
+                    explicit_bounds,
+                },
             ) => h.data_points.push(HistogramDataPoint {
                 attributes: attrs,
                 start_time_unix_nano: start,
@@ -711,21 +846,30 @@ fn metrics_of(points: &[&MetricPoint]) -> Vec<Metric> {
                 max: *max,
                 zero_threshold: 0.0,
             }),
-            (metric::Data::Summary(s), MetricData::Summary { count, sum, quantiles, quantile_values }) => {
-                s.data_points.push(SummaryDataPoint {
-                    attributes: attrs,
-                    start_time_unix_nano: start,
-                    time_unix_nano: time,
-                    count: *count,
-                    sum: *sum,
-                    quantile_values: quantiles
-                        .iter()
-                        .zip(quantile_values)
-                        .map(|(q, v)| summary_data_point::ValueAtQuantile { quantile: *q, value: *v })
-                        .collect(),
-                    flags: p.flags,
-                })
-            }
+            (
+                metric::Data::Summary(s),
+                MetricData::Summary {
+                    count,
+                    sum,
+                    quantiles,
+                    quantile_values,
+                },
+            ) => s.data_points.push(SummaryDataPoint {
+                attributes: attrs,
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+                count: *count,
+                sum: *sum,
+                quantile_values: quantiles
+                    .iter()
+                    .zip(quantile_values)
+                    .map(|(q, v)| summary_data_point::ValueAtQuantile {
+                        quantile: *q,
+                        value: *v,
+                    })
+                    .collect(),
+                flags: p.flags,
+            }),
             _ => {}
         }
     }
@@ -739,17 +883,26 @@ mod tests {
     use crate::{Request, Signal};
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../shared/data/otlp-examples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(path).expect("shared/data beside the checkout")
     }
 
     fn old_limits() -> Limits {
-        Limits { min_time_ns: 0, ..Limits::default() }
+        Limits {
+            min_time_ns: 0,
+            ..Limits::default()
+        }
     }
 
     #[test]
     fn example_trace_decodes() {
-        let Request::Traces(req) = json::decode(Signal::Traces, &example("trace.json")).unwrap() else { panic!() };
+        let Request::Traces(req) = json::decode(Signal::Traces, &example("trace.json")).unwrap()
+        else {
+            panic!()
+        };
         let d = spans_from_request(&req, &old_limits());
         assert_eq!(d.rejected, 0, "{:?}", d.errors);
         assert!(!d.items.is_empty());
@@ -758,17 +911,25 @@ mod tests {
         // Through the model and back to OTLP/JSON and again: nothing lost.
         let again = spans_to_request(&d.items);
         let enc = json::encode(&Request::Traces(again));
-        let Request::Traces(req2) = json::decode_value(Signal::Traces, &enc).unwrap() else { panic!() };
+        let Request::Traces(req2) = json::decode_value(Signal::Traces, &enc).unwrap() else {
+            panic!()
+        };
         assert_eq!(spans_from_request(&req2, &old_limits()).items, d.items);
     }
 
     #[test]
     fn example_logs_and_metrics_decode() {
-        let Request::Logs(req) = json::decode(Signal::Logs, &example("logs.json")).unwrap() else { panic!() };
+        let Request::Logs(req) = json::decode(Signal::Logs, &example("logs.json")).unwrap() else {
+            panic!()
+        };
         let d = logs_from_request(&req, &old_limits());
         assert_eq!(d.rejected, 0, "{:?}", d.errors);
         assert!(!d.items.is_empty());
-        let Request::Metrics(req) = json::decode(Signal::Metrics, &example("metrics.json")).unwrap() else { panic!() };
+        let Request::Metrics(req) =
+            json::decode(Signal::Metrics, &example("metrics.json")).unwrap()
+        else {
+            panic!()
+        };
         let d = metrics_from_request(&req, &old_limits());
         assert_eq!(d.rejected, 0, "{:?}", d.errors);
         assert!(d.items.len() >= 4);
@@ -783,19 +944,35 @@ mod tests {
             {"traceId":"5b8efff7","spanId":"eee19b7ec3c1b174","name":"short id","startTimeUnixNano":"1700000000000000000"},
             {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"no time"}
         ]}]}]}"#;
-        let Request::Traces(req) = json::decode(Signal::Traces, body).unwrap() else { panic!() };
+        let Request::Traces(req) = json::decode(Signal::Traces, body).unwrap() else {
+            panic!()
+        };
         let d = spans_from_request(&req, &Limits::default());
         assert_eq!(d.items.len(), 1);
         assert_eq!(d.rejected, 2);
-        assert!(d.error_message().contains("trace id must be 16 bytes"), "{}", d.error_message());
-        assert!(d.error_message().contains("start time is zero"), "{}", d.error_message());
+        assert!(
+            d.error_message().contains("trace id must be 16 bytes"),
+            "{}",
+            d.error_message()
+        );
+        assert!(
+            d.error_message().contains("start time is zero"),
+            "{}",
+            d.error_message()
+        );
     }
 
     #[test]
     fn json_errors_name_the_path() {
-        let err = json::decode(Signal::Traces, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("$.resourceSpans[0].scopeSpans[0].spans[0].traceId"), "{err}");
+        let err = json::decode(
+            Signal::Traces,
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("$.resourceSpans[0].scopeSpans[0].spans[0].traceId"),
+            "{err}"
+        );
     }
 }

@@ -32,7 +32,10 @@ struct Obj<'a> {
 }
 
 fn field_err(path: &str, key: &str, message: impl Into<String>) -> DecodeError {
-    DecodeError::JsonField { path: format!("{path}.{key}"), message: message.into() }
+    DecodeError::JsonField {
+        path: format!("{path}.{key}"),
+        message: message.into(),
+    }
 }
 
 fn snake(key: &str) -> String {
@@ -63,7 +66,11 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(v) => Err(field_err(self.path, key, format!("expected a string, got {v}"))),
+            Some(v) => Err(field_err(
+                self.path,
+                key,
+                format!("expected a string, got {v}"),
+            )),
         }
     }
 
@@ -71,7 +78,11 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(0),
             Some(v) => as_u64(v).ok_or_else(|| {
-                field_err(self.path, key, format!("expected an unsigned integer, got {v}"))
+                field_err(
+                    self.path,
+                    key,
+                    format!("expected an unsigned integer, got {v}"),
+                )
             }),
         }
     }
@@ -111,7 +122,11 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err(field_err(self.path, key, format!("expected true or false, got {v}"))),
+            Some(v) => Err(field_err(
+                self.path,
+                key,
+                format!("expected true or false, got {v}"),
+            )),
         }
     }
 
@@ -123,9 +138,11 @@ impl<'a> Obj<'a> {
                 if let Ok(n) = s.parse::<i32>() {
                     return Ok(n);
                 }
-                names.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, v)| *v).ok_or_else(
-                    || field_err(self.path, key, format!("unknown enum value {s:?}")),
-                )
+                names
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(s))
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| field_err(self.path, key, format!("unknown enum value {s:?}")))
             }
             Some(v) => as_i64(v)
                 .and_then(|n| i32::try_from(n).ok())
@@ -141,7 +158,11 @@ impl<'a> Obj<'a> {
             Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
             Some(Value::String(s)) => hex::decode(s)
                 .map_err(|_| field_err(self.path, key, format!("expected a hex id, got {s:?}"))),
-            Some(v) => Err(field_err(self.path, key, format!("expected a hex string, got {v}"))),
+            Some(v) => Err(field_err(
+                self.path,
+                key,
+                format!("expected a hex string, got {v}"),
+            )),
         }
     }
 
@@ -149,7 +170,11 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(&[]),
             Some(Value::Array(a)) => Ok(a),
-            Some(v) => Err(field_err(self.path, key, format!("expected an array, got {}", kind(v)))),
+            Some(v) => Err(field_err(
+                self.path,
+                key,
+                format!("expected an array, got {}", kind(v)),
+            )),
         }
     }
 
@@ -174,7 +199,11 @@ impl<'a> Obj<'a> {
                 let path = format!("{}.{key}", self.path);
                 f(Obj { map, path: &path }).map(Some)
             }
-            Some(v) => Err(field_err(self.path, key, format!("expected an object, got {}", kind(v)))),
+            Some(v) => Err(field_err(
+                self.path,
+                key,
+                format!("expected an object, got {}", kind(v)),
+            )),
         }
     }
 
@@ -183,7 +212,9 @@ impl<'a> Obj<'a> {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                f(v).ok_or_else(|| field_err(self.path, &format!("{key}[{i}]"), format!("bad number {v}")))
+                f(v).ok_or_else(|| {
+                    field_err(self.path, &format!("{key}[{i}]"), format!("bad number {v}"))
+                })
             })
             .collect()
     }
@@ -202,7 +233,11 @@ fn kind(v: &Value) -> &'static str {
 
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -210,7 +245,9 @@ fn as_u64(v: &Value) -> Option<u64> {
 
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -243,13 +280,21 @@ fn any_value(o: Obj<'_>) -> R<AnyValue> {
     } else if o.get("doubleValue").is_some() {
         Some(V::DoubleValue(o.f64("doubleValue")?))
     } else if o.get("arrayValue").is_some() {
-        o.object("arrayValue", |a| Ok(V::ArrayValue(ArrayValue { values: a.objects("values", any_value)? })))?
+        o.object("arrayValue", |a| {
+            Ok(V::ArrayValue(ArrayValue {
+                values: a.objects("values", any_value)?,
+            }))
+        })?
     } else if o.get("kvlistValue").is_some() {
         o.object("kvlistValue", |a| {
-            Ok(V::KvlistValue(KeyValueList { values: a.objects("values", key_value)? }))
+            Ok(V::KvlistValue(KeyValueList {
+                values: a.objects("values", key_value)?,
+            }))
         })?
     } else if let Some(v) = o.get("bytesValue") {
-        let s = v.as_str().ok_or_else(|| field_err(o.path, "bytesValue", "expected base64 text"))?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| field_err(o.path, "bytesValue", "expected base64 text"))?;
         let b = base64::engine::general_purpose::STANDARD
             .decode(s)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
@@ -302,8 +347,11 @@ const SPAN_KINDS: &[(&str, i32)] = &[
     ("SPAN_KIND_PRODUCER", 4),
     ("SPAN_KIND_CONSUMER", 5),
 ];
-const STATUS_CODES: &[(&str, i32)] =
-    &[("STATUS_CODE_UNSET", 0), ("STATUS_CODE_OK", 1), ("STATUS_CODE_ERROR", 2)];
+const STATUS_CODES: &[(&str, i32)] = &[
+    ("STATUS_CODE_UNSET", 0),
+    ("STATUS_CODE_OK", 1),
+    ("STATUS_CODE_ERROR", 2),
+];
 const TEMPORALITIES: &[(&str, i32)] = &[
     ("AGGREGATION_TEMPORALITY_UNSPECIFIED", 0),
     ("AGGREGATION_TEMPORALITY_DELTA", 1),
@@ -315,8 +363,15 @@ fn severity_names() -> Vec<(String, i32)> {
     let mut v = vec![("SEVERITY_NUMBER_UNSPECIFIED".to_string(), 0)];
     for (i, l) in levels.iter().enumerate() {
         for k in 0..4 {
-            let suffix = if k == 0 { String::new() } else { (k + 1).to_string() };
-            v.push((format!("SEVERITY_NUMBER_{l}{suffix}"), (i * 4 + k + 1) as i32));
+            let suffix = if k == 0 {
+                String::new()
+            } else {
+                (k + 1).to_string()
+            };
+            v.push((
+                format!("SEVERITY_NUMBER_{l}{suffix}"),
+                (i * 4 + k + 1) as i32,
+            ));
         }
     }
     v
@@ -356,7 +411,10 @@ fn span(o: Obj<'_>) -> R<Span> {
         })?,
         dropped_links_count: o.u32("droppedLinksCount")?,
         status: o.object("status", |s| {
-            Ok(Status { message: s.str("message")?, code: s.enumeration("code", STATUS_CODES)? })
+            Ok(Status {
+                message: s.str("message")?,
+                code: s.enumeration("code", STATUS_CODES)?,
+            })
         })?,
     })
 }
@@ -406,7 +464,11 @@ fn buckets(o: Obj<'_>, key: &str) -> R<Option<exponential_histogram_data_point::
 
 fn metric(o: Obj<'_>) -> R<Metric> {
     let data = if o.get("gauge").is_some() {
-        o.object("gauge", |g| Ok(metric::Data::Gauge(Gauge { data_points: g.objects("dataPoints", number_point)? })))?
+        o.object("gauge", |g| {
+            Ok(metric::Data::Gauge(Gauge {
+                data_points: g.objects("dataPoints", number_point)?,
+            }))
+        })?
     } else if o.get("sum").is_some() {
         o.object("sum", |s| {
             Ok(metric::Data::Sum(Sum {
@@ -631,7 +693,11 @@ fn enc_resource(r: &Option<Resource>) -> Value {
     let mut m = Map::new();
     if let Some(r) = r {
         put(&mut m, "attributes", Value::Array(enc_attrs(&r.attributes)));
-        put(&mut m, "droppedAttributesCount", json!(r.dropped_attributes_count));
+        put(
+            &mut m,
+            "droppedAttributesCount",
+            json!(r.dropped_attributes_count),
+        );
     }
     Value::Object(m)
 }
@@ -651,14 +717,28 @@ fn enc_span(s: &Span) -> Value {
     put(&mut m, "traceId", json!(hex::encode(&s.trace_id)));
     put(&mut m, "spanId", json!(hex::encode(&s.span_id)));
     put(&mut m, "traceState", json!(s.trace_state));
-    put(&mut m, "parentSpanId", json!(hex::encode(&s.parent_span_id)));
+    put(
+        &mut m,
+        "parentSpanId",
+        json!(hex::encode(&s.parent_span_id)),
+    );
     put(&mut m, "flags", json!(s.flags));
     m.insert("name".into(), json!(s.name));
     put(&mut m, "kind", json!(s.kind));
-    m.insert("startTimeUnixNano".into(), json!(s.start_time_unix_nano.to_string()));
-    m.insert("endTimeUnixNano".into(), json!(s.end_time_unix_nano.to_string()));
+    m.insert(
+        "startTimeUnixNano".into(),
+        json!(s.start_time_unix_nano.to_string()),
+    );
+    m.insert(
+        "endTimeUnixNano".into(),
+        json!(s.end_time_unix_nano.to_string()),
+    );
     put(&mut m, "attributes", Value::Array(enc_attrs(&s.attributes)));
-    put(&mut m, "droppedAttributesCount", json!(s.dropped_attributes_count));
+    put(
+        &mut m,
+        "droppedAttributesCount",
+        json!(s.dropped_attributes_count),
+    );
     let events: Vec<Value> = s
         .events
         .iter()
@@ -666,7 +746,11 @@ fn enc_span(s: &Span) -> Value {
             let mut em = Map::new();
             em.insert("timeUnixNano".into(), json!(e.time_unix_nano.to_string()));
             em.insert("name".into(), json!(e.name));
-            put(&mut em, "attributes", Value::Array(enc_attrs(&e.attributes)));
+            put(
+                &mut em,
+                "attributes",
+                Value::Array(enc_attrs(&e.attributes)),
+            );
             Value::Object(em)
         })
         .collect();
@@ -679,7 +763,11 @@ fn enc_span(s: &Span) -> Value {
             lm.insert("traceId".into(), json!(hex::encode(&l.trace_id)));
             lm.insert("spanId".into(), json!(hex::encode(&l.span_id)));
             put(&mut lm, "traceState", json!(l.trace_state));
-            put(&mut lm, "attributes", Value::Array(enc_attrs(&l.attributes)));
+            put(
+                &mut lm,
+                "attributes",
+                Value::Array(enc_attrs(&l.attributes)),
+            );
             put(&mut lm, "flags", json!(l.flags));
             Value::Object(lm)
         })
@@ -699,7 +787,11 @@ fn enc_span(s: &Span) -> Value {
 fn enc_log(l: &LogRecord) -> Value {
     let mut m = Map::new();
     put(&mut m, "timeUnixNano", json!(l.time_unix_nano.to_string()));
-    put(&mut m, "observedTimeUnixNano", json!(l.observed_time_unix_nano.to_string()));
+    put(
+        &mut m,
+        "observedTimeUnixNano",
+        json!(l.observed_time_unix_nano.to_string()),
+    );
     put(&mut m, "severityNumber", json!(l.severity_number));
     put(&mut m, "severityText", json!(l.severity_text));
     if let Some(b) = &l.body {
@@ -736,7 +828,13 @@ fn enc_metric(me: &Metric) -> Value {
     put(&mut m, "unit", json!(me.unit));
     let num = |p: &NumberDataPoint| {
         let mut pm = Map::new();
-        enc_point_common(&mut pm, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags);
+        enc_point_common(
+            &mut pm,
+            &p.attributes,
+            p.start_time_unix_nano,
+            p.time_unix_nano,
+            p.flags,
+        );
         match p.value {
             Some(number_data_point::Value::AsInt(i)) => {
                 pm.insert("asInt".into(), json!(i.to_string()));
@@ -755,12 +853,22 @@ fn enc_metric(me: &Metric) -> Value {
     };
     match &me.data {
         Some(metric::Data::Gauge(g)) => {
-            m.insert("gauge".into(), json!({"dataPoints": g.data_points.iter().map(num).collect::<Vec<_>>()}));
+            m.insert(
+                "gauge".into(),
+                json!({"dataPoints": g.data_points.iter().map(num).collect::<Vec<_>>()}),
+            );
         }
         Some(metric::Data::Sum(s)) => {
             let mut sm = Map::new();
-            sm.insert("dataPoints".into(), Value::Array(s.data_points.iter().map(num).collect()));
-            put(&mut sm, "aggregationTemporality", json!(s.aggregation_temporality));
+            sm.insert(
+                "dataPoints".into(),
+                Value::Array(s.data_points.iter().map(num).collect()),
+            );
+            put(
+                &mut sm,
+                "aggregationTemporality",
+                json!(s.aggregation_temporality),
+            );
             put(&mut sm, "isMonotonic", json!(s.is_monotonic));
             m.insert("sum".into(), Value::Object(sm));
         }
@@ -770,10 +878,23 @@ fn enc_metric(me: &Metric) -> Value {
                 .iter()
                 .map(|p| {
                     let mut pm = Map::new();
-                    enc_point_common(&mut pm, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags);
+                    enc_point_common(
+                        &mut pm,
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                    );
                     pm.insert("count".into(), json!(p.count.to_string()));
                     opt_f(&mut pm, "sum", p.sum);
-                    pm.insert("bucketCounts".into(), json!(p.bucket_counts.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
+                    pm.insert(
+                        "bucketCounts".into(),
+                        json!(p
+                            .bucket_counts
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()),
+                    );
                     pm.insert("explicitBounds".into(), json!(p.explicit_bounds));
                     opt_f(&mut pm, "min", p.min);
                     opt_f(&mut pm, "max", p.max);
@@ -794,7 +915,13 @@ fn enc_metric(me: &Metric) -> Value {
                 .iter()
                 .map(|p| {
                     let mut pm = Map::new();
-                    enc_point_common(&mut pm, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags);
+                    enc_point_common(
+                        &mut pm,
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                    );
                     pm.insert("count".into(), json!(p.count.to_string()));
                     opt_f(&mut pm, "sum", p.sum);
                     pm.insert("scale".into(), json!(p.scale));

@@ -51,7 +51,10 @@ pub enum Request {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("invalid OTLP protobuf for {signal}: {source}")]
-    Protobuf { signal: &'static str, source: prost::DecodeError },
+    Protobuf {
+        signal: &'static str,
+        source: prost::DecodeError,
+    },
     #[error("invalid OTLP/JSON: {0}")]
     Json(String),
     #[error("invalid OTLP/JSON at {path}: {message}")]
@@ -61,7 +64,10 @@ pub enum DecodeError {
 /// Decodes an OTLP protobuf export request of the given signal.
 pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Request, DecodeError> {
     use prost::Message;
-    let err = |source| DecodeError::Protobuf { signal: signal.as_str(), source };
+    let err = |source| DecodeError::Protobuf {
+        signal: signal.as_str(),
+        source,
+    };
     Ok(match signal {
         Signal::Traces => Request::Traces(ExportTraceServiceRequest::decode(bytes).map_err(err)?),
         Signal::Logs => Request::Logs(ExportLogsServiceRequest::decode(bytes).map_err(err)?),

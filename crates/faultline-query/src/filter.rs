@@ -30,7 +30,14 @@ pub struct FilterError {
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let col = self.input[..self.pos.min(self.input.len())].chars().count();
-        write!(f, "{} at column {}\n  {}\n  {}^", self.message, col + 1, self.input, " ".repeat(col))
+        write!(
+            f,
+            "{} at column {}\n  {}\n  {}^",
+            self.message,
+            col + 1,
+            self.input,
+            " ".repeat(col)
+        )
     }
 }
 
@@ -46,7 +53,11 @@ enum Tok {
 }
 
 fn lex(input: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
-    let err = |pos, message: String| FilterError { input: input.to_string(), pos, message };
+    let err = |pos, message: String| FilterError {
+        input: input.to_string(),
+        pos,
+        message,
+    };
     let b = input.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
@@ -143,11 +154,18 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, pos: usize, message: impl Into<String>) -> FilterError {
-        FilterError { input: self.input.to_string(), pos, message: message.into() }
+        FilterError {
+            input: self.input.to_string(),
+            pos,
+            message: message.into(),
+        }
     }
 
     fn pos(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.0).unwrap_or(self.input.len())
+        self.toks
+            .get(self.i)
+            .map(|t| t.0)
+            .unwrap_or(self.input.len())
     }
 
     fn peek_word(&self, w: &str) -> bool {
@@ -156,27 +174,43 @@ impl Parser<'_> {
 
     fn or(&mut self) -> Result<Expr, FilterError> {
         let mut items = vec![self.and()?];
-        while self.peek_word("or") || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "||") {
+        while self.peek_word("or")
+            || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "||")
+        {
             self.i += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
         let mut items = vec![self.unary()?];
         loop {
-            if self.peek_word("and") || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "&&") {
+            if self.peek_word("and")
+                || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "&&")
+            {
                 self.i += 1;
                 items.push(self.unary()?);
-            } else if matches!(self.toks.get(self.i), Some((_, Tok::Word(_))) | Some((_, Tok::LParen))) && !self.peek_word("or") {
+            } else if matches!(
+                self.toks.get(self.i),
+                Some((_, Tok::Word(_))) | Some((_, Tok::LParen))
+            ) && !self.peek_word("or")
+            {
                 // Juxtaposition means "and", as in most search boxes.
                 items.push(self.unary()?);
             } else {
                 break;
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
@@ -204,7 +238,14 @@ impl Parser<'_> {
                 }
                 let op = match self.toks.get(self.i) {
                     Some((_, Tok::Op(op))) => *op,
-                    _ => return Err(self.err(self.pos(), format!("expected an operator (= != < <= > >= ~) or `exists` after {field:?}"))),
+                    _ => {
+                        return Err(self.err(
+                            self.pos(),
+                            format!(
+                            "expected an operator (= != < <= > >= ~) or `exists` after {field:?}"
+                        ),
+                        ))
+                    }
                 };
                 self.i += 1;
                 let (vpos, value) = match self.toks.get(self.i).cloned() {
@@ -224,15 +265,31 @@ impl Parser<'_> {
         match resolve(self.table, field) {
             Field::Column(c, _) => Ok(Expr::NotNull(c.to_string())),
             Field::Attr(key) => Ok(Expr::Or(vec![
-                Expr::AttrExists { column: "attributes".into(), key: key.clone() },
-                Expr::AttrExists { column: "resource_attributes".into(), key },
+                Expr::AttrExists {
+                    column: "attributes".into(),
+                    key: key.clone(),
+                },
+                Expr::AttrExists {
+                    column: "resource_attributes".into(),
+                    key,
+                },
             ])),
-            Field::ResourceAttr(key) => Ok(Expr::AttrExists { column: "resource_attributes".into(), key }),
+            Field::ResourceAttr(key) => Ok(Expr::AttrExists {
+                column: "resource_attributes".into(),
+                key,
+            }),
             Field::Unknown => Err(self.err(pos, format!("unknown field {field:?}"))),
         }
     }
 
-    fn comparison(&self, pos: usize, field: &str, op: &str, vpos: usize, value: Value) -> Result<Expr, FilterError> {
+    fn comparison(
+        &self,
+        pos: usize,
+        field: &str,
+        op: &str,
+        vpos: usize,
+        value: Value,
+    ) -> Result<Expr, FilterError> {
         let cmp = match op {
             "=" => CmpOp::Eq,
             "!=" => CmpOp::Ne,
@@ -250,19 +307,42 @@ impl Parser<'_> {
                 let v = value.scalar();
                 Ok(if cmp == CmpOp::Ne {
                     Expr::And(vec![
-                        Expr::Attr { column: "attributes".into(), key: key.clone(), op: cmp, value: v.clone() },
-                        Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: v },
+                        Expr::Attr {
+                            column: "attributes".into(),
+                            key: key.clone(),
+                            op: cmp,
+                            value: v.clone(),
+                        },
+                        Expr::Attr {
+                            column: "resource_attributes".into(),
+                            key,
+                            op: cmp,
+                            value: v,
+                        },
                     ])
                 } else {
                     Expr::Or(vec![
-                        Expr::Attr { column: "attributes".into(), key: key.clone(), op: cmp, value: v.clone() },
-                        Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: v },
+                        Expr::Attr {
+                            column: "attributes".into(),
+                            key: key.clone(),
+                            op: cmp,
+                            value: v.clone(),
+                        },
+                        Expr::Attr {
+                            column: "resource_attributes".into(),
+                            key,
+                            op: cmp,
+                            value: v,
+                        },
                     ])
                 })
             }
-            Field::ResourceAttr(key) => {
-                Ok(Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: value.scalar() })
-            }
+            Field::ResourceAttr(key) => Ok(Expr::Attr {
+                column: "resource_attributes".into(),
+                key,
+                op: cmp,
+                value: value.scalar(),
+            }),
             Field::Column(col, ty) => {
                 let scalar = match ty {
                     Ty::Str => Scalar::Str(value.text()),
@@ -320,7 +400,10 @@ impl Parser<'_> {
                     }
                 };
                 if cmp == CmpOp::Contains && ty != Ty::Str {
-                    return Err(self.err(pos, format!("~ only applies to text; {field:?} is not text")));
+                    return Err(self.err(
+                        pos,
+                        format!("~ only applies to text; {field:?} is not text"),
+                    ));
                 }
                 Ok(Expr::col(col, cmp, scalar))
             }
@@ -392,13 +475,18 @@ fn resolve(table: Table, field: &str) -> Field {
     if let Some(k) = field.strip_prefix("resource.") {
         return Field::ResourceAttr(k.to_string());
     }
-    if let Some(k) = field.strip_prefix("attr.").or_else(|| field.strip_prefix("attributes.")) {
+    if let Some(k) = field
+        .strip_prefix("attr.")
+        .or_else(|| field.strip_prefix("attributes."))
+    {
         return Field::Attr(k.to_string());
     }
     let f = field.to_ascii_lowercase();
     let common = match f.as_str() {
         "service" | "service.name" | "service_name" => Some(Field::Column("service_name", Ty::Str)),
-        "instance" | "service.instance.id" | "service_instance" => Some(Field::Column("service_instance", Ty::Str)),
+        "instance" | "service.instance.id" | "service_instance" => {
+            Some(Field::Column("service_instance", Ty::Str))
+        }
         "trace_id" | "traceid" | "trace" => Some(Field::Column("trace_id", Ty::Id(16))),
         "span_id" | "spanid" => Some(Field::Column("span_id", Ty::Id(8))),
         "scope" | "scope.name" => Some(Field::Column("scope_name", Ty::Str)),
@@ -419,7 +507,9 @@ fn resolve(table: Table, field: &str) -> Field {
             _ => Field::Attr(field.to_string()),
         },
         Table::Logs => match f.as_str() {
-            "severity" | "level" | "severity_number" => Field::Column("severity_number", Ty::Severity),
+            "severity" | "level" | "severity_number" => {
+                Field::Column("severity_number", Ty::Severity)
+            }
             "severity_text" => Field::Column("severity_text", Ty::Str),
             "body" | "message" | "msg" => Field::Column("body", Ty::Str),
             "time" => Field::Column("time", Ty::Time),
@@ -453,7 +543,12 @@ pub fn parse(table: Table, input: &str) -> Result<Expr, FilterError> {
         return Ok(Expr::True);
     }
     let toks = lex(input)?;
-    let mut p = Parser { input, toks, i: 0, table };
+    let mut p = Parser {
+        input,
+        toks,
+        i: 0,
+        table,
+    };
     let e = p.or()?;
     if p.i < p.toks.len() {
         let (pos, t) = &p.toks[p.i];
@@ -474,10 +569,21 @@ mod tests {
         )
         .unwrap();
         let Expr::And(items) = e else { panic!("{e:?}") };
-        assert_eq!(items[0], Expr::col("service_name", CmpOp::Eq, Scalar::Str("checkout".into())));
-        assert_eq!(items[1], Expr::col("status_code", CmpOp::Eq, Scalar::Int(2)));
-        assert_eq!(items[2], Expr::col("duration_ns", CmpOp::Gt, Scalar::Int(500_000_000)));
-        assert!(matches!(&items[3], Expr::Or(v) if matches!(&v[0], Expr::Attr { key, value: Scalar::Int(504), .. } if key == "http.response.status_code")));
+        assert_eq!(
+            items[0],
+            Expr::col("service_name", CmpOp::Eq, Scalar::Str("checkout".into()))
+        );
+        assert_eq!(
+            items[1],
+            Expr::col("status_code", CmpOp::Eq, Scalar::Int(2))
+        );
+        assert_eq!(
+            items[2],
+            Expr::col("duration_ns", CmpOp::Gt, Scalar::Int(500_000_000))
+        );
+        assert!(
+            matches!(&items[3], Expr::Or(v) if matches!(&v[0], Expr::Attr { key, value: Scalar::Int(504), .. } if key == "http.response.status_code"))
+        );
     }
 
     #[test]
@@ -501,9 +607,16 @@ mod tests {
 
     #[test]
     fn logs_and_precedence() {
-        let e = parse(Table::Logs, "severity >= warn and (body ~ timeout or body ~ refused)").unwrap();
+        let e = parse(
+            Table::Logs,
+            "severity >= warn and (body ~ timeout or body ~ refused)",
+        )
+        .unwrap();
         let Expr::And(items) = e else { panic!() };
-        assert_eq!(items[0], Expr::col("severity_number", CmpOp::Ge, Scalar::Int(13)));
+        assert_eq!(
+            items[0],
+            Expr::col("severity_number", CmpOp::Ge, Scalar::Int(13))
+        );
         assert!(matches!(&items[1], Expr::Or(v) if v.len() == 2));
         assert!(parse(Table::Logs, "severity = error").is_ok());
         assert!(parse(Table::Spans, "not kind = client").is_ok());

@@ -61,7 +61,11 @@ pub fn trace_tree(trace_id: TraceId, mut spans: Vec<Span>) -> TraceTree {
             .map(|(i, depth)| {
                 let span = spans[i].take().expect("each span once");
                 let orphan = span.parent_span_id.is_some_and(|p| !ids.contains(&p));
-                TreeSpan { depth, orphan, span }
+                TreeSpan {
+                    depth,
+                    orphan,
+                    span,
+                }
             })
             .collect(),
     }
@@ -98,25 +102,40 @@ pub async fn search_traces(
     to: i64,
     limit: usize,
 ) -> Result<Vec<TraceSummary>, QueryError> {
-    let scan = Scan::new(Table::Spans).time(from, to).filter(filter).columns(&["trace_id", "start_time"]);
+    let scan = Scan::new(Table::Spans)
+        .time(from, to)
+        .filter(filter)
+        .columns(&["trace_id", "start_time"]);
     let batches = store.scan(&scan).await?;
     let mut matched: HashMap<TraceId, (i64, usize)> = HashMap::new();
     for b in &batches {
         let c = faultline_model::schema::Columns::new(b);
         for row in 0..b.num_rows() {
-            let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else { continue };
+            let Some(t) = c
+                .fsb("trace_id", row)
+                .and_then(|x| x.try_into().ok())
+                .map(TraceId)
+            else {
+                continue;
+            };
             let start = c.i64("start_time", row).unwrap_or(0);
             let e = matched.entry(t).or_insert((start, 0));
             e.0 = e.0.max(start);
             e.1 += 1;
         }
     }
-    let mut ids: Vec<(TraceId, i64, usize)> = matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
+    let mut ids: Vec<(TraceId, i64, usize)> =
+        matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
     ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ids.truncate(limit);
     let mut out = Vec::with_capacity(ids.len());
     for (tid, _, n) in ids {
-        let spans: Vec<Span> = store.trace(tid).await?.iter().flat_map(spans_from_batch).collect();
+        let spans: Vec<Span> = store
+            .trace(tid)
+            .await?
+            .iter()
+            .flat_map(spans_from_batch)
+            .collect();
         if let Some(s) = summarize(tid, &spans, n) {
             out.push(s);
         }
@@ -133,7 +152,10 @@ pub fn summarize(trace_id: TraceId, spans: &[Span], matched_spans: usize) -> Opt
         .filter(|s| s.parent_span_id.is_none())
         .min_by_key(|s| s.start_unix_nano)
         .or_else(|| spans.iter().min_by_key(|s| s.start_unix_nano))?;
-    let services: BTreeSet<String> = spans.iter().map(|s| s.resource.service_name.clone()).collect();
+    let services: BTreeSet<String> = spans
+        .iter()
+        .map(|s| s.resource.service_name.clone())
+        .collect();
     Some(TraceSummary {
         trace_id,
         root_service: root.resource.service_name.clone(),
@@ -141,7 +163,10 @@ pub fn summarize(trace_id: TraceId, spans: &[Span], matched_spans: usize) -> Opt
         start_unix_nano: start,
         duration_ns: end - start,
         span_count: spans.len(),
-        error_count: spans.iter().filter(|s| s.status_code == StatusCode::Error).count(),
+        error_count: spans
+            .iter()
+            .filter(|s| s.status_code == StatusCode::Error)
+            .count(),
         services: services.into_iter().collect(),
         matched_spans,
     })
@@ -153,7 +178,9 @@ pub async fn services_and_operations(
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<String, BTreeMap<String, BTreeSet<i8>>>, QueryError> {
-    let scan = Scan::new(Table::Spans).time(from, to).columns(&["service_name", "name", "kind"]);
+    let scan = Scan::new(Table::Spans)
+        .time(from, to)
+        .columns(&["service_name", "name", "kind"]);
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<i8>>> = BTreeMap::new();
     for b in store.scan(&scan).await? {
         let c = faultline_model::schema::Columns::new(&b);
@@ -161,7 +188,11 @@ pub async fn services_and_operations(
             let svc = c.str("service_name", row).unwrap_or("");
             let name = c.str("name", row).unwrap_or("");
             let kind = c.i8("kind", row).unwrap_or(0);
-            out.entry(svc.to_string()).or_default().entry(name.to_string()).or_default().insert(kind);
+            out.entry(svc.to_string())
+                .or_default()
+                .entry(name.to_string())
+                .or_default()
+                .insert(kind);
         }
     }
     Ok(out)

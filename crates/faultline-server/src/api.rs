@@ -7,7 +7,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use faultline_model::schema::{changes_from_batch, logs_from_batch, metrics_from_batch, spans_from_batch, Table};
+use faultline_model::schema::{
+    changes_from_batch, logs_from_batch, metrics_from_batch, spans_from_batch, Table,
+};
 use faultline_model::{ChangeEvent, TraceId};
 use faultline_otlp::Decoded;
 use faultline_query::traces::{get_trace, services_and_operations};
@@ -33,6 +35,9 @@ pub fn routes() -> Router<AppState> {
 
 type Params = Query<HashMap<String, String>>;
 
+/// Metric name, service, instance and point attributes (as JSON).
+type SeriesKey = (String, String, String, String);
+
 /// The `[from, to)` window of a request: `from`/`to` in any form `faultline` takes; by default all
 /// stored data.
 fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
@@ -40,7 +45,8 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     let parse = |k: &str, default: i64| -> Result<i64, AppError> {
         match p.get(k).filter(|s| !s.is_empty()) {
             None => Ok(default),
-            Some(s) => faultline_model::time::parse_time_ns(s, now).map_err(|e| AppError::bad_request(format!("{k}: {e}"))),
+            Some(s) => faultline_model::time::parse_time_ns(s, now)
+                .map_err(|e| AppError::bad_request(format!("{k}: {e}"))),
         }
     };
     let from = parse("from", i64::MIN)?;
@@ -59,20 +65,31 @@ fn limit(p: &HashMap<String, String>, default: usize) -> Result<usize, AppError>
             .ok()
             .filter(|n| *n > 0)
             .map(|n| n.min(100_000))
-            .ok_or_else(|| AppError::bad_request(format!("limit must be a positive number, got {s:?}"))),
+            .ok_or_else(|| {
+                AppError::bad_request(format!("limit must be a positive number, got {s:?}"))
+            }),
     }
 }
 
 fn filter(table: Table, p: &HashMap<String, String>) -> Result<Expr, AppError> {
-    let text = p.get("filter").or_else(|| p.get("q")).map(String::as_str).unwrap_or("");
-    faultline_query::parse(table, text).map_err(|e| AppError::bad_request(format!("invalid filter: {e}")))
+    let text = p
+        .get("filter")
+        .or_else(|| p.get("q"))
+        .map(String::as_str)
+        .unwrap_or("");
+    faultline_query::parse(table, text)
+        .map_err(|e| AppError::bad_request(format!("invalid filter: {e}")))
 }
 
 fn parse_trace_id(s: &str) -> Result<TraceId, AppError> {
-    TraceId::from_hex_lenient(s).map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
+    TraceId::from_hex_lenient(s)
+        .map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
 }
 
-async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn trace_by_id(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let tid = parse_trace_id(&id)?;
     let tree = get_trace(&st.store, tid).await?;
@@ -83,7 +100,10 @@ async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Resu
     }
 }
 
-async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_traces(
+    State(st): State<AppState>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
@@ -92,21 +112,30 @@ async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<J
     Ok(Json(json!({"traces": traces})))
 }
 
-async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_spans(
+    State(st): State<AppState>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
     let n = limit(&p, 100)?;
-    let batches = st.store.scan(&Scan::new(Table::Spans).time(from, to).filter(f)).await?;
+    let batches = st
+        .store
+        .scan(&Scan::new(Table::Spans).time(from, to).filter(f))
+        .await?;
     let mut spans: Vec<_> = batches.iter().flat_map(spans_from_batch).collect();
-    spans.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+    spans.sort_by_key(|s| std::cmp::Reverse(s.start_unix_nano));
     let total = spans.len();
     spans.truncate(n);
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"total": total, "spans": spans})))
 }
 
-async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_logs(
+    State(st): State<AppState>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Logs, &p)?];
@@ -117,26 +146,45 @@ async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Jso
         parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
     }
     if let Some(s) = p.get("severity").filter(|s| !s.is_empty()) {
-        let n = s.parse::<i64>().ok().unwrap_or_else(|| faultline_model::log::severity_from_text(s) as i64);
+        let n = s
+            .parse::<i64>()
+            .ok()
+            .unwrap_or_else(|| faultline_model::log::severity_from_text(s) as i64);
         if n == 0 {
-            return Err(AppError::bad_request(format!("severity: expected a level or 1-24, got {s:?}")));
+            return Err(AppError::bad_request(format!(
+                "severity: expected a level or 1-24, got {s:?}"
+            )));
         }
         parts.push(Expr::col("severity_number", CmpOp::Ge, Scalar::Int(n)));
     }
     if let Some(t) = p.get("trace_id").filter(|s| !s.is_empty()) {
-        parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(parse_trace_id(t)?.0.to_vec())));
+        parts.push(Expr::col(
+            "trace_id",
+            CmpOp::Eq,
+            Scalar::Bytes(parse_trace_id(t)?.0.to_vec()),
+        ));
     }
     let n = limit(&p, 100)?;
-    let batches = st.store.scan(&Scan::new(Table::Logs).time(from, to).filter(Expr::and(parts))).await?;
+    let batches = st
+        .store
+        .scan(
+            &Scan::new(Table::Logs)
+                .time(from, to)
+                .filter(Expr::and(parts)),
+        )
+        .await?;
     let mut logs: Vec<_> = batches.iter().flat_map(logs_from_batch).collect();
-    logs.sort_by(|a, b| b.time_unix_nano.cmp(&a.time_unix_nano));
+    logs.sort_by_key(|l| std::cmp::Reverse(l.time_unix_nano));
     let total = logs.len();
     logs.truncate(n);
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"total": total, "logs": logs})))
 }
 
-async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn metric_series(
+    State(st): State<AppState>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Metrics, &p)?];
@@ -146,12 +194,24 @@ async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<J
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let batches = st.store.scan(&Scan::new(Table::Metrics).time(from, to).filter(Expr::and(parts))).await?;
+    let batches = st
+        .store
+        .scan(
+            &Scan::new(Table::Metrics)
+                .time(from, to)
+                .filter(Expr::and(parts)),
+        )
+        .await?;
     // One series per metric name, service, instance and point attributes.
-    let mut series: BTreeMap<(String, String, String, String), (Value, Vec<(i64, f64)>)> = BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, (Value, Vec<(i64, f64)>)> = BTreeMap::new();
     for p in batches.iter().flat_map(metrics_from_batch) {
         let attrs = faultline_model::value::attributes_to_json(&p.attributes);
-        let key = (p.name.clone(), p.resource.service_name.clone(), p.resource.instance.clone().unwrap_or_default(), attrs);
+        let key = (
+            p.name.clone(),
+            p.resource.service_name.clone(),
+            p.resource.instance.clone().unwrap_or_default(),
+            attrs,
+        );
         let e = series.entry(key).or_insert_with(|| {
             (
                 json!({"name": p.name, "unit": p.unit, "kind": p.kind, "service": p.resource.service_name,
@@ -184,7 +244,10 @@ async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<V
             let ops: Vec<Value> = ops
                 .into_iter()
                 .map(|(name, kinds)| {
-                    let kinds: Vec<&str> = kinds.iter().map(|k| faultline_model::SpanKind::from_i32(*k as i32).as_str()).collect();
+                    let kinds: Vec<&str> = kinds
+                        .iter()
+                        .map(|k| faultline_model::SpanKind::from_i32(*k as i32).as_str())
+                        .collect();
                     json!({"name": name, "kinds": kinds})
                 })
                 .collect();
@@ -194,25 +257,43 @@ async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<V
     Ok(Json(json!({"services": out})))
 }
 
-async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn list_changes(
+    State(st): State<AppState>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Changes, &p)?];
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let batches = st.store.scan(&Scan::new(Table::Changes).time(from, to).filter(Expr::and(parts))).await?;
+    let batches = st
+        .store
+        .scan(
+            &Scan::new(Table::Changes)
+                .time(from, to)
+                .filter(Expr::and(parts)),
+        )
+        .await?;
     let mut changes: Vec<ChangeEvent> = batches.iter().flat_map(changes_from_batch).collect();
     changes.sort_by_key(|c| c.time_unix_nano);
     Ok(Json(json!({"changes": changes})))
 }
 
 /// `POST /api/v1/changes`: one change event or an array of them (see docs/api.md).
-async fn post_changes(State(st): State<AppState>, body: axum::body::Bytes) -> Result<impl IntoResponse, AppError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
+async fn post_changes(
+    State(st): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
     let items = match v {
         Value::Array(a) => a,
         o @ Value::Object(_) => vec![o],
-        _ => return Err(AppError::bad_request("expected a change event object or an array of them")),
+        _ => {
+            return Err(AppError::bad_request(
+                "expected a change event object or an array of them",
+            ))
+        }
     };
     let mut d = Decoded::default();
     for (i, item) in items.iter().enumerate() {
@@ -224,7 +305,10 @@ async fn post_changes(State(st): State<AppState>, body: axum::body::Bytes) -> Re
         }
     }
     let o = st.ingest.changes(d).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(json!({"accepted": o.accepted}))))
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({"accepted": o.accepted})),
+    ))
 }
 
 async fn status(State(st): State<AppState>) -> Json<Value> {

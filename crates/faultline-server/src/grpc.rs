@@ -3,15 +3,21 @@
 
 use crate::error::AppError;
 use crate::AppState;
-use faultline_otlp::proto::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use faultline_otlp::proto::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
 use faultline_otlp::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use faultline_otlp::proto::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use faultline_otlp::proto::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use faultline_otlp::proto::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use faultline_otlp::proto::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use faultline_otlp::proto::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use faultline_otlp::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -26,21 +32,29 @@ pub struct Otlp(AppState);
 
 #[tonic::async_trait]
 impl TraceService for Otlp {
-    async fn export(&self, req: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        req: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let o = self.0.ingest.traces(req.get_ref()).await.map_err(status)?;
-        let partial_success = (o.rejected > 0).then(|| ExportTracePartialSuccess {
+        let partial_success = (o.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: o.rejected as i64,
             error_message: o.error_message,
         });
-        Ok(Response::new(ExportTraceServiceResponse { partial_success }))
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success,
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl LogsService for Otlp {
-    async fn export(&self, req: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        req: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let o = self.0.ingest.logs(req.get_ref()).await.map_err(status)?;
-        let partial_success = (o.rejected > 0).then(|| ExportLogsPartialSuccess {
+        let partial_success = (o.rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: o.rejected as i64,
             error_message: o.error_message,
         });
@@ -55,11 +69,13 @@ impl MetricsService for Otlp {
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let o = self.0.ingest.metrics(req.get_ref()).await.map_err(status)?;
-        let partial_success = (o.rejected > 0).then(|| ExportMetricsPartialSuccess {
+        let partial_success = (o.rejected > 0).then_some(ExportMetricsPartialSuccess {
             rejected_data_points: o.rejected as i64,
             error_message: o.error_message,
         });
-        Ok(Response::new(ExportMetricsServiceResponse { partial_success }))
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success,
+        }))
     }
 }
 

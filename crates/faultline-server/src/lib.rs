@@ -33,7 +33,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, limits: ServerLimits) -> Self {
         let telemetry = Arc::new(Telemetry::default());
-        AppState { ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())), store, telemetry }
+        AppState {
+            ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())),
+            store,
+            telemetry,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits { max_body_bytes: 64 << 20, max_attributes: 1024 }
+        ServerLimits {
+            max_body_bytes: 64 << 20,
+            max_attributes: 1024,
+        }
     }
 }
 
@@ -87,14 +94,19 @@ pub async fn serve(
     tracing::info!(addr = %listen.api, "API and UI listening");
     let router = app(state.clone());
     let r = rx.clone();
-    tasks.spawn(async move { axum::serve(api, router).with_graceful_shutdown(wait(r)).await });
+    tasks.spawn(async move {
+        axum::serve(api, router)
+            .with_graceful_shutdown(wait(r))
+            .await
+    });
     if let Some(addr) = listen.otlp_http {
         if addr != listen.api {
             let l = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(%addr, "OTLP/HTTP listening");
             let router = app(state.clone());
             let r = rx.clone();
-            tasks.spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
+            tasks
+                .spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
         }
     }
     if let Some(addr) = listen.grpc {

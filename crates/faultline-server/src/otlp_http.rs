@@ -12,20 +12,33 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use faultline_otlp::proto::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+use faultline_otlp::proto::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
+};
 use faultline_otlp::proto::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
-use faultline_otlp::proto::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use faultline_otlp::proto::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use faultline_otlp::{Request, Signal};
 use prost::Message;
 use std::io::Read;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/traces", post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Traces)))
-        .route("/v1/logs", post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Logs)))
-        .route("/v1/metrics", post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Metrics)))
+        .route(
+            "/v1/traces",
+            post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Traces)),
+        )
+        .route(
+            "/v1/logs",
+            post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Logs)),
+        )
+        .route(
+            "/v1/metrics",
+            post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Metrics)),
+        )
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
@@ -51,7 +64,11 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
         Encoding::Protobuf => (
             status,
             [(header::CONTENT_TYPE, "application/x-protobuf")],
-            RpcStatus { code, message: err.message }.encode_to_vec(),
+            RpcStatus {
+                code,
+                message: err.message,
+            }
+            .encode_to_vec(),
         )
             .into_response(),
         Encoding::Json => (
@@ -62,7 +79,8 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
             .into_response(),
     };
     if err.code == ErrorCode::Unavailable {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
 }
@@ -87,10 +105,17 @@ pub fn body_bytes(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     if body.len() > limit {
         return Err(AppError::new(
             ErrorCode::PayloadTooLarge,
-            format!("body of {} bytes is larger than the limit of {limit} bytes", body.len()),
+            format!(
+                "body of {} bytes is larger than the limit of {limit} bytes",
+                body.len()
+            ),
         ));
     }
-    match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase()) {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
         None => Ok(body),
         Some(e) if e.is_empty() || e == "identity" => Ok(body),
         Some(e) if e == "gzip" => Ok(gunzip_limited(&body, limit)?.into()),
@@ -101,11 +126,22 @@ pub fn body_bytes(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     }
 }
 
-async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, signal: Signal) -> Response {
+async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    signal: Signal,
+) -> Response {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let enc = match ct.as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
@@ -161,7 +197,10 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportTraceServiceResponse { partial_success: ps }.encode_to_vec(),
+                ExportTraceServiceResponse {
+                    partial_success: ps,
+                }
+                .encode_to_vec(),
                 partial_json("rejectedSpans", o),
             )
         }
@@ -171,7 +210,10 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportLogsServiceResponse { partial_success: ps }.encode_to_vec(),
+                ExportLogsServiceResponse {
+                    partial_success: ps,
+                }
+                .encode_to_vec(),
                 partial_json("rejectedLogRecords", o),
             )
         }
@@ -181,14 +223,27 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportMetricsServiceResponse { partial_success: ps }.encode_to_vec(),
+                ExportMetricsServiceResponse {
+                    partial_success: ps,
+                }
+                .encode_to_vec(),
                 partial_json("rejectedDataPoints", o),
             )
         }
     };
     match enc {
-        Encoding::Protobuf => (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], bytes).into_response(),
-        Encoding::Json => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            bytes,
+        )
+            .into_response(),
+        Encoding::Json => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json.to_string(),
+        )
+            .into_response(),
     }
 }
 

@@ -30,7 +30,8 @@ impl Telemetry {
 
     pub fn observe_query(&self, secs: f64) {
         self.query_count.fetch_add(1, Ordering::Relaxed);
-        self.query_micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.query_micros
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
         for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
             if secs <= *b {
                 self.query_buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -51,29 +52,113 @@ impl Telemetry {
             SIGNALS
                 .iter()
                 .zip(arr)
-                .map(|(sig, a)| (format!("{{signal=\"{sig}\"}}"), a.load(Ordering::Relaxed) as f64))
+                .map(|(sig, a)| {
+                    (
+                        format!("{{signal=\"{sig}\"}}"),
+                        a.load(Ordering::Relaxed) as f64,
+                    )
+                })
                 .collect()
         };
-        counter("faultline_items_received_total", "Items accepted and stored, by signal.", &by_signal(&self.received), "counter");
-        counter("faultline_items_rejected_total", "Items rejected, by signal.", &by_signal(&self.rejected), "counter");
-        counter("faultline_requests_failed_total", "Ingest requests refused whole.", &[(String::new(), self.requests_failed.load(Ordering::Relaxed) as f64)], "counter");
-        counter("faultline_wal_written_bytes_total", "Bytes appended to the write-ahead log.", &[(String::new(), s.wal_bytes_written as f64)], "counter");
-        counter("faultline_wal_fsyncs_total", "fsync calls of the write-ahead log.", &[(String::new(), s.wal_fsyncs as f64)], "counter");
-        counter("faultline_wal_fsync_seconds_total", "Time spent in write-ahead log fsync.", &[(String::new(), s.wal_fsync_seconds_total)], "counter");
-        counter("faultline_wal_fsync_seconds_max", "Longest write-ahead log fsync.", &[(String::new(), s.wal_fsync_seconds_max)], "gauge");
-        counter("faultline_head_rows", "Rows in memory, not yet in segments.", &[(String::new(), s.head_rows as f64)], "gauge");
-        counter("faultline_head_bytes", "Bytes in memory, not yet in segments.", &[(String::new(), s.head_bytes as f64)], "gauge");
-        counter("faultline_segments", "Parquet segments.", &[(String::new(), s.segments as f64)], "gauge");
-        counter("faultline_segment_bytes", "Bytes in Parquet segments.", &[(String::new(), s.segment_bytes as f64)], "gauge");
-        counter("faultline_flushes_total", "Head flushes.", &[(String::new(), s.flushes as f64)], "counter");
-        counter("faultline_compactions_total", "Segment compactions.", &[(String::new(), s.compactions as f64)], "counter");
+        counter(
+            "faultline_items_received_total",
+            "Items accepted and stored, by signal.",
+            &by_signal(&self.received),
+            "counter",
+        );
+        counter(
+            "faultline_items_rejected_total",
+            "Items rejected, by signal.",
+            &by_signal(&self.rejected),
+            "counter",
+        );
+        counter(
+            "faultline_requests_failed_total",
+            "Ingest requests refused whole.",
+            &[(
+                String::new(),
+                self.requests_failed.load(Ordering::Relaxed) as f64,
+            )],
+            "counter",
+        );
+        counter(
+            "faultline_wal_written_bytes_total",
+            "Bytes appended to the write-ahead log.",
+            &[(String::new(), s.wal_bytes_written as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_wal_fsyncs_total",
+            "fsync calls of the write-ahead log.",
+            &[(String::new(), s.wal_fsyncs as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_wal_fsync_seconds_total",
+            "Time spent in write-ahead log fsync.",
+            &[(String::new(), s.wal_fsync_seconds_total)],
+            "counter",
+        );
+        counter(
+            "faultline_wal_fsync_seconds_max",
+            "Longest write-ahead log fsync.",
+            &[(String::new(), s.wal_fsync_seconds_max)],
+            "gauge",
+        );
+        counter(
+            "faultline_head_rows",
+            "Rows in memory, not yet in segments.",
+            &[(String::new(), s.head_rows as f64)],
+            "gauge",
+        );
+        counter(
+            "faultline_head_bytes",
+            "Bytes in memory, not yet in segments.",
+            &[(String::new(), s.head_bytes as f64)],
+            "gauge",
+        );
+        counter(
+            "faultline_segments",
+            "Parquet segments.",
+            &[(String::new(), s.segments as f64)],
+            "gauge",
+        );
+        counter(
+            "faultline_segment_bytes",
+            "Bytes in Parquet segments.",
+            &[(String::new(), s.segment_bytes as f64)],
+            "gauge",
+        );
+        counter(
+            "faultline_flushes_total",
+            "Head flushes.",
+            &[(String::new(), s.flushes as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_compactions_total",
+            "Segment compactions.",
+            &[(String::new(), s.compactions as f64)],
+            "counter",
+        );
         let _ = writeln!(out, "# HELP faultline_query_duration_seconds Time to answer API queries.\n# TYPE faultline_query_duration_seconds histogram");
         for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
-            let _ = writeln!(out, "faultline_query_duration_seconds_bucket{{le=\"{b}\"}} {}", self.query_buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "faultline_query_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                self.query_buckets[i].load(Ordering::Relaxed)
+            );
         }
         let n = self.query_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "faultline_query_duration_seconds_bucket{{le=\"+Inf\"}} {n}");
-        let _ = writeln!(out, "faultline_query_duration_seconds_sum {}", self.query_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "faultline_query_duration_seconds_bucket{{le=\"+Inf\"}} {n}"
+        );
+        let _ = writeln!(
+            out,
+            "faultline_query_duration_seconds_sum {}",
+            self.query_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "faultline_query_duration_seconds_count {n}");
         out
     }

@@ -1,0 +1,74 @@
+"""Shared fixtures: a faultline server on free loopback ports with a fresh data directory."""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, data_dir):
+        self.binary = binary
+        self.data_dir = data_dir
+        self.grpc = free_port()
+        self.http = free_port()
+        self.api_port = free_port()
+        self.proc = None
+
+    @property
+    def api(self):
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [
+                self.binary, "serve", "--data-dir", str(self.data_dir),
+                "--grpc-addr", f"127.0.0.1:{self.grpc}",
+                "--otlp-http-addr", f"127.0.0.1:{self.http}",
+                "--api-addr", f"127.0.0.1:{self.api_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("faultline serve exited: " + self.proc.stderr.read().decode())
+            try:
+                if requests.get(self.api + "/healthz", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("faultline serve did not come up")
+
+    def stop(self, kill=False):
+        if self.proc and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def binary():
+    path = os.environ.get("FAULTLINE_BIN")
+    assert path and os.path.exists(path), "set FAULTLINE_BIN to the faultline binary"
+    return path
+
+
+@pytest.fixture
+def server(binary, tmp_path):
+    s = Server(binary, tmp_path / "data").start()
+    yield s
+    s.stop()
