@@ -16,7 +16,8 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, extra_args=()):
+        self.extra_args = list(extra_args)
         self.binary = binary
         self.data_dir = data_dir
         self.grpc = free_port()
@@ -35,6 +36,7 @@ class Server:
                 "--grpc-addr", f"127.0.0.1:{self.grpc}",
                 "--otlp-http-addr", f"127.0.0.1:{self.http}",
                 "--api-addr", f"127.0.0.1:{self.api_port}",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

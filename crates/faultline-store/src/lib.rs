@@ -746,7 +746,13 @@ impl Store {
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let period = weak
+                .upgrade()
+                .map(|i| i.cfg.flush_interval)
+                .unwrap_or_default();
+            let mut tick = tokio::time::interval(
+                period.clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            );
             let mut last_maint = Instant::now();
             loop {
                 let notified = {
