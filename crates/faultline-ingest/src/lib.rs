@@ -228,7 +228,7 @@ fn read_dyn<E: std::fmt::Display>(
         None => {
             b.summary.format = "empty".into();
         }
-        Some(b'{') | Some(b'[') => read_json(r, opts, &mut b)?,
+        Some(b'{') | Some(b'[') => read_json(&mut r, opts, &mut b)?,
         Some(_) if is_text => read_text(r, opts, &mut b)?,
         Some(_) => read_protobuf(r, opts, &mut b)?,
     }
@@ -236,61 +236,184 @@ fn read_dyn<E: std::fmt::Display>(
     Ok(b.summary)
 }
 
-fn read_json<E: std::fmt::Display>(
-    r: impl Read,
+/// Rewrites the bare `NaN`, `Infinity` and `-Infinity` that some JSON writers (Python's `json`)
+/// emit into strings, which the OTLP/JSON number readers accept; text inside strings is untouched.
+/// JSON strings cannot span lines, so a line is a safe unit.
+pub fn quote_non_finite(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains("NaN") && !line.contains("Infinity") {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len() + 16);
+    let (mut in_str, mut esc, mut last) = (false, false, 0);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_str = true;
+            i += 1;
+            continue;
+        }
+        match ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| line.as_bytes()[i..].starts_with(t.as_bytes()))
+        {
+            Some(tok) => {
+                out.push_str(&line[last..i]);
+                out.push('"');
+                out.push_str(tok);
+                out.push('"');
+                i += tok.len();
+                last = i;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&line[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+fn handle_json<E: std::fmt::Display>(
+    v: Value,
+    doc: usize,
     opts: &ReadOptions,
     b: &mut Batcher<'_, E>,
+    kinds: &mut Vec<&'static str>,
 ) -> Result<(), IngestError> {
     let now = opts.limits.now_ns;
-    let stream = serde_json::Deserializer::from_reader(r).into_iter::<Value>();
-    let mut kinds: Vec<&'static str> = Vec::new();
     let mut note = |k: &'static str| {
         if !kinds.contains(&k) {
             kinds.push(k)
         }
     };
-    for (i, v) in stream.enumerate() {
-        let v =
-            v.map_err(|e| IngestError::Format(format!("invalid JSON in document {}: {e}", i + 1)))?;
-        if let Some(signal) = faultline_otlp::json::detect_signal(&v) {
-            note("OTLP/JSON");
-            match faultline_otlp::json::decode_value(signal, &v) {
-                Ok(req) => b.otlp(&req, &opts.limits),
-                Err(e) => b.items.reject(format!("document {}: {e}", i + 1)),
-            }
-        } else if let Value::Array(arr) = v {
-            for item in arr {
-                if changes::looks_like_change(&item) {
-                    note("change events");
-                    match changes::from_json(&item, now) {
-                        Ok(c) => b.items.changes.push(c),
-                        Err(e) => b.items.reject(format!("change event: {e}")),
-                    }
-                } else {
-                    note("JSON logs");
-                    match logs::from_json_line(item, &opts.service, now) {
-                        Ok(l) => b.items.logs.push(l),
-                        Err(e) => b.items.reject(format!("log line: {e}")),
-                    }
+    if let Some(signal) = faultline_otlp::json::detect_signal(&v) {
+        note("OTLP/JSON");
+        match faultline_otlp::json::decode_value(signal, &v) {
+            Ok(req) => b.otlp(&req, &opts.limits),
+            Err(e) => b.items.reject(format!("document {doc}: {e}")),
+        }
+    } else if let Value::Array(arr) = v {
+        for item in arr {
+            if changes::looks_like_change(&item) {
+                note("change events");
+                match changes::from_json(&item, now) {
+                    Ok(c) => b.items.changes.push(c),
+                    Err(e) => b.items.reject(format!("change event: {e}")),
                 }
-                b.maybe_flush()?;
+            } else {
+                note("JSON logs");
+                match logs::from_json_line(item, &opts.service, now) {
+                    Ok(l) => b.items.logs.push(l),
+                    Err(e) => b.items.reject(format!("log line: {e}")),
+                }
             }
-        } else if changes::looks_like_change(&v) {
-            note("change events");
-            match changes::from_json(&v, now) {
-                Ok(c) => b.items.changes.push(c),
-                Err(e) => b.items.reject(format!("change event {}: {e}", i + 1)),
+            b.maybe_flush()?;
+        }
+    } else if changes::looks_like_change(&v) {
+        note("change events");
+        match changes::from_json(&v, now) {
+            Ok(c) => b.items.changes.push(c),
+            Err(e) => b.items.reject(format!("change event {doc}: {e}")),
+        }
+    } else {
+        note("JSON logs");
+        match logs::from_json_line(v, &opts.service, now) {
+            Ok(l) => b.items.logs.push(l),
+            Err(e) => b.items.reject(format!("log line {doc}: {e}")),
+        }
+    }
+    b.maybe_flush()
+}
+
+/// Largest JSON document read (a pretty-printed document accumulates lines up to this).
+const MAX_DOCUMENT: usize = 512 << 20;
+
+fn read_json<E: std::fmt::Display>(
+    mut r: impl BufRead,
+    opts: &ReadOptions,
+    b: &mut Batcher<'_, E>,
+) -> Result<(), IngestError> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut doc = String::new();
+    let mut raw = Vec::new();
+    let (mut line_no, mut doc_start, mut docs) = (0usize, 1usize, 0usize);
+    loop {
+        raw.clear();
+        let n = r.read_until(b'\n', &mut raw)?;
+        let eof = n == 0;
+        if !eof {
+            line_no += 1;
+            let line = match std::str::from_utf8(&raw) {
+                Ok(l) => l,
+                Err(_) => {
+                    b.items.reject(format!("line {line_no} is not valid UTF-8"));
+                    continue;
+                }
+            };
+            if doc.is_empty() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                doc_start = line_no;
             }
-        } else {
-            note("JSON logs");
-            match logs::from_json_line(v, &opts.service, now) {
-                Ok(l) => b.items.logs.push(l),
-                Err(e) => b.items.reject(format!("log line {}: {e}", i + 1)),
+            doc.push_str(&quote_non_finite(line));
+            // A JSON-lines document is one line; a pretty-printed one ends with an unindented line.
+            let complete_candidate = doc_start == line_no || !line.starts_with([' ', '\t']);
+            if !complete_candidate && doc.len() < MAX_DOCUMENT {
+                continue;
+            }
+        } else if doc.trim().is_empty() {
+            break;
+        }
+        let mut stream = serde_json::Deserializer::from_str(&doc).into_iter::<Value>();
+        let mut consumed = 0;
+        let mut pending = false;
+        loop {
+            match stream.next() {
+                None => break,
+                Some(Ok(v)) => {
+                    consumed = stream.byte_offset();
+                    docs += 1;
+                    handle_json(v, docs, opts, b, &mut kinds)?;
+                }
+                Some(Err(e)) if e.is_eof() && !eof && doc.len() < MAX_DOCUMENT => {
+                    pending = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    b.items.reject(format!(
+                        "invalid JSON at line {}: {e}",
+                        doc_start + e.line().saturating_sub(1)
+                    ));
+                    consumed = doc.len();
+                    break;
+                }
             }
         }
-        b.maybe_flush()?;
+        if pending {
+            doc.drain(..consumed);
+        } else {
+            doc.clear();
+        }
+        if eof {
+            break;
+        }
     }
     b.summary.format = kinds.join(", ");
+    if b.summary.format.is_empty() {
+        b.summary.format = "JSON".into();
+    }
     Ok(())
 }
 
@@ -372,6 +495,18 @@ fn read_protobuf<E: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_numbers_are_quoted_outside_strings() {
+        assert_eq!(
+            quote_non_finite(r#"{"a": NaN, "b": "NaN", "c": -Infinity}"#),
+            r#"{"a": "NaN", "b": "NaN", "c": "-Infinity"}"#
+        );
+        assert_eq!(
+            quote_non_finite(r#"{"s": "say \"NaN\" Infinity"}"#),
+            r#"{"s": "say \"NaN\" Infinity"}"#
+        );
+    }
 
     fn collect(input: &[u8]) -> (ReadSummary, Items) {
         let mut all = Items::default();
