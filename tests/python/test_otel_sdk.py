@@ -139,3 +139,22 @@ def test_bad_input_is_refused_clearly(server):
     assert r.status_code == 400 and "status" in r.json()["error"]
     r = requests.get(f"{server.api}/metrics")
     assert 'faultline_items_rejected_total{signal="spans"} 1' in r.text
+
+
+def test_zipkin_v2_spans(server):
+    now_us = time.time_ns() // 1000
+    spans = [{"traceId": "86154a4ba6e91385", "id": "86154a4ba6e91385", "kind": "SERVER", "name": "get /",
+              "timestamp": now_us, "duration": 2000, "localEndpoint": {"serviceName": "web", "ipv4": "10.1.1.1", "port": 80}},
+             {"traceId": "86154a4ba6e91385", "id": "4d1e00c0db9010db", "parentId": "86154a4ba6e91385", "kind": "CLIENT",
+              "name": "get /api", "timestamp": now_us + 100, "duration": 1500, "tags": {"error": "timeout"},
+              "localEndpoint": {"serviceName": "web", "ipv4": "10.1.1.1", "port": 80},
+              "remoteEndpoint": {"serviceName": "api", "ipv4": "10.1.1.2", "port": 9000}}]
+    r = requests.post(f"{server.api}/api/v2/spans", json=spans)
+    assert r.status_code == 202, r.text
+    r = requests.get(f"{server.api}/api/v1/traces/000000000000000086154a4ba6e91385")
+    got = r.json()["spans"]
+    assert [s["name"] for s in got] == ["get /", "get /api"]
+    assert got[1]["depth"] == 1 and got[1]["status_code"] == "error"
+    assert got[0]["instance"] == "10.1.1.1:80"
+    r = requests.post(f"{server.api}/api/v2/spans", json={"not": "an array"})
+    assert r.status_code == 400

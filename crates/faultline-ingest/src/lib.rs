@@ -8,6 +8,7 @@
 
 pub mod changes;
 pub mod logs;
+pub mod zipkin;
 
 use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};
 use faultline_otlp::{Limits, Request, Signal};
@@ -302,6 +303,19 @@ fn handle_json<E: std::fmt::Display>(
         match faultline_otlp::json::decode_value(signal, &v) {
             Ok(req) => b.otlp(&req, &opts.limits),
             Err(e) => b.items.reject(format!("document {doc}: {e}")),
+        }
+    } else if zipkin::looks_like_zipkin(&v) {
+        note("Zipkin v2 JSON");
+        let items = match v {
+            Value::Array(a) => a,
+            o => vec![o],
+        };
+        for item in items {
+            match zipkin::span_from_json(&item) {
+                Ok(sp) => b.items.spans.push(sp),
+                Err(e) => b.items.reject(format!("zipkin span: {e}")),
+            }
+            b.maybe_flush()?;
         }
     } else if let Value::Array(arr) = v {
         for item in arr {

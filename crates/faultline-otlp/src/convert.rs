@@ -976,3 +976,62 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::{json, Signal};
+    use proptest::prelude::*;
+    use prost::Message;
+
+    proptest! {
+        /// Arbitrary bytes never make the decoders panic: they decode or say why not.
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for s in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+                if let Ok(crate::Request::Traces(r)) = crate::decode_protobuf(s, &bytes) {
+                    let _ = spans_from_request(&r, &Limits::default());
+                }
+                let _ = json::decode(s, &bytes);
+            }
+        }
+
+        /// Spans survive model -> OTLP protobuf -> model unchanged.
+        #[test]
+        fn spans_round_trip_through_protobuf(
+            name in "[a-zA-Z /_-]{0,20}",
+            kind in 0i32..6,
+            start in 1_600_000_000_000_000_000i64..1_700_000_000_000_000_000,
+            dur in 0i64..10_000_000_000,
+            attr_int in any::<i64>(),
+            attr_f in -1e9f64..1e9,
+            attr_s in ".{0,10}",
+        ) {
+            let mut attrs = faultline_model::Attributes::new();
+            attrs.insert("i".into(), attr_int.into());
+            attrs.insert("f".into(), serde_json::Number::from_f64(attr_f).map(Value::Number).unwrap_or(Value::Null));
+            attrs.insert("s".into(), attr_s.into());
+            let span = Span {
+                trace_id: TraceId([3; 16]),
+                span_id: SpanId([4; 8]),
+                parent_span_id: Some(SpanId([5; 8])),
+                trace_state: String::new(),
+                flags: 0,
+                name,
+                kind: SpanKind::from_i32(kind),
+                start_unix_nano: start,
+                end_unix_nano: start + dur,
+                status_code: StatusCode::Error,
+                status_message: "x".into(),
+                attributes: attrs,
+                events: vec![],
+                links: vec![],
+                resource: ResourceInfo::from_attributes(serde_json::json!({"service.name": "s"}).as_object().unwrap().clone()),
+            };
+            let bytes = spans_to_request(std::slice::from_ref(&span)).encode_to_vec();
+            let back = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+            let d = spans_from_request(&back, &Limits { min_time_ns: 0, ..Limits::default() });
+            prop_assert_eq!(d.items, vec![span]);
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services", get(services))
         .route("/api/v1/changes", get(list_changes).post(post_changes))
         .route("/api/v1/status", get(status))
+        .route("/api/v2/spans", axum::routing::post(zipkin_spans))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))
 }
@@ -308,6 +309,44 @@ async fn post_changes(
     Ok((
         axum::http::StatusCode::CREATED,
         Json(json!({"accepted": o.accepted})),
+    ))
+}
+
+/// Zipkin v2: `POST /api/v2/spans`, a JSON array of spans; `202` as Zipkin answers.
+async fn zipkin_spans(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let body = crate::otlp_http::body_bytes(&headers, body, st.ingest.limits.max_body_bytes)?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
+    let Value::Array(items) = v else {
+        return Err(AppError::bad_request(
+            "expected a JSON array of Zipkin v2 spans",
+        ));
+    };
+    let mut d = Decoded::default();
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match faultline_ingest::zipkin::span_from_json(item) {
+            Ok(s) => d.items.push(s),
+            Err(e) => {
+                d.rejected += 1;
+                if errors.len() < 5 {
+                    errors.push(format!("span [{i}]: {e}"));
+                }
+            }
+        }
+    }
+    if d.items.is_empty() && d.rejected > 0 {
+        return Err(AppError::bad_request(errors.join("; ")));
+    }
+    d.errors = errors;
+    let o = st.ingest.spans(d).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"accepted": o.accepted, "rejected": o.rejected, "errors": o.error_message})),
     ))
 }
 
