@@ -7,6 +7,7 @@
 //! Invariant: this crate does no I/O but reading the input it is handed.
 
 pub mod changes;
+pub mod jaeger;
 pub mod logs;
 pub mod zipkin;
 
@@ -304,6 +305,13 @@ fn handle_json<E: std::fmt::Display>(
             Ok(req) => b.otlp(&req, &opts.limits),
             Err(e) => b.items.reject(format!("document {doc}: {e}")),
         }
+    } else if jaeger::looks_like_jaeger(&v) {
+        note("Jaeger JSON");
+        let (spans, errors) = jaeger::spans_from_json(&v);
+        b.items.spans.extend(spans);
+        for e in errors {
+            b.items.reject(format!("jaeger span: {e}"));
+        }
     } else if zipkin::looks_like_zipkin(&v) {
         note("Zipkin v2 JSON");
         let items = match v {
@@ -436,8 +444,8 @@ fn read_text<E: std::fmt::Display>(
     opts: &ReadOptions,
     b: &mut Batcher<'_, E>,
 ) -> Result<(), IngestError> {
-    b.summary.format = "plain-text logs".into();
     let now = opts.limits.now_ns;
+    let (mut logfmt, mut plain) = (0u64, 0u64);
     for line in r.lines() {
         let line = match line {
             Ok(l) => l,
@@ -450,11 +458,29 @@ fn read_text<E: std::fmt::Display>(
         if line.trim().is_empty() {
             continue;
         }
-        b.items
-            .logs
-            .push(logs::from_text_line(&line, &opts.service, now));
+        match logs::parse_logfmt(&line) {
+            Some(m) => {
+                logfmt += 1;
+                match logs::from_json_line(Value::Object(m), &opts.service, now) {
+                    Ok(l) => b.items.logs.push(l),
+                    Err(e) => b.items.reject(format!("logfmt line: {e}")),
+                }
+            }
+            None => {
+                plain += 1;
+                b.items
+                    .logs
+                    .push(logs::from_text_line(&line, &opts.service, now));
+            }
+        }
         b.maybe_flush()?;
     }
+    b.summary.format = match (logfmt > 0, plain > 0) {
+        (true, false) => "logfmt logs",
+        (true, true) => "logfmt and plain-text logs",
+        _ => "plain-text logs",
+    }
+    .into();
     Ok(())
 }
 

@@ -197,3 +197,85 @@ mod tests {
         assert_eq!(l.severity_number, 0);
     }
 }
+
+/// Parses a logfmt line (`time=... level=error msg="connection timeout" peer=10.0.0.1`) into
+/// key-value pairs; `None` when the line is not logfmt (fewer than two pairs, or text between them).
+pub fn parse_logfmt(line: &str) -> Option<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let ks = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b' ' {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' || i == ks {
+            return None;
+        }
+        let key = &line[ks..i];
+        i += 1;
+        let value = if i < b.len() && b[i] == b'"' {
+            i += 1;
+            let mut v = String::new();
+            let mut closed = false;
+            while i < b.len() {
+                let c = line[i..].chars().next()?;
+                if c == '\\' && i + 1 < b.len() {
+                    let n = line[i + 1..].chars().next()?;
+                    v.push(match n {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                    i += 1 + n.len_utf8();
+                    continue;
+                }
+                if c == '"' {
+                    closed = true;
+                    i += 1;
+                    break;
+                }
+                v.push(c);
+                i += c.len_utf8();
+            }
+            if !closed {
+                return None;
+            }
+            v
+        } else {
+            let vs = i;
+            while i < b.len() && b[i] != b' ' {
+                i += 1;
+            }
+            line[vs..i].to_string()
+        };
+        out.insert(key.to_string(), Value::String(value));
+    }
+    (out.len() >= 2).then_some(out)
+}
+
+#[cfg(test)]
+mod logfmt_tests {
+    use super::*;
+
+    #[test]
+    fn logfmt_lines() {
+        let m = parse_logfmt(
+            r#"ts=2026-11-13T08:00:00Z level=error msg="connection timeout" peer=10.0.0.1:5432"#,
+        )
+        .unwrap();
+        assert_eq!(m["msg"], "connection timeout");
+        let l = from_json_line(Value::Object(m), "db", 0).unwrap();
+        assert_eq!(l.severity_number, 17);
+        assert_eq!(l.body, "connection timeout");
+        assert_eq!(l.attributes["peer"], "10.0.0.1:5432");
+        assert!(parse_logfmt("just some words here").is_none());
+        assert!(parse_logfmt("2026-11-13 08:00:00 ERROR a=b").is_none());
+    }
+}

@@ -94,14 +94,15 @@ pub struct TraceSummary {
     pub matched_spans: usize,
 }
 
-/// Finds traces with at least one span matching `filter` in `[from, to)`, newest first.
-pub async fn search_traces(
+/// Ids of the traces with at least one span matching `filter` in `[from, to)`, most recent match
+/// first, with how many of their spans matched.
+pub async fn find_trace_ids(
     store: &Store,
     filter: faultline_store::expr::Expr,
     from: i64,
     to: i64,
     limit: usize,
-) -> Result<Vec<TraceSummary>, QueryError> {
+) -> Result<Vec<(TraceId, usize)>, QueryError> {
     let scan = Scan::new(Table::Spans)
         .time(from, to)
         .filter(filter)
@@ -128,19 +129,89 @@ pub async fn search_traces(
         matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
     ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ids.truncate(limit);
-    let mut out = Vec::with_capacity(ids.len());
-    for (tid, _, n) in ids {
-        let spans: Vec<Span> = store
-            .trace(tid)
-            .await?
-            .iter()
-            .flat_map(spans_from_batch)
-            .collect();
-        if let Some(s) = summarize(tid, &spans, n) {
+    Ok(ids.into_iter().map(|(t, _, n)| (t, n)).collect())
+}
+
+/// All spans of a trace (each once).
+pub async fn trace_spans(store: &Store, trace_id: TraceId) -> Result<Vec<Span>, QueryError> {
+    Ok(store
+        .trace(trace_id)
+        .await?
+        .iter()
+        .flat_map(spans_from_batch)
+        .collect())
+}
+
+/// Finds traces with at least one span matching `filter` in `[from, to)`, newest first.
+pub async fn search_traces(
+    store: &Store,
+    filter: faultline_store::expr::Expr,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<TraceSummary>, QueryError> {
+    let mut out = Vec::new();
+    for (tid, n) in find_trace_ids(store, filter, from, to, limit).await? {
+        if let Some(s) = summarize(tid, &trace_spans(store, tid).await?, n) {
             out.push(s);
         }
     }
     Ok(out)
+}
+
+/// Calls between services in `[from, to)`: (caller, callee, number of calls), from parent/child
+/// span pairs whose services differ.
+pub async fn dependencies(
+    store: &Store,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, String, u64)>, QueryError> {
+    let scan = Scan::new(Table::Spans).time(from, to).columns(&[
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "service_name",
+    ]);
+    let batches = store.scan(&scan).await?;
+    let mut service_of: HashMap<(TraceId, faultline_model::SpanId), String> = HashMap::new();
+    let mut edges: Vec<(TraceId, faultline_model::SpanId, String)> = Vec::new();
+    for b in &batches {
+        let c = faultline_model::schema::Columns::new(b);
+        for row in 0..b.num_rows() {
+            let Some(t) = c
+                .fsb("trace_id", row)
+                .and_then(|x| x.try_into().ok())
+                .map(TraceId)
+            else {
+                continue;
+            };
+            let Some(sid) = c
+                .fsb("span_id", row)
+                .and_then(|x| x.try_into().ok())
+                .map(faultline_model::SpanId)
+            else {
+                continue;
+            };
+            let svc = c.string("service_name", row);
+            if let Some(p) = c
+                .fsb("parent_span_id", row)
+                .and_then(|x| x.try_into().ok())
+                .map(faultline_model::SpanId)
+            {
+                edges.push((t, p, svc.clone()));
+            }
+            service_of.insert((t, sid), svc);
+        }
+    }
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (t, p, child) in edges {
+        if let Some(parent) = service_of.get(&(t, p)) {
+            if *parent != child {
+                *counts.entry((parent.clone(), child)).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts.into_iter().map(|((a, b), n)| (a, b, n)).collect())
 }
 
 /// Summarises the spans of one trace.

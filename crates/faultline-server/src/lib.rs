@@ -10,9 +10,11 @@ pub mod api;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
+pub mod jaeger;
 pub mod otlp_http;
 pub mod telemetry;
 
+use axum::response::IntoResponse;
 use axum::Router;
 use faultline_store::Store;
 use std::net::SocketAddr;
@@ -64,7 +66,18 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(otlp_http::routes())
         .merge(api::routes())
+        .merge(jaeger::routes())
         .with_state(state)
+        // A bug must cost one request a 500, never the connection or the server.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                AppError::new(
+                    error::ErrorCode::Internal,
+                    "internal error (a bug: please report it)",
+                )
+                .into_response()
+            },
+        ))
 }
 
 /// Addresses to listen on.

@@ -1,0 +1,495 @@
+//! `faultline-bench ingest`: measures, in one run,
+//! - OTLP/HTTP protobuf ingest throughput (spans/s, acknowledged = durable) into a real
+//!   `faultline serve`, from a separate load-generating process, beside the rate at which the same
+//!   payloads merely decode and convert (the yardstick);
+//! - bytes on disk per span after flush and compaction, beside the OTLP protobuf size of the spans;
+//! - trace-by-id latency (p50/p99) through the HTTP API with the whole data set stored.
+//!
+//! Run: `cargo run --release -p faultline-bench -- ingest --spans 10000000`.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
+use faultline_otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
+use faultline_otlp::proto::resource::v1::Resource;
+use faultline_otlp::proto::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The whole ingest benchmark (starts a server and a load generator).
+    Ingest {
+        /// Spans to ingest in total.
+        #[arg(long, default_value_t = 2_000_000)]
+        spans: u64,
+        /// The faultline binary (default: next to this one).
+        #[arg(long)]
+        faultline: Option<PathBuf>,
+        /// Concurrent connections of the load generator.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Trace-by-id lookups to time.
+        #[arg(long, default_value_t = 1000)]
+        lookups: usize,
+    },
+    /// The load generator (run by `ingest` as a separate process).
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        spans: u64,
+        #[arg(long)]
+        connections: usize,
+        #[arg(long)]
+        seed: u64,
+    },
+}
+
+const SERVICES: [&str; 12] = [
+    "frontend",
+    "checkout",
+    "cart",
+    "inventory",
+    "payment",
+    "fraud",
+    "auth",
+    "billing",
+    "shipping",
+    "email",
+    "recommendation",
+    "ad",
+];
+const SPANS_PER_REQUEST: usize = 512;
+
+fn kv(k: &str, v: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+fn s(v: &str) -> any_value::Value {
+    any_value::Value::StringValue(v.to_string())
+}
+
+/// One request of realistic traces: 8-span traces across services, HTTP/DB attributes, a few
+/// errors, per-service resources with instance ids.
+fn request(rng: &mut StdRng, start_ns: u64) -> (ExportTraceServiceRequest, u64) {
+    let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+    let mut n = 0u64;
+    let mut t = start_ns;
+    while (n as usize) < SPANS_PER_REQUEST {
+        let trace_id: [u8; 16] = rng.random();
+        let root: [u8; 8] = rng.random();
+        let mut parent = root;
+        let trace_start = t;
+        for depth in 0..8u64 {
+            let svc = if depth == 0 {
+                0
+            } else {
+                rng.random_range(1..SERVICES.len())
+            };
+            let id: [u8; 8] = if depth == 0 { root } else { rng.random() };
+            let dur = rng.random_range(200_000..50_000_000u64);
+            let err = rng.random_bool(0.02);
+            let route = ["/api/cart", "/api/checkout", "/api/products", "/api/login"]
+                [rng.random_range(0..4)];
+            let mut attrs = vec![
+                kv(
+                    "http.request.method",
+                    s(if depth % 3 == 0 { "GET" } else { "POST" }),
+                ),
+                kv("http.route", s(route)),
+                kv(
+                    "http.response.status_code",
+                    any_value::Value::IntValue(if err { 500 } else { 200 }),
+                ),
+                kv("server.address", s(SERVICES[svc])),
+            ];
+            if depth % 4 == 3 {
+                attrs.push(kv("db.system", s("postgresql")));
+                attrs.push(kv("db.operation.name", s("SELECT")));
+            }
+            by_service[svc].push(Span {
+                trace_id: trace_id.to_vec(),
+                span_id: id.to_vec(),
+                parent_span_id: if depth == 0 { vec![] } else { parent.to_vec() },
+                name: format!("{} {route}", if depth % 3 == 0 { "GET" } else { "POST" }),
+                kind: if depth == 0 {
+                    2
+                } else {
+                    3 - (depth % 2) as i32
+                },
+                start_time_unix_nano: trace_start + depth * 100_000,
+                end_time_unix_nano: trace_start + depth * 100_000 + dur,
+                attributes: attrs,
+                status: Some(Status {
+                    code: if err {
+                        status::StatusCode::Error as i32
+                    } else {
+                        0
+                    },
+                    message: if err {
+                        "internal error".into()
+                    } else {
+                        String::new()
+                    },
+                }),
+                ..Default::default()
+            });
+            parent = id;
+            n += 1;
+        }
+        t += 1_000_000;
+    }
+    let resource_spans = by_service
+        .into_iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(i, spans)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", s(SERVICES[i])),
+                    kv(
+                        "service.instance.id",
+                        s(&format!("{}-{}", SERVICES[i], rng.random_range(0..4))),
+                    ),
+                    kv("host.name", s(&format!("node-{}", i % 5))),
+                    kv("telemetry.sdk.language", s("go")),
+                    kv("deployment.environment", s("prod")),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    (ExportTraceServiceRequest { resource_spans }, n)
+}
+
+fn payloads(seed: u64, spans: u64) -> Vec<(Vec<u8>, u64)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut total = 0;
+    let mut t = 1_763_000_000_000_000_000u64 + seed * 1_000_000_000;
+    while total < spans {
+        let (req, n) = request(&mut rng, t);
+        t += 64_000_000;
+        total += n;
+        out.push((req.encode_to_vec(), n));
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn load(url: String, spans: u64, connections: usize, seed: u64) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let work = std::sync::Arc::new(payloads(seed, spans));
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, work, next, url) = (client.clone(), work.clone(), next.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = 0u64;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((body, n)) = work.get(i) else { break };
+                loop {
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/x-protobuf")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    if r.status().is_success() {
+                        acked += n;
+                        break;
+                    }
+                    if r.status().as_u16() == 503 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    anyhow::bail!("ingest failed: {}", r.status());
+                }
+            }
+            anyhow::Ok(acked)
+        }));
+    }
+    let mut acked = 0;
+    for t in tasks {
+        acked += t.await??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{{\"acked\": {acked}, \"seconds\": {secs}}}");
+    Ok(())
+}
+
+fn yardstick(seed: u64, spans: u64) -> (f64, f64, f64) {
+    let work = payloads(seed, spans);
+    let bytes: usize = work.iter().map(|(b, _)| b.len()).sum();
+    let total: u64 = work.iter().map(|(_, n)| n).sum();
+    let t0 = Instant::now();
+    let mut kept = 0;
+    for (b, _) in &work {
+        let req = ExportTraceServiceRequest::decode(b.as_slice()).expect("valid");
+        kept += req.resource_spans.len();
+    }
+    let decode = total as f64 / t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let limits = faultline_otlp::Limits {
+        min_time_ns: 0,
+        ..Default::default()
+    };
+    for (b, _) in &work {
+        let req = ExportTraceServiceRequest::decode(b.as_slice()).expect("valid");
+        kept += faultline_otlp::spans_from_request(&req, &limits)
+            .items
+            .len();
+    }
+    let convert = total as f64 / t0.elapsed().as_secs_f64();
+    assert!(kept > 0);
+    (decode, convert, bytes as f64 / total as f64)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = e.metadata().map(|m| m.len()).unwrap_or(0);
+            n += if e.path().is_dir() {
+                dir_size(&e.path())
+            } else {
+                m
+            };
+        }
+    }
+    n
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
+
+async fn ingest(
+    spans: u64,
+    faultline: Option<PathBuf>,
+    connections: usize,
+    lookups: usize,
+) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let bin = faultline.unwrap_or_else(|| me.with_file_name("faultline"));
+    if !bin.exists() {
+        bail!("no faultline binary at {}; build it (cargo build --release -p faultline) or pass --faultline", bin.display());
+    }
+    println!(
+        "faultline ingest benchmark: {spans} spans, {connections} connections, {} cores",
+        std::thread::available_parallelism()?.get()
+    );
+    let (decode, convert, pb_bytes) = yardstick(99, 200_000);
+    println!("yardstick: protobuf decode {:.0} spans/s; decode + convert to faultline's model {:.0} spans/s (one core)", decode, convert);
+
+    let data = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (api, otlp) = (free_port(), free_port());
+    let mut server = Command::new(&bin)
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--grpc-addr",
+            "off",
+            "--otlp-http-addr",
+            &format!("127.0.0.1:{otlp}"),
+            "--api-addr",
+            &format!("127.0.0.1:{api}"),
+        ])
+        .args(["--flush-interval", "30s", "--retention", "off"])
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting faultline serve")?;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{api}");
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Load from two processes, so the generator's own work is spread like real clients'.
+    let procs = 2;
+    let t0 = Instant::now();
+    let mut children = Vec::new();
+    for k in 0..procs {
+        children.push(
+            Command::new(&me)
+                .args([
+                    "load",
+                    "--url",
+                    &format!("http://127.0.0.1:{otlp}/v1/traces"),
+                ])
+                .args([
+                    "--spans",
+                    &(spans / procs).to_string(),
+                    "--connections",
+                    &(connections / procs as usize).max(1).to_string(),
+                ])
+                .args(["--seed", &k.to_string()])
+                .stdout(Stdio::piped())
+                .spawn()?,
+        );
+    }
+    let mut acked = 0u64;
+    // Each generator times its own sending (after building its payloads); the slowest one bounds
+    // the run.
+    let mut secs: f64 = 0.0;
+    for c in children {
+        let out = c.wait_with_output()?;
+        if !out.status.success() {
+            bail!("load generator failed");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        acked += v["acked"].as_u64().unwrap_or(0);
+        secs = secs.max(v["seconds"].as_f64().unwrap_or(0.0));
+    }
+    let _wall = t0.elapsed();
+    println!(
+        "ingest: {acked} spans acknowledged (durable) in {secs:.1} s = {:.0} spans/s ({:.2}x the one-core decode+convert yardstick)",
+        acked as f64 / secs,
+        acked as f64 / secs / convert
+    );
+
+    // Trace-by-id latency with everything stored: pick trace ids from the generated payloads.
+    let mut rng = StdRng::seed_from_u64(7);
+    let sample = payloads(rng.random_range(0..procs), 20_000);
+    let mut ids = Vec::new();
+    for (b, _) in &sample {
+        let req = ExportTraceServiceRequest::decode(b.as_slice())?;
+        for rs in req.resource_spans {
+            for ss in rs.scope_spans {
+                for sp in ss.spans.iter().filter(|s| s.parent_span_id.is_empty()) {
+                    ids.push(hex(&sp.trace_id));
+                }
+            }
+        }
+    }
+    let stop = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()?;
+    assert!(stop.success());
+    server.wait()?;
+    // Restart, so lookups read segments, not memory; give compaction a chance first.
+    let mut server = Command::new(&bin)
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--grpc-addr",
+            "off",
+            "--otlp-http-addr",
+            "off",
+            "--api-addr",
+            &format!("127.0.0.1:{api}"),
+            "--retention",
+            "off",
+        ])
+        .stderr(Stdio::null())
+        .spawn()?;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status: serde_json::Value = client
+        .get(format!("{base}/api/v1/status"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seg_bytes = status["segment_bytes"].as_f64().unwrap_or(0.0);
+    let rows = status["segment_rows"].as_f64().unwrap_or(1.0);
+    println!(
+        "disk: {} segments, {:.1} bytes/span in Parquet (OTLP protobuf: {:.1} bytes/span, {:.1}x smaller); data directory {:.1} MiB",
+        status["segments"],
+        seg_bytes / rows,
+        pb_bytes,
+        pb_bytes / (seg_bytes / rows),
+        dir_size(&data) as f64 / 1048576.0
+    );
+    let mut lat = Vec::new();
+    for i in 0..lookups {
+        let id = &ids[(i * 7919) % ids.len()];
+        let t = Instant::now();
+        let r = client
+            .get(format!("{base}/api/v1/traces/{id}"))
+            .send()
+            .await?;
+        let ok = r.status().is_success();
+        let body: serde_json::Value = r.json().await?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !ok || body["spans"].as_array().map_or(0, |a| a.len()) != 8 {
+            bail!("trace {id} came back wrong: {body}");
+        }
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    println!(
+        "trace by id over HTTP with {rows} spans stored: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({lookups} lookups)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Ingest {
+                spans,
+                faultline,
+                connections,
+                lookups,
+            } => ingest(spans, faultline, connections, lookups).await,
+            Cmd::Load {
+                url,
+                spans,
+                connections,
+                seed,
+            } => load(url, spans, connections, seed).await,
+        }
+    })
+}
