@@ -400,7 +400,21 @@ async fn ingest(
         .status()?;
     assert!(stop.success());
     server.wait()?;
-    // Restart, so lookups read segments, not memory; give compaction a chance first.
+    // Compact (as the server does in the background), then restart so lookups read segments.
+    let out = Command::new(&bin)
+        .args(["compact", "--data-dir"])
+        .arg(&data)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "faultline compact failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!(
+        "compaction: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     let mut server = Command::new(&bin)
         .args(["serve", "--data-dir"])
         .arg(&data)

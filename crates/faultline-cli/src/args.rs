@@ -30,6 +30,13 @@ pub enum Command {
     Changes(ChangesArgs),
     /// Show what the data directory or server holds.
     Status(SourceArgs),
+    /// Flush, merge small segments and apply retention in a data directory now (the server does
+    /// this in the background).
+    Compact {
+        /// Data directory.
+        #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
@@ -214,6 +221,20 @@ pub enum ChangesCommand {
         author: Option<String>,
         #[arg(long)]
         link: Option<String>,
+    },
+    /// Turn commits that touch config or infrastructure paths into change events.
+    ImportGit {
+        /// Path of the git repository.
+        repo: PathBuf,
+        /// Only commits touching these paths (repeatable); then every such commit counts.
+        #[arg(long)]
+        path: Vec<String>,
+        /// Service the changes belong to (default: the repository's directory name).
+        #[arg(long)]
+        service: Option<String>,
+        /// Newest commits to read.
+        #[arg(long, default_value_t = 1000)]
+        max_commits: usize,
     },
     /// List change events.
     List {

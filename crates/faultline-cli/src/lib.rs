@@ -2,6 +2,7 @@
 //! errors into a message and an exit status (a closed pipe is not an error).
 
 mod args;
+mod git;
 mod import;
 mod output;
 mod query;
@@ -62,6 +63,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Logs(a) => query::logs(a).await,
             args::Command::Changes(a) => query::changes(a).await,
             args::Command::Status(a) => query::status(a).await,
+            args::Command::Compact { data_dir } => compact(data_dir).await,
         }
     })
+}
+
+async fn compact(data_dir: std::path::PathBuf) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = faultline_store::Store::open(faultline_store::StoreConfig::new(&data_dir))
+        .await
+        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let before = store.stats();
+    store.flush().await?;
+    let mut merged = 0;
+    loop {
+        let n = store.compact().await?;
+        if n == 0 {
+            break;
+        }
+        merged += n;
+    }
+    let dropped = store
+        .apply_retention(faultline_model::time::now_ns())
+        .await?;
+    let after = store.stats();
+    println!(
+        "{} segments ({:.1} MiB) -> {} segments ({:.1} MiB): {merged} merged, {dropped} dropped by retention",
+        before.segments,
+        before.segment_bytes as f64 / 1048576.0,
+        after.segments,
+        after.segment_bytes as f64 / 1048576.0
+    );
+    Ok(())
 }

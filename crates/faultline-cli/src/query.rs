@@ -253,13 +253,33 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
                 o.insert("time_unix_nano".into(), Value::from(t));
             }
             let v = b.post("/api/v1/changes", body).await?;
-            if let Backend::Local(_) = b {
-                // The in-process store must land the change in a segment before we exit: it is
-                // durable in the log already, and the next open replays it either way.
-            }
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text("change recorded\n"),
+            }
+        }
+        ChangesCommand::ImportGit {
+            repo,
+            path,
+            service,
+            max_commits,
+        } => {
+            let service = match service {
+                Some(s) => s,
+                None => std::fs::canonicalize(&repo)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .unwrap_or_else(|| "unknown_service".into()),
+            };
+            let events = crate::git::changes_from_git(&repo, &path, &service, max_commits)?;
+            let n = events.len();
+            if n > 0 {
+                b.post("/api/v1/changes", serde_json::to_value(&events)?)
+                    .await?;
+            }
+            match a.source.format {
+                Format::Json => print_json(&serde_json::json!({"imported": n, "changes": events})),
+                Format::Text => print_text(&format!("{n} change events from {}\n", repo.display())),
             }
         }
         ChangesCommand::List { window, service } => {

@@ -87,7 +87,7 @@ pub struct StoreConfig {
     pub max_head_bytes: usize,
     /// Write-ahead log files roll over at this size.
     pub wal_file_bytes: u64,
-    /// Drop segments whose newest row is older than this.
+    /// Drop segments written longer ago than this.
     pub retention: Option<Duration>,
     /// Drop the oldest segments while all segments together are larger than this.
     pub max_bytes: Option<u64>,
@@ -625,6 +625,7 @@ impl Store {
             level,
             wal_through,
             replaces,
+            created: now.as_nanos() as i64,
             size: 0,
         }
     }
@@ -686,7 +687,12 @@ impl Store {
             }
             let level = group.iter().map(|m| m.level).max().unwrap_or(0) + 1;
             let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
-            let meta = self.new_meta(table, level, through, ids.clone());
+            let mut meta = self.new_meta(table, level, through, ids.clone());
+            meta.created = group
+                .iter()
+                .map(|m| m.created)
+                .min()
+                .unwrap_or(meta.created);
             let new = segment::write_segment(&self.inner.objects, table, &[batch], meta).await?;
             {
                 let mut st = self.inner.state.write();
@@ -721,12 +727,12 @@ impl Store {
             if let Some(ret) = self.inner.cfg.retention {
                 let cutoff = now_ns - ret.as_nanos() as i64;
                 let (old, keep): (Vec<_>, Vec<_>) =
-                    st.segments.drain(..).partition(|s| s.max_time < cutoff);
+                    st.segments.drain(..).partition(|s| s.created < cutoff);
                 st.segments = keep;
                 doomed.extend(old);
             }
             if let Some(max) = self.inner.cfg.max_bytes {
-                st.segments.sort_by_key(|s| s.max_time);
+                st.segments.sort_by_key(|s| s.created);
                 let mut total: u64 = st.segments.iter().map(|s| s.size).sum();
                 while total > max && !st.segments.is_empty() {
                     let s = st.segments.remove(0);

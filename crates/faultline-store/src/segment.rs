@@ -44,6 +44,11 @@ pub struct SegmentMeta {
     /// Per writing node, the write-ahead log sequence number up to which that node's records of
     /// this table are in segments.
     pub wal_through: BTreeMap<String, u64>,
+    /// When the data was written (unix ns): retention ages data by when it arrived, not by its own
+    /// timestamps, so that importing last month's incident does not expire it at once. A compacted
+    /// segment keeps the oldest of its inputs'.
+    #[serde(default)]
+    pub created: i64,
     /// Segments this one replaces (compaction); they are ignored if still present.
     #[serde(default)]
     pub replaces: Vec<String>,

@@ -128,29 +128,63 @@ async fn compaction_merges_and_keeps_rows() {
 }
 
 #[tokio::test]
-async fn retention_drops_old_segments() {
+async fn retention_drops_segments_by_arrival_and_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = StoreConfig::new(dir.path());
-    cfg.retention = Some(Duration::from_secs(10));
-    let store = Store::open(cfg).await.unwrap();
+    cfg.retention = Some(Duration::from_secs(3600));
+    let store = Store::open(cfg.clone()).await.unwrap();
+    // Data stamped long ago but written now is kept.
     store
         .append(Table::Spans, spans_to_batch(&[span(1, 1, 1_000, "a")]))
         .await
         .unwrap();
     store.flush().await.unwrap();
+    let now = faultline_model::time::now_ns();
+    assert_eq!(store.apply_retention(now).await.unwrap(), 0);
     store
-        .append(
-            Table::Spans,
-            spans_to_batch(&[span(1, 2, 50_000_000_000, "a")]),
-        )
+        .append(Table::Spans, spans_to_batch(&[span(1, 2, 2_000, "a")]))
         .await
         .unwrap();
     store.flush().await.unwrap();
-    assert_eq!(store.apply_retention(55_000_000_000).await.unwrap(), 1);
+    // Two hours later both are past retention.
+    assert_eq!(
+        store
+            .apply_retention(now + 7_200_000_000_000)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-        1
+        0
     );
+    drop(store);
+    // By size: the oldest go first.
+    cfg.retention = None;
+    let store = Store::open(cfg.clone()).await.unwrap();
+    for i in 0..3 {
+        store
+            .append(Table::Spans, spans_to_batch(&[span(2, 10 + i, 1_000, "a")]))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let one = store.segments()[0].size;
+    drop(store);
+    cfg.max_bytes = Some(one * 2 + one / 2);
+    let store = Store::open(cfg).await.unwrap();
+    assert_eq!(store.apply_retention(now).await.unwrap(), 1);
+    let left: Vec<Span> = store
+        .scan(&Scan::new(Table::Spans))
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(spans_from_batch)
+        .collect();
+    assert_eq!(left.len(), 2);
+    assert!(left
+        .iter()
+        .all(|s| s.span_id != SpanId(10u64.to_be_bytes())));
 }
 
 #[test]
