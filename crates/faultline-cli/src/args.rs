@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// faultline finds out why a distributed system is failing, from the OpenTelemetry traces, logs and
 /// metrics it already emits, plus its change events.
 #[derive(Debug, Parser)]
-#[command(name = "faultline", version, about, long_about = None, propagate_version = true)]
+#[command(name = "faultline", version, propagate_version = true)]
 pub struct Cli {
     /// More log output on stderr (-v, -vv); FAULTLINE_LOG overrides (tracing filter syntax).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

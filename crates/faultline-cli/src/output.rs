@@ -216,3 +216,56 @@ pub fn status(v: &Value) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn trace() -> Value {
+        json!({"trace_id": "5b8efff798038103d269b633813fc60c", "spans": [
+            {"depth": 0, "orphan": false, "service_name": "frontend", "name": "GET /api/cart", "status_code": "unset",
+             "start_unix_nano": 1_763_020_800_000_000_000i64, "end_unix_nano": 1_763_020_800_120_000_000i64},
+            {"depth": 1, "orphan": false, "service_name": "cart", "name": "GetCart", "status_code": "unset",
+             "start_unix_nano": 1_763_020_800_010_000_000i64, "end_unix_nano": 1_763_020_800_100_000_000i64},
+            {"depth": 2, "orphan": false, "service_name": "redis", "name": "HGET", "status_code": "error",
+             "start_unix_nano": 1_763_020_800_020_000_000i64, "end_unix_nano": 1_763_020_800_095_000_000i64},
+            {"depth": 0, "orphan": true, "service_name": "audit", "name": "record", "status_code": "ok",
+             "start_unix_nano": 1_763_020_800_100_000_000i64, "end_unix_nano": 1_763_020_800_110_000_000i64}
+        ]})
+    }
+
+    #[test]
+    fn trace_tree_text() {
+        insta::assert_snapshot!(trace_tree(&trace()));
+    }
+
+    #[test]
+    fn trace_list_text() {
+        let v = json!({"traces": [{"trace_id": "5b8efff798038103d269b633813fc60c", "start_unix_nano": 1_763_020_800_000_000_000i64,
+            "duration_ns": 120_000_000, "span_count": 4, "error_count": 1, "root_service": "frontend", "root_name": "GET /api/cart"}]});
+        insta::assert_snapshot!(trace_list(&v));
+        assert_eq!(trace_list(&json!({"traces": []})), "no matching traces\n");
+    }
+
+    #[test]
+    fn log_and_change_lists() {
+        let logs = json!({"total": 3, "logs": [
+            {"time_unix_nano": 1_763_020_800_000_000_000i64, "severity_number": 17, "severity_text": "", "service_name": "cart",
+             "body": "invalid response from server\nretrying", "trace_id": "5b8efff798038103d269b633813fc60c"},
+            {"time_unix_nano": 1_763_020_801_000_000_000i64, "severity_number": 0, "severity_text": "", "service_name": "cart", "body": "ok"}]});
+        insta::assert_snapshot!(log_list(&logs));
+        let changes = json!({"changes": [{"time_unix_nano": 1_763_020_800_000_000_000i64, "kind": "config", "service": "inventory",
+            "id": "lb-config-v2.3.5", "version_before": "v2.3.4", "version_after": "v2.3.5", "description": "load balancer config"}]});
+        insta::assert_snapshot!(change_list(&changes));
+    }
+
+    #[test]
+    fn help_text() {
+        use clap::CommandFactory;
+        let mut cmd = crate::Cli::command();
+        insta::assert_snapshot!(cmd.render_help().to_string());
+        let serve = cmd.find_subcommand_mut("serve").expect("serve exists");
+        insta::assert_snapshot!(serve.render_help().to_string());
+    }
+}

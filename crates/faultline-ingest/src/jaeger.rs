@@ -13,6 +13,7 @@ use faultline_model::{
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Whether a JSON value looks like Jaeger traces.
 pub fn looks_like_jaeger(v: &Value) -> bool {
@@ -78,7 +79,7 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
     };
     let (mut out, mut errors) = (Vec::new(), Vec::new());
     for t in traces {
-        let processes: BTreeMap<String, ResourceInfo> = t
+        let processes: BTreeMap<String, Arc<ResourceInfo>> = t
             .get("processes")
             .and_then(Value::as_object)
             .map(|ps| {
@@ -90,7 +91,7 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
                             .and_then(Value::as_str)
                             .unwrap_or("unknown_service");
                         attrs.insert("service.name".into(), svc.into());
-                        (id.clone(), ResourceInfo::from_attributes(attrs))
+                        (id.clone(), Arc::new(ResourceInfo::from_attributes(attrs)))
                     })
                     .collect()
             })
@@ -110,7 +111,10 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
     (out, errors)
 }
 
-fn span_from_json(s: &Value, processes: &BTreeMap<String, ResourceInfo>) -> Result<Span, String> {
+fn span_from_json(
+    s: &Value,
+    processes: &BTreeMap<String, Arc<ResourceInfo>>,
+) -> Result<Span, String> {
     let str_of = |k: &str| s.get(k).and_then(Value::as_str);
     let trace_id = TraceId::from_hex_lenient(str_of("traceID").ok_or("traceID is required")?)
         .map_err(|e| e.to_string())?;
@@ -186,10 +190,10 @@ fn span_from_json(s: &Value, processes: &BTreeMap<String, ResourceInfo>) -> Resu
                         .cloned()
                         .unwrap_or_else(|| "unknown_service".into()),
                 );
-                ResourceInfo::from_attributes(a)
+                Arc::new(ResourceInfo::from_attributes(a))
             })
         })
-        .unwrap_or_else(|| ResourceInfo::from_attributes(Attributes::new()));
+        .unwrap_or_else(|| Arc::new(ResourceInfo::from_attributes(Attributes::new())));
     let events = s
         .get("logs")
         .and_then(Value::as_array)

@@ -55,13 +55,13 @@ fn take_str(o: &mut serde_json::Map<String, Value>, keys: &[&str]) -> Option<Str
     None
 }
 
-fn resource(service: &str, host: Option<String>) -> ResourceInfo {
+fn resource(service: &str, host: Option<String>) -> std::sync::Arc<ResourceInfo> {
     let mut attrs = Attributes::new();
     attrs.insert("service.name".into(), Value::String(service.to_string()));
     if let Some(h) = host {
         attrs.insert("host.name".into(), Value::String(h));
     }
-    ResourceInfo::from_attributes(attrs)
+    std::sync::Arc::new(ResourceInfo::from_attributes(attrs))
 }
 
 /// One JSON log line (`{"time": ..., "level": "error", "msg": ..., "trace_id": ...}`).

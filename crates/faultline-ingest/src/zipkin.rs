@@ -129,7 +129,7 @@ pub fn span_from_json(v: &Value) -> Result<Span, String> {
         attributes: attrs,
         events,
         links: vec![],
-        resource: ResourceInfo::from_attributes(res),
+        resource: std::sync::Arc::new(ResourceInfo::from_attributes(res)),
     })
 }
 

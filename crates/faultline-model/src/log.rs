@@ -23,7 +23,7 @@ pub struct LogRecord {
     #[serde(default)]
     pub event_name: String,
     #[serde(flatten)]
-    pub resource: ResourceInfo,
+    pub resource: std::sync::Arc<ResourceInfo>,
 }
 
 impl LogRecord {

@@ -111,7 +111,7 @@ pub struct MetricPoint {
     pub flags: u32,
     pub data: MetricData,
     #[serde(flatten)]
-    pub resource: ResourceInfo,
+    pub resource: std::sync::Arc<ResourceInfo>,
 }
 
 impl MetricPoint {

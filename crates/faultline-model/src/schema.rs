@@ -379,14 +379,32 @@ impl<'a> Columns<'a> {
         a.is_valid(row).then(|| a.value(row))
     }
 
-    fn resource(&self, row: usize) -> ResourceInfo {
-        ResourceInfo {
-            service_name: self.string("service_name", row),
-            instance: self.str("service_instance", row).map(str::to_string),
-            attributes: attributes_from_json(self.str("resource_attributes", row).unwrap_or("")),
-            scope_name: self.string("scope_name", row),
-            scope_version: self.string("scope_version", row),
+    /// The resource of a row; consecutive rows with the same resource share one allocation.
+    fn resource(&self, row: usize, last: &mut Option<Arc<ResourceInfo>>) -> Arc<ResourceInfo> {
+        let service = self.str("service_name", row).unwrap_or("");
+        let instance = self.str("service_instance", row);
+        let attrs = self.str("resource_attributes", row).unwrap_or("");
+        let scope = self.str("scope_name", row).unwrap_or("");
+        let version = self.str("scope_version", row).unwrap_or("");
+        if let Some(r) = last {
+            if r.service_name == service
+                && r.instance.as_deref() == instance
+                && r.scope_name == scope
+                && r.scope_version == version
+                && attributes_from_json(attrs) == r.attributes
+            {
+                return r.clone();
+            }
         }
+        let r = Arc::new(ResourceInfo {
+            service_name: service.to_string(),
+            instance: instance.map(str::to_string),
+            attributes: attributes_from_json(attrs),
+            scope_name: scope.to_string(),
+            scope_version: version.to_string(),
+        });
+        *last = Some(r.clone());
+        r
     }
 }
 
@@ -403,6 +421,7 @@ fn span_id_at(c: &Columns<'_>, name: &str, row: usize) -> Option<SpanId> {
 /// Reads spans back from a (possibly projected) batch of the spans table.
 pub fn spans_from_batch(batch: &RecordBatch) -> Vec<Span> {
     let c = Columns::new(batch);
+    let mut last = None;
     (0..batch.num_rows())
         .map(|row| {
             let start = c.i64("start_time", row).unwrap_or(0);
@@ -427,7 +446,7 @@ pub fn spans_from_batch(batch: &RecordBatch) -> Vec<Span> {
                     .str("links", row)
                     .and_then(|s| serde_json::from_str::<Vec<SpanLink>>(s).ok())
                     .unwrap_or_default(),
-                resource: c.resource(row),
+                resource: c.resource(row, &mut last),
             }
         })
         .collect()
@@ -489,6 +508,7 @@ pub fn logs_to_batch(logs: &[LogRecord]) -> RecordBatch {
 /// Reads log records back from a (possibly projected) batch of the logs table.
 pub fn logs_from_batch(batch: &RecordBatch) -> Vec<LogRecord> {
     let c = Columns::new(batch);
+    let mut last = None;
     (0..batch.num_rows())
         .map(|row| LogRecord {
             time_unix_nano: c.i64("time", row).unwrap_or(0),
@@ -501,7 +521,7 @@ pub fn logs_from_batch(batch: &RecordBatch) -> Vec<LogRecord> {
             span_id: span_id_at(&c, "span_id", row),
             flags: c.u32("flags", row).unwrap_or(0),
             event_name: c.string("event_name", row),
-            resource: c.resource(row),
+            resource: c.resource(row, &mut last),
         })
         .collect()
 }
@@ -666,6 +686,7 @@ pub fn metrics_to_batch(points: &[MetricPoint]) -> RecordBatch {
 /// Reads metric points back from a (possibly projected) batch of the metrics table.
 pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
     let c = Columns::new(batch);
+    let mut last = None;
     (0..batch.num_rows())
         .map(|row| {
             let kind = c
@@ -736,7 +757,7 @@ pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
                 attributes: attributes_from_json(c.str("attributes", row).unwrap_or("")),
                 flags: c.u32("flags", row).unwrap_or(0),
                 data,
-                resource: c.resource(row),
+                resource: c.resource(row, &mut last),
             }
         })
         .collect()
@@ -849,7 +870,7 @@ mod tests {
                 attributes: Default::default(),
             }],
             links: vec![],
-            resource: resource(),
+            resource: Arc::new(resource()),
         };
         let batch = spans_to_batch(std::slice::from_ref(&span));
         assert_eq!(spans_from_batch(&batch), vec![span]);
@@ -876,7 +897,7 @@ mod tests {
                 bucket_counts: vec![1, 2],
                 explicit_bounds: vec![2.0],
             },
-            resource: resource(),
+            resource: Arc::new(resource()),
         };
         let batch = metrics_to_batch(std::slice::from_ref(&p));
         assert_eq!(metrics_from_batch(&batch), vec![p]);

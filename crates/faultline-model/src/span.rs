@@ -135,7 +135,7 @@ pub struct Span {
     #[serde(default)]
     pub links: Vec<SpanLink>,
     #[serde(flatten)]
-    pub resource: ResourceInfo,
+    pub resource: std::sync::Arc<ResourceInfo>,
 }
 
 impl Span {

@@ -26,6 +26,7 @@ use faultline_model::{
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Limits applied to incoming records.
 #[derive(Debug, Clone)]
@@ -201,7 +202,7 @@ fn check_time(what: &str, t: u64, limits: &Limits) -> Result<i64, String> {
     Ok(t)
 }
 
-fn convert_span(s: &PSpan, res: &ResourceInfo, limits: &Limits) -> Result<Span, String> {
+fn convert_span(s: &PSpan, res: &Arc<ResourceInfo>, limits: &Limits) -> Result<Span, String> {
     let trace_id = TraceId::from_bytes(&s.trace_id).map_err(|e| e.to_string())?;
     let span_id = SpanId::from_bytes(&s.span_id).map_err(|e| e.to_string())?;
     let parent_span_id = match s.parent_span_id.len() {
@@ -272,7 +273,7 @@ pub fn spans_from_request(req: &ExportTraceServiceRequest, limits: &Limits) -> D
     let mut out = Decoded::default();
     for rs in &req.resource_spans {
         for ss in &rs.scope_spans {
-            let res = resource_info(&rs.resource, &ss.scope);
+            let res = Arc::new(resource_info(&rs.resource, &ss.scope));
             out.items.reserve(ss.spans.len());
             for s in &ss.spans {
                 match convert_span(s, &res, limits) {
@@ -293,7 +294,7 @@ fn body_text(body: &Option<AnyValue>) -> String {
     }
 }
 
-fn convert_log(l: &PLog, res: &ResourceInfo, limits: &Limits) -> Result<LogRecord, String> {
+fn convert_log(l: &PLog, res: &Arc<ResourceInfo>, limits: &Limits) -> Result<LogRecord, String> {
     if l.attributes.len() > limits.max_attributes {
         return Err(format!(
             "log record has {} attributes, more than the limit of {}",
@@ -340,7 +341,7 @@ pub fn logs_from_request(req: &ExportLogsServiceRequest, limits: &Limits) -> Dec
     let mut out = Decoded::default();
     for rl in &req.resource_logs {
         for sl in &rl.scope_logs {
-            let res = resource_info(&rl.resource, &sl.scope);
+            let res = Arc::new(resource_info(&rl.resource, &sl.scope));
             for l in &sl.log_records {
                 match convert_log(l, &res, limits) {
                     Ok(r) => out.items.push(r),
@@ -357,7 +358,7 @@ struct PointHead<'a> {
     kind: MetricKind,
     temporality: i32,
     monotonic: bool,
-    res: &'a ResourceInfo,
+    res: &'a Arc<ResourceInfo>,
 }
 
 impl PointHead<'_> {
@@ -416,7 +417,7 @@ pub fn metrics_from_request(
     };
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
-            let res = resource_info(&rm.resource, &sm.scope);
+            let res = Arc::new(resource_info(&rm.resource, &sm.scope));
             for m in &sm.metrics {
                 let mut push = |r: Result<MetricPoint, String>| match r {
                     Ok(p) => out.items.push(p),
@@ -1026,7 +1027,7 @@ mod props {
                 attributes: attrs,
                 events: vec![],
                 links: vec![],
-                resource: ResourceInfo::from_attributes(serde_json::json!({"service.name": "s"}).as_object().unwrap().clone()),
+                resource: Arc::new(ResourceInfo::from_attributes(serde_json::json!({"service.name": "s"}).as_object().unwrap().clone())),
             };
             let bytes = spans_to_request(std::slice::from_ref(&span)).encode_to_vec();
             let back = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();

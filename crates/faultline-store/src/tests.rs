@@ -25,7 +25,7 @@ pub(crate) fn span(trace: u8, id: u64, start: i64, service: &str) -> Span {
         attributes: serde_json::json!({"i": id}).as_object().unwrap().clone(),
         events: vec![],
         links: vec![],
-        resource: r,
+        resource: std::sync::Arc::new(r),
     }
 }
 
