@@ -30,6 +30,8 @@ pub enum Command {
     Changes(ChangesArgs),
     /// Show what the data directory or server holds.
     Status(SourceArgs),
+    /// Simulate a distributed system that fails in a known way, and write or stream its telemetry.
+    Sim(SimArgs),
     /// Flush, merge small segments and apply retention in a data directory now (the server does
     /// this in the background).
     Compact {
@@ -243,4 +245,32 @@ pub enum ChangesCommand {
         #[arg(long)]
         service: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// List the built-in scenarios.
+    #[arg(long)]
+    pub list: bool,
+    /// A built-in scenario's name, or a scenario file (TOML; see docs/sim.md).
+    #[arg(long, required_unless_present = "list")]
+    pub scenario: Option<String>,
+    /// Write traces.jsonl, logs.jsonl, metrics.jsonl, changes.jsonl and truth.json here.
+    #[arg(long, conflicts_with = "otlp")]
+    pub out: Option<PathBuf>,
+    /// Stream to an OTLP/HTTP receiver (e.g. http://127.0.0.1:4318) instead.
+    #[arg(long)]
+    pub otlp: Option<String>,
+    /// With --otlp: how much faster than real time (0 = as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Random seed (default: the scenario's); the same seed gives byte-identical output.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Simulated time (e.g. 10m, 1h), overriding the scenario.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Requests per second at the entry points, overriding the scenario.
+    #[arg(long)]
+    pub rps: Option<f64>,
 }

@@ -7,6 +7,7 @@ mod import;
 mod output;
 mod query;
 mod serve;
+mod sim;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Changes(a) => query::changes(a).await,
             args::Command::Status(a) => query::status(a).await,
             args::Command::Compact { data_dir } => compact(data_dir).await,
+            args::Command::Sim(a) => sim::run(a).await,
         }
     })
 }

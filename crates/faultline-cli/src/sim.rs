@@ -1,0 +1,137 @@
+//! `faultline sim`.
+
+use crate::args::SimArgs;
+use anyhow::{bail, Context};
+use faultline_sim::{Chunk, RunOptions};
+use prost::Message;
+use std::time::Instant;
+
+pub async fn run(a: SimArgs) -> anyhow::Result<()> {
+    if a.list {
+        for (name, desc) in faultline_sim::list() {
+            println!("{name:<24} {desc}");
+        }
+        return Ok(());
+    }
+    let name = a.scenario.as_deref().context("--scenario is required")?;
+    let sc = faultline_sim::load(name)?;
+    let opts = RunOptions {
+        seed: a.seed,
+        duration_ns: a
+            .duration
+            .as_deref()
+            .map(faultline_model::time::parse_duration_ns)
+            .transpose()
+            .context("--duration")?,
+        rps: a.rps,
+    };
+    let t0 = Instant::now();
+    match (&a.out, &a.otlp) {
+        (Some(dir), _) => {
+            let dir = dir.clone();
+            let r = tokio::task::spawn_blocking(move || faultline_sim::write_dir(&sc, &opts, &dir))
+                .await??;
+            eprintln!(
+                "{}: {} spans in {:.1}s ({:.0} spans/s), {} faults, {} changes; wrote {}",
+                name,
+                r.spans,
+                t0.elapsed().as_secs_f64(),
+                r.spans as f64 / t0.elapsed().as_secs_f64(),
+                r.truth["faults"].as_array().map_or(0, |f| f.len()),
+                r.changes.len(),
+                a.out.as_ref().expect("set").display()
+            );
+            Ok(())
+        }
+        (None, Some(url)) => stream(sc, opts, url.trim_end_matches('/').to_string(), a.speed).await,
+        (None, None) => bail!("say where the telemetry goes: --out DIR or --otlp URL"),
+    }
+}
+
+/// Streams a run to an OTLP/HTTP receiver, paced at `speed` times real time.
+async fn stream(
+    sc: faultline_sim::Scenario,
+    opts: RunOptions,
+    url: String,
+    speed: f64,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, &'static str, Vec<u8>)>(64);
+    let start = faultline_model::time::parse_time_ns(&sc.start, 0)?;
+    let producer = tokio::task::spawn_blocking(move || {
+        faultline_sim::run(&sc, &opts, &mut |chunk| {
+            let (t, path, body) = match chunk {
+                Chunk::Spans(s) => (
+                    s.iter().map(|x| x.end_unix_nano).max().unwrap_or(start),
+                    "/v1/traces",
+                    faultline_otlp::spans_to_request(&s).encode_to_vec(),
+                ),
+                Chunk::Logs(l) => (
+                    l.iter().map(|x| x.time_unix_nano).max().unwrap_or(start),
+                    "/v1/logs",
+                    faultline_otlp::logs_to_request(&l).encode_to_vec(),
+                ),
+                Chunk::Metrics(m) => (
+                    m.iter().map(|x| x.time_unix_nano).max().unwrap_or(start),
+                    "/v1/metrics",
+                    faultline_otlp::metrics_to_request(&m).encode_to_vec(),
+                ),
+            };
+            let _ = tx.blocking_send((t, path, body));
+        })
+    });
+    let client = reqwest::Client::new();
+    let wall = Instant::now();
+    let mut sent = 0usize;
+    while let Some((t, path, body)) = rx.recv().await {
+        if speed > 0.0 {
+            let due = std::time::Duration::from_secs_f64(((t - start).max(0) as f64 / 1e9) / speed);
+            if let Some(wait) = due.checked_sub(wall.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        loop {
+            let r = client
+                .post(format!("{url}{path}"))
+                .header("content-type", "application/x-protobuf")
+                .body(body.clone())
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {url}"))?;
+            if r.status().is_success() {
+                break;
+            }
+            if matches!(r.status().as_u16(), 429 | 502 | 503 | 504) {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+            bail!(
+                "{url}{path} answered {}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        sent += 1;
+    }
+    let r = producer.await?;
+    let client = reqwest::Client::new();
+    let changes: Vec<serde_json::Value> =
+        r.changes.iter().map(faultline_sim::change_json).collect();
+    if !changes.is_empty() {
+        // Change events go to faultline's API when the receiver is faultline (same host, port 8080
+        // by default); other OTLP receivers have no such API.
+        let api = std::env::var("FAULTLINE_API").ok();
+        if let Some(api) = api {
+            client
+                .post(format!("{}/api/v1/changes", api.trim_end_matches('/')))
+                .json(&changes)
+                .send()
+                .await?;
+        }
+    }
+    eprintln!(
+        "streamed {} spans in {sent} requests in {:.1}s",
+        r.spans,
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
