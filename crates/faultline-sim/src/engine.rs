@@ -177,6 +177,8 @@ pub(crate) struct FaultR {
     #[allow(dead_code)]
     // memory-leak restarts use the memory limit; period is for the next fault kinds
     pub period: i64,
+    pub offset: i64,
+    pub version: Option<String>,
 }
 
 impl FaultR {
@@ -385,6 +387,8 @@ impl Sim {
                     retries: f.retries.unwrap_or(5),
                     ttl: f.ttl.as_deref().map(dur).unwrap_or(300_000 * MS),
                     period: f.period.as_deref().map(dur).unwrap_or(600_000 * MS),
+                    offset: f.offset.as_deref().map(signed_dur).unwrap_or(0),
+                    version: f.version.clone(),
                 }
             })
             .collect::<Vec<_>>();
@@ -588,9 +592,11 @@ impl Sim {
                     self.insts[x].in_pool = true;
                 }
             }
-            FaultKind::BadDeploy => {
-                let v = "bad".to_string();
-                let _ = v;
+            FaultKind::ClockSkew => {
+                let (insts, offset) = (f.insts.clone(), f.offset);
+                for x in insts {
+                    self.insts[x].clock_offset = offset;
+                }
             }
             _ => {}
         }

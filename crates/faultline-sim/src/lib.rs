@@ -33,6 +33,18 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "slow-external-spike",
         include_str!("builtin/slow-external-spike.toml"),
     ),
+    (
+        "cache-flush-herd",
+        include_str!("builtin/cache-flush-herd.toml"),
+    ),
+    ("clock-skew", include_str!("builtin/clock-skew.toml")),
+    (
+        "network-partition",
+        include_str!("builtin/network-partition.toml"),
+    ),
+    ("bad-deploy", include_str!("builtin/bad-deploy.toml")),
+    ("dns-failure", include_str!("builtin/dns-failure.toml")),
+    ("disk-full", include_str!("builtin/disk-full.toml")),
 ];
 
 fn topology(name: &str) -> Option<String> {

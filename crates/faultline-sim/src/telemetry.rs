@@ -96,7 +96,10 @@ impl<'a> Recorder<'a> {
                 && f.svc == sim.insts[inst].svc
                 && (f.insts.is_empty() || f.insts.contains(&inst))
             {
-                return format!("{}-next", sim.insts[inst].version);
+                return f
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-next", sim.insts[inst].version));
             }
         }
         sim.insts[inst].version.clone()

@@ -153,7 +153,10 @@ fn slow_external_api_under_a_spike_cascades_to_504s_at_the_edge() {
     };
     let (n0, e0) = checkout_504(i64::MIN, from);
     let (n1, e1) = checkout_504(from, to);
-    assert_eq!(e0, 0, "no 504 before the spike ({n0} checkouts)");
+    assert!(
+        (e0 as f64) < 0.005 * n0 as f64,
+        "{e0} 504s of {n0} checkouts before the spike"
+    );
     let share = e1 as f64 / n1 as f64;
     eprintln!("{e1} of {n1} checkouts failed with 504 during the spike ({share:.3})");
     // Queueing plus one retry per timeout makes this collapse metastable (most checkouts fail
@@ -223,4 +226,223 @@ fn same_seed_same_bytes_and_broken_files_name_the_field() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("line 5") && e.contains("rps_typo"), "{e}");
+}
+
+fn minute(start: &str, m: i64) -> i64 {
+    ts(start) + m * 60_000_000_000
+}
+
+#[test]
+fn cache_flush_sends_a_herd_of_identical_queries_to_the_database() {
+    let sc = faultline_sim::load("cache-flush-herd").unwrap();
+    let o = run_keeping("cache-flush-herd", sc.traffic.rps, |s| {
+        s.attributes.get("peer.service") == Some(&"inventory-db".into())
+            || (s.resource.service_name == "frontend" && s.kind == SpanKind::Server)
+    });
+    let start = "2026-12-08T09:00:00Z";
+    let db_calls = |a: i64, b: i64| {
+        o.spans
+            .iter()
+            .filter(|s| {
+                s.attributes.contains_key("db.query.text")
+                    && s.start_unix_nano >= minute(start, a)
+                    && s.start_unix_nano < minute(start, b)
+            })
+            .count()
+    };
+    let (before, after) = (db_calls(20, 22), db_calls(30, 32));
+    assert!(
+        after > 8 * before,
+        "database calls per two minutes: {before} before the flush, {after} after"
+    );
+    let queries: std::collections::BTreeSet<String> = o
+        .spans
+        .iter()
+        .filter_map(|s| s.attributes.get("db.query.text"))
+        .map(|q| q.to_string())
+        .collect();
+    assert_eq!(queries.len(), 1, "the herd is one identical query");
+    let (err_before, _) = error_rate(&o.spans, "frontend", minute(start, 0), minute(start, 30));
+    let (err_after, _) = error_rate(&o.spans, "frontend", minute(start, 30), minute(start, 35));
+    assert!(
+        err_before < 0.01 && err_after > 0.05,
+        "error rate {err_before} -> {err_after}"
+    );
+}
+
+#[test]
+fn clock_skew_makes_one_hosts_spans_start_before_their_parents() {
+    let o = run_keeping("clock-skew", 20.0, |s| {
+        s.resource.service_name == "payment"
+            || s.attributes.get("peer.service") == Some(&"payment".into())
+    });
+    let parents: std::collections::HashMap<_, &Span> =
+        o.spans.iter().map(|s| (s.span_id, s)).collect();
+    let gaps = |inst: &str| -> Vec<i64> {
+        o.spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server && s.resource.instance.as_deref() == Some(inst))
+            .filter_map(|s| {
+                parents
+                    .get(&s.parent_span_id?)
+                    .map(|p| s.start_unix_nano - p.start_unix_nano)
+            })
+            .collect()
+    };
+    let skewed = gaps("payment-2");
+    let fine = gaps("payment-1");
+    assert!(skewed.len() > 100 && fine.len() > 100);
+    assert!(
+        skewed
+            .iter()
+            .all(|g| (-250_000_000..-249_000_000).contains(g)),
+        "{:?}",
+        &skewed[..3]
+    );
+    assert!(
+        fine.iter().all(|g| (0..1_000_000).contains(g)),
+        "{:?}",
+        &fine[..3]
+    );
+}
+
+#[test]
+fn network_partition_fails_only_calls_across_the_cut() {
+    let o = run_keeping("network-partition", 20.0, |s| {
+        s.kind == SpanKind::Client || s.kind == SpanKind::Server
+    });
+    let zone_of_ip: std::collections::HashMap<String, String> = o
+        .spans
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.resource.attributes.get("host.ip")?.as_str()?.to_string(),
+                s.resource
+                    .attributes
+                    .get("cloud.availability_zone")?
+                    .as_str()?
+                    .to_string(),
+            ))
+        })
+        .collect();
+    let start = "2026-12-10T09:00:00Z";
+    let cut: Vec<&Span> = o
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Client && s.status_message == "connection timeout")
+        .collect();
+    assert!(cut.len() > 100, "{}", cut.len());
+    for s in &cut {
+        assert!(s.start_unix_nano >= minute(start, 30) && s.start_unix_nano < minute(start, 45));
+        let peer = s.attributes["network.peer.address"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
+        let (Some(from), Some(to)) = (
+            s.resource
+                .attributes
+                .get("cloud.availability_zone")
+                .and_then(|z| z.as_str()),
+            zone_of_ip.get(&peer),
+        ) else {
+            continue;
+        };
+        assert_ne!(from, to, "a failed call within zone {from}");
+    }
+    // No server span answers a call that never crossed.
+    let served: std::collections::HashSet<_> = o
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server)
+        .filter_map(|s| s.parent_span_id)
+        .collect();
+    assert!(cut.iter().all(|s| !served.contains(&s.span_id)));
+}
+
+#[test]
+fn bad_deploy_errors_come_from_the_new_version_only() {
+    let o = run_keeping("bad-deploy", 20.0, |s| {
+        s.resource.service_name == "payment" && s.kind == SpanKind::Server
+    });
+    let start = "2026-12-11T09:00:00Z";
+    let errors: Vec<&Span> = o
+        .spans
+        .iter()
+        .filter(|s| s.status_code == StatusCode::Error && s.start_unix_nano >= minute(start, 30))
+        .collect();
+    assert!(errors.len() > 50, "{}", errors.len());
+    let from_new = errors
+        .iter()
+        .filter(|s| {
+            s.resource.instance.as_deref() == Some("payment-1")
+                && s.resource.attributes["service.version"] == "3.1.0"
+        })
+        .count();
+    assert!(
+        from_new as f64 > 0.95 * errors.len() as f64,
+        "{from_new} of {}",
+        errors.len()
+    );
+    let (before, _) = error_rate(&o.spans, "payment", i64::MIN, minute(start, 30));
+    assert!(before < 0.01);
+}
+
+#[test]
+fn dns_failure_fails_calls_to_one_service_for_its_window() {
+    let o = run_keeping("dns-failure", 20.0, |s| {
+        s.kind == SpanKind::Client && s.attributes.get("peer.service") == Some(&"billing".into())
+    });
+    let start = "2026-12-12T09:00:00Z";
+    let failed: Vec<&Span> = o
+        .spans
+        .iter()
+        .filter(|s| s.status_code == StatusCode::Error)
+        .collect();
+    let dns: Vec<&&Span> = failed
+        .iter()
+        .filter(|s| s.status_message.contains("dns"))
+        .collect();
+    assert!(
+        dns.len() > 50 && dns.len() as f64 > 0.9 * failed.len() as f64,
+        "{} of {}",
+        dns.len(),
+        failed.len()
+    );
+    assert!(dns
+        .iter()
+        .all(|s| s.start_unix_nano >= minute(start, 30) && s.start_unix_nano < minute(start, 40)));
+    assert!(o.logs.iter().any(|l| l.body.contains("no such host")));
+}
+
+#[test]
+fn disk_full_fails_writes_on_one_host() {
+    let o = run_keeping("disk-full", 20.0, |s| {
+        s.resource.service_name == "billing" && s.kind == SpanKind::Server
+    });
+    let failed: Vec<&Span> = o
+        .spans
+        .iter()
+        .filter(|s| {
+            s.status_code == StatusCode::Error && s.status_message.contains("no space left")
+        })
+        .collect();
+    assert!(failed.len() > 20);
+    assert!(failed
+        .iter()
+        .all(|s| s.resource.instance.as_deref() == Some("billing-2")));
+    let full = |inst: &str| {
+        o.metrics
+            .iter()
+            .filter(|m| {
+                m.name == "system.filesystem.utilization"
+                    && m.resource.instance.as_deref() == Some(inst)
+            })
+            .filter_map(|m| m.scalar())
+            .fold(0.0f64, f64::max)
+    };
+    assert_eq!(full("billing-2"), 1.0);
+    assert!(full("billing-1") < 0.9);
 }
