@@ -73,11 +73,7 @@ const SERVICES: [&str; 12] = [
 const SPANS_PER_REQUEST: usize = 512;
 
 fn kv(k: &str, v: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
+    KeyValue { key: k.to_string(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
 }
 
 fn s(v: &str) -> any_value::Value {
@@ -96,26 +92,15 @@ fn request(rng: &mut StdRng, start_ns: u64) -> (ExportTraceServiceRequest, u64) 
         let mut parent = root;
         let trace_start = t;
         for depth in 0..8u64 {
-            let svc = if depth == 0 {
-                0
-            } else {
-                rng.random_range(1..SERVICES.len())
-            };
+            let svc = if depth == 0 { 0 } else { rng.random_range(1..SERVICES.len()) };
             let id: [u8; 8] = if depth == 0 { root } else { rng.random() };
             let dur = rng.random_range(200_000..50_000_000u64);
             let err = rng.random_bool(0.02);
-            let route = ["/api/cart", "/api/checkout", "/api/products", "/api/login"]
-                [rng.random_range(0..4)];
+            let route = ["/api/cart", "/api/checkout", "/api/products", "/api/login"][rng.random_range(0..4)];
             let mut attrs = vec![
-                kv(
-                    "http.request.method",
-                    s(if depth % 3 == 0 { "GET" } else { "POST" }),
-                ),
+                kv("http.request.method", s(if depth % 3 == 0 { "GET" } else { "POST" })),
                 kv("http.route", s(route)),
-                kv(
-                    "http.response.status_code",
-                    any_value::Value::IntValue(if err { 500 } else { 200 }),
-                ),
+                kv("http.response.status_code", any_value::Value::IntValue(if err { 500 } else { 200 })),
                 kv("server.address", s(SERVICES[svc])),
             ];
             if depth % 4 == 3 {
@@ -127,25 +112,13 @@ fn request(rng: &mut StdRng, start_ns: u64) -> (ExportTraceServiceRequest, u64) 
                 span_id: id.to_vec(),
                 parent_span_id: if depth == 0 { vec![] } else { parent.to_vec() },
                 name: format!("{} {route}", if depth % 3 == 0 { "GET" } else { "POST" }),
-                kind: if depth == 0 {
-                    2
-                } else {
-                    3 - (depth % 2) as i32
-                },
+                kind: if depth == 0 { 2 } else { 3 - (depth % 2) as i32 },
                 start_time_unix_nano: trace_start + depth * 100_000,
                 end_time_unix_nano: trace_start + depth * 100_000 + dur,
                 attributes: attrs,
                 status: Some(Status {
-                    code: if err {
-                        status::StatusCode::Error as i32
-                    } else {
-                        0
-                    },
-                    message: if err {
-                        "internal error".into()
-                    } else {
-                        String::new()
-                    },
+                    code: if err { status::StatusCode::Error as i32 } else { 0 },
+                    message: if err { "internal error".into() } else { String::new() },
                 }),
                 ..Default::default()
             });
@@ -162,20 +135,14 @@ fn request(rng: &mut StdRng, start_ns: u64) -> (ExportTraceServiceRequest, u64) 
             resource: Some(Resource {
                 attributes: vec![
                     kv("service.name", s(SERVICES[i])),
-                    kv(
-                        "service.instance.id",
-                        s(&format!("{}-{}", SERVICES[i], rng.random_range(0..4))),
-                    ),
+                    kv("service.instance.id", s(&format!("{}-{}", SERVICES[i], rng.random_range(0..4)))),
                     kv("host.name", s(&format!("node-{}", i % 5))),
                     kv("telemetry.sdk.language", s("go")),
                     kv("deployment.environment", s("prod")),
                 ],
                 ..Default::default()
             }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         })
         .collect();
@@ -201,9 +168,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn load(url: String, spans: u64, connections: usize, seed: u64) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
     let work = std::sync::Arc::new(payloads(seed, spans));
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t0 = Instant::now();
@@ -257,15 +222,10 @@ fn yardstick(seed: u64, spans: u64) -> (f64, f64, f64) {
     }
     let decode = total as f64 / t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let limits = faultline_otlp::Limits {
-        min_time_ns: 0,
-        ..Default::default()
-    };
+    let limits = faultline_otlp::Limits { min_time_ns: 0, ..Default::default() };
     for (b, _) in &work {
         let req = ExportTraceServiceRequest::decode(b.as_slice()).expect("valid");
-        kept += faultline_otlp::spans_from_request(&req, &limits)
-            .items
-            .len();
+        kept += faultline_otlp::spans_from_request(&req, &limits).items.len();
     }
     let convert = total as f64 / t0.elapsed().as_secs_f64();
     assert!(kept > 0);
@@ -277,21 +237,14 @@ fn dir_size(p: &std::path::Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
             let m = e.metadata().map(|m| m.len()).unwrap_or(0);
-            n += if e.path().is_dir() {
-                dir_size(&e.path())
-            } else {
-                m
-            };
+            n += if e.path().is_dir() { dir_size(&e.path()) } else { m };
         }
     }
     n
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
 }
 
 async fn ingest(
@@ -303,7 +256,10 @@ async fn ingest(
     let me = std::env::current_exe()?;
     let bin = faultline.unwrap_or_else(|| me.with_file_name("faultline"));
     if !bin.exists() {
-        bail!("no faultline binary at {}; build it (cargo build --release -p faultline) or pass --faultline", bin.display());
+        bail!(
+            "no faultline binary at {}; build it (cargo build --release -p faultline) or pass --faultline",
+            bin.display()
+        );
     }
     println!(
         "faultline ingest benchmark: {spans} spans, {connections} connections, {} cores",
@@ -345,11 +301,7 @@ async fn ingest(
     for k in 0..procs {
         children.push(
             Command::new(&me)
-                .args([
-                    "load",
-                    "--url",
-                    &format!("http://127.0.0.1:{otlp}/v1/traces"),
-                ])
+                .args(["load", "--url", &format!("http://127.0.0.1:{otlp}/v1/traces")])
                 .args([
                     "--spans",
                     &(spans / procs).to_string(),
@@ -395,26 +347,15 @@ async fn ingest(
             }
         }
     }
-    let stop = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
+    let stop = Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
     assert!(stop.success());
     server.wait()?;
     // Compact (as the server does in the background), then restart so lookups read segments.
-    let out = Command::new(&bin)
-        .args(["compact", "--data-dir"])
-        .arg(&data)
-        .output()?;
+    let out = Command::new(&bin).args(["compact", "--data-dir"]).arg(&data).output()?;
     if !out.status.success() {
-        bail!(
-            "faultline compact failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("faultline compact failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    println!(
-        "compaction: {}",
-        String::from_utf8_lossy(&out.stdout).trim()
-    );
+    println!("compaction: {}", String::from_utf8_lossy(&out.stdout).trim());
     let mut server = Command::new(&bin)
         .args(["serve", "--data-dir"])
         .arg(&data)
@@ -436,12 +377,7 @@ async fn ingest(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status: serde_json::Value = client
-        .get(format!("{base}/api/v1/status"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let status: serde_json::Value = client.get(format!("{base}/api/v1/status")).send().await?.json().await?;
     let seg_bytes = status["segment_bytes"].as_f64().unwrap_or(0.0);
     let rows = status["segment_rows"].as_f64().unwrap_or(1.0);
     println!(
@@ -456,10 +392,7 @@ async fn ingest(
     for i in 0..lookups {
         let id = &ids[(i * 7919) % ids.len()];
         let t = Instant::now();
-        let r = client
-            .get(format!("{base}/api/v1/traces/{id}"))
-            .send()
-            .await?;
+        let r = client.get(format!("{base}/api/v1/traces/{id}")).send().await?;
         let ok = r.status().is_success();
         let body: serde_json::Value = r.json().await?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -486,24 +419,13 @@ fn hex(b: &[u8]) -> String {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Ingest {
-                spans,
-                faultline,
-                connections,
-                lookups,
-            } => ingest(spans, faultline, connections, lookups).await,
-            Cmd::Load {
-                url,
-                spans,
-                connections,
-                seed,
-            } => load(url, spans, connections, seed).await,
+            Cmd::Ingest { spans, faultline, connections, lookups } => {
+                ingest(spans, faultline, connections, lookups).await
+            }
+            Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
         }
     })
 }

@@ -54,12 +54,7 @@ pub enum Format {
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Data directory.
-    #[arg(
-        long,
-        env = "FAULTLINE_DATA_DIR",
-        default_value = "./faultline-data",
-        global = true
-    )]
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data", global = true)]
     pub data_dir: PathBuf,
     /// Read from a running faultline server instead of the data directory (e.g. http://127.0.0.1:8080).
     #[arg(long, env = "FAULTLINE_SERVER", global = true)]

@@ -23,26 +23,14 @@ pub fn classify(path: &str) -> Option<ChangeKind> {
         ".github/workflows/",
     ];
     let infra_ext = [".tf", ".tfvars", ".hcl"];
-    if infra_dirs
-        .iter()
-        .any(|d| p.starts_with(d) || p.contains(&format!("/{d}")))
+    if infra_dirs.iter().any(|d| p.starts_with(d) || p.contains(&format!("/{d}")))
         || infra_ext.iter().any(|e| name.ends_with(e))
         || name == "dockerfile"
         || name.starts_with("docker-compose")
     {
         return Some(ChangeKind::Infra);
     }
-    let config_ext = [
-        ".yaml",
-        ".yml",
-        ".toml",
-        ".json",
-        ".ini",
-        ".conf",
-        ".cfg",
-        ".properties",
-        ".env",
-    ];
+    let config_ext = [".yaml", ".yml", ".toml", ".json", ".ini", ".conf", ".cfg", ".properties", ".env"];
     if config_ext.iter().any(|e| name.ends_with(e))
         || p.starts_with("config/")
         || p.contains("/config/")
@@ -63,12 +51,7 @@ pub fn changes_from_git(
 ) -> anyhow::Result<Vec<ChangeEvent>> {
     const SEP: &str = "\u{1e}";
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(repo).args([
-        "log",
-        "--no-merges",
-        "--name-only",
-        &format!("--max-count={max}"),
-    ]);
+    cmd.arg("-C").arg(repo).args(["log", "--no-merges", "--name-only", &format!("--max-count={max}")]);
     cmd.arg(format!("--format={SEP}%H%x1f%ct%x1f%an <%ae>%x1f%s"));
     if !paths.is_empty() {
         cmd.arg("--");
@@ -76,11 +59,7 @@ pub fn changes_from_git(
     }
     let out = cmd.output().context("running git (is it installed?)")?;
     if !out.status.success() {
-        bail!(
-            "git log failed in {}: {}",
-            repo.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("git log failed in {}: {}", repo.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut events = Vec::new();
@@ -96,18 +75,11 @@ pub fn changes_from_git(
         if kinds.is_empty() && paths.is_empty() {
             continue;
         }
-        let kind = if kinds.contains(&ChangeKind::Infra) {
-            ChangeKind::Infra
-        } else {
-            ChangeKind::Config
-        };
+        let kind = if kinds.contains(&ChangeKind::Infra) { ChangeKind::Infra } else { ChangeKind::Config };
         let secs: i64 = f[1].parse().unwrap_or(0);
         let mut attributes = Attributes::new();
         attributes.insert("vcs.commit".into(), f[0].into());
-        attributes.insert(
-            "vcs.files".into(),
-            files.iter().map(|s| serde_json::Value::from(*s)).collect(),
-        );
+        attributes.insert("vcs.files".into(), files.iter().map(|s| serde_json::Value::from(*s)).collect());
         events.push(ChangeEvent {
             id: format!("git-{}", &f[0][..f[0].len().min(12)]),
             time_unix_nano: secs * 1_000_000_000,
@@ -134,10 +106,7 @@ mod tests {
     fn classifies_paths() {
         assert_eq!(classify("deploy/lb/pool.yaml"), Some(ChangeKind::Infra));
         assert_eq!(classify("main.tf"), Some(ChangeKind::Infra));
-        assert_eq!(
-            classify("services/cart/config/app.toml"),
-            Some(ChangeKind::Config)
-        );
+        assert_eq!(classify("services/cart/config/app.toml"), Some(ChangeKind::Config));
         assert_eq!(classify("settings.json"), Some(ChangeKind::Config));
         assert_eq!(classify("src/main.rs"), None);
     }
@@ -171,13 +140,7 @@ mod tests {
         assert_eq!(ev[0].description, "add backend b to the inventory pool");
         assert_eq!(ev[0].kind, ChangeKind::Config);
         assert_eq!(ev[0].author.as_deref(), Some("Ops <ops@example.com>"));
-        assert_eq!(
-            faultline_model::time::format_rfc3339(ev[0].time_unix_nano),
-            "2026-11-13T08:00:00Z"
-        );
-        assert!(ev[0].attributes["vcs.files"]
-            .as_array()
-            .unwrap()
-            .contains(&"lb/pool.yaml".into()));
+        assert_eq!(faultline_model::time::format_rfc3339(ev[0].time_unix_nano), "2026-11-13T08:00:00Z");
+        assert!(ev[0].attributes["vcs.files"].as_array().unwrap().contains(&"lb/pool.yaml".into()));
     }
 }

@@ -3,9 +3,7 @@
 use crate::args::{Format, ImportArgs};
 use anyhow::Context;
 use faultline_ingest::{Counting, Items, ReadOptions, ReadSummary};
-use faultline_model::schema::{
-    changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table,
-};
+use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
 use faultline_store::{Store, StoreConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Read};
@@ -27,10 +25,7 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
         let (reader, count) = Counting::new(reader);
         let pb = progress(len, &name);
         let opts = ReadOptions {
-            service: a
-                .service
-                .clone()
-                .unwrap_or_else(|| service_from_name(&name)),
+            service: a.service.clone().unwrap_or_else(|| service_from_name(&name)),
             signal_hint: faultline_ingest::signal_from_name(&name),
             ..ReadOptions::default()
         };
@@ -51,10 +46,8 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
     store.flush().await.context("writing segments")?;
     match a.format {
         Format::Json => {
-            let v: Vec<_> = summaries
-                .iter()
-                .map(|(f, s)| serde_json::json!({"file": f, "summary": s}))
-                .collect();
+            let v: Vec<_> =
+                summaries.iter().map(|(f, s)| serde_json::json!({"file": f, "summary": s})).collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         Format::Text => {
@@ -104,10 +97,7 @@ fn append(store: &Store, items: Items) -> anyhow::Result<()> {
 }
 
 fn service_from_name(name: &str) -> String {
-    let base = std::path::Path::new(name)
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("unknown_service");
+    let base = std::path::Path::new(name).file_name().and_then(|s| s.to_str()).unwrap_or("unknown_service");
     let stem = base.split('.').next().unwrap_or(base);
     let stem = stem.split(['_', '-']).next().unwrap_or(stem);
     if stem.is_empty() || stem == "-" {
@@ -126,11 +116,9 @@ fn progress(len: Option<u64>, name: &str) -> ProgressBar {
         None => ProgressBar::new_spinner(),
     };
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb.set_message(name.to_string());
     pb

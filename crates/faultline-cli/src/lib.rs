@@ -32,8 +32,7 @@ pub fn main() -> ExitCode {
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -45,17 +44,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
             args::Command::Serve(a) => serve::run(a).await,
@@ -85,9 +79,7 @@ async fn compact(data_dir: std::path::PathBuf) -> anyhow::Result<()> {
         }
         merged += n;
     }
-    let dropped = store
-        .apply_retention(faultline_model::time::now_ns())
-        .await?;
+    let dropped = store.apply_retention(faultline_model::time::now_ns()).await?;
     let after = store.stats();
     println!(
         "{} segments ({:.1} MiB) -> {} segments ({:.1} MiB): {merged} merged, {dropped} dropped by retention",

@@ -14,25 +14,13 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 /// A trace as an indented tree with a waterfall bar per span.
 pub fn trace_tree(v: &Value) -> String {
-    let spans = v
-        .get("spans")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let spans = v.get("spans").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = String::new();
     if spans.is_empty() {
         return "no spans\n".into();
     }
-    let start = spans
-        .iter()
-        .map(|sp| i(sp, "start_unix_nano"))
-        .min()
-        .unwrap_or(0);
-    let end = spans
-        .iter()
-        .map(|sp| i(sp, "end_unix_nano"))
-        .max()
-        .unwrap_or(start);
+    let start = spans.iter().map(|sp| i(sp, "start_unix_nano")).min().unwrap_or(0);
+    let end = spans.iter().map(|sp| i(sp, "end_unix_nano")).max().unwrap_or(start);
     let total = (end - start).max(1);
     let _ = writeln!(
         out,
@@ -45,55 +33,32 @@ pub fn trace_tree(v: &Value) -> String {
     const W: i64 = 30;
     let label_w = spans
         .iter()
-        .map(|sp| {
-            i(sp, "depth") as usize * 2 + s(sp, "service_name").len() + s(sp, "name").len() + 1
-        })
+        .map(|sp| i(sp, "depth") as usize * 2 + s(sp, "service_name").len() + s(sp, "name").len() + 1)
         .max()
         .unwrap_or(0)
         .min(70);
     for sp in &spans {
         let depth = i(sp, "depth") as usize;
-        let label = format!(
-            "{}{} {}",
-            "  ".repeat(depth),
-            s(sp, "service_name"),
-            s(sp, "name")
-        );
+        let label = format!("{}{} {}", "  ".repeat(depth), s(sp, "service_name"), s(sp, "name"));
         let label: String = label.chars().take(70).collect();
-        let (a, b) = (
-            i(sp, "start_unix_nano") - start,
-            i(sp, "end_unix_nano") - start,
-        );
+        let (a, b) = (i(sp, "start_unix_nano") - start, i(sp, "end_unix_nano") - start);
         let from = (a * W / total).clamp(0, W - 1);
         let to = ((b * W + total - 1) / total).clamp(from + 1, W);
-        let bar: String = (0..W)
-            .map(|x| if x >= from && x < to { '█' } else { '·' })
-            .collect();
+        let bar: String = (0..W).map(|x| if x >= from && x < to { '█' } else { '·' }).collect();
         let status = match s(sp, "status_code") {
             "error" => " ERROR",
             _ => "",
         };
-        let orphan = if sp.get("orphan").and_then(Value::as_bool) == Some(true) {
-            " (parent missing)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "{label:<label_w$}  {bar}  {:>9}{status}{orphan}",
-            format_duration(b - a),
-        );
+        let orphan =
+            if sp.get("orphan").and_then(Value::as_bool) == Some(true) { " (parent missing)" } else { "" };
+        let _ = writeln!(out, "{label:<label_w$}  {bar}  {:>9}{status}{orphan}", format_duration(b - a),);
     }
     out
 }
 
 /// Trace search results as a table.
 pub fn trace_list(v: &Value) -> String {
-    let traces = v
-        .get("traces")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let traces = v.get("traces").and_then(Value::as_array).cloned().unwrap_or_default();
     if traces.is_empty() {
         return "no matching traces\n".into();
     }
@@ -121,22 +86,15 @@ pub fn trace_list(v: &Value) -> String {
 
 /// Log records, one line each.
 pub fn log_list(v: &Value) -> String {
-    let logs = v
-        .get("logs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let logs = v.get("logs").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = String::new();
     for l in &logs {
         let sev = match s(l, "severity_text") {
             "" => faultline_model::log::severity_text_of(i(l, "severity_number") as i32),
             t => t,
         };
-        let trace = l
-            .get("trace_id")
-            .and_then(Value::as_str)
-            .map(|t| format!(" trace={t}"))
-            .unwrap_or_default();
+        let trace =
+            l.get("trace_id").and_then(Value::as_str).map(|t| format!(" trace={t}")).unwrap_or_default();
         let _ = writeln!(
             out,
             "{} {:<5} {}: {}{}",
@@ -149,11 +107,7 @@ pub fn log_list(v: &Value) -> String {
     }
     let total = i(v, "total") as usize;
     if total > logs.len() {
-        let _ = writeln!(
-            out,
-            "({} of {total} shown; use --limit for more)",
-            logs.len()
-        );
+        let _ = writeln!(out, "({} of {total} shown; use --limit for more)", logs.len());
     } else if logs.is_empty() {
         out.push_str("no matching log records\n");
     }
@@ -161,11 +115,7 @@ pub fn log_list(v: &Value) -> String {
 }
 
 pub fn change_list(v: &Value) -> String {
-    let changes = v
-        .get("changes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let changes = v.get("changes").and_then(Value::as_array).cloned().unwrap_or_default();
     if changes.is_empty() {
         return "no change events\n".into();
     }

@@ -3,8 +3,8 @@
 //! the same answers.
 
 use crate::args::{
-    ChangesArgs, ChangesCommand, Format, LogsArgs, LogsCommand, SourceArgs, TracesArgs,
-    TracesCommand, WindowArgs,
+    ChangesArgs, ChangesCommand, Format, LogsArgs, LogsCommand, SourceArgs, TracesArgs, TracesCommand,
+    WindowArgs,
 };
 use crate::output;
 use anyhow::{bail, Context};
@@ -15,10 +15,7 @@ use tower::ServiceExt;
 
 /// Where requests go.
 pub enum Backend {
-    Remote {
-        base: String,
-        client: reqwest::Client,
-    },
+    Remote { base: String, client: reqwest::Client },
     Local(axum::Router),
 }
 
@@ -36,26 +33,16 @@ impl Backend {
                 src.data_dir.display()
             );
         }
-        let store = Store::open(StoreConfig::new(&src.data_dir))
-            .await
-            .with_context(|| {
-                format!(
-                    "opening data directory {} (if a server is running on it, pass --server URL)",
-                    src.data_dir.display()
-                )
-            })?;
-        Ok(Backend::Local(faultline_server::app(AppState::new(
-            store,
-            ServerLimits::default(),
-        ))))
+        let store = Store::open(StoreConfig::new(&src.data_dir)).await.with_context(|| {
+            format!(
+                "opening data directory {} (if a server is running on it, pass --server URL)",
+                src.data_dir.display()
+            )
+        })?;
+        Ok(Backend::Local(faultline_server::app(AppState::new(store, ServerLimits::default()))))
     }
 
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let (status, bytes) = match self {
             Backend::Remote { base, client } => {
                 let url = format!("{base}{path}");
@@ -63,10 +50,7 @@ impl Backend {
                     "POST" => client.post(&url).json(&body.unwrap_or(Value::Null)),
                     _ => client.get(&url),
                 };
-                let resp = req
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot reach {base}"))?;
+                let resp = req.send().await.with_context(|| format!("cannot reach {base}"))?;
                 (resp.status().as_u16(), resp.bytes().await?.to_vec())
             }
             Backend::Local(router) => {
@@ -87,11 +71,8 @@ impl Backend {
         let v: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         if status >= 400 {
-            let msg = v
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
+            let msg =
+                v.get("error").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| v.to_string());
             bail!("{msg}");
         }
         Ok(v)
@@ -110,9 +91,7 @@ fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -122,11 +101,7 @@ fn enc(s: &str) -> String {
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| {
-            v.as_ref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", enc(v)))
-        })
+        .filter_map(|(k, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))
         .collect();
     if q.is_empty() {
         String::new()
@@ -163,17 +138,11 @@ pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
                 Format::Text => print_text(&output::trace_tree(&v)),
             }
         }
-        TracesCommand::Search {
-            filter,
-            window,
-            limit,
-        } => {
+        TracesCommand::Search { filter, window, limit } => {
             let mut q = window_pairs(&window);
             q.push(("filter", Some(filter)));
             q.push(("limit", Some(limit.to_string())));
-            let v = b
-                .get(&format!("/api/v1/traces{}", query_string(&q)))
-                .await?;
+            let v = b.get(&format!("/api/v1/traces{}", query_string(&q))).await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::trace_list(&v)),
@@ -185,15 +154,7 @@ pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
 pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
     let b = Backend::open(&a.source).await?;
     match a.command {
-        LogsCommand::Search {
-            filter,
-            text,
-            severity,
-            service,
-            trace_id,
-            window,
-            limit,
-        } => {
+        LogsCommand::Search { filter, text, severity, service, trace_id, window, limit } => {
             let mut q = window_pairs(&window);
             q.extend([
                 ("filter", Some(filter)),
@@ -228,14 +189,10 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
             link,
         } => {
             let at = match at {
-                Some(t) => Some(faultline_model::time::parse_time_ns(
-                    &t,
-                    faultline_model::time::now_ns(),
-                )?),
+                Some(t) => Some(faultline_model::time::parse_time_ns(&t, faultline_model::time::now_ns())?),
                 None => None,
             };
-            let mut body =
-                serde_json::json!({"service": service, "kind": kind, "description": description});
+            let mut body = serde_json::json!({"service": service, "kind": kind, "description": description});
             let o = body.as_object_mut().expect("object");
             for (k, v) in [
                 ("id", id),
@@ -258,12 +215,7 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
                 Format::Text => print_text("change recorded\n"),
             }
         }
-        ChangesCommand::ImportGit {
-            repo,
-            path,
-            service,
-            max_commits,
-        } => {
+        ChangesCommand::ImportGit { repo, path, service, max_commits } => {
             let service = match service {
                 Some(s) => s,
                 None => std::fs::canonicalize(&repo)
@@ -274,8 +226,7 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
             let events = crate::git::changes_from_git(&repo, &path, &service, max_commits)?;
             let n = events.len();
             if n > 0 {
-                b.post("/api/v1/changes", serde_json::to_value(&events)?)
-                    .await?;
+                b.post("/api/v1/changes", serde_json::to_value(&events)?).await?;
             }
             match a.source.format {
                 Format::Json => print_json(&serde_json::json!({"imported": n, "changes": events})),
@@ -285,9 +236,7 @@ pub async fn changes(a: ChangesArgs) -> anyhow::Result<()> {
         ChangesCommand::List { window, service } => {
             let mut q = window_pairs(&window);
             q.push(("service", service));
-            let v = b
-                .get(&format!("/api/v1/changes{}", query_string(&q)))
-                .await?;
+            let v = b.get(&format!("/api/v1/changes{}", query_string(&q))).await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::change_list(&v)),

@@ -9,13 +9,9 @@ use std::time::Duration;
 /// Parses sizes like `64MB`, `2GiB`, `500k`, `1048576`.
 pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("cannot read size {s:?}: expected e.g. 64MB"))?;
+    let n: f64 = num.parse().with_context(|| format!("cannot read size {s:?}: expected e.g. 64MB"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1u64,
         "k" | "kb" | "kib" => 1 << 10,
@@ -47,14 +43,8 @@ fn addr(s: &str, what: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
 pub fn store_config(a: &ServeArgs) -> anyhow::Result<StoreConfig> {
     let mut cfg = StoreConfig::new(&a.data_dir);
     cfg.retention = duration(&a.retention, "retention")?;
-    cfg.max_bytes = a
-        .max_disk
-        .as_deref()
-        .map(parse_bytes)
-        .transpose()
-        .context("--max-disk")?;
-    cfg.flush_interval =
-        duration(&a.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
+    cfg.max_bytes = a.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
+    cfg.flush_interval = duration(&a.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
     cfg.max_head_bytes = parse_bytes(&a.max_memory).context("--max-memory")? as usize;
     cfg.flush_bytes = (cfg.max_head_bytes / 8).max(1 << 20);
     Ok(cfg)
@@ -71,27 +61,18 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: parse_bytes(&a.max_body).context("--max-body")? as usize,
         ..ServerLimits::default()
     };
-    let store = Store::open(cfg)
-        .await
-        .with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
+    let store =
+        Store::open(cfg).await.with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
     let _maintenance = store.spawn_maintenance();
     let state = AppState::new(store, limits);
     eprintln!(
         "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API http://{}",
         a.data_dir.display(),
-        listen
-            .grpc
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "off".into()),
-        listen
-            .otlp_http
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "off".into()),
+        listen.grpc.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        listen.otlp_http.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         listen.api
     );
-    faultline_server::serve(state, listen, shutdown_signal())
-        .await
-        .context("server failed")?;
+    faultline_server::serve(state, listen, shutdown_signal()).await.context("server failed")?;
     eprintln!("faultline stopped; data flushed");
     Ok(())
 }
@@ -102,8 +83,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -29,8 +29,7 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
     match (&a.out, &a.otlp) {
         (Some(dir), _) => {
             let dir = dir.clone();
-            let r = tokio::task::spawn_blocking(move || faultline_sim::write_dir(&sc, &opts, &dir))
-                .await??;
+            let r = tokio::task::spawn_blocking(move || faultline_sim::write_dir(&sc, &opts, &dir)).await??;
             eprintln!(
                 "{}: {} spans in {:.1}s ({:.0} spans/s), {} faults, {} changes; wrote {}",
                 name,
@@ -104,18 +103,13 @@ async fn stream(
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 continue;
             }
-            bail!(
-                "{url}{path} answered {}: {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            );
+            bail!("{url}{path} answered {}: {}", r.status(), r.text().await.unwrap_or_default());
         }
         sent += 1;
     }
     let r = producer.await?;
     let client = reqwest::Client::new();
-    let changes: Vec<serde_json::Value> =
-        r.changes.iter().map(faultline_sim::change_json).collect();
+    let changes: Vec<serde_json::Value> = r.changes.iter().map(faultline_sim::change_json).collect();
     if !changes.is_empty() {
         // Change events go to faultline's API when the receiver is faultline (same host, port 8080
         // by default); other OTLP receivers have no such API.
@@ -128,10 +122,6 @@ async fn stream(
                 .await?;
         }
     }
-    eprintln!(
-        "streamed {} spans in {sent} requests in {:.1}s",
-        r.spans,
-        wall.elapsed().as_secs_f64()
-    );
+    eprintln!("streamed {} spans in {sent} requests in {:.1}s", r.spans, wall.elapsed().as_secs_f64());
     Ok(())
 }

@@ -41,13 +41,9 @@ pub fn time_of(v: &Value, keys: &[&str]) -> Result<Option<i64>, String> {
                 }))
             }
             Value::String(s) => {
-                faultline_model::time::parse_time_ns(s, faultline_model::time::now_ns())
-                    .map(Some)
-                    .or_else(|_| {
-                        parse_loose_time(s)
-                            .map(Some)
-                            .ok_or_else(|| format!("{k}: cannot read time {s:?}"))
-                    })
+                faultline_model::time::parse_time_ns(s, faultline_model::time::now_ns()).map(Some).or_else(
+                    |_| parse_loose_time(s).map(Some).ok_or_else(|| format!("{k}: cannot read time {s:?}")),
+                )
             }
             _ => Err(format!("{k}: expected a time, got {t}")),
         };
@@ -80,12 +76,8 @@ pub fn from_json(v: &Value, now_ns: i64) -> Result<ChangeEvent, String> {
     if !v.is_object() {
         return Err("expected a JSON object".into());
     }
-    let service =
-        text(v, &["service", "service.name", "service_name"]).ok_or("service is required")?;
-    let time = match v
-        .get("time_unix_nano")
-        .and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok()))
-    {
+    let service = text(v, &["service", "service.name", "service_name"]).ok_or("service is required")?;
+    let time = match v.get("time_unix_nano").and_then(|t| t.as_i64().or_else(|| t.as_str()?.parse().ok())) {
         Some(t) => t,
         None => time_of(v, &["time", "at", "timestamp"])?.unwrap_or(now_ns),
     };
@@ -120,9 +112,7 @@ pub fn from_json(v: &Value, now_ns: i64) -> Result<ChangeEvent, String> {
 pub fn looks_like_change(v: &Value) -> bool {
     let Some(o) = v.as_object() else { return false };
     (o.contains_key("service") || o.contains_key("service_name"))
-        && o.get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| ChangeKind::parse(k).is_some())
+        && o.get("kind").and_then(Value::as_str).is_some_and(|k| ChangeKind::parse(k).is_some())
         && !o.contains_key("message")
         && !o.contains_key("msg")
         && !o.contains_key("level")
@@ -141,20 +131,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.kind, ChangeKind::Config);
+        assert_eq!(faultline_model::time::format_rfc3339(c.time_unix_nano), "2026-11-13T08:00:00Z");
+        assert!(from_json(&json!({"kind": "config"}), 0).unwrap_err().contains("service"));
+        assert!(from_json(&json!({"service": "a", "kind": "reboot"}), 0).unwrap_err().contains("kind"));
         assert_eq!(
-            faultline_model::time::format_rfc3339(c.time_unix_nano),
-            "2026-11-13T08:00:00Z"
-        );
-        assert!(from_json(&json!({"kind": "config"}), 0)
-            .unwrap_err()
-            .contains("service"));
-        assert!(from_json(&json!({"service": "a", "kind": "reboot"}), 0)
-            .unwrap_err()
-            .contains("kind"));
-        assert_eq!(
-            from_json(&json!({"service": "a", "time": 1700000000}), 0)
-                .unwrap()
-                .time_unix_nano,
+            from_json(&json!({"service": "a", "time": 1700000000}), 0).unwrap().time_unix_nano,
             1_700_000_000_000_000_000
         );
     }

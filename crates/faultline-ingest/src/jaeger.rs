@@ -18,17 +18,14 @@ use std::sync::Arc;
 /// Whether a JSON value looks like Jaeger traces.
 pub fn looks_like_jaeger(v: &Value) -> bool {
     let first = match v {
-        Value::Object(o) if o.contains_key("data") => o
-            .get("data")
-            .and_then(|d| d.as_array())
-            .and_then(|a| a.first()),
+        Value::Object(o) if o.contains_key("data") => {
+            o.get("data").and_then(|d| d.as_array()).and_then(|a| a.first())
+        }
         Value::Array(a) => a.first(),
         o @ Value::Object(_) => Some(o),
         _ => None,
     };
-    first
-        .and_then(Value::as_object)
-        .is_some_and(|o| o.contains_key("traceID") && o.contains_key("spans"))
+    first.and_then(Value::as_object).is_some_and(|o| o.contains_key("traceID") && o.contains_key("spans"))
 }
 
 fn tag_value(t: &Value) -> Value {
@@ -37,18 +34,12 @@ fn tag_value(t: &Value) -> Value {
         "int64" => v
             .as_i64()
             .map(Value::from)
-            .or_else(|| {
-                v.as_str()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .map(Value::from)
-            })
+            .or_else(|| v.as_str().and_then(|s| s.parse::<i64>().ok()).map(Value::from))
             .unwrap_or(v),
         "float64" => v.as_f64().map(|f| json!(f)).unwrap_or(v),
-        "bool" => v
-            .as_bool()
-            .map(Value::Bool)
-            .or_else(|| v.as_str().map(|s| Value::Bool(s == "true")))
-            .unwrap_or(v),
+        "bool" => {
+            v.as_bool().map(Value::Bool).or_else(|| v.as_str().map(|s| Value::Bool(s == "true"))).unwrap_or(v)
+        }
         _ => v,
     }
 }
@@ -69,11 +60,9 @@ fn tags(v: Option<&Value>) -> Attributes {
 /// spans and the errors of the spans that could not be read.
 pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
     let traces: Vec<&Value> = match v {
-        Value::Object(o) if o.contains_key("data") => o
-            .get("data")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default(),
+        Value::Object(o) if o.contains_key("data") => {
+            o.get("data").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
+        }
         Value::Array(a) => a.iter().collect(),
         other => vec![other],
     };
@@ -86,22 +75,14 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
                 ps.iter()
                     .map(|(id, p)| {
                         let mut attrs = tags(p.get("tags"));
-                        let svc = p
-                            .get("serviceName")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown_service");
+                        let svc = p.get("serviceName").and_then(Value::as_str).unwrap_or("unknown_service");
                         attrs.insert("service.name".into(), svc.into());
                         (id.clone(), Arc::new(ResourceInfo::from_attributes(attrs)))
                     })
                     .collect()
             })
             .unwrap_or_default();
-        for s in t
-            .get("spans")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for s in t.get("spans").and_then(Value::as_array).into_iter().flatten() {
             match span_from_json(s, &processes) {
                 Ok(sp) => out.push(sp),
                 Err(e) => errors.push(e),
@@ -111,32 +92,21 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
     (out, errors)
 }
 
-fn span_from_json(
-    s: &Value,
-    processes: &BTreeMap<String, Arc<ResourceInfo>>,
-) -> Result<Span, String> {
+fn span_from_json(s: &Value, processes: &BTreeMap<String, Arc<ResourceInfo>>) -> Result<Span, String> {
     let str_of = |k: &str| s.get(k).and_then(Value::as_str);
     let trace_id = TraceId::from_hex_lenient(str_of("traceID").ok_or("traceID is required")?)
         .map_err(|e| e.to_string())?;
-    let span_id = SpanId::from_hex(str_of("spanID").ok_or("spanID is required")?)
-        .map_err(|e| e.to_string())?;
-    let start_us = s
-        .get("startTime")
-        .and_then(Value::as_i64)
-        .ok_or("startTime is required (microseconds)")?;
+    let span_id =
+        SpanId::from_hex(str_of("spanID").ok_or("spanID is required")?).map_err(|e| e.to_string())?;
+    let start_us =
+        s.get("startTime").and_then(Value::as_i64).ok_or("startTime is required (microseconds)")?;
     let dur_us = s.get("duration").and_then(Value::as_i64).unwrap_or(0);
     let mut parent = None;
     let mut links = Vec::new();
-    for r in s
-        .get("references")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(t), Some(sid)) = (
-            r.get("traceID").and_then(Value::as_str),
-            r.get("spanID").and_then(Value::as_str),
-        ) else {
+    for r in s.get("references").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(t), Some(sid)) =
+            (r.get("traceID").and_then(Value::as_str), r.get("spanID").and_then(Value::as_str))
+        else {
             continue;
         };
         let (Ok(t), Ok(sid)) = (TraceId::from_hex_lenient(t), SpanId::from_hex(sid)) else {
@@ -165,10 +135,7 @@ fn span_from_json(
     if let Some(c) = attrs.remove("otel.status_code") {
         status = StatusCode::parse(c.as_str().unwrap_or("")).unwrap_or_default();
     }
-    if attrs
-        .get("error")
-        .is_some_and(|e| e == &Value::Bool(true) || e == "true")
-    {
+    if attrs.get("error").is_some_and(|e| e == &Value::Bool(true) || e == "true") {
         status = StatusCode::Error;
         attrs.remove("error");
     }
@@ -186,9 +153,7 @@ fn span_from_json(
                 let mut a = tags(p.get("tags"));
                 a.insert(
                     "service.name".into(),
-                    p.get("serviceName")
-                        .cloned()
-                        .unwrap_or_else(|| "unknown_service".into()),
+                    p.get("serviceName").cloned().unwrap_or_else(|| "unknown_service".into()),
                 );
                 Arc::new(ResourceInfo::from_attributes(a))
             })
@@ -206,11 +171,7 @@ fn span_from_json(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "log".into());
             SpanEvent {
-                time_unix_nano: l
-                    .get("timestamp")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(start_us)
-                    * 1000,
+                time_unix_nano: l.get("timestamp").and_then(Value::as_i64).unwrap_or(start_us) * 1000,
                 name,
                 attributes: fields,
             }
@@ -272,18 +233,14 @@ pub fn trace_to_json(trace_id: TraceId, spans: &[Span]) -> Value {
                 t.push(json!({"key": "error", "type": "bool", "value": true}));
                 t.push(json!({"key": "otel.status_code", "type": "string", "value": "ERROR"}));
             }
-            StatusCode::Ok => {
-                t.push(json!({"key": "otel.status_code", "type": "string", "value": "OK"}))
-            }
+            StatusCode::Ok => t.push(json!({"key": "otel.status_code", "type": "string", "value": "OK"})),
             StatusCode::Unset => {}
         }
         if !s.status_message.is_empty() {
             t.push(json!({"key": "otel.status_description", "type": "string", "value": s.status_message}));
         }
         if !s.resource.scope_name.is_empty() {
-            t.push(
-                json!({"key": "otel.scope.name", "type": "string", "value": s.resource.scope_name}),
-            );
+            t.push(json!({"key": "otel.scope.name", "type": "string", "value": s.resource.scope_name}));
         }
         let mut refs: Vec<Value> = s
             .parent_span_id
@@ -296,10 +253,7 @@ pub fn trace_to_json(trace_id: TraceId, spans: &[Span]) -> Value {
             .iter()
             .map(|e| {
                 let mut f = to_tags(&e.attributes);
-                f.insert(
-                    0,
-                    json!({"key": "event", "type": "string", "value": e.name}),
-                );
+                f.insert(0, json!({"key": "event", "type": "string", "value": e.name}));
                 json!({"timestamp": e.time_unix_nano / 1000, "fields": f})
             })
             .collect();
@@ -323,10 +277,7 @@ pub fn trace_to_json(trace_id: TraceId, spans: &[Span]) -> Value {
         .map(|(i, (_, r))| {
             let mut attrs = r.attributes.clone();
             attrs.remove("service.name");
-            (
-                format!("p{}", i + 1),
-                json!({"serviceName": r.service_name, "tags": to_tags(&attrs)}),
-            )
+            (format!("p{}", i + 1), json!({"serviceName": r.service_name, "tags": to_tags(&attrs)}))
         })
         .collect();
     json!({"traceID": trace_id.to_hex(), "spans": out_spans, "processes": procs, "warnings": Value::Null})

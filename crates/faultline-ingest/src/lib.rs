@@ -112,8 +112,7 @@ pub struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -121,13 +120,7 @@ impl<R: Read> Read for Counting<R> {
 impl<R> Counting<R> {
     pub fn new(inner: R) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>) {
         let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        (
-            Counting {
-                inner,
-                count: count.clone(),
-            },
-            count,
-        )
+        (Counting { inner, count: count.clone() }, count)
     }
 }
 
@@ -217,12 +210,8 @@ fn read_dyn<E: std::fmt::Display>(
         s.format = format!("{} (gzip)", s.format);
         return Ok(s);
     }
-    let mut b = Batcher {
-        items: Items::default(),
-        summary: ReadSummary::default(),
-        batch: opts.batch.max(1),
-        sink,
-    };
+    let mut b =
+        Batcher { items: Items::default(), summary: ReadSummary::default(), batch: opts.batch.max(1), sink };
     let first = head.iter().copied().find(|c| !c.is_ascii_whitespace());
     let is_text = std::str::from_utf8(&head[..head.len().min(4096)]).is_ok()
         || head.len() > 4 && std::str::from_utf8(&head[..head.len().min(4096) - 4]).is_ok();
@@ -468,9 +457,7 @@ fn read_text<E: std::fmt::Display>(
             }
             None => {
                 plain += 1;
-                b.items
-                    .logs
-                    .push(logs::from_text_line(&line, &opts.service, now));
+                b.items.logs.push(logs::from_text_line(&line, &opts.service, now));
             }
         }
         b.maybe_flush()?;
@@ -502,15 +489,9 @@ fn read_protobuf<E: std::fmt::Display>(
         match faultline_otlp::decode_protobuf(s, &bytes) {
             Ok(req) => {
                 let n = match &req {
-                    Request::Traces(t) => faultline_otlp::spans_from_request(t, &opts.limits)
-                        .items
-                        .len(),
-                    Request::Logs(l) => faultline_otlp::logs_from_request(l, &opts.limits)
-                        .items
-                        .len(),
-                    Request::Metrics(m) => faultline_otlp::metrics_from_request(m, &opts.limits)
-                        .items
-                        .len(),
+                    Request::Traces(t) => faultline_otlp::spans_from_request(t, &opts.limits).items.len(),
+                    Request::Logs(l) => faultline_otlp::logs_from_request(l, &opts.limits).items.len(),
+                    Request::Metrics(m) => faultline_otlp::metrics_from_request(m, &opts.limits).items.len(),
                 };
                 if best.as_ref().is_none_or(|(bn, _, _)| n > *bn) {
                     best = Some((n, req, s));
@@ -542,21 +523,13 @@ mod tests {
             quote_non_finite(r#"{"a": NaN, "b": "NaN", "c": -Infinity}"#),
             r#"{"a": "NaN", "b": "NaN", "c": "-Infinity"}"#
         );
-        assert_eq!(
-            quote_non_finite(r#"{"s": "say \"NaN\" Infinity"}"#),
-            r#"{"s": "say \"NaN\" Infinity"}"#
-        );
+        assert_eq!(quote_non_finite(r#"{"s": "say \"NaN\" Infinity"}"#), r#"{"s": "say \"NaN\" Infinity"}"#);
     }
 
     fn collect(input: &[u8]) -> (ReadSummary, Items) {
         let mut all = Items::default();
-        let opts = ReadOptions {
-            limits: Limits {
-                min_time_ns: 0,
-                ..Limits::default()
-            },
-            ..ReadOptions::default()
-        };
+        let opts =
+            ReadOptions { limits: Limits { min_time_ns: 0, ..Limits::default() }, ..ReadOptions::default() };
         let s = read(input, &opts, &mut |i: Items| -> Result<(), String> {
             all.spans.extend(i.spans);
             all.logs.extend(i.logs);
@@ -569,11 +542,8 @@ mod tests {
     }
 
     fn example(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../../shared/data/otlp-examples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        std::fs::read(format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
     }
 
     #[test]
@@ -598,19 +568,16 @@ mod tests {
     fn reads_protobuf_changes_and_text() {
         use prost::Message;
         let v: Value = serde_json::from_slice(&example("trace.json")).unwrap();
-        let Request::Traces(req) = faultline_otlp::json::decode_value(Signal::Traces, &v).unwrap()
-        else {
+        let Request::Traces(req) = faultline_otlp::json::decode_value(Signal::Traces, &v).unwrap() else {
             panic!()
         };
         let (s, items) = collect(&req.encode_to_vec());
         assert_eq!(s.format, "OTLP protobuf (traces)");
         assert!(!items.spans.is_empty());
-        let (_, items) = collect(
-            br#"{"service":"inventory","kind":"config","id":"c1","time":"2026-11-13T08:00:00Z"}"#,
-        );
+        let (_, items) =
+            collect(br#"{"service":"inventory","kind":"config","id":"c1","time":"2026-11-13T08:00:00Z"}"#);
         assert_eq!(items.changes.len(), 1);
-        let (s, items) =
-            collect(b"2026-11-13 08:00:00,001 ERROR db: connection timeout\nsecond line\n");
+        let (s, items) = collect(b"2026-11-13 08:00:00,001 ERROR db: connection timeout\nsecond line\n");
         assert_eq!(s.format, "plain-text logs");
         assert_eq!(items.logs.len(), 2);
         assert_eq!(items.logs[0].severity_number, 17);

@@ -6,42 +6,15 @@ use faultline_model::log::{severity_from_text, severity_text_of};
 use faultline_model::{Attributes, LogRecord, ResourceInfo, SpanId, TraceId};
 use serde_json::Value;
 
-const TIME_KEYS: &[&str] = &[
-    "time",
-    "timestamp",
-    "ts",
-    "@timestamp",
-    "date",
-    "datetime",
-    "t",
-];
-const LEVEL_KEYS: &[&str] = &[
-    "level",
-    "severity",
-    "lvl",
-    "loglevel",
-    "log.level",
-    "levelname",
-    "severity_text",
-];
+const TIME_KEYS: &[&str] = &["time", "timestamp", "ts", "@timestamp", "date", "datetime", "t"];
+const LEVEL_KEYS: &[&str] =
+    &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "severity_text"];
 const MESSAGE_KEYS: &[&str] = &["message", "msg", "log", "body", "text", "event"];
-const TRACE_KEYS: &[&str] = &[
-    "trace_id",
-    "traceId",
-    "traceid",
-    "trace.id",
-    "dd.trace_id",
-    "logging.googleapis.com/trace",
-];
+const TRACE_KEYS: &[&str] =
+    &["trace_id", "traceId", "traceid", "trace.id", "dd.trace_id", "logging.googleapis.com/trace"];
 const SPAN_KEYS: &[&str] = &["span_id", "spanId", "spanid", "span.id", "dd.span_id"];
-const SERVICE_KEYS: &[&str] = &[
-    "service",
-    "service.name",
-    "service_name",
-    "app",
-    "application",
-    "logger_service",
-];
+const SERVICE_KEYS: &[&str] =
+    &["service", "service.name", "service_name", "app", "application", "logger_service"];
 
 fn take_str(o: &mut serde_json::Map<String, Value>, keys: &[&str]) -> Option<String> {
     for k in keys {
@@ -78,10 +51,7 @@ pub fn from_json_line(v: Value, default_service: &str, now_ns: i64) -> Result<Lo
     let trace_id = take_str(&mut o, TRACE_KEYS).and_then(|t| TraceId::from_hex_lenient(&t).ok());
     let span_id = take_str(&mut o, SPAN_KEYS).and_then(|s| SpanId::from_hex(&s).ok());
     let service = take_str(&mut o, SERVICE_KEYS).unwrap_or_else(|| default_service.to_string());
-    let host = take_str(
-        &mut o,
-        &["host", "hostname", "host.name", "instance", "pod"],
-    );
+    let host = take_str(&mut o, &["host", "hostname", "host.name", "instance", "pod"]);
     let severity_number = severity_from_text(&level);
     Ok(LogRecord {
         time_unix_nano: time,
@@ -182,16 +152,9 @@ mod tests {
 
     #[test]
     fn text_lines() {
-        let l = from_text_line(
-            "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop: started",
-            "hadoop",
-            1,
-        );
+        let l = from_text_line("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop: started", "hadoop", 1);
         assert_eq!(l.severity_number, 9);
-        assert_eq!(
-            faultline_model::time::format_rfc3339(l.time_unix_nano),
-            "2015-10-18T18:01:47.978Z"
-        );
+        assert_eq!(faultline_model::time::format_rfc3339(l.time_unix_nano), "2015-10-18T18:01:47.978Z");
         let l = from_text_line("connection timeout talking to db", "x", 1);
         assert_eq!(l.time_unix_nano, 0);
         assert_eq!(l.severity_number, 0);

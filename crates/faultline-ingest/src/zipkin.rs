@@ -5,9 +5,7 @@
 //! `network.peer.port`; timestamps and durations are microseconds; tags are string attributes; the
 //! `error` tag sets the error status with its value as message; annotations become events.
 
-use faultline_model::{
-    Attributes, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId,
-};
+use faultline_model::{Attributes, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, StatusCode, TraceId};
 use serde_json::Value;
 
 /// Whether a JSON value looks like Zipkin v2 spans.
@@ -17,24 +15,17 @@ pub fn looks_like_zipkin(v: &Value) -> bool {
         o @ Value::Object(_) => Some(o),
         _ => None,
     };
-    first.and_then(Value::as_object).is_some_and(|o| {
-        o.contains_key("traceId") && o.contains_key("id") && !o.contains_key("spanId")
-    })
+    first
+        .and_then(Value::as_object)
+        .is_some_and(|o| o.contains_key("traceId") && o.contains_key("id") && !o.contains_key("spanId"))
 }
 
 fn endpoint(v: Option<&Value>) -> (Option<String>, Option<String>, Option<i64>) {
     let Some(e) = v else {
         return (None, None, None);
     };
-    let name = e
-        .get("serviceName")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let ip = e
-        .get("ipv4")
-        .or_else(|| e.get("ipv6"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let name = e.get("serviceName").and_then(Value::as_str).map(str::to_string);
+    let ip = e.get("ipv4").or_else(|| e.get("ipv6")).and_then(Value::as_str).map(str::to_string);
     let port = e.get("port").and_then(Value::as_i64);
     (name, ip, port)
 }
@@ -43,17 +34,12 @@ fn endpoint(v: Option<&Value>) -> (Option<String>, Option<String>, Option<i64>) 
 pub fn span_from_json(v: &Value) -> Result<Span, String> {
     let o = v.as_object().ok_or("expected a JSON object")?;
     let s = |k: &str| o.get(k).and_then(Value::as_str);
-    let trace_id = TraceId::from_hex_lenient(s("traceId").ok_or("traceId is required")?)
-        .map_err(|e| e.to_string())?;
+    let trace_id =
+        TraceId::from_hex_lenient(s("traceId").ok_or("traceId is required")?).map_err(|e| e.to_string())?;
     let span_id = SpanId::from_hex(s("id").ok_or("id is required")?).map_err(|e| e.to_string())?;
-    let parent_span_id = s("parentId")
-        .map(SpanId::from_hex)
-        .transpose()
-        .map_err(|e| format!("parentId: {e}"))?;
-    let ts = o
-        .get("timestamp")
-        .and_then(Value::as_i64)
-        .ok_or("timestamp is required (microseconds)")?;
+    let parent_span_id =
+        s("parentId").map(SpanId::from_hex).transpose().map_err(|e| format!("parentId: {e}"))?;
+    let ts = o.get("timestamp").and_then(Value::as_i64).ok_or("timestamp is required (microseconds)")?;
     let dur = o.get("duration").and_then(Value::as_i64).unwrap_or(0);
     let kind = match s("kind").unwrap_or("") {
         "SERVER" => SpanKind::Server,
@@ -64,10 +50,7 @@ pub fn span_from_json(v: &Value) -> Result<Span, String> {
     };
     let (svc, ip, port) = endpoint(o.get("localEndpoint"));
     let mut res = Attributes::new();
-    res.insert(
-        "service.name".into(),
-        svc.unwrap_or_else(|| "unknown_service".into()).into(),
-    );
+    res.insert("service.name".into(), svc.unwrap_or_else(|| "unknown_service".into()).into());
     if let Some(ip) = &ip {
         let inst = match port {
             Some(p) => format!("{ip}:{p}"),
@@ -104,11 +87,7 @@ pub fn span_from_json(v: &Value) -> Result<Span, String> {
             .iter()
             .map(|an| SpanEvent {
                 time_unix_nano: an.get("timestamp").and_then(Value::as_i64).unwrap_or(ts) * 1000,
-                name: an
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                name: an.get("value").and_then(Value::as_str).unwrap_or("").to_string(),
                 attributes: Attributes::new(),
             })
             .collect(),

@@ -6,12 +6,7 @@ use std::str::FromStr;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     #[error("{kind} must be {expected} bytes ({hex} hex digits), got {got} bytes")]
-    WrongLength {
-        kind: &'static str,
-        expected: usize,
-        hex: usize,
-        got: usize,
-    },
+    WrongLength { kind: &'static str, expected: usize, hex: usize, got: usize },
     #[error("{kind} is not valid hex: {value:?}")]
     NotHex { kind: &'static str, value: String },
     #[error("{kind} is all zeros, which OpenTelemetry defines as invalid")]
@@ -52,10 +47,8 @@ macro_rules! id_type {
                     });
                 }
                 let mut out = [0u8; $len];
-                hex::decode_to_slice(s, &mut out).map_err(|_| IdError::NotHex {
-                    kind: $kind,
-                    value: s.to_string(),
-                })?;
+                hex::decode_to_slice(s, &mut out)
+                    .map_err(|_| IdError::NotHex { kind: $kind, value: s.to_string() })?;
                 Self::from_bytes(&out)
             }
 
@@ -124,22 +117,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_ids() {
-        assert!(matches!(
-            TraceId::from_bytes(&[1; 15]),
-            Err(IdError::WrongLength { got: 15, .. })
-        ));
-        assert!(matches!(
-            SpanId::from_bytes(&[0; 8]),
-            Err(IdError::Zero { .. })
-        ));
-        assert!(matches!(
-            SpanId::from_hex("zz00000000000000"),
-            Err(IdError::NotHex { .. })
-        ));
+        assert!(matches!(TraceId::from_bytes(&[1; 15]), Err(IdError::WrongLength { got: 15, .. })));
+        assert!(matches!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { .. })));
+        assert!(matches!(SpanId::from_hex("zz00000000000000"), Err(IdError::NotHex { .. })));
         assert_eq!(
-            TraceId::from_hex_lenient("00000000000000ff")
-                .unwrap()
-                .to_hex(),
+            TraceId::from_hex_lenient("00000000000000ff").unwrap().to_hex(),
             "000000000000000000000000000000ff"
         );
     }

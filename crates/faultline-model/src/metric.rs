@@ -60,7 +60,10 @@ impl Temporality {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetricData {
     /// Gauge or sum; `is_int` keeps whether the source value was an integer.
-    Number { value: f64, is_int: bool },
+    Number {
+        value: f64,
+        is_int: bool,
+    },
     Histogram {
         count: u64,
         sum: Option<f64>,

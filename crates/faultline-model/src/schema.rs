@@ -11,9 +11,9 @@ use crate::span::{Span, SpanEvent, SpanKind, SpanLink, StatusCode};
 use crate::value::{attributes_from_json, attributes_to_json};
 use crate::{ChangeEvent, ChangeKind, ResourceInfo, SpanId, TraceId};
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder,
-    Float64Builder, Int64Builder, Int8Builder, RecordBatch, StringBuilder,
-    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    Array, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Builder,
+    Int64Builder, Int8Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow::datatypes::{
     DataType, Field, Float64Type, Int32Type, Int64Type, Int8Type, Schema, SchemaRef, TimeUnit,
@@ -22,9 +22,7 @@ use arrow::datatypes::{
 use std::sync::{Arc, LazyLock};
 
 /// The tables of the store.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Table {
     Spans,
@@ -180,11 +178,7 @@ static CHANGES: LazyLock<SchemaRef> = LazyLock::new(|| {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("column {column} has type {found}, expected {expected}")]
-    WrongType {
-        column: String,
-        found: DataType,
-        expected: &'static str,
-    },
+    WrongType { column: String, found: DataType, expected: &'static str },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -409,9 +403,7 @@ impl<'a> Columns<'a> {
 }
 
 fn trace_id_at(c: &Columns<'_>, name: &str, row: usize) -> Option<TraceId> {
-    c.fsb(name, row)
-        .and_then(|b| b.try_into().ok())
-        .map(TraceId)
+    c.fsb(name, row).and_then(|b| b.try_into().ok()).map(TraceId)
 }
 
 fn span_id_at(c: &Columns<'_>, name: &str, row: usize) -> Option<SpanId> {
@@ -587,14 +579,7 @@ pub fn metrics_to_batch(points: &[MetricPoint]) -> RecordBatch {
             MetricData::Number { value, is_int } => {
                 (Some(*value), Some(*is_int), None, None, None, None, None)
             }
-            MetricData::Histogram {
-                count,
-                sum,
-                min,
-                max,
-                bucket_counts,
-                explicit_bounds,
-            } => (
+            MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds } => (
                 None,
                 None,
                 Some(*count),
@@ -633,12 +618,7 @@ pub fn metrics_to_batch(points: &[MetricPoint]) -> RecordBatch {
                     negative_bucket_counts: negative_bucket_counts.clone(),
                 }),
             ),
-            MetricData::Summary {
-                count,
-                sum,
-                quantiles,
-                quantile_values,
-            } => (
+            MetricData::Summary { count, sum, quantiles, quantile_values } => (
                 None,
                 None,
                 Some(*count),
@@ -689,29 +669,16 @@ pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
     let mut last = None;
     (0..batch.num_rows())
         .map(|row| {
-            let kind = c
-                .str("kind", row)
-                .and_then(MetricKind::parse)
-                .unwrap_or(MetricKind::Gauge);
+            let kind = c.str("kind", row).and_then(MetricKind::parse).unwrap_or(MetricKind::Gauge);
             let count = c.u64("count", row).unwrap_or(0);
             let sum = c.f64("sum", row);
             let min = c.f64("min", row);
             let max = c.f64("max", row);
-            let buckets = c
-                .str("buckets", row)
-                .and_then(|s| serde_json::from_str(s).ok());
+            let buckets = c.str("buckets", row).and_then(|s| serde_json::from_str(s).ok());
             let data = match buckets {
-                Some(Buckets::Histogram {
-                    bucket_counts,
-                    explicit_bounds,
-                }) => MetricData::Histogram {
-                    count,
-                    sum,
-                    min,
-                    max,
-                    bucket_counts,
-                    explicit_bounds,
-                },
+                Some(Buckets::Histogram { bucket_counts, explicit_bounds }) => {
+                    MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds }
+                }
                 Some(Buckets::ExponentialHistogram {
                     scale,
                     zero_count,
@@ -731,15 +698,9 @@ pub fn metrics_from_batch(batch: &RecordBatch) -> Vec<MetricPoint> {
                     negative_offset,
                     negative_bucket_counts,
                 },
-                Some(Buckets::Summary {
-                    quantiles,
-                    quantile_values,
-                }) => MetricData::Summary {
-                    count,
-                    sum: sum.unwrap_or(0.0),
-                    quantiles,
-                    quantile_values,
-                },
+                Some(Buckets::Summary { quantiles, quantile_values }) => {
+                    MetricData::Summary { count, sum: sum.unwrap_or(0.0), quantiles, quantile_values }
+                }
                 None => MetricData::Number {
                     value: c.f64("value", row).unwrap_or(f64::NAN),
                     is_int: c.bool("value_is_int", row).unwrap_or(false),
@@ -816,10 +777,7 @@ pub fn changes_from_batch(batch: &RecordBatch) -> Vec<ChangeEvent> {
             time_unix_nano: c.i64("time", row).unwrap_or(0),
             service: c.string("service", row),
             instance: s("instance", row),
-            kind: c
-                .str("kind", row)
-                .and_then(ChangeKind::parse)
-                .unwrap_or_default(),
+            kind: c.str("kind", row).and_then(ChangeKind::parse).unwrap_or_default(),
             version_before: s("version_before", row),
             version_after: s("version_after", row),
             description: c.string("description", row),
@@ -837,10 +795,7 @@ mod tests {
 
     fn resource() -> ResourceInfo {
         let mut r = ResourceInfo::from_attributes(
-            json!({"service.name": "checkout", "host.name": "h1"})
-                .as_object()
-                .unwrap()
-                .clone(),
+            json!({"service.name": "checkout", "host.name": "h1"}).as_object().unwrap().clone(),
         );
         r.scope_name = "lib".into();
         r
@@ -860,10 +815,7 @@ mod tests {
             end_unix_nano: 5_000,
             status_code: StatusCode::Error,
             status_message: "boom".into(),
-            attributes: json!({"a": 1, "b": 2.5, "c": "x", "d": [1, 2]})
-                .as_object()
-                .unwrap()
-                .clone(),
+            attributes: json!({"a": 1, "b": 2.5, "c": "x", "d": [1, 2]}).as_object().unwrap().clone(),
             events: vec![SpanEvent {
                 time_unix_nano: 2_000,
                 name: "exception".into(),

@@ -40,17 +40,15 @@ impl SpanKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Some(
-            match s.to_ascii_lowercase().trim_start_matches("span_kind_") {
-                "unspecified" => SpanKind::Unspecified,
-                "internal" => SpanKind::Internal,
-                "server" => SpanKind::Server,
-                "client" => SpanKind::Client,
-                "producer" => SpanKind::Producer,
-                "consumer" => SpanKind::Consumer,
-                _ => return None,
-            },
-        )
+        Some(match s.to_ascii_lowercase().trim_start_matches("span_kind_") {
+            "unspecified" => SpanKind::Unspecified,
+            "internal" => SpanKind::Internal,
+            "server" => SpanKind::Server,
+            "client" => SpanKind::Client,
+            "producer" => SpanKind::Producer,
+            "consumer" => SpanKind::Consumer,
+            _ => return None,
+        })
     }
 }
 
@@ -82,14 +80,12 @@ impl StatusCode {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Some(
-            match s.to_ascii_lowercase().trim_start_matches("status_code_") {
-                "unset" => StatusCode::Unset,
-                "ok" => StatusCode::Ok,
-                "error" => StatusCode::Error,
-                _ => return None,
-            },
-        )
+        Some(match s.to_ascii_lowercase().trim_start_matches("status_code_") {
+            "unset" => StatusCode::Unset,
+            "ok" => StatusCode::Ok,
+            "error" => StatusCode::Error,
+            _ => return None,
+        })
     }
 }
 

@@ -6,9 +6,7 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 pub enum TimeError {
     #[error("cannot read time {0:?}: expected RFC 3339 (2026-11-13T08:00:00Z), unix seconds, `now` or a relative time like -15m")]
     BadTime(String),
-    #[error(
-        "cannot read duration {0:?}: expected a number with a unit, like 500ms, 90s, 10m, 2h or 1d"
-    )]
+    #[error("cannot read duration {0:?}: expected a number with a unit, like 500ms, 90s, 10m, 2h or 1d")]
     BadDuration(String),
 }
 
@@ -20,9 +18,7 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, TimeError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| TimeError::BadDuration(s.to_string()))?;
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| TimeError::BadDuration(s.to_string()))?;
+    let n: f64 = num.parse().map_err(|_| TimeError::BadDuration(s.to_string()))?;
     let mult: f64 = match unit.trim() {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
@@ -67,14 +63,12 @@ pub fn now_ns() -> i64 {
 
 /// Formats unix nanoseconds as RFC 3339 in UTC, with as many sub-second digits as needed.
 pub fn format_rfc3339(ns: i64) -> String {
-    Utc.timestamp_nanos(ns)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    Utc.timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// Formats unix nanoseconds as RFC 3339 in UTC, to the second.
 pub fn format_rfc3339_secs(ns: i64) -> String {
-    Utc.timestamp_nanos(ns)
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
+    Utc.timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Formats a duration in nanoseconds for people: `850ns`, `12.3ms`, `1.25s`, `3m20s`.
@@ -105,18 +99,12 @@ mod tests {
         assert_eq!(parse_time_ns("now", now).unwrap(), now);
         assert_eq!(parse_time_ns("-15m", now).unwrap(), now - 900_000_000_000);
         assert_eq!(parse_time_ns("1700000000", now).unwrap(), now);
-        assert_eq!(
-            parse_time_ns("2023-11-14T22:13:20Z", 0).unwrap(),
-            1_700_000_000_000_000_000
-        );
+        assert_eq!(parse_time_ns("2023-11-14T22:13:20Z", 0).unwrap(), 1_700_000_000_000_000_000);
         assert!(parse_time_ns("yesterday", now).is_err());
         assert_eq!(parse_duration_ns("500ms").unwrap(), 500_000_000);
         assert_eq!(parse_duration_ns("1.5s").unwrap(), 1_500_000_000);
         assert!(parse_duration_ns("5 parsecs").is_err());
-        assert_eq!(
-            format_rfc3339(1_700_000_000_000_000_000),
-            "2023-11-14T22:13:20Z"
-        );
+        assert_eq!(format_rfc3339(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(format_duration(12_345_678), "12.3ms");
     }
 }

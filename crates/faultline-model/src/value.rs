@@ -19,12 +19,10 @@ pub fn service_name_of(resource: &Attributes) -> String {
 /// The instance identity as the telemetry names it: `service.instance.id`, else `host.name`, else
 /// `k8s.pod.name`.
 pub fn instance_identity(resource: &Attributes) -> Option<String> {
-    ["service.instance.id", "host.name", "k8s.pod.name"]
-        .iter()
-        .find_map(|k| match resource.get(*k) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        })
+    ["service.instance.id", "host.name", "k8s.pod.name"].iter().find_map(|k| match resource.get(*k) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    })
 }
 
 /// Reads an attribute as a string, whatever its JSON type (strings unquoted).

@@ -12,17 +12,16 @@ use crate::proto::common::v1::{
 };
 use crate::proto::logs::v1::{LogRecord as PLog, ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{
-    exponential_histogram_data_point, metric, number_data_point, summary_data_point,
-    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
-    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    exponential_histogram_data_point, metric, number_data_point, summary_data_point, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span as PSpan, Status};
 use base64::Engine;
 use faultline_model::metric::{MetricData, MetricKind, MetricPoint, Temporality};
 use faultline_model::{
-    Attributes, LogRecord, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
-    TraceId,
+    Attributes, LogRecord, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -63,11 +62,7 @@ pub struct Decoded<T> {
 
 impl<T> Default for Decoded<T> {
     fn default() -> Self {
-        Decoded {
-            items: Vec::new(),
-            rejected: 0,
-            errors: Vec::new(),
-        }
+        Decoded { items: Vec::new(), rejected: 0, errors: Vec::new() }
     }
 }
 
@@ -125,20 +120,14 @@ pub fn json_to_any(v: &Value) -> AnyValue {
             _ => V::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
         }),
         Value::String(s) => Some(V::StringValue(s.clone())),
-        Value::Array(a) => Some(V::ArrayValue(ArrayValue {
-            values: a.iter().map(json_to_any).collect(),
-        })),
+        Value::Array(a) => Some(V::ArrayValue(ArrayValue { values: a.iter().map(json_to_any).collect() })),
         Value::Object(m) => {
             if let (1, Some(Value::String(b))) = (m.len(), m.get("bytesValue")) {
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b) {
-                    return AnyValue {
-                        value: Some(V::BytesValue(bytes)),
-                    };
+                    return AnyValue { value: Some(V::BytesValue(bytes)) };
                 }
             }
-            Some(V::KvlistValue(KeyValueList {
-                values: attrs_to_kvs(m),
-            }))
+            Some(V::KvlistValue(KeyValueList { values: attrs_to_kvs(m) }))
         }
     };
     AnyValue { value }
@@ -147,10 +136,7 @@ pub fn json_to_any(v: &Value) -> AnyValue {
 fn kvs_to_attrs(kvs: &[KeyValue]) -> Attributes {
     let mut m = Attributes::new();
     for kv in kvs {
-        m.insert(
-            kv.key.clone(),
-            kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null),
-        );
+        m.insert(kv.key.clone(), kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null));
     }
     m
 }
@@ -159,22 +145,12 @@ fn kvs_to_attrs(kvs: &[KeyValue]) -> Attributes {
 pub fn attrs_to_kvs(attrs: &Attributes) -> Vec<KeyValue> {
     attrs
         .iter()
-        .map(|(k, v)| KeyValue {
-            key: k.clone(),
-            value: Some(json_to_any(v)),
-            ..Default::default()
-        })
+        .map(|(k, v)| KeyValue { key: k.clone(), value: Some(json_to_any(v)), ..Default::default() })
         .collect()
 }
 
-fn resource_info(
-    resource: &Option<Resource>,
-    scope: &Option<InstrumentationScope>,
-) -> ResourceInfo {
-    let attrs = resource
-        .as_ref()
-        .map(|r| kvs_to_attrs(&r.attributes))
-        .unwrap_or_default();
+fn resource_info(resource: &Option<Resource>, scope: &Option<InstrumentationScope>) -> ResourceInfo {
+    let attrs = resource.as_ref().map(|r| kvs_to_attrs(&r.attributes)).unwrap_or_default();
     let mut info = ResourceInfo::from_attributes(attrs);
     if let Some(s) = scope {
         info.scope_name = s.name.clone();
@@ -189,15 +165,10 @@ fn check_time(what: &str, t: u64, limits: &Limits) -> Result<i64, String> {
     }
     let t = i64::try_from(t).map_err(|_| format!("{what} {t} is out of range"))?;
     if t < limits.min_time_ns {
-        return Err(format!(
-            "{what} {t} is before the year 2000 (is it in nanoseconds?)"
-        ));
+        return Err(format!("{what} {t} is before the year 2000 (is it in nanoseconds?)"));
     }
     if t > limits.now_ns.saturating_add(limits.max_future_ns) {
-        return Err(format!(
-            "{what} {} is in the future",
-            faultline_model::time::format_rfc3339(t)
-        ));
+        return Err(format!("{what} {} is in the future", faultline_model::time::format_rfc3339(t)));
     }
     Ok(t)
 }
@@ -218,16 +189,10 @@ fn convert_span(s: &PSpan, res: &Arc<ResourceInfo>, limits: &Limits) -> Result<S
         ));
     }
     let start = check_time("start time", s.start_time_unix_nano, limits)?;
-    let end = if s.end_time_unix_nano == 0 {
-        start
-    } else {
-        check_time("end time", s.end_time_unix_nano, limits)?
-    };
+    let end =
+        if s.end_time_unix_nano == 0 { start } else { check_time("end time", s.end_time_unix_nano, limits)? };
     if end < start {
-        return Err(format!(
-            "end time is {} ns before the start time",
-            start - end
-        ));
+        return Err(format!("end time is {} ns before the start time", start - end));
     }
     let status = s.status.clone().unwrap_or_default();
     Ok(Span {
@@ -302,11 +267,7 @@ fn convert_log(l: &PLog, res: &Arc<ResourceInfo>, limits: &Limits) -> Result<Log
             limits.max_attributes
         ));
     }
-    let time = if l.time_unix_nano != 0 {
-        check_time("time", l.time_unix_nano, limits)?
-    } else {
-        0
-    };
+    let time = if l.time_unix_nano != 0 { check_time("time", l.time_unix_nano, limits)? } else { 0 };
     // The receiver sets the observed time when the record has none (OpenTelemetry logs data model).
     let observed = if l.observed_time_unix_nano != 0 {
         check_time("observed time", l.observed_time_unix_nano, limits)?
@@ -396,24 +357,12 @@ impl PointHead<'_> {
 }
 
 /// Converts an OTLP metrics export request into metric points, rejecting invalid ones.
-pub fn metrics_from_request(
-    req: &ExportMetricsServiceRequest,
-    limits: &Limits,
-) -> Decoded<MetricPoint> {
+pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) -> Decoded<MetricPoint> {
     let mut out = Decoded::default();
     let number = |p: &NumberDataPoint| match p.value {
-        Some(number_data_point::Value::AsInt(i)) => MetricData::Number {
-            value: i as f64,
-            is_int: true,
-        },
-        Some(number_data_point::Value::AsDouble(d)) => MetricData::Number {
-            value: d,
-            is_int: false,
-        },
-        None => MetricData::Number {
-            value: f64::NAN,
-            is_int: false,
-        },
+        Some(number_data_point::Value::AsInt(i)) => MetricData::Number { value: i as f64, is_int: true },
+        Some(number_data_point::Value::AsDouble(d)) => MetricData::Number { value: d, is_int: false },
+        None => MetricData::Number { value: f64::NAN, is_int: false },
     };
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
@@ -423,13 +372,8 @@ pub fn metrics_from_request(
                     Ok(p) => out.items.push(p),
                     Err(e) => out.reject(format!("metric {:?}: {e}", m.name)),
                 };
-                let head = |kind, temporality, monotonic| PointHead {
-                    m,
-                    kind,
-                    temporality,
-                    monotonic,
-                    res: &res,
-                };
+                let head =
+                    |kind, temporality, monotonic| PointHead { m, kind, temporality, monotonic, res: &res };
                 match &m.data {
                     Some(metric::Data::Gauge(g)) => {
                         let h = head(MetricKind::Gauge, 0, false);
@@ -479,11 +423,7 @@ pub fn metrics_from_request(
                         }
                     }
                     Some(metric::Data::ExponentialHistogram(eh)) => {
-                        let h = head(
-                            MetricKind::ExponentialHistogram,
-                            eh.aggregation_temporality,
-                            false,
-                        );
+                        let h = head(MetricKind::ExponentialHistogram, eh.aggregation_temporality, false);
                         for p in &eh.data_points {
                             let (po, pc) = p
                                 .positive
@@ -524,11 +464,7 @@ pub fn metrics_from_request(
                                 count: p.count,
                                 sum: p.sum,
                                 quantiles: p.quantile_values.iter().map(|q| q.quantile).collect(),
-                                quantile_values: p
-                                    .quantile_values
-                                    .iter()
-                                    .map(|q| q.value)
-                                    .collect(),
+                                quantile_values: p.quantile_values.iter().map(|q| q.value).collect(),
                             };
                             push(h.point(
                                 &p.attributes,
@@ -552,11 +488,7 @@ pub fn metrics_from_request(
 // Model to OTLP
 
 fn resource_key(r: &ResourceInfo) -> (String, String, String) {
-    (
-        faultline_model::value::attributes_to_json(&r.attributes),
-        r.scope_name.clone(),
-        r.scope_version.clone(),
-    )
+    (faultline_model::value::attributes_to_json(&r.attributes), r.scope_name.clone(), r.scope_version.clone())
 }
 
 /// Records of one scope, with the resource info of the first.
@@ -564,10 +496,7 @@ type ScopeGroup<'a, T> = (&'a ResourceInfo, Vec<&'a T>);
 /// Records of one resource, by scope.
 type ResourceGroup<'a, T> = (&'a ResourceInfo, Vec<ScopeGroup<'a, T>>);
 
-fn group_by_resource<T>(
-    items: &[T],
-    res: impl Fn(&T) -> &ResourceInfo,
-) -> Vec<ResourceGroup<'_, T>> {
+fn group_by_resource<T>(items: &[T], res: impl Fn(&T) -> &ResourceInfo) -> Vec<ResourceGroup<'_, T>> {
     // Resource attributes -> scope -> records, in first-seen order.
     let mut order: Vec<String> = Vec::new();
     let mut groups: BTreeMap<String, ResourceGroup<'_, T>> = BTreeMap::new();
@@ -589,17 +518,11 @@ fn group_by_resource<T>(
             }
         }
     }
-    order
-        .into_iter()
-        .filter_map(|k| groups.remove(&k))
-        .collect()
+    order.into_iter().filter_map(|k| groups.remove(&k)).collect()
 }
 
 fn p_resource(r: &ResourceInfo) -> Option<Resource> {
-    Some(Resource {
-        attributes: attrs_to_kvs(&r.attributes),
-        ..Default::default()
-    })
+    Some(Resource { attributes: attrs_to_kvs(&r.attributes), ..Default::default() })
 }
 
 fn p_scope(r: &ResourceInfo) -> Option<InstrumentationScope> {
@@ -668,10 +591,7 @@ fn span_to_proto(s: &Span) -> PSpan {
             })
             .collect(),
         dropped_links_count: 0,
-        status: Some(Status {
-            message: s.status_message.clone(),
-            code: s.status_code as i32,
-        }),
+        status: Some(Status { message: s.status_message.clone(), code: s.status_code as i32 }),
     }
 }
 
@@ -790,14 +710,7 @@ fn metrics_of(points: &[&MetricPoint]) -> Vec<Metric> {
             }
             (
                 metric::Data::Histogram(h),
-                MetricData::Histogram {
-                    count,
-                    sum,
-                    min,
-                    max,
-                    bucket_counts,
-                    explicit_bounds,
-                },
+                MetricData::Histogram { count, sum, min, max, bucket_counts, explicit_bounds },
             ) => h.data_points.push(HistogramDataPoint {
                 attributes: attrs,
                 start_time_unix_nano: start,
@@ -847,30 +760,21 @@ fn metrics_of(points: &[&MetricPoint]) -> Vec<Metric> {
                 max: *max,
                 zero_threshold: 0.0,
             }),
-            (
-                metric::Data::Summary(s),
-                MetricData::Summary {
-                    count,
-                    sum,
-                    quantiles,
-                    quantile_values,
-                },
-            ) => s.data_points.push(SummaryDataPoint {
-                attributes: attrs,
-                start_time_unix_nano: start,
-                time_unix_nano: time,
-                count: *count,
-                sum: *sum,
-                quantile_values: quantiles
-                    .iter()
-                    .zip(quantile_values)
-                    .map(|(q, v)| summary_data_point::ValueAtQuantile {
-                        quantile: *q,
-                        value: *v,
-                    })
-                    .collect(),
-                flags: p.flags,
-            }),
+            (metric::Data::Summary(s), MetricData::Summary { count, sum, quantiles, quantile_values }) => {
+                s.data_points.push(SummaryDataPoint {
+                    attributes: attrs,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: *count,
+                    sum: *sum,
+                    quantile_values: quantiles
+                        .iter()
+                        .zip(quantile_values)
+                        .map(|(q, v)| summary_data_point::ValueAtQuantile { quantile: *q, value: *v })
+                        .collect(),
+                    flags: p.flags,
+                })
+            }
             _ => {}
         }
     }
@@ -884,24 +788,17 @@ mod tests {
     use crate::{Request, Signal};
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../../shared/data/otlp-examples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(path).expect("shared/data beside the checkout")
     }
 
     fn old_limits() -> Limits {
-        Limits {
-            min_time_ns: 0,
-            ..Limits::default()
-        }
+        Limits { min_time_ns: 0, ..Limits::default() }
     }
 
     #[test]
     fn example_trace_decodes() {
-        let Request::Traces(req) = json::decode(Signal::Traces, &example("trace.json")).unwrap()
-        else {
+        let Request::Traces(req) = json::decode(Signal::Traces, &example("trace.json")).unwrap() else {
             panic!()
         };
         let d = spans_from_request(&req, &old_limits());
@@ -912,23 +809,17 @@ mod tests {
         // Through the model and back to OTLP/JSON and again: nothing lost.
         let again = spans_to_request(&d.items);
         let enc = json::encode(&Request::Traces(again));
-        let Request::Traces(req2) = json::decode_value(Signal::Traces, &enc).unwrap() else {
-            panic!()
-        };
+        let Request::Traces(req2) = json::decode_value(Signal::Traces, &enc).unwrap() else { panic!() };
         assert_eq!(spans_from_request(&req2, &old_limits()).items, d.items);
     }
 
     #[test]
     fn example_logs_and_metrics_decode() {
-        let Request::Logs(req) = json::decode(Signal::Logs, &example("logs.json")).unwrap() else {
-            panic!()
-        };
+        let Request::Logs(req) = json::decode(Signal::Logs, &example("logs.json")).unwrap() else { panic!() };
         let d = logs_from_request(&req, &old_limits());
         assert_eq!(d.rejected, 0, "{:?}", d.errors);
         assert!(!d.items.is_empty());
-        let Request::Metrics(req) =
-            json::decode(Signal::Metrics, &example("metrics.json")).unwrap()
-        else {
+        let Request::Metrics(req) = json::decode(Signal::Metrics, &example("metrics.json")).unwrap() else {
             panic!()
         };
         let d = metrics_from_request(&req, &old_limits());
@@ -945,22 +836,12 @@ mod tests {
             {"traceId":"5b8efff7","spanId":"eee19b7ec3c1b174","name":"short id","startTimeUnixNano":"1700000000000000000"},
             {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"no time"}
         ]}]}]}"#;
-        let Request::Traces(req) = json::decode(Signal::Traces, body).unwrap() else {
-            panic!()
-        };
+        let Request::Traces(req) = json::decode(Signal::Traces, body).unwrap() else { panic!() };
         let d = spans_from_request(&req, &Limits::default());
         assert_eq!(d.items.len(), 1);
         assert_eq!(d.rejected, 2);
-        assert!(
-            d.error_message().contains("trace id must be 16 bytes"),
-            "{}",
-            d.error_message()
-        );
-        assert!(
-            d.error_message().contains("start time is zero"),
-            "{}",
-            d.error_message()
-        );
+        assert!(d.error_message().contains("trace id must be 16 bytes"), "{}", d.error_message());
+        assert!(d.error_message().contains("start time is zero"), "{}", d.error_message());
     }
 
     #[test]
@@ -971,10 +852,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("$.resourceSpans[0].scopeSpans[0].spans[0].traceId"),
-            "{err}"
-        );
+        assert!(err.contains("$.resourceSpans[0].scopeSpans[0].spans[0].traceId"), "{err}");
     }
 }
 

@@ -12,9 +12,9 @@ use crate::proto::common::v1::{
 };
 use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{
-    exponential_histogram_data_point, metric, number_data_point, summary_data_point,
-    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
-    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    exponential_histogram_data_point, metric, number_data_point, summary_data_point, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
@@ -32,10 +32,7 @@ struct Obj<'a> {
 }
 
 fn field_err(path: &str, key: &str, message: impl Into<String>) -> DecodeError {
-    DecodeError::JsonField {
-        path: format!("{path}.{key}"),
-        message: message.into(),
-    }
+    DecodeError::JsonField { path: format!("{path}.{key}"), message: message.into() }
 }
 
 fn snake(key: &str) -> String {
@@ -66,32 +63,24 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(v) => Err(field_err(
-                self.path,
-                key,
-                format!("expected a string, got {v}"),
-            )),
+            Some(v) => Err(field_err(self.path, key, format!("expected a string, got {v}"))),
         }
     }
 
     fn u64(&self, key: &str) -> R<u64> {
         match self.get(key) {
             None => Ok(0),
-            Some(v) => as_u64(v).ok_or_else(|| {
-                field_err(
-                    self.path,
-                    key,
-                    format!("expected an unsigned integer, got {v}"),
-                )
-            }),
+            Some(v) => as_u64(v)
+                .ok_or_else(|| field_err(self.path, key, format!("expected an unsigned integer, got {v}"))),
         }
     }
 
     fn i64(&self, key: &str) -> R<i64> {
         match self.get(key) {
             None => Ok(0),
-            Some(v) => as_i64(v)
-                .ok_or_else(|| field_err(self.path, key, format!("expected an integer, got {v}"))),
+            Some(v) => {
+                as_i64(v).ok_or_else(|| field_err(self.path, key, format!("expected an integer, got {v}")))
+            }
         }
     }
 
@@ -122,11 +111,7 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err(field_err(
-                self.path,
-                key,
-                format!("expected true or false, got {v}"),
-            )),
+            Some(v) => Err(field_err(self.path, key, format!("expected true or false, got {v}"))),
         }
     }
 
@@ -156,13 +141,10 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(Vec::new()),
             Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-            Some(Value::String(s)) => hex::decode(s)
-                .map_err(|_| field_err(self.path, key, format!("expected a hex id, got {s:?}"))),
-            Some(v) => Err(field_err(
-                self.path,
-                key,
-                format!("expected a hex string, got {v}"),
-            )),
+            Some(Value::String(s)) => {
+                hex::decode(s).map_err(|_| field_err(self.path, key, format!("expected a hex id, got {s:?}")))
+            }
+            Some(v) => Err(field_err(self.path, key, format!("expected a hex string, got {v}"))),
         }
     }
 
@@ -170,11 +152,7 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(&[]),
             Some(Value::Array(a)) => Ok(a),
-            Some(v) => Err(field_err(
-                self.path,
-                key,
-                format!("expected an array, got {}", kind(v)),
-            )),
+            Some(v) => Err(field_err(self.path, key, format!("expected an array, got {}", kind(v)))),
         }
     }
 
@@ -199,11 +177,7 @@ impl<'a> Obj<'a> {
                 let path = format!("{}.{key}", self.path);
                 f(Obj { map, path: &path }).map(Some)
             }
-            Some(v) => Err(field_err(
-                self.path,
-                key,
-                format!("expected an object, got {}", kind(v)),
-            )),
+            Some(v) => Err(field_err(self.path, key, format!("expected an object, got {}", kind(v)))),
         }
     }
 
@@ -212,9 +186,7 @@ impl<'a> Obj<'a> {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                f(v).ok_or_else(|| {
-                    field_err(self.path, &format!("{key}[{i}]"), format!("bad number {v}"))
-                })
+                f(v).ok_or_else(|| field_err(self.path, &format!("{key}[{i}]"), format!("bad number {v}")))
             })
             .collect()
     }
@@ -233,11 +205,9 @@ fn kind(v: &Value) -> &'static str {
 
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                .map(|f| f as u64)
-        }),
+        Value::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+        }
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -245,9 +215,7 @@ fn as_u64(v: &Value) -> Option<u64> {
 
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -280,21 +248,13 @@ fn any_value(o: Obj<'_>) -> R<AnyValue> {
     } else if o.get("doubleValue").is_some() {
         Some(V::DoubleValue(o.f64("doubleValue")?))
     } else if o.get("arrayValue").is_some() {
-        o.object("arrayValue", |a| {
-            Ok(V::ArrayValue(ArrayValue {
-                values: a.objects("values", any_value)?,
-            }))
-        })?
+        o.object("arrayValue", |a| Ok(V::ArrayValue(ArrayValue { values: a.objects("values", any_value)? })))?
     } else if o.get("kvlistValue").is_some() {
         o.object("kvlistValue", |a| {
-            Ok(V::KvlistValue(KeyValueList {
-                values: a.objects("values", key_value)?,
-            }))
+            Ok(V::KvlistValue(KeyValueList { values: a.objects("values", key_value)? }))
         })?
     } else if let Some(v) = o.get("bytesValue") {
-        let s = v
-            .as_str()
-            .ok_or_else(|| field_err(o.path, "bytesValue", "expected base64 text"))?;
+        let s = v.as_str().ok_or_else(|| field_err(o.path, "bytesValue", "expected base64 text"))?;
         let b = base64::engine::general_purpose::STANDARD
             .decode(s)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
@@ -307,11 +267,7 @@ fn any_value(o: Obj<'_>) -> R<AnyValue> {
 }
 
 fn key_value(o: Obj<'_>) -> R<KeyValue> {
-    Ok(KeyValue {
-        key: o.str("key")?,
-        value: o.object("value", any_value)?,
-        ..Default::default()
-    })
+    Ok(KeyValue { key: o.str("key")?, value: o.object("value", any_value)?, ..Default::default() })
 }
 
 fn attributes(o: Obj<'_>) -> R<Vec<KeyValue>> {
@@ -347,11 +303,8 @@ const SPAN_KINDS: &[(&str, i32)] = &[
     ("SPAN_KIND_PRODUCER", 4),
     ("SPAN_KIND_CONSUMER", 5),
 ];
-const STATUS_CODES: &[(&str, i32)] = &[
-    ("STATUS_CODE_UNSET", 0),
-    ("STATUS_CODE_OK", 1),
-    ("STATUS_CODE_ERROR", 2),
-];
+const STATUS_CODES: &[(&str, i32)] =
+    &[("STATUS_CODE_UNSET", 0), ("STATUS_CODE_OK", 1), ("STATUS_CODE_ERROR", 2)];
 const TEMPORALITIES: &[(&str, i32)] = &[
     ("AGGREGATION_TEMPORALITY_UNSPECIFIED", 0),
     ("AGGREGATION_TEMPORALITY_DELTA", 1),
@@ -363,15 +316,8 @@ fn severity_names() -> Vec<(String, i32)> {
     let mut v = vec![("SEVERITY_NUMBER_UNSPECIFIED".to_string(), 0)];
     for (i, l) in levels.iter().enumerate() {
         for k in 0..4 {
-            let suffix = if k == 0 {
-                String::new()
-            } else {
-                (k + 1).to_string()
-            };
-            v.push((
-                format!("SEVERITY_NUMBER_{l}{suffix}"),
-                (i * 4 + k + 1) as i32,
-            ));
+            let suffix = if k == 0 { String::new() } else { (k + 1).to_string() };
+            v.push((format!("SEVERITY_NUMBER_{l}{suffix}"), (i * 4 + k + 1) as i32));
         }
     }
     v
@@ -411,10 +357,7 @@ fn span(o: Obj<'_>) -> R<Span> {
         })?,
         dropped_links_count: o.u32("droppedLinksCount")?,
         status: o.object("status", |s| {
-            Ok(Status {
-                message: s.str("message")?,
-                code: s.enumeration("code", STATUS_CODES)?,
-            })
+            Ok(Status { message: s.str("message")?, code: s.enumeration("code", STATUS_CODES)? })
         })?,
     })
 }
@@ -465,9 +408,7 @@ fn buckets(o: Obj<'_>, key: &str) -> R<Option<exponential_histogram_data_point::
 fn metric(o: Obj<'_>) -> R<Metric> {
     let data = if o.get("gauge").is_some() {
         o.object("gauge", |g| {
-            Ok(metric::Data::Gauge(Gauge {
-                data_points: g.objects("dataPoints", number_point)?,
-            }))
+            Ok(metric::Data::Gauge(Gauge { data_points: g.objects("dataPoints", number_point)? }))
         })?
     } else if o.get("sum").is_some() {
         o.object("sum", |s| {
@@ -577,9 +518,8 @@ pub fn detect_signal(v: &Value) -> Option<Signal> {
 
 /// Decodes an already parsed OTLP/JSON export request.
 pub fn decode_value(signal: Signal, v: &Value) -> R<Request> {
-    let map = v
-        .as_object()
-        .ok_or_else(|| DecodeError::Json(format!("expected a JSON object, got {}", kind(v))))?;
+    let map =
+        v.as_object().ok_or_else(|| DecodeError::Json(format!("expected a JSON object, got {}", kind(v))))?;
     let root = Obj { map, path: "$" };
     Ok(match signal {
         Signal::Traces => Request::Traces(ExportTraceServiceRequest {
@@ -693,11 +633,7 @@ fn enc_resource(r: &Option<Resource>) -> Value {
     let mut m = Map::new();
     if let Some(r) = r {
         put(&mut m, "attributes", Value::Array(enc_attrs(&r.attributes)));
-        put(
-            &mut m,
-            "droppedAttributesCount",
-            json!(r.dropped_attributes_count),
-        );
+        put(&mut m, "droppedAttributesCount", json!(r.dropped_attributes_count));
     }
     Value::Object(m)
 }
@@ -717,28 +653,14 @@ fn enc_span(s: &Span) -> Value {
     put(&mut m, "traceId", json!(hex::encode(&s.trace_id)));
     put(&mut m, "spanId", json!(hex::encode(&s.span_id)));
     put(&mut m, "traceState", json!(s.trace_state));
-    put(
-        &mut m,
-        "parentSpanId",
-        json!(hex::encode(&s.parent_span_id)),
-    );
+    put(&mut m, "parentSpanId", json!(hex::encode(&s.parent_span_id)));
     put(&mut m, "flags", json!(s.flags));
     m.insert("name".into(), json!(s.name));
     put(&mut m, "kind", json!(s.kind));
-    m.insert(
-        "startTimeUnixNano".into(),
-        json!(s.start_time_unix_nano.to_string()),
-    );
-    m.insert(
-        "endTimeUnixNano".into(),
-        json!(s.end_time_unix_nano.to_string()),
-    );
+    m.insert("startTimeUnixNano".into(), json!(s.start_time_unix_nano.to_string()));
+    m.insert("endTimeUnixNano".into(), json!(s.end_time_unix_nano.to_string()));
     put(&mut m, "attributes", Value::Array(enc_attrs(&s.attributes)));
-    put(
-        &mut m,
-        "droppedAttributesCount",
-        json!(s.dropped_attributes_count),
-    );
+    put(&mut m, "droppedAttributesCount", json!(s.dropped_attributes_count));
     let events: Vec<Value> = s
         .events
         .iter()
@@ -746,11 +668,7 @@ fn enc_span(s: &Span) -> Value {
             let mut em = Map::new();
             em.insert("timeUnixNano".into(), json!(e.time_unix_nano.to_string()));
             em.insert("name".into(), json!(e.name));
-            put(
-                &mut em,
-                "attributes",
-                Value::Array(enc_attrs(&e.attributes)),
-            );
+            put(&mut em, "attributes", Value::Array(enc_attrs(&e.attributes)));
             Value::Object(em)
         })
         .collect();
@@ -763,11 +681,7 @@ fn enc_span(s: &Span) -> Value {
             lm.insert("traceId".into(), json!(hex::encode(&l.trace_id)));
             lm.insert("spanId".into(), json!(hex::encode(&l.span_id)));
             put(&mut lm, "traceState", json!(l.trace_state));
-            put(
-                &mut lm,
-                "attributes",
-                Value::Array(enc_attrs(&l.attributes)),
-            );
+            put(&mut lm, "attributes", Value::Array(enc_attrs(&l.attributes)));
             put(&mut lm, "flags", json!(l.flags));
             Value::Object(lm)
         })
@@ -787,11 +701,7 @@ fn enc_span(s: &Span) -> Value {
 fn enc_log(l: &LogRecord) -> Value {
     let mut m = Map::new();
     put(&mut m, "timeUnixNano", json!(l.time_unix_nano.to_string()));
-    put(
-        &mut m,
-        "observedTimeUnixNano",
-        json!(l.observed_time_unix_nano.to_string()),
-    );
+    put(&mut m, "observedTimeUnixNano", json!(l.observed_time_unix_nano.to_string()));
     put(&mut m, "severityNumber", json!(l.severity_number));
     put(&mut m, "severityText", json!(l.severity_text));
     if let Some(b) = &l.body {
@@ -806,13 +716,7 @@ fn enc_log(l: &LogRecord) -> Value {
     Value::Object(m)
 }
 
-fn enc_point_common(
-    m: &mut Map<String, Value>,
-    attrs: &[KeyValue],
-    start: u64,
-    time: u64,
-    flags: u32,
-) {
+fn enc_point_common(m: &mut Map<String, Value>, attrs: &[KeyValue], start: u64, time: u64, flags: u32) {
     put(m, "attributes", Value::Array(enc_attrs(attrs)));
     if start != 0 {
         m.insert("startTimeUnixNano".into(), json!(start.to_string()));
@@ -828,13 +732,7 @@ fn enc_metric(me: &Metric) -> Value {
     put(&mut m, "unit", json!(me.unit));
     let num = |p: &NumberDataPoint| {
         let mut pm = Map::new();
-        enc_point_common(
-            &mut pm,
-            &p.attributes,
-            p.start_time_unix_nano,
-            p.time_unix_nano,
-            p.flags,
-        );
+        enc_point_common(&mut pm, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags);
         match p.value {
             Some(number_data_point::Value::AsInt(i)) => {
                 pm.insert("asInt".into(), json!(i.to_string()));
@@ -860,15 +758,8 @@ fn enc_metric(me: &Metric) -> Value {
         }
         Some(metric::Data::Sum(s)) => {
             let mut sm = Map::new();
-            sm.insert(
-                "dataPoints".into(),
-                Value::Array(s.data_points.iter().map(num).collect()),
-            );
-            put(
-                &mut sm,
-                "aggregationTemporality",
-                json!(s.aggregation_temporality),
-            );
+            sm.insert("dataPoints".into(), Value::Array(s.data_points.iter().map(num).collect()));
+            put(&mut sm, "aggregationTemporality", json!(s.aggregation_temporality));
             put(&mut sm, "isMonotonic", json!(s.is_monotonic));
             m.insert("sum".into(), Value::Object(sm));
         }
@@ -889,11 +780,7 @@ fn enc_metric(me: &Metric) -> Value {
                     opt_f(&mut pm, "sum", p.sum);
                     pm.insert(
                         "bucketCounts".into(),
-                        json!(p
-                            .bucket_counts
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()),
+                        json!(p.bucket_counts.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
                     );
                     pm.insert("explicitBounds".into(), json!(p.explicit_bounds));
                     opt_f(&mut pm, "min", p.min);
@@ -948,7 +835,13 @@ fn enc_metric(me: &Metric) -> Value {
                 .iter()
                 .map(|p| {
                     let mut pm = Map::new();
-                    enc_point_common(&mut pm, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags);
+                    enc_point_common(
+                        &mut pm,
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                    );
                     pm.insert("count".into(), json!(p.count.to_string()));
                     pm.insert("sum".into(), enc_f64(p.sum));
                     pm.insert(
@@ -1012,5 +905,194 @@ pub fn encode(req: &Request) -> Value {
             put(&mut m, "schemaUrl", json!(rm.schema_url));
             Value::Object(m)
         }).collect::<Vec<_>>()}),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast path: spans straight from the model to OTLP/JSON text, for bulk writers (the simulator).
+
+fn w_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn w_any(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::Null => out.extend_from_slice(b"{}"),
+        Value::Bool(b) => {
+            let _ = write!(out, "{{\"boolValue\":{b}}}");
+        }
+        Value::Number(n) if n.is_f64() => {
+            out.extend_from_slice(b"{\"doubleValue\":");
+            serde_json::to_writer(&mut *out, &enc_f64(n.as_f64().unwrap_or(f64::NAN))).expect("vec");
+            out.push(b'}');
+        }
+        Value::Number(n) => {
+            let _ = write!(out, "{{\"intValue\":\"{n}\"}}");
+        }
+        Value::String(s) => {
+            out.extend_from_slice(b"{\"stringValue\":");
+            w_str(out, s);
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                w_any(out, x);
+            }
+            out.extend_from_slice(b"]}}");
+        }
+        Value::Object(m) => {
+            if let (1, Some(Value::String(b))) = (m.len(), m.get("bytesValue")) {
+                out.extend_from_slice(b"{\"bytesValue\":");
+                w_str(out, b);
+                out.push(b'}');
+                return;
+            }
+            out.extend_from_slice(b"{\"kvlistValue\":{\"values\":");
+            w_attrs(out, m);
+            out.extend_from_slice(b"}}");
+        }
+    }
+}
+
+fn w_attrs(out: &mut Vec<u8>, attrs: &Map<String, Value>) {
+    out.push(b'[');
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":");
+        w_str(out, k);
+        out.extend_from_slice(b",\"value\":");
+        w_any(out, v);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Writes spans as one OTLP/JSON `ExportTraceServiceRequest` (no trailing newline), grouped by
+/// resource and scope; decodes to the same spans as [`encode`] of `spans_to_request`.
+pub fn write_traces(spans: &[faultline_model::Span], out: &mut Vec<u8>) {
+    use std::io::Write;
+    // Group by resource (records of one resource share its allocation).
+    let mut groups: Vec<(*const faultline_model::ResourceInfo, Vec<usize>)> = Vec::new();
+    for (i, s) in spans.iter().enumerate() {
+        let p = std::sync::Arc::as_ptr(&s.resource);
+        match groups.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((p, vec![i])),
+        }
+    }
+    out.extend_from_slice(b"{\"resourceSpans\":[");
+    for (gi, (_, idx)) in groups.iter().enumerate() {
+        if gi > 0 {
+            out.push(b',');
+        }
+        let r = &spans[idx[0]].resource;
+        out.extend_from_slice(b"{\"resource\":{\"attributes\":");
+        w_attrs(out, &r.attributes);
+        out.extend_from_slice(b"},\"scopeSpans\":[{\"scope\":{\"name\":");
+        w_str(out, &r.scope_name);
+        out.extend_from_slice(b",\"version\":");
+        w_str(out, &r.scope_version);
+        out.extend_from_slice(b"},\"spans\":[");
+        for (k, &i) in idx.iter().enumerate() {
+            let s = &spans[i];
+            if k > 0 {
+                out.push(b',');
+            }
+            let _ = write!(out, "{{\"traceId\":\"{}\",\"spanId\":\"{}\"", s.trace_id, s.span_id);
+            if let Some(p) = s.parent_span_id {
+                let _ = write!(out, ",\"parentSpanId\":\"{p}\"");
+            }
+            if !s.trace_state.is_empty() {
+                out.extend_from_slice(b",\"traceState\":");
+                w_str(out, &s.trace_state);
+            }
+            if s.flags != 0 {
+                let _ = write!(out, ",\"flags\":{}", s.flags);
+            }
+            out.extend_from_slice(b",\"name\":");
+            w_str(out, &s.name);
+            let _ = write!(
+                out,
+                ",\"kind\":{},\"startTimeUnixNano\":\"{}\",\"endTimeUnixNano\":\"{}\"",
+                s.kind as i32, s.start_unix_nano, s.end_unix_nano
+            );
+            if !s.attributes.is_empty() {
+                out.extend_from_slice(b",\"attributes\":");
+                w_attrs(out, &s.attributes);
+            }
+            if !s.events.is_empty() {
+                out.extend_from_slice(b",\"events\":[");
+                for (j, e) in s.events.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    let _ = write!(out, "{{\"timeUnixNano\":\"{}\",\"name\":", e.time_unix_nano);
+                    w_str(out, &e.name);
+                    if !e.attributes.is_empty() {
+                        out.extend_from_slice(b",\"attributes\":");
+                        w_attrs(out, &e.attributes);
+                    }
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+            if !s.links.is_empty() {
+                out.extend_from_slice(b",\"links\":[");
+                for (j, l) in s.links.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    let _ = write!(out, "{{\"traceId\":\"{}\",\"spanId\":\"{}\"", l.trace_id, l.span_id);
+                    if !l.attributes.is_empty() {
+                        out.extend_from_slice(b",\"attributes\":");
+                        w_attrs(out, &l.attributes);
+                    }
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+            let _ = write!(out, ",\"status\":{{\"code\":{}", s.status_code as i32);
+            if !s.status_message.is_empty() {
+                out.extend_from_slice(b",\"message\":");
+                w_str(out, &s.status_message);
+            }
+            out.extend_from_slice(b"}}");
+        }
+        out.extend_from_slice(b"]}]}");
+    }
+    out.extend_from_slice(b"]}");
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+    use crate::convert::{spans_from_request, Limits};
+
+    #[test]
+    fn fast_writer_decodes_to_the_same_spans() {
+        let v: Value = serde_json::from_slice(
+            &std::fs::read(format!(
+                "{}/../../../shared/data/otlp-examples/trace.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let Request::Traces(req) = decode_value(Signal::Traces, &v).unwrap() else { panic!() };
+        let limits = Limits { min_time_ns: 0, ..Limits::default() };
+        let mut spans = spans_from_request(&req, &limits).items;
+        spans[0].attributes.insert("f".into(), serde_json::json!(1.5));
+        spans[0].attributes.insert("nested".into(), serde_json::json!({"a": [1, "x", true]}));
+        let mut out = Vec::new();
+        write_traces(&spans, &mut out);
+        let Request::Traces(back) = decode(Signal::Traces, &out).unwrap() else { panic!() };
+        assert_eq!(spans_from_request(&back, &limits).items, spans);
     }
 }

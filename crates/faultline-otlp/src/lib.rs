@@ -13,8 +13,8 @@ pub mod convert;
 pub mod json;
 
 pub use convert::{
-    logs_from_request, logs_to_request, metrics_from_request, metrics_to_request,
-    spans_from_request, spans_to_request, Decoded, Limits,
+    logs_from_request, logs_to_request, metrics_from_request, metrics_to_request, spans_from_request,
+    spans_to_request, Decoded, Limits,
 };
 pub use opentelemetry_proto::tonic as proto;
 
@@ -51,10 +51,7 @@ pub enum Request {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("invalid OTLP protobuf for {signal}: {source}")]
-    Protobuf {
-        signal: &'static str,
-        source: prost::DecodeError,
-    },
+    Protobuf { signal: &'static str, source: prost::DecodeError },
     #[error("invalid OTLP/JSON: {0}")]
     Json(String),
     #[error("invalid OTLP/JSON at {path}: {message}")]
@@ -64,15 +61,10 @@ pub enum DecodeError {
 /// Decodes an OTLP protobuf export request of the given signal.
 pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Request, DecodeError> {
     use prost::Message;
-    let err = |source| DecodeError::Protobuf {
-        signal: signal.as_str(),
-        source,
-    };
+    let err = |source| DecodeError::Protobuf { signal: signal.as_str(), source };
     Ok(match signal {
         Signal::Traces => Request::Traces(ExportTraceServiceRequest::decode(bytes).map_err(err)?),
         Signal::Logs => Request::Logs(ExportLogsServiceRequest::decode(bytes).map_err(err)?),
-        Signal::Metrics => {
-            Request::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(err)?)
-        }
+        Signal::Metrics => Request::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(err)?),
     })
 }

@@ -30,14 +30,7 @@ pub struct FilterError {
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let col = self.input[..self.pos.min(self.input.len())].chars().count();
-        write!(
-            f,
-            "{} at column {}\n  {}\n  {}^",
-            self.message,
-            col + 1,
-            self.input,
-            " ".repeat(col)
-        )
+        write!(f, "{} at column {}\n  {}\n  {}^", self.message, col + 1, self.input, " ".repeat(col))
     }
 }
 
@@ -53,11 +46,7 @@ enum Tok {
 }
 
 fn lex(input: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
-    let err = |pos, message: String| FilterError {
-        input: input.to_string(),
-        pos,
-        message,
-    };
+    let err = |pos, message: String| FilterError { input: input.to_string(), pos, message };
     let b = input.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
@@ -154,18 +143,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, pos: usize, message: impl Into<String>) -> FilterError {
-        FilterError {
-            input: self.input.to_string(),
-            pos,
-            message: message.into(),
-        }
+        FilterError { input: self.input.to_string(), pos, message: message.into() }
     }
 
     fn pos(&self) -> usize {
-        self.toks
-            .get(self.i)
-            .map(|t| t.0)
-            .unwrap_or(self.input.len())
+        self.toks.get(self.i).map(|t| t.0).unwrap_or(self.input.len())
     }
 
     fn peek_word(&self, w: &str) -> bool {
@@ -174,31 +156,22 @@ impl Parser<'_> {
 
     fn or(&mut self) -> Result<Expr, FilterError> {
         let mut items = vec![self.and()?];
-        while self.peek_word("or")
-            || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "||")
-        {
+        while self.peek_word("or") || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "||") {
             self.i += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
         let mut items = vec![self.unary()?];
         loop {
-            if self.peek_word("and")
-                || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "&&")
+            if self.peek_word("and") || matches!(self.toks.get(self.i), Some((_, Tok::Word(x))) if x == "&&")
             {
                 self.i += 1;
                 items.push(self.unary()?);
-            } else if matches!(
-                self.toks.get(self.i),
-                Some((_, Tok::Word(_))) | Some((_, Tok::LParen))
-            ) && !self.peek_word("or")
+            } else if matches!(self.toks.get(self.i), Some((_, Tok::Word(_))) | Some((_, Tok::LParen)))
+                && !self.peek_word("or")
             {
                 // Juxtaposition means "and", as in most search boxes.
                 items.push(self.unary()?);
@@ -206,11 +179,7 @@ impl Parser<'_> {
                 break;
             }
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
@@ -241,9 +210,7 @@ impl Parser<'_> {
                     _ => {
                         return Err(self.err(
                             self.pos(),
-                            format!(
-                            "expected an operator (= != < <= > >= ~) or `exists` after {field:?}"
-                        ),
+                            format!("expected an operator (= != < <= > >= ~) or `exists` after {field:?}"),
                         ))
                     }
                 };
@@ -265,19 +232,10 @@ impl Parser<'_> {
         match resolve(self.table, field) {
             Field::Column(c, _) => Ok(Expr::NotNull(c.to_string())),
             Field::Attr(key) => Ok(Expr::Or(vec![
-                Expr::AttrExists {
-                    column: "attributes".into(),
-                    key: key.clone(),
-                },
-                Expr::AttrExists {
-                    column: "resource_attributes".into(),
-                    key,
-                },
+                Expr::AttrExists { column: "attributes".into(), key: key.clone() },
+                Expr::AttrExists { column: "resource_attributes".into(), key },
             ])),
-            Field::ResourceAttr(key) => Ok(Expr::AttrExists {
-                column: "resource_attributes".into(),
-                key,
-            }),
+            Field::ResourceAttr(key) => Ok(Expr::AttrExists { column: "resource_attributes".into(), key }),
             Field::Unknown => Err(self.err(pos, format!("unknown field {field:?}"))),
         }
     }
@@ -313,12 +271,7 @@ impl Parser<'_> {
                             op: cmp,
                             value: v.clone(),
                         },
-                        Expr::Attr {
-                            column: "resource_attributes".into(),
-                            key,
-                            op: cmp,
-                            value: v,
-                        },
+                        Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: v },
                     ])
                 } else {
                     Expr::Or(vec![
@@ -328,21 +281,13 @@ impl Parser<'_> {
                             op: cmp,
                             value: v.clone(),
                         },
-                        Expr::Attr {
-                            column: "resource_attributes".into(),
-                            key,
-                            op: cmp,
-                            value: v,
-                        },
+                        Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: v },
                     ])
                 })
             }
-            Field::ResourceAttr(key) => Ok(Expr::Attr {
-                column: "resource_attributes".into(),
-                key,
-                op: cmp,
-                value: value.scalar(),
-            }),
+            Field::ResourceAttr(key) => {
+                Ok(Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: value.scalar() })
+            }
             Field::Column(col, ty) => {
                 let scalar = match ty {
                     Ty::Str => Scalar::Str(value.text()),
@@ -360,16 +305,17 @@ impl Parser<'_> {
                                 .map_err(|e| verr(e.to_string()))?,
                         )
                     }
-                    Ty::Status => Scalar::Int(
-                        StatusCode::parse(&value.text())
-                            .ok_or_else(|| verr(format!("expected error, ok or unset, got {:?}", value.text())))?
-                            as i64,
-                    ),
-                    Ty::Kind => Scalar::Int(
-                        SpanKind::parse(&value.text())
-                            .ok_or_else(|| verr(format!("expected server, client, internal, producer, consumer or unspecified, got {:?}", value.text())))?
-                            as i64,
-                    ),
+                    Ty::Status => {
+                        Scalar::Int(StatusCode::parse(&value.text()).ok_or_else(|| {
+                            verr(format!("expected error, ok or unset, got {:?}", value.text()))
+                        })? as i64)
+                    }
+                    Ty::Kind => Scalar::Int(SpanKind::parse(&value.text()).ok_or_else(|| {
+                        verr(format!(
+                            "expected server, client, internal, producer, consumer or unspecified, got {:?}",
+                            value.text()
+                        ))
+                    })? as i64),
                     Ty::Severity => {
                         let t = value.text();
                         let n = t.parse::<i64>().ok().unwrap_or_else(|| severity_from_text(&t) as i64);
@@ -388,7 +334,8 @@ impl Parser<'_> {
                     }
                     Ty::Id(len) => {
                         let t = value.text();
-                        let bytes = hex::decode(t.trim()).map_err(|_| verr(format!("expected a hex id, got {t:?}")))?;
+                        let bytes = hex::decode(t.trim())
+                            .map_err(|_| verr(format!("expected a hex id, got {t:?}")))?;
                         if bytes.len() != len {
                             return Err(verr(format!("expected {} hex digits, got {}", len * 2, t.len())));
                         }
@@ -400,10 +347,7 @@ impl Parser<'_> {
                     }
                 };
                 if cmp == CmpOp::Contains && ty != Ty::Str {
-                    return Err(self.err(
-                        pos,
-                        format!("~ only applies to text; {field:?} is not text"),
-                    ));
+                    return Err(self.err(pos, format!("~ only applies to text; {field:?} is not text")));
                 }
                 Ok(Expr::col(col, cmp, scalar))
             }
@@ -475,10 +419,7 @@ fn resolve(table: Table, field: &str) -> Field {
     if let Some(k) = field.strip_prefix("resource.") {
         return Field::ResourceAttr(k.to_string());
     }
-    if let Some(k) = field
-        .strip_prefix("attr.")
-        .or_else(|| field.strip_prefix("attributes."))
-    {
+    if let Some(k) = field.strip_prefix("attr.").or_else(|| field.strip_prefix("attributes.")) {
         return Field::Attr(k.to_string());
     }
     let f = field.to_ascii_lowercase();
@@ -507,9 +448,7 @@ fn resolve(table: Table, field: &str) -> Field {
             _ => Field::Attr(field.to_string()),
         },
         Table::Logs => match f.as_str() {
-            "severity" | "level" | "severity_number" => {
-                Field::Column("severity_number", Ty::Severity)
-            }
+            "severity" | "level" | "severity_number" => Field::Column("severity_number", Ty::Severity),
             "severity_text" => Field::Column("severity_text", Ty::Str),
             "body" | "message" | "msg" => Field::Column("body", Ty::Str),
             "time" => Field::Column("time", Ty::Time),
@@ -543,12 +482,7 @@ pub fn parse(table: Table, input: &str) -> Result<Expr, FilterError> {
         return Ok(Expr::True);
     }
     let toks = lex(input)?;
-    let mut p = Parser {
-        input,
-        toks,
-        i: 0,
-        table,
-    };
+    let mut p = Parser { input, toks, i: 0, table };
     let e = p.or()?;
     if p.i < p.toks.len() {
         let (pos, t) = &p.toks[p.i];
@@ -569,18 +503,9 @@ mod tests {
         )
         .unwrap();
         let Expr::And(items) = e else { panic!("{e:?}") };
-        assert_eq!(
-            items[0],
-            Expr::col("service_name", CmpOp::Eq, Scalar::Str("checkout".into()))
-        );
-        assert_eq!(
-            items[1],
-            Expr::col("status_code", CmpOp::Eq, Scalar::Int(2))
-        );
-        assert_eq!(
-            items[2],
-            Expr::col("duration_ns", CmpOp::Gt, Scalar::Int(500_000_000))
-        );
+        assert_eq!(items[0], Expr::col("service_name", CmpOp::Eq, Scalar::Str("checkout".into())));
+        assert_eq!(items[1], Expr::col("status_code", CmpOp::Eq, Scalar::Int(2)));
+        assert_eq!(items[2], Expr::col("duration_ns", CmpOp::Gt, Scalar::Int(500_000_000)));
         assert!(
             matches!(&items[3], Expr::Or(v) if matches!(&v[0], Expr::Attr { key, value: Scalar::Int(504), .. } if key == "http.response.status_code"))
         );
@@ -607,16 +532,9 @@ mod tests {
 
     #[test]
     fn logs_and_precedence() {
-        let e = parse(
-            Table::Logs,
-            "severity >= warn and (body ~ timeout or body ~ refused)",
-        )
-        .unwrap();
+        let e = parse(Table::Logs, "severity >= warn and (body ~ timeout or body ~ refused)").unwrap();
         let Expr::And(items) = e else { panic!() };
-        assert_eq!(
-            items[0],
-            Expr::col("severity_number", CmpOp::Ge, Scalar::Int(13))
-        );
+        assert_eq!(items[0], Expr::col("severity_number", CmpOp::Ge, Scalar::Int(13)));
         assert!(matches!(&items[1], Expr::Or(v) if v.len() == 2));
         assert!(parse(Table::Logs, "severity = error").is_ok());
         assert!(parse(Table::Spans, "not kind = client").is_ok());

@@ -61,11 +61,7 @@ pub fn trace_tree(trace_id: TraceId, mut spans: Vec<Span>) -> TraceTree {
             .map(|(i, depth)| {
                 let span = spans[i].take().expect("each span once");
                 let orphan = span.parent_span_id.is_some_and(|p| !ids.contains(&p));
-                TreeSpan {
-                    depth,
-                    orphan,
-                    span,
-                }
+                TreeSpan { depth, orphan, span }
             })
             .collect(),
     }
@@ -103,20 +99,13 @@ pub async fn find_trace_ids(
     to: i64,
     limit: usize,
 ) -> Result<Vec<(TraceId, usize)>, QueryError> {
-    let scan = Scan::new(Table::Spans)
-        .time(from, to)
-        .filter(filter)
-        .columns(&["trace_id", "start_time"]);
+    let scan = Scan::new(Table::Spans).time(from, to).filter(filter).columns(&["trace_id", "start_time"]);
     let batches = store.scan(&scan).await?;
     let mut matched: HashMap<TraceId, (i64, usize)> = HashMap::new();
     for b in &batches {
         let c = faultline_model::schema::Columns::new(b);
         for row in 0..b.num_rows() {
-            let Some(t) = c
-                .fsb("trace_id", row)
-                .and_then(|x| x.try_into().ok())
-                .map(TraceId)
-            else {
+            let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else {
                 continue;
             };
             let start = c.i64("start_time", row).unwrap_or(0);
@@ -125,8 +114,7 @@ pub async fn find_trace_ids(
             e.1 += 1;
         }
     }
-    let mut ids: Vec<(TraceId, i64, usize)> =
-        matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
+    let mut ids: Vec<(TraceId, i64, usize)> = matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
     ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ids.truncate(limit);
     Ok(ids.into_iter().map(|(t, _, n)| (t, n)).collect())
@@ -134,12 +122,7 @@ pub async fn find_trace_ids(
 
 /// All spans of a trace (each once).
 pub async fn trace_spans(store: &Store, trace_id: TraceId) -> Result<Vec<Span>, QueryError> {
-    Ok(store
-        .trace(trace_id)
-        .await?
-        .iter()
-        .flat_map(spans_from_batch)
-        .collect())
+    Ok(store.trace(trace_id).await?.iter().flat_map(spans_from_batch).collect())
 }
 
 /// Finds traces with at least one span matching `filter` in `[from, to)`, newest first.
@@ -178,25 +161,17 @@ pub async fn dependencies(
     for b in &batches {
         let c = faultline_model::schema::Columns::new(b);
         for row in 0..b.num_rows() {
-            let Some(t) = c
-                .fsb("trace_id", row)
-                .and_then(|x| x.try_into().ok())
-                .map(TraceId)
-            else {
+            let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else {
                 continue;
             };
-            let Some(sid) = c
-                .fsb("span_id", row)
-                .and_then(|x| x.try_into().ok())
-                .map(faultline_model::SpanId)
+            let Some(sid) =
+                c.fsb("span_id", row).and_then(|x| x.try_into().ok()).map(faultline_model::SpanId)
             else {
                 continue;
             };
             let svc = c.string("service_name", row);
-            if let Some(p) = c
-                .fsb("parent_span_id", row)
-                .and_then(|x| x.try_into().ok())
-                .map(faultline_model::SpanId)
+            if let Some(p) =
+                c.fsb("parent_span_id", row).and_then(|x| x.try_into().ok()).map(faultline_model::SpanId)
             {
                 edges.push((t, p, svc.clone()));
             }
@@ -223,10 +198,7 @@ pub fn summarize(trace_id: TraceId, spans: &[Span], matched_spans: usize) -> Opt
         .filter(|s| s.parent_span_id.is_none())
         .min_by_key(|s| s.start_unix_nano)
         .or_else(|| spans.iter().min_by_key(|s| s.start_unix_nano))?;
-    let services: BTreeSet<String> = spans
-        .iter()
-        .map(|s| s.resource.service_name.clone())
-        .collect();
+    let services: BTreeSet<String> = spans.iter().map(|s| s.resource.service_name.clone()).collect();
     Some(TraceSummary {
         trace_id,
         root_service: root.resource.service_name.clone(),
@@ -234,10 +206,7 @@ pub fn summarize(trace_id: TraceId, spans: &[Span], matched_spans: usize) -> Opt
         start_unix_nano: start,
         duration_ns: end - start,
         span_count: spans.len(),
-        error_count: spans
-            .iter()
-            .filter(|s| s.status_code == StatusCode::Error)
-            .count(),
+        error_count: spans.iter().filter(|s| s.status_code == StatusCode::Error).count(),
         services: services.into_iter().collect(),
         matched_spans,
     })
@@ -249,9 +218,7 @@ pub async fn services_and_operations(
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<String, BTreeMap<String, BTreeSet<i8>>>, QueryError> {
-    let scan = Scan::new(Table::Spans)
-        .time(from, to)
-        .columns(&["service_name", "name", "kind"]);
+    let scan = Scan::new(Table::Spans).time(from, to).columns(&["service_name", "name", "kind"]);
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<i8>>> = BTreeMap::new();
     for b in store.scan(&scan).await? {
         let c = faultline_model::schema::Columns::new(&b);
@@ -259,11 +226,7 @@ pub async fn services_and_operations(
             let svc = c.str("service_name", row).unwrap_or("");
             let name = c.str("name", row).unwrap_or("");
             let kind = c.i8("kind", row).unwrap_or(0);
-            out.entry(svc.to_string())
-                .or_default()
-                .entry(name.to_string())
-                .or_default()
-                .insert(kind);
+            out.entry(svc.to_string()).or_default().entry(name.to_string()).or_default().insert(kind);
         }
     }
     Ok(out)

@@ -66,31 +66,20 @@ fn limit(p: &HashMap<String, String>, default: usize) -> Result<usize, AppError>
             .ok()
             .filter(|n| *n > 0)
             .map(|n| n.min(100_000))
-            .ok_or_else(|| {
-                AppError::bad_request(format!("limit must be a positive number, got {s:?}"))
-            }),
+            .ok_or_else(|| AppError::bad_request(format!("limit must be a positive number, got {s:?}"))),
     }
 }
 
 fn filter(table: Table, p: &HashMap<String, String>) -> Result<Expr, AppError> {
-    let text = p
-        .get("filter")
-        .or_else(|| p.get("q"))
-        .map(String::as_str)
-        .unwrap_or("");
-    faultline_query::parse(table, text)
-        .map_err(|e| AppError::bad_request(format!("invalid filter: {e}")))
+    let text = p.get("filter").or_else(|| p.get("q")).map(String::as_str).unwrap_or("");
+    faultline_query::parse(table, text).map_err(|e| AppError::bad_request(format!("invalid filter: {e}")))
 }
 
 fn parse_trace_id(s: &str) -> Result<TraceId, AppError> {
-    TraceId::from_hex_lenient(s)
-        .map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
+    TraceId::from_hex_lenient(s).map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
 }
 
-async fn trace_by_id(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let tid = parse_trace_id(&id)?;
     let tree = get_trace(&st.store, tid).await?;
@@ -101,10 +90,7 @@ async fn trace_by_id(
     }
 }
 
-async fn search_traces(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
@@ -113,18 +99,12 @@ async fn search_traces(
     Ok(Json(json!({"traces": traces})))
 }
 
-async fn search_spans(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
     let n = limit(&p, 100)?;
-    let batches = st
-        .store
-        .scan(&Scan::new(Table::Spans).time(from, to).filter(f))
-        .await?;
+    let batches = st.store.scan(&Scan::new(Table::Spans).time(from, to).filter(f)).await?;
     let mut spans: Vec<_> = batches.iter().flat_map(spans_from_batch).collect();
     spans.sort_by_key(|s| std::cmp::Reverse(s.start_unix_nano));
     let total = spans.len();
@@ -133,10 +113,7 @@ async fn search_spans(
     Ok(Json(json!({"total": total, "spans": spans})))
 }
 
-async fn search_logs(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Logs, &p)?];
@@ -147,33 +124,17 @@ async fn search_logs(
         parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
     }
     if let Some(s) = p.get("severity").filter(|s| !s.is_empty()) {
-        let n = s
-            .parse::<i64>()
-            .ok()
-            .unwrap_or_else(|| faultline_model::log::severity_from_text(s) as i64);
+        let n = s.parse::<i64>().ok().unwrap_or_else(|| faultline_model::log::severity_from_text(s) as i64);
         if n == 0 {
-            return Err(AppError::bad_request(format!(
-                "severity: expected a level or 1-24, got {s:?}"
-            )));
+            return Err(AppError::bad_request(format!("severity: expected a level or 1-24, got {s:?}")));
         }
         parts.push(Expr::col("severity_number", CmpOp::Ge, Scalar::Int(n)));
     }
     if let Some(t) = p.get("trace_id").filter(|s| !s.is_empty()) {
-        parts.push(Expr::col(
-            "trace_id",
-            CmpOp::Eq,
-            Scalar::Bytes(parse_trace_id(t)?.0.to_vec()),
-        ));
+        parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(parse_trace_id(t)?.0.to_vec())));
     }
     let n = limit(&p, 100)?;
-    let batches = st
-        .store
-        .scan(
-            &Scan::new(Table::Logs)
-                .time(from, to)
-                .filter(Expr::and(parts)),
-        )
-        .await?;
+    let batches = st.store.scan(&Scan::new(Table::Logs).time(from, to).filter(Expr::and(parts))).await?;
     let mut logs: Vec<_> = batches.iter().flat_map(logs_from_batch).collect();
     logs.sort_by_key(|l| std::cmp::Reverse(l.time_unix_nano));
     let total = logs.len();
@@ -182,10 +143,7 @@ async fn search_logs(
     Ok(Json(json!({"total": total, "logs": logs})))
 }
 
-async fn metric_series(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Metrics, &p)?];
@@ -195,14 +153,7 @@ async fn metric_series(
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let batches = st
-        .store
-        .scan(
-            &Scan::new(Table::Metrics)
-                .time(from, to)
-                .filter(Expr::and(parts)),
-        )
-        .await?;
+    let batches = st.store.scan(&Scan::new(Table::Metrics).time(from, to).filter(Expr::and(parts))).await?;
     // One series per metric name, service, instance and point attributes.
     let mut series: BTreeMap<SeriesKey, (Value, Vec<(i64, f64)>)> = BTreeMap::new();
     for p in batches.iter().flat_map(metrics_from_batch) {
@@ -258,23 +209,13 @@ async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<V
     Ok(Json(json!({"services": out})))
 }
 
-async fn list_changes(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Changes, &p)?];
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let batches = st
-        .store
-        .scan(
-            &Scan::new(Table::Changes)
-                .time(from, to)
-                .filter(Expr::and(parts)),
-        )
-        .await?;
+    let batches = st.store.scan(&Scan::new(Table::Changes).time(from, to).filter(Expr::and(parts))).await?;
     let mut changes: Vec<ChangeEvent> = batches.iter().flat_map(changes_from_batch).collect();
     changes.sort_by_key(|c| c.time_unix_nano);
     Ok(Json(json!({"changes": changes})))
@@ -285,16 +226,12 @@ async fn post_changes(
     State(st): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
     let items = match v {
         Value::Array(a) => a,
         o @ Value::Object(_) => vec![o],
-        _ => {
-            return Err(AppError::bad_request(
-                "expected a change event object or an array of them",
-            ))
-        }
+        _ => return Err(AppError::bad_request("expected a change event object or an array of them")),
     };
     let mut d = Decoded::default();
     for (i, item) in items.iter().enumerate() {
@@ -306,10 +243,7 @@ async fn post_changes(
         }
     }
     let o = st.ingest.changes(d).await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(json!({"accepted": o.accepted})),
-    ))
+    Ok((axum::http::StatusCode::CREATED, Json(json!({"accepted": o.accepted}))))
 }
 
 /// Zipkin v2: `POST /api/v2/spans`, a JSON array of spans; `202` as Zipkin answers.
@@ -319,12 +253,10 @@ async fn zipkin_spans(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
     let body = crate::otlp_http::body_bytes(&headers, body, st.ingest.limits.max_body_bytes)?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
     let Value::Array(items) = v else {
-        return Err(AppError::bad_request(
-            "expected a JSON array of Zipkin v2 spans",
-        ));
+        return Err(AppError::bad_request("expected a JSON array of Zipkin v2 spans"));
     };
     let mut d = Decoded::default();
     let mut errors = Vec::new();
@@ -355,8 +287,5 @@ async fn status(State(st): State<AppState>) -> Json<Value> {
 }
 
 async fn prometheus(State(st): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.telemetry.render(&st.store.stats()),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.telemetry.render(&st.store.stats()))
 }

@@ -48,10 +48,7 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError {
-            code,
-            message: message.into(),
-        }
+        AppError { code, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -77,9 +74,7 @@ impl From<faultline_store::StoreError> for AppError {
 impl From<faultline_query::QueryError> for AppError {
     fn from(e: faultline_query::QueryError) -> Self {
         match e {
-            faultline_query::QueryError::Filter(f) => {
-                AppError::bad_request(format!("invalid filter: {f}"))
-            }
+            faultline_query::QueryError::Filter(f) => AppError::bad_request(format!("invalid filter: {f}")),
             faultline_query::QueryError::Store(s) => s.into(),
         }
     }
@@ -88,14 +83,9 @@ impl From<faultline_query::QueryError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.code.http();
-        let mut resp = (
-            status,
-            axum::Json(serde_json::json!({"error": self.message})),
-        )
-            .into_response();
+        let mut resp = (status, axum::Json(serde_json::json!({"error": self.message}))).into_response();
         if self.code == ErrorCode::Unavailable {
-            resp.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
         resp
     }

@@ -3,9 +3,7 @@
 
 use crate::error::AppError;
 use crate::AppState;
-use faultline_otlp::proto::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
+use faultline_otlp::proto::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use faultline_otlp::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -15,9 +13,7 @@ use faultline_otlp::proto::collector::metrics::v1::metrics_service_server::{
 use faultline_otlp::proto::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use faultline_otlp::proto::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use faultline_otlp::proto::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use faultline_otlp::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -41,9 +37,7 @@ impl TraceService for Otlp {
             rejected_spans: o.rejected as i64,
             error_message: o.error_message,
         });
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success,
-        }))
+        Ok(Response::new(ExportTraceServiceResponse { partial_success }))
     }
 }
 
@@ -73,9 +67,7 @@ impl MetricsService for Otlp {
             rejected_data_points: o.rejected as i64,
             error_message: o.error_message,
         });
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success,
-        }))
+        Ok(Response::new(ExportMetricsServiceResponse { partial_success }))
     }
 }
 

@@ -4,9 +4,7 @@
 use crate::error::{AppError, ErrorCode};
 use crate::telemetry::Telemetry;
 use crate::ServerLimits;
-use faultline_model::schema::{
-    changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table,
-};
+use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
 use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};
 use faultline_otlp::proto::collector::logs::v1::ExportLogsServiceRequest;
 use faultline_otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -31,18 +29,11 @@ pub struct Ingestor {
 
 impl Ingestor {
     pub fn new(store: Store, limits: ServerLimits, telemetry: Arc<Telemetry>) -> Self {
-        Ingestor {
-            store,
-            limits,
-            telemetry,
-        }
+        Ingestor { store, limits, telemetry }
     }
 
     fn otlp_limits(&self) -> Limits {
-        Limits {
-            max_attributes: self.limits.max_attributes,
-            ..Limits::default()
-        }
+        Limits { max_attributes: self.limits.max_attributes, ..Limits::default() }
     }
 
     async fn store_decoded<T>(
@@ -55,18 +46,12 @@ impl Ingestor {
         let accepted = d.items.len() as u64;
         if accepted > 0 {
             if let Err(e) = self.store.append(table, to_batch(&d.items)).await {
-                self.telemetry
-                    .requests_failed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(e.into());
             }
         }
         self.telemetry.record(signal, accepted, d.rejected);
-        Ok(Outcome {
-            accepted,
-            rejected: d.rejected,
-            error_message: d.error_message(),
-        })
+        Ok(Outcome { accepted, rejected: d.rejected, error_message: d.error_message() })
     }
 
     pub async fn traces(&self, req: &ExportTraceServiceRequest) -> Result<Outcome, AppError> {
@@ -81,8 +66,7 @@ impl Ingestor {
 
     pub async fn metrics(&self, req: &ExportMetricsServiceRequest) -> Result<Outcome, AppError> {
         let d = faultline_otlp::metrics_from_request(req, &self.otlp_limits());
-        self.store_decoded(2, Table::Metrics, d, metrics_to_batch)
-            .await
+        self.store_decoded(2, Table::Metrics, d, metrics_to_batch).await
     }
 
     pub async fn spans(&self, d: Decoded<Span>) -> Result<Outcome, AppError> {
@@ -94,19 +78,15 @@ impl Ingestor {
     }
 
     pub async fn metric_points(&self, d: Decoded<MetricPoint>) -> Result<Outcome, AppError> {
-        self.store_decoded(2, Table::Metrics, d, metrics_to_batch)
-            .await
+        self.store_decoded(2, Table::Metrics, d, metrics_to_batch).await
     }
 
     pub async fn changes(&self, d: Decoded<ChangeEvent>) -> Result<Outcome, AppError> {
-        self.store_decoded(3, Table::Changes, d, changes_to_batch)
-            .await
+        self.store_decoded(3, Table::Changes, d, changes_to_batch).await
     }
 
     pub fn refused(&self) {
-        self.telemetry
-            .requests_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

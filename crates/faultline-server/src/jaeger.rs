@@ -16,10 +16,7 @@ use std::collections::HashMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/jaeger/api/services", get(services))
-        .route(
-            "/jaeger/api/services/{service}/operations",
-            get(service_operations),
-        )
+        .route("/jaeger/api/services/{service}/operations", get(service_operations))
         .route("/jaeger/api/operations", get(operations))
         .route("/jaeger/api/traces", get(find_traces))
         .route("/jaeger/api/traces/{id}", get(trace))
@@ -38,9 +35,7 @@ fn micros(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, AppError>
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<i64>().map_err(|_| {
-                AppError::bad_request(format!(
-                    "{k} must be microseconds since the epoch, got {s:?}"
-                ))
+                AppError::bad_request(format!("{k} must be microseconds since the epoch, got {s:?}"))
             })
         })
         .transpose()
@@ -50,12 +45,8 @@ fn micros(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, AppError>
 fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     let now = faultline_model::time::now_ns();
     // Saturating: clients send sentinel values such as endTs=9999999999999.
-    let mut from = micros(p, "start")?
-        .map(|u| u.saturating_mul(1000))
-        .unwrap_or(i64::MIN);
-    let mut to = micros(p, "end")?
-        .map(|u| u.saturating_mul(1000).saturating_add(1))
-        .unwrap_or(i64::MAX);
+    let mut from = micros(p, "start")?.map(|u| u.saturating_mul(1000)).unwrap_or(i64::MIN);
+    let mut to = micros(p, "end")?.map(|u| u.saturating_mul(1000).saturating_add(1)).unwrap_or(i64::MAX);
     if let Some(end_ms) = p.get("endTs").and_then(|s| s.parse::<i64>().ok()) {
         to = end_ms.saturating_mul(1_000_000).saturating_add(1);
         if let Some(lb) = p.get("lookback").and_then(|s| s.parse::<i64>().ok()) {
@@ -81,17 +72,12 @@ async fn service_operations(
     Path(service): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
-    let ops: Vec<&String> = m
-        .get(&service)
-        .map(|o| o.keys().collect())
-        .unwrap_or_default();
+    let ops: Vec<&String> = m.get(&service).map(|o| o.keys().collect()).unwrap_or_default();
     Ok(envelope(json!(ops)))
 }
 
 async fn operations(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
-    let service = p
-        .get("service")
-        .ok_or_else(|| AppError::bad_request("service is required"))?;
+    let service = p.get("service").ok_or_else(|| AppError::bad_request("service is required"))?;
     let kind = p.get("spanKind").filter(|s| !s.is_empty());
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
     let mut out = Vec::new();
@@ -117,10 +103,7 @@ fn duration_param(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, A
         .transpose()
 }
 
-async fn find_traces(
-    State(st): State<AppState>,
-    Query(p): Params,
-) -> Result<Json<Value>, AppError> {
+async fn find_traces(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let mut parts = Vec::new();
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
@@ -152,32 +135,15 @@ async fn find_traces(
                 ));
                 continue;
             }
-            let lit = text
-                .parse::<i64>()
-                .map(Scalar::Int)
-                .unwrap_or(Scalar::Str(text));
+            let lit = text.parse::<i64>().map(Scalar::Int).unwrap_or(Scalar::Str(text));
             parts.push(Expr::Or(vec![
-                Expr::Attr {
-                    column: "attributes".into(),
-                    key: k.clone(),
-                    op: CmpOp::Eq,
-                    value: lit.clone(),
-                },
-                Expr::Attr {
-                    column: "resource_attributes".into(),
-                    key: k,
-                    op: CmpOp::Eq,
-                    value: lit,
-                },
+                Expr::Attr { column: "attributes".into(), key: k.clone(), op: CmpOp::Eq, value: lit.clone() },
+                Expr::Attr { column: "resource_attributes".into(), key: k, op: CmpOp::Eq, value: lit },
             ]));
         }
     }
-    let limit = p
-        .get("limit")
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(20)
-        .min(1500);
+    let limit =
+        p.get("limit").and_then(|s| s.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(20).min(1500);
     let ids = find_trace_ids(&st.store, Expr::and(parts), from, to, limit).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (tid, _) in ids {
@@ -186,10 +152,7 @@ async fn find_traces(
     Ok(envelope(json!(out)))
 }
 
-async fn trace(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+async fn trace(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let tid = TraceId::from_hex_lenient(&id)
         .map_err(|e| AppError::bad_request(format!("invalid trace id {id:?}: {e}")))?;
     let spans = trace_spans(&st.store, tid).await?;
@@ -202,9 +165,7 @@ async fn trace(
 async fn deps(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let d = dependencies(&st.store, from, to).await?;
-    let out: Vec<Value> = d
-        .into_iter()
-        .map(|(a, b, n)| json!({"parent": a, "child": b, "callCount": n}))
-        .collect();
+    let out: Vec<Value> =
+        d.into_iter().map(|(a, b, n)| json!({"parent": a, "child": b, "callCount": n})).collect();
     Ok(envelope(json!(out)))
 }

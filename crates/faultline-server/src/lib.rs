@@ -54,10 +54,7 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits {
-            max_body_bytes: 64 << 20,
-            max_attributes: 1024,
-        }
+        ServerLimits { max_body_bytes: 64 << 20, max_attributes: 1024 }
     }
 }
 
@@ -69,15 +66,10 @@ pub fn app(state: AppState) -> Router {
         .merge(jaeger::routes())
         .with_state(state)
         // A bug must cost one request a 500, never the connection or the server.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                AppError::new(
-                    error::ErrorCode::Internal,
-                    "internal error (a bug: please report it)",
-                )
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            AppError::new(error::ErrorCode::Internal, "internal error (a bug: please report it)")
                 .into_response()
-            },
-        ))
+        }))
 }
 
 /// Addresses to listen on.
@@ -107,19 +99,14 @@ pub async fn serve(
     tracing::info!(addr = %listen.api, "API and UI listening");
     let router = app(state.clone());
     let r = rx.clone();
-    tasks.spawn(async move {
-        axum::serve(api, router)
-            .with_graceful_shutdown(wait(r))
-            .await
-    });
+    tasks.spawn(async move { axum::serve(api, router).with_graceful_shutdown(wait(r)).await });
     if let Some(addr) = listen.otlp_http {
         if addr != listen.api {
             let l = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(%addr, "OTLP/HTTP listening");
             let router = app(state.clone());
             let r = rx.clone();
-            tasks
-                .spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
+            tasks.spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
         }
     }
     if let Some(addr) = listen.grpc {

@@ -12,15 +12,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use faultline_otlp::proto::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
+use faultline_otlp::proto::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use faultline_otlp::proto::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
-use faultline_otlp::proto::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use faultline_otlp::proto::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use faultline_otlp::{Request, Signal};
 use prost::Message;
 use std::io::Read;
@@ -31,10 +27,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/traces",
             post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Traces)),
         )
-        .route(
-            "/v1/logs",
-            post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Logs)),
-        )
+        .route("/v1/logs", post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Logs)))
         .route(
             "/v1/metrics",
             post(|s: State<AppState>, h: HeaderMap, b: Bytes| handle(s, h, b, Signal::Metrics)),
@@ -64,11 +57,7 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
         Encoding::Protobuf => (
             status,
             [(header::CONTENT_TYPE, "application/x-protobuf")],
-            RpcStatus {
-                code,
-                message: err.message,
-            }
-            .encode_to_vec(),
+            RpcStatus { code, message: err.message }.encode_to_vec(),
         )
             .into_response(),
         Encoding::Json => (
@@ -79,8 +68,7 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
             .into_response(),
     };
     if err.code == ErrorCode::Unavailable {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
 }
@@ -89,8 +77,7 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
 pub fn gunzip_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, AppError> {
     let mut out = Vec::new();
     let mut d = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
-    d.read_to_end(&mut out)
-        .map_err(|e| AppError::bad_request(format!("body is not valid gzip: {e}")))?;
+    d.read_to_end(&mut out).map_err(|e| AppError::bad_request(format!("body is not valid gzip: {e}")))?;
     if out.len() > limit {
         return Err(AppError::new(
             ErrorCode::PayloadTooLarge,
@@ -105,10 +92,7 @@ pub fn body_bytes(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     if body.len() > limit {
         return Err(AppError::new(
             ErrorCode::PayloadTooLarge,
-            format!(
-                "body of {} bytes is larger than the limit of {limit} bytes",
-                body.len()
-            ),
+            format!("body of {} bytes is larger than the limit of {limit} bytes", body.len()),
         ));
     }
     match headers
@@ -126,22 +110,11 @@ pub fn body_bytes(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     }
 }
 
-async fn handle(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-    signal: Signal,
-) -> Response {
+async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, signal: Signal) -> Response {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
     let enc = match ct.as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
@@ -197,10 +170,7 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportTraceServiceResponse {
-                    partial_success: ps,
-                }
-                .encode_to_vec(),
+                ExportTraceServiceResponse { partial_success: ps }.encode_to_vec(),
                 partial_json("rejectedSpans", o),
             )
         }
@@ -210,10 +180,7 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportLogsServiceResponse {
-                    partial_success: ps,
-                }
-                .encode_to_vec(),
+                ExportLogsServiceResponse { partial_success: ps }.encode_to_vec(),
                 partial_json("rejectedLogRecords", o),
             )
         }
@@ -223,27 +190,18 @@ fn success(signal: Signal, enc: Encoding, o: &Outcome) -> Response {
                 error_message: o.error_message.clone(),
             });
             (
-                ExportMetricsServiceResponse {
-                    partial_success: ps,
-                }
-                .encode_to_vec(),
+                ExportMetricsServiceResponse { partial_success: ps }.encode_to_vec(),
                 partial_json("rejectedDataPoints", o),
             )
         }
     };
     match enc {
-        Encoding::Protobuf => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            bytes,
-        )
-            .into_response(),
-        Encoding::Json => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            json.to_string(),
-        )
-            .into_response(),
+        Encoding::Protobuf => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], bytes).into_response()
+        }
+        Encoding::Json => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response()
+        }
     }
 }
 

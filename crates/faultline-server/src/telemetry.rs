@@ -30,8 +30,7 @@ impl Telemetry {
 
     pub fn observe_query(&self, secs: f64) {
         self.query_count.fetch_add(1, Ordering::Relaxed);
-        self.query_micros
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.query_micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
         for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
             if secs <= *b {
                 self.query_buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -52,12 +51,7 @@ impl Telemetry {
             SIGNALS
                 .iter()
                 .zip(arr)
-                .map(|(sig, a)| {
-                    (
-                        format!("{{signal=\"{sig}\"}}"),
-                        a.load(Ordering::Relaxed) as f64,
-                    )
-                })
+                .map(|(sig, a)| (format!("{{signal=\"{sig}\"}}"), a.load(Ordering::Relaxed) as f64))
                 .collect()
         };
         counter(
@@ -75,10 +69,7 @@ impl Telemetry {
         counter(
             "faultline_requests_failed_total",
             "Ingest requests refused whole.",
-            &[(
-                String::new(),
-                self.requests_failed.load(Ordering::Relaxed) as f64,
-            )],
+            &[(String::new(), self.requests_failed.load(Ordering::Relaxed) as f64)],
             "counter",
         );
         counter(
@@ -117,24 +108,14 @@ impl Telemetry {
             &[(String::new(), s.head_bytes as f64)],
             "gauge",
         );
-        counter(
-            "faultline_segments",
-            "Parquet segments.",
-            &[(String::new(), s.segments as f64)],
-            "gauge",
-        );
+        counter("faultline_segments", "Parquet segments.", &[(String::new(), s.segments as f64)], "gauge");
         counter(
             "faultline_segment_bytes",
             "Bytes in Parquet segments.",
             &[(String::new(), s.segment_bytes as f64)],
             "gauge",
         );
-        counter(
-            "faultline_flushes_total",
-            "Head flushes.",
-            &[(String::new(), s.flushes as f64)],
-            "counter",
-        );
+        counter("faultline_flushes_total", "Head flushes.", &[(String::new(), s.flushes as f64)], "counter");
         counter(
             "faultline_compactions_total",
             "Segment compactions.",
@@ -150,10 +131,7 @@ impl Telemetry {
             );
         }
         let n = self.query_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "faultline_query_duration_seconds_bucket{{le=\"+Inf\"}} {n}"
-        );
+        let _ = writeln!(out, "faultline_query_duration_seconds_bucket{{le=\"+Inf\"}} {n}");
         let _ = writeln!(
             out,
             "faultline_query_duration_seconds_sum {}",

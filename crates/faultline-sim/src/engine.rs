@@ -104,21 +104,11 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn ok() -> Self {
-        Outcome {
-            ok: true,
-            status: 200,
-            message: String::new(),
-            hit: true,
-        }
+        Outcome { ok: true, status: 200, message: String::new(), hit: true }
     }
 
     fn err(status: u16, message: impl Into<String>) -> Self {
-        Outcome {
-            ok: false,
-            status,
-            message: message.into(),
-            hit: false,
-        }
+        Outcome { ok: false, status, message: message.into(), hit: false }
     }
 }
 
@@ -226,18 +216,10 @@ impl Sim {
         let ep_of = |to: &str| -> (usize, usize) {
             let (s, e) = to.split_once(':').expect("validated service:endpoint");
             let si = svc_index[s];
-            let ei = sc.services[si]
-                .endpoints
-                .iter()
-                .position(|x| x.name == e)
-                .expect("validated endpoint");
+            let ei = sc.services[si].endpoints.iter().position(|x| x.name == e).expect("validated endpoint");
             (si, ei)
         };
-        fn resolve(
-            c: &Call,
-            ep_of: &dyn Fn(&str) -> (usize, usize),
-            pools: &[(String, u32, i64)],
-        ) -> CallR {
+        fn resolve(c: &Call, ep_of: &dyn Fn(&str) -> (usize, usize), pools: &[(String, u32, i64)]) -> CallR {
             let (svc, ep) = ep_of(&c.to);
             CallR {
                 svc,
@@ -246,14 +228,8 @@ impl Sim {
                 retries: c.retries,
                 backoff: c.backoff.as_deref().map(dur).unwrap_or(0),
                 probability: c.probability,
-                on_miss: c
-                    .on_miss
-                    .as_ref()
-                    .map(|m| Box::new(resolve(m, ep_of, pools))),
-                pool: c
-                    .pool
-                    .as_ref()
-                    .and_then(|p| pools.iter().position(|(n, _, _)| n == p)),
+                on_miss: c.on_miss.as_ref().map(|m| Box::new(resolve(m, ep_of, pools))),
+                pool: c.pool.as_ref().and_then(|p| pools.iter().position(|(n, _, _)| n == p)),
             }
         }
         let mut svcs = Vec::new();
@@ -262,13 +238,7 @@ impl Sim {
             let pools: Vec<(String, u32, i64)> = s
                 .pools
                 .iter()
-                .map(|(n, p)| {
-                    (
-                        n.clone(),
-                        p.size,
-                        p.acquire_timeout.as_deref().map(dur).unwrap_or(1000 * MS),
-                    )
-                })
+                .map(|(n, p)| (n.clone(), p.size, p.acquire_timeout.as_deref().map(dur).unwrap_or(1000 * MS)))
                 .collect();
             let endpoints = s
                 .endpoints
@@ -303,11 +273,7 @@ impl Sim {
                     queue: VecDeque::new(),
                     pools: pools
                         .iter()
-                        .map(|_| PoolState {
-                            in_use: 0,
-                            leaked: 0,
-                            waiters: VecDeque::new(),
-                        })
+                        .map(|_| PoolState { in_use: 0, leaked: 0, waiters: VecDeque::new() })
                         .collect(),
                     requests: 0,
                     errors: 0,
@@ -331,22 +297,15 @@ impl Sim {
                 rr: 0,
             });
         }
-        let inst_index: HashMap<String, usize> = insts
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (x.id.clone(), i))
-            .collect();
+        let inst_index: HashMap<String, usize> =
+            insts.iter().enumerate().map(|(i, x)| (x.id.clone(), i)).collect();
         let faults = sc
             .faults
             .iter()
             .map(|f| {
                 let svc = svc_index[&f.service];
-                let mut ids: Vec<usize> = f
-                    .instance
-                    .iter()
-                    .chain(&f.instances)
-                    .map(|i| inst_index[i])
-                    .collect();
+                let mut ids: Vec<usize> =
+                    f.instance.iter().chain(&f.instances).map(|i| inst_index[i]).collect();
                 if ids.is_empty()
                     && matches!(
                         f.kind,
@@ -363,11 +322,7 @@ impl Sim {
                     svc,
                     insts: ids,
                     start: start + dur(&f.at),
-                    end: f
-                        .until
-                        .as_deref()
-                        .map(|u| start + dur(u))
-                        .unwrap_or(i64::MAX),
+                    end: f.until.as_deref().map(|u| start + dur(u)).unwrap_or(i64::MAX),
                     factor: f.factor.unwrap_or(match f.kind {
                         FaultKind::SlowDependency => 20.0,
                         FaultKind::CpuCap => 0.25,
@@ -375,10 +330,7 @@ impl Sim {
                     }),
                     status: f.status.unwrap_or(404),
                     error_rate: f.error_rate.unwrap_or(0.5),
-                    zones: (
-                        f.zone.clone().unwrap_or_default(),
-                        f.other_zone.clone().unwrap_or_default(),
-                    ),
+                    zones: (f.zone.clone().unwrap_or_default(), f.other_zone.clone().unwrap_or_default()),
                     pool: f
                         .pool
                         .as_ref()
@@ -443,9 +395,7 @@ impl Sim {
 
     fn fault(&self, kind: FaultKind, pred: impl Fn(&FaultR) -> bool) -> Option<&FaultR> {
         let now = self.now;
-        self.faults
-            .iter()
-            .find(|f| f.kind == kind && f.active(now) && pred(f))
+        self.faults.iter().find(|f| f.kind == kind && f.active(now) && pred(f))
     }
 
     fn rate_at(&self, t: i64) -> f64 {
@@ -453,6 +403,11 @@ impl Sim {
         for (at, d, m) in &self.spikes {
             if t >= *at && t < at + d {
                 r *= m;
+            }
+        }
+        for f in &self.faults {
+            if f.kind == FaultKind::TrafficSpike && f.active(t) {
+                r *= f.factor;
             }
         }
         r
@@ -509,7 +464,8 @@ impl Sim {
             .instances
             .iter()
             .copied()
-            .filter(|&i| self.insts[i].in_pool && self.insts[i].down_until <= now)
+            // The load balancer's health check notices a dead instance only after a few seconds.
+            .filter(|&i| self.insts[i].in_pool && self.insts[i].down_until - now <= 15_000 * MS)
             .collect();
         if cands.is_empty() {
             return None;
@@ -545,10 +501,7 @@ impl Sim {
                 Ev::Arrive(r) => self.arrive(r, rec),
                 Ev::Work(r) => self.next_call(r, rec),
                 Ev::ChildDone { req, seq, key } => {
-                    let o = self
-                        .results
-                        .remove(&key)
-                        .unwrap_or_else(|| Outcome::err(500, "lost answer"));
+                    let o = self.results.remove(&key).unwrap_or_else(|| Outcome::err(500, "lost answer"));
                     self.call_done(req, seq, o, rec);
                 }
                 Ev::Failed { req, seq, kind } => {
@@ -561,12 +514,7 @@ impl Sim {
                 }
                 Ev::Timeout { req, seq } => {
                     if self.reqs[req].waiting && self.reqs[req].call_seq == seq {
-                        self.call_done(
-                            req,
-                            seq,
-                            Outcome::err(504, "timeout waiting for response"),
-                            rec,
-                        );
+                        self.call_done(req, seq, Outcome::err(504, "timeout waiting for response"), rec);
                     }
                 }
                 Ev::PoolTimeout { req, seq } => self.pool_timeout(req, seq, rec),
@@ -653,9 +601,9 @@ impl Sim {
     fn effective_workers(&self, inst: usize) -> u32 {
         let svc = self.insts[inst].svc;
         let mut w = self.svcs[svc].workers;
-        if let Some(f) = self.fault(FaultKind::CpuCap, |f| {
-            f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst))
-        }) {
+        if let Some(f) =
+            self.fault(FaultKind::CpuCap, |f| f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst)))
+        {
             w = ((w as f64) * f.factor).max(1.0) as u32;
         }
         w
@@ -676,11 +624,7 @@ impl Sim {
             let status = f.status;
             self.reqs[r].outcome = Outcome::err(
                 status,
-                format!(
-                    "{} {}",
-                    status,
-                    if status == 404 { "Not Found" } else { "error" }
-                ),
+                format!("{} {}", status, if status == 404 { "Not Found" } else { "error" }),
             );
             self.reqs[r].started = false;
             self.finish(r, rec);
@@ -771,10 +715,7 @@ impl Sim {
     }
 
     fn pool_timeout(&mut self, r: usize, seq: u64, rec: &mut Recorder<'_>) {
-        if !(self.reqs[r].waiting
-            && self.reqs[r].call_seq == seq
-            && self.reqs[r].held_pool.is_none())
-        {
+        if !(self.reqs[r].waiting && self.reqs[r].call_seq == seq && self.reqs[r].held_pool.is_none()) {
             return;
         }
         let inst = self.reqs[r].inst;
@@ -783,8 +724,7 @@ impl Sim {
         }
         self.reqs[r].waiting = false;
         rec.pool_timeout(self, r);
-        self.reqs[r].outcome =
-            Outcome::err(500, "timeout acquiring database connection: pool exhausted");
+        self.reqs[r].outcome = Outcome::err(500, "timeout acquiring database connection: pool exhausted");
         self.finish(r, rec);
     }
 
@@ -802,36 +742,16 @@ impl Sim {
         self.reqs[r].target_inst = None;
         let now = self.now;
         self.push(now + timeout, Ev::Timeout { req: r, seq });
-        if self
-            .fault(FaultKind::DnsFailure, |f| f.svc == tsvc)
-            .is_some()
-        {
-            self.push(
-                now + 5 * MS,
-                Ev::Failed {
-                    req: r,
-                    seq,
-                    kind: 1,
-                },
-            );
+        if self.fault(FaultKind::DnsFailure, |f| f.svc == tsvc).is_some() {
+            self.push(now + 5 * MS, Ev::Failed { req: r, seq, kind: 1 });
             return;
         }
         let Some(target) = self.pick_instance(tsvc) else {
-            self.push(
-                now + NET_NS,
-                Ev::Failed {
-                    req: r,
-                    seq,
-                    kind: 0,
-                },
-            );
+            self.push(now + NET_NS, Ev::Failed { req: r, seq, kind: 0 });
             return;
         };
         self.reqs[r].target_inst = Some(target);
-        let from_zone = self.insts[self.reqs[r].inst]
-            .zone
-            .clone()
-            .unwrap_or_default();
+        let from_zone = self.insts[self.reqs[r].inst].zone.clone().unwrap_or_default();
         let to_zone = self.insts[target].zone.clone().unwrap_or_default();
         if self
             .fault(FaultKind::NetworkPartition, |f| {
@@ -841,14 +761,7 @@ impl Sim {
             .is_some()
         {
             let t = (1000 * MS).min(timeout - 1);
-            self.push(
-                now + t,
-                Ev::Failed {
-                    req: r,
-                    seq,
-                    kind: 2,
-                },
-            );
+            self.push(now + t, Ev::Failed { req: r, seq, kind: 2 });
             return;
         }
         let parent_span = Some(self.reqs[r].client_span);
@@ -884,9 +797,7 @@ impl Sim {
         };
         let inst = self.reqs[r].inst;
         let leak = self
-            .fault(FaultKind::ConnectionLeak, |f| {
-                f.insts.contains(&inst) && f.pool == Some(p)
-            })
+            .fault(FaultKind::ConnectionLeak, |f| f.insts.contains(&inst) && f.pool == Some(p))
             .map(|f| f.error_rate.min(0.2))
             .unwrap_or(0.0);
         let leaked = leak > 0.0 && self.rng.random_bool(leak);
@@ -921,16 +832,9 @@ impl Sim {
         let (retries, backoff, is_cache, has_miss) = {
             let c = self.current_call(r);
             let svc = self.svcs[c.svc].kind;
-            (
-                c.retries,
-                c.backoff,
-                svc == ServiceKind::Cache,
-                c.on_miss.is_some(),
-            )
+            (c.retries, c.backoff, svc == ServiceKind::Cache, c.on_miss.is_some())
         };
-        let storm = self
-            .fault(FaultKind::RetryStorm, |f| f.svc == self.reqs[r].svc)
-            .map(|f| f.retries);
+        let storm = self.fault(FaultKind::RetryStorm, |f| f.svc == self.reqs[r].svc).map(|f| f.retries);
         let (retries, backoff) = match storm {
             Some(n) => (n, 0),
             None => (retries, backoff),
@@ -974,12 +878,8 @@ impl Sim {
             }) {
                 rate += f.error_rate;
             }
-            if self
-                .fault(FaultKind::DiskFull, |f| f.insts.contains(&inst))
-                .is_some()
-                && self.svcs[svc].endpoints[self.reqs[r].ep]
-                    .name
-                    .starts_with("POST")
+            if self.fault(FaultKind::DiskFull, |f| f.insts.contains(&inst)).is_some()
+                && self.svcs[svc].endpoints[self.reqs[r].ep].name.starts_with("POST")
             {
                 self.reqs[r].outcome = Outcome::err(500, "write failed: no space left on device");
             } else if self.rng.random_bool(rate.clamp(0.0, 1.0)) {
@@ -1018,14 +918,7 @@ impl Sim {
             let key = self.keys;
             self.results.insert(key, self.reqs[r].outcome.clone());
             let now = self.now;
-            self.push(
-                now + NET_NS,
-                Ev::ChildDone {
-                    req: parent,
-                    seq,
-                    key,
-                },
-            );
+            self.push(now + NET_NS, Ev::ChildDone { req: parent, seq, key });
         }
         // The answer travels in `results`: the slot is free for the next request.
         self.free.push(r);

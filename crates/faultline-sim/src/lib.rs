@@ -21,37 +21,22 @@ pub const TOPOLOGIES: &[(&str, &str)] = &[("ecommerce", include_str!("builtin/ec
 /// Built-in scenarios: name and file text.
 pub const SCENARIOS: &[(&str, &str)] = &[
     ("healthy", include_str!("builtin/healthy.toml")),
-    (
-        "lb-bad-backend",
-        include_str!("builtin/lb-bad-backend.toml"),
-    ),
-    (
-        "connection-leak",
-        include_str!("builtin/connection-leak.toml"),
-    ),
-    (
-        "slow-external-spike",
-        include_str!("builtin/slow-external-spike.toml"),
-    ),
-    (
-        "cache-flush-herd",
-        include_str!("builtin/cache-flush-herd.toml"),
-    ),
+    ("lb-bad-backend", include_str!("builtin/lb-bad-backend.toml")),
+    ("connection-leak", include_str!("builtin/connection-leak.toml")),
+    ("slow-external-spike", include_str!("builtin/slow-external-spike.toml")),
+    ("cache-flush-herd", include_str!("builtin/cache-flush-herd.toml")),
     ("clock-skew", include_str!("builtin/clock-skew.toml")),
-    (
-        "network-partition",
-        include_str!("builtin/network-partition.toml"),
-    ),
+    ("network-partition", include_str!("builtin/network-partition.toml")),
     ("bad-deploy", include_str!("builtin/bad-deploy.toml")),
     ("dns-failure", include_str!("builtin/dns-failure.toml")),
     ("disk-full", include_str!("builtin/disk-full.toml")),
+    ("memory-leak", include_str!("builtin/memory-leak.toml")),
+    ("retry-storm", include_str!("builtin/retry-storm.toml")),
+    ("traffic-spike", include_str!("builtin/traffic-spike.toml")),
 ];
 
 fn topology(name: &str) -> Option<String> {
-    TOPOLOGIES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| t.to_string())
+    TOPOLOGIES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string())
 }
 
 /// The built-in scenarios with their one-line descriptions.
@@ -76,10 +61,8 @@ pub fn load(name_or_file: &str) -> Result<Scenario, ScenarioError> {
     if !path.exists() {
         return Err(ScenarioError::NotFound(name_or_file.to_string()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
-        path: name_or_file.to_string(),
-        source: e,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::Io { path: name_or_file.to_string(), source: e })?;
     Scenario::parse(name_or_file, &text, &topology)
 }
 
@@ -114,6 +97,7 @@ fn default_pattern(k: scenario::FaultKind) -> &'static str {
         MemoryLeak => "memory_leak",
         DnsFailure => "dns_failure",
         DiskFull => "disk_full",
+        TrafficSpike => "traffic_spike",
     }
 }
 
@@ -131,10 +115,8 @@ pub fn run(sc: &Scenario, opts: &RunOptions, sink: &mut dyn FnMut(Chunk)) -> Run
     for f in &sc.faults {
         let at = start + engine::dur(&f.at);
         let until = f.until.as_deref().map(|u| start + engine::dur(u));
-        let instance = f
-            .instance
-            .clone()
-            .or_else(|| (f.instances.len() == 1).then(|| f.instances[0].clone()));
+        let instance =
+            f.instance.clone().or_else(|| (f.instances.len() == 1).then(|| f.instances[0].clone()));
         if let Some(id) = &f.change_id {
             let kind = match f.kind {
                 scenario::FaultKind::BadDeploy => ChangeKind::Deploy,
@@ -180,22 +162,14 @@ pub fn run(sc: &Scenario, opts: &RunOptions, sink: &mut dyn FnMut(Chunk)) -> Run
             attributes: Default::default(),
         });
     }
-    changes.sort_by(|a, b| {
-        a.time_unix_nano
-            .cmp(&b.time_unix_nano)
-            .then(a.id.cmp(&b.id))
-    });
+    changes.sort_by(|a, b| a.time_unix_nano.cmp(&b.time_unix_nano).then(a.id.cmp(&b.id)));
     let truth = json!({
         "scenario": sc.name,
         "seed": seed,
         "window": {"from": format_rfc3339_secs(start), "to": format_rfc3339_secs(end)},
         "faults": faults,
     });
-    RunResult {
-        truth,
-        changes,
-        spans,
-    }
+    RunResult { truth, changes, spans }
 }
 
 impl scenario::Fault {
@@ -213,43 +187,34 @@ impl scenario::Fault {
 
 /// Writes a run to a directory as the contract names: `traces.jsonl`, `logs.jsonl`,
 /// `metrics.jsonl` (OTLP/JSON lines), `changes.jsonl` and `truth.json`.
-pub fn write_dir(
-    sc: &Scenario,
-    opts: &RunOptions,
-    dir: &std::path::Path,
-) -> std::io::Result<RunResult> {
+pub fn write_dir(sc: &Scenario, opts: &RunOptions, dir: &std::path::Path) -> std::io::Result<RunResult> {
     use faultline_otlp::{json::encode, Request};
     use std::io::{BufWriter, Write};
     std::fs::create_dir_all(dir)?;
     let open = |name: &str| -> std::io::Result<BufWriter<std::fs::File>> {
-        Ok(BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(dir.join(name))?,
-        ))
+        Ok(BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(name))?))
     };
-    let (mut traces, mut logs, mut metrics) = (
-        open("traces.jsonl")?,
-        open("logs.jsonl")?,
-        open("metrics.jsonl")?,
-    );
+    let (mut traces, mut logs, mut metrics) =
+        (open("traces.jsonl")?, open("logs.jsonl")?, open("metrics.jsonl")?);
     let mut err: Option<std::io::Error> = None;
+    let mut buf = Vec::with_capacity(4 << 20);
     let result = run(sc, opts, &mut |chunk| {
         if err.is_some() {
             return;
         }
         let (w, req) = match chunk {
-            Chunk::Spans(s) => (
-                &mut traces,
-                Request::Traces(faultline_otlp::spans_to_request(&s)),
-            ),
-            Chunk::Logs(l) => (
-                &mut logs,
-                Request::Logs(faultline_otlp::logs_to_request(&l)),
-            ),
-            Chunk::Metrics(m) => (
-                &mut metrics,
-                Request::Metrics(faultline_otlp::metrics_to_request(&m)),
-            ),
+            Chunk::Spans(s) => {
+                // The bulk of the output: written straight from the model, not through a JSON tree.
+                buf.clear();
+                faultline_otlp::json::write_traces(&s, &mut buf);
+                buf.push(b'\n');
+                if let Err(e) = traces.write_all(&buf) {
+                    err = Some(e);
+                }
+                return;
+            }
+            Chunk::Logs(l) => (&mut logs, Request::Logs(faultline_otlp::logs_to_request(&l))),
+            Chunk::Metrics(m) => (&mut metrics, Request::Metrics(faultline_otlp::metrics_to_request(&m))),
         };
         let r = serde_json::to_writer(&mut *w, &encode(&req))
             .map_err(std::io::Error::other)
@@ -270,10 +235,7 @@ pub fn write_dir(
         ch.write_all(b"\n")?;
     }
     ch.flush()?;
-    std::fs::write(
-        dir.join("truth.json"),
-        serde_json::to_string_pretty(&result.truth)? + "\n",
-    )?;
+    std::fs::write(dir.join("truth.json"), serde_json::to_string_pretty(&result.truth)? + "\n")?;
     Ok(result)
 }
 

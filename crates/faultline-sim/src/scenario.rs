@@ -10,18 +10,13 @@ pub enum ScenarioError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: String,
-        field: String,
-        message: String,
-    },
-    #[error("no built-in scenario named {0:?} and no such file; `faultline sim --list` shows the built-in ones")]
+    Invalid { file: String, field: String, message: String },
+    #[error(
+        "no built-in scenario named {0:?} and no such file; `faultline sim --list` shows the built-in ones"
+    )]
     NotFound(String),
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 /// A latency distribution: log-normal through its median and 99th percentile.
@@ -216,6 +211,8 @@ pub enum FaultKind {
     DnsFailure,
     /// `instance`'s disk fills: its writes fail.
     DiskFull,
+    /// Traffic at the entry `service` is multiplied by `factor`.
+    TrafficSpike,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -319,11 +316,7 @@ pub struct Topology {
 }
 
 fn invalid(file: &str, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid {
-        file: file.to_string(),
-        field: field.into(),
-        message: message.into(),
-    }
+    ScenarioError::Invalid { file: file.to_string(), field: field.into(), message: message.into() }
 }
 
 impl Scenario {
@@ -333,18 +326,11 @@ impl Scenario {
         text: &str,
         topologies: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
-        let mut s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
+        let mut s: Scenario = toml::from_str(text)
+            .map_err(|e| ScenarioError::Parse { file: file.into(), message: e.to_string() })?;
         if let Some(t) = &s.topology {
-            let text = topologies(t).ok_or_else(|| {
-                invalid(
-                    file,
-                    "topology",
-                    format!("no built-in topology named {t:?}"),
-                )
-            })?;
+            let text = topologies(t)
+                .ok_or_else(|| invalid(file, "topology", format!("no built-in topology named {t:?}")))?;
             let topo: Topology = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
                 file: format!("topology {t}"),
                 message: e.to_string(),
@@ -359,9 +345,8 @@ impl Scenario {
 
     /// Checks names and values; errors name the field.
     pub fn validate(&self, file: &str) -> Result<(), ScenarioError> {
-        let dur = |field: &str, v: &str| {
-            parse_duration_ns(v).map_err(|e| invalid(file, field, e.to_string()))
-        };
+        let dur =
+            |field: &str, v: &str| parse_duration_ns(v).map_err(|e| invalid(file, field, e.to_string()));
         parse_time_ns(&self.start, 0).map_err(|e| invalid(file, "start", e.to_string()))?;
         dur("duration", &self.duration)?;
         let mut names = BTreeSet::new();
@@ -373,11 +358,7 @@ impl Scenario {
                 return Err(invalid(file, f, "service defined twice"));
             }
             if s.instances.is_empty() {
-                return Err(invalid(
-                    file,
-                    format!("{f}.instances"),
-                    "a service needs at least one instance",
-                ));
+                return Err(invalid(file, format!("{f}.instances"), "a service needs at least one instance"));
             }
             if s.workers == 0 {
                 return Err(invalid(file, format!("{f}.workers"), "must be at least 1"));
@@ -401,11 +382,7 @@ impl Scenario {
                 dur(&format!("{ef}.latency.median"), &e.latency.median)?;
                 dur(&format!("{ef}.latency.p99"), &e.latency.p99)?;
                 if !(0.0..=1.0).contains(&e.error_rate) {
-                    return Err(invalid(
-                        file,
-                        format!("{ef}.error_rate"),
-                        "must be between 0 and 1",
-                    ));
+                    return Err(invalid(file, format!("{ef}.error_rate"), "must be between 0 and 1"));
                 }
             }
         }
@@ -437,10 +414,7 @@ impl Scenario {
         for (i, s) in self.services.iter().enumerate() {
             for (j, e) in s.endpoints.iter().enumerate() {
                 for (k, c) in e.calls.iter().enumerate() {
-                    let field = format!(
-                        "services[{i}] ({}).endpoints[{j}] ({}).calls[{k}]",
-                        s.name, e.name
-                    );
+                    let field = format!("services[{i}] ({}).endpoints[{j}] ({}).calls[{k}]", s.name, e.name);
                     check_call(&field, c, s)?;
                     if let Some(m) = &c.on_miss {
                         check_call(&format!("{field}.on_miss"), m, s)?;
@@ -452,11 +426,7 @@ impl Scenario {
             return Err(invalid(file, "traffic.rps", "must be positive"));
         }
         if self.traffic.mix.is_empty() {
-            return Err(invalid(
-                file,
-                "traffic.mix",
-                "needs at least one entry point",
-            ));
+            return Err(invalid(file, "traffic.mix", "needs at least one entry point"));
         }
         for (i, m) in self.traffic.mix.iter().enumerate() {
             if !endpoints.contains(&m.endpoint) {
@@ -474,11 +444,7 @@ impl Scenario {
         for (i, fa) in self.faults.iter().enumerate() {
             let f = format!("faults[{i}] ({:?})", fa.kind);
             if !names.contains(&fa.service) {
-                return Err(invalid(
-                    file,
-                    format!("{f}.service"),
-                    format!("no service {:?}", fa.service),
-                ));
+                return Err(invalid(file, format!("{f}.service"), format!("no service {:?}", fa.service)));
             }
             dur(&format!("{f}.at"), &fa.at)?;
             if let Some(u) = &fa.until {
@@ -486,11 +452,7 @@ impl Scenario {
             }
             for inst in fa.instance.iter().chain(&fa.instances) {
                 if !instances.contains(inst) {
-                    return Err(invalid(
-                        file,
-                        format!("{f}.instance"),
-                        format!("no instance {inst:?}"),
-                    ));
+                    return Err(invalid(file, format!("{f}.instance"), format!("no instance {inst:?}")));
                 }
             }
         }

@@ -4,9 +4,7 @@
 use crate::engine::{Outcome, Sim, SCRAPE_NS};
 use crate::scenario::{FaultKind, ServiceKind};
 use faultline_model::metric::{MetricData, MetricKind, MetricPoint, Temporality};
-use faultline_model::{
-    Attributes, LogRecord, ResourceInfo, Span, SpanId, SpanKind, StatusCode, TraceId,
-};
+use faultline_model::{Attributes, LogRecord, ResourceInfo, Span, SpanId, SpanKind, StatusCode, TraceId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -31,10 +29,7 @@ pub struct Recorder<'a> {
 const CHUNK: usize = 2048;
 
 fn attrs(pairs: &[(&str, Value)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 impl<'a> Recorder<'a> {
@@ -96,10 +91,7 @@ impl<'a> Recorder<'a> {
                 && f.svc == sim.insts[inst].svc
                 && (f.insts.is_empty() || f.insts.contains(&inst))
             {
-                return f
-                    .version
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-next", sim.insts[inst].version));
+                return f.version.clone().unwrap_or_else(|| format!("{}-next", sim.insts[inst].version));
             }
         }
         sim.insts[inst].version.clone()
@@ -185,16 +177,8 @@ impl<'a> Recorder<'a> {
             kind: SpanKind::Server,
             start_unix_nano: q.arrive + off,
             end_unix_nano: sim.now + off,
-            status_code: if error {
-                StatusCode::Error
-            } else {
-                StatusCode::Unset
-            },
-            status_message: if error {
-                o.message.clone()
-            } else {
-                String::new()
-            },
+            status_code: if error { StatusCode::Error } else { StatusCode::Unset },
+            status_message: if error { o.message.clone() } else { String::new() },
             attributes: a,
             events: vec![],
             links: vec![],
@@ -284,16 +268,8 @@ impl<'a> Recorder<'a> {
             kind: SpanKind::Client,
             start_unix_nano: q.call_start + off,
             end_unix_nano: sim.now + off,
-            status_code: if o.ok {
-                StatusCode::Unset
-            } else {
-                StatusCode::Error
-            },
-            status_message: if o.ok {
-                String::new()
-            } else {
-                o.message.clone()
-            },
+            status_code: if o.ok { StatusCode::Unset } else { StatusCode::Error },
+            status_message: if o.ok { String::new() } else { o.message.clone() },
             attributes: a,
             events: vec![],
             links: vec![],
@@ -335,15 +311,7 @@ impl<'a> Recorder<'a> {
         );
     }
 
-    fn gauge(
-        &mut self,
-        sim: &Sim,
-        inst: usize,
-        name: &str,
-        unit: &str,
-        value: f64,
-        extra: Attributes,
-    ) {
+    fn gauge(&mut self, sim: &Sim, inst: usize, name: &str, unit: &str, value: f64, extra: Attributes) {
         let resource = self.resource(sim, inst);
         self.metrics.push(MetricPoint {
             name: name.into(),
@@ -356,10 +324,7 @@ impl<'a> Recorder<'a> {
             start_time_unix_nano: 0,
             attributes: extra,
             flags: 0,
-            data: MetricData::Number {
-                value,
-                is_int: false,
-            },
+            data: MetricData::Number { value, is_int: false },
             resource,
         });
     }
@@ -377,10 +342,7 @@ impl<'a> Recorder<'a> {
             start_time_unix_nano: sim.start,
             attributes: Attributes::new(),
             flags: 0,
-            data: MetricData::Number {
-                value: value as f64,
-                is_int: true,
-            },
+            data: MetricData::Number { value: value as f64, is_int: true },
             resource,
         });
     }
@@ -410,9 +372,10 @@ impl<'a> Recorder<'a> {
                 cpu = cpu.min(f.factor);
             }
             // Memory: steady, or growing under a leak until the process is killed and restarts.
-            let leaking = sim.faults.iter().any(|f| {
-                f.kind == FaultKind::MemoryLeak && f.active(now) && f.insts.contains(&inst)
-            });
+            let leaking = sim
+                .faults
+                .iter()
+                .any(|f| f.kind == FaultKind::MemoryLeak && f.active(now) && f.insts.contains(&inst));
             let i = &mut sim.insts[inst];
             let mut restarted = false;
             if leaking {
@@ -424,11 +387,8 @@ impl<'a> Recorder<'a> {
                 }
             }
             let (mem, requests, errors, queue) = (i.memory_mb, i.requests, i.errors, i.queue.len());
-            let pools: Vec<(u32, u32, usize)> = i
-                .pools
-                .iter()
-                .map(|p| (p.in_use, p.leaked, p.waiters.len()))
-                .collect();
+            let pools: Vec<(u32, u32, usize)> =
+                i.pools.iter().map(|p| (p.in_use, p.leaked, p.waiters.len())).collect();
             let (hits, lookups) = (i.cache_hits, i.cache_lookups);
             let disk_full = sim
                 .faults
@@ -439,22 +399,8 @@ impl<'a> Recorder<'a> {
             if !instrumented && sim.svcs[svc].kind != ServiceKind::Cache {
                 continue;
             }
-            self.gauge(
-                sim,
-                inst,
-                "process.cpu.utilization",
-                "1",
-                cpu,
-                Attributes::new(),
-            );
-            self.gauge(
-                sim,
-                inst,
-                "process.memory.usage",
-                "By",
-                mem * 1048576.0,
-                Attributes::new(),
-            );
+            self.gauge(sim, inst, "process.cpu.utilization", "1", cpu, Attributes::new());
+            self.gauge(sim, inst, "process.memory.usage", "By", mem * 1048576.0, Attributes::new());
             self.gauge(
                 sim,
                 inst,
@@ -463,14 +409,7 @@ impl<'a> Recorder<'a> {
                 if disk_full { 1.0 } else { 0.42 },
                 Attributes::new(),
             );
-            self.gauge(
-                sim,
-                inst,
-                "server.queue.depth",
-                "{request}",
-                queue as f64,
-                Attributes::new(),
-            );
+            self.gauge(sim, inst, "server.queue.depth", "{request}", queue as f64, Attributes::new());
             let mut fds = 64.0 + queue as f64;
             for (p, (used, leaked, waiting)) in pools.iter().enumerate() {
                 let name = sim.svcs[svc].pools[p].0.clone();
@@ -493,14 +432,7 @@ impl<'a> Recorder<'a> {
                 );
                 fds += (used + leaked) as f64;
             }
-            self.gauge(
-                sim,
-                inst,
-                "process.open_file_descriptor.count",
-                "{fd}",
-                fds,
-                Attributes::new(),
-            );
+            self.gauge(sim, inst, "process.open_file_descriptor.count", "{fd}", fds, Attributes::new());
             self.counter(sim, inst, "server.request.count", requests);
             self.counter(sim, inst, "server.error.count", errors);
             if lookups > 0 {

@@ -83,11 +83,7 @@ pub enum ExprError {
     #[error("unknown column {0:?}")]
     UnknownColumn(String),
     #[error("cannot compare column {column} of type {ty} with {value:?}")]
-    Type {
-        column: String,
-        ty: DataType,
-        value: Scalar,
-    },
+    Type { column: String, ty: DataType, value: Scalar },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -103,11 +99,7 @@ impl Expr {
     }
 
     pub fn col(column: &str, op: CmpOp, value: Scalar) -> Expr {
-        Expr::Column {
-            column: column.to_string(),
-            op,
-            value,
-        }
+        Expr::Column { column: column.to_string(), op, value }
     }
 
     /// The columns this predicate reads.
@@ -148,20 +140,13 @@ impl Expr {
             }
             Expr::Not(e) => not(&null_false(&e.evaluate(batch)?))?,
             Expr::Column { column, op, value } => {
-                let arr = batch
-                    .column_by_name(column)
-                    .ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
+                let arr =
+                    batch.column_by_name(column).ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
                 null_false(&compare_column(column, arr, *op, value)?)
             }
-            Expr::Attr {
-                column,
-                key,
-                op,
-                value,
-            } => {
-                let arr = batch
-                    .column_by_name(column)
-                    .ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
+            Expr::Attr { column, key, op, value } => {
+                let arr =
+                    batch.column_by_name(column).ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
                 let strings = arr.as_string_opt::<i32>().ok_or_else(|| ExprError::Type {
                     column: column.clone(),
                     ty: arr.data_type().clone(),
@@ -189,9 +174,8 @@ impl Expr {
                 b.finish()
             }
             Expr::AttrExists { column, key } => {
-                let arr = batch
-                    .column_by_name(column)
-                    .ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
+                let arr =
+                    batch.column_by_name(column).ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
                 let strings = arr.as_string::<i32>();
                 let needle = format!("{}:", serde_json::to_string(key).expect("string"));
                 (0..n)
@@ -199,19 +183,16 @@ impl Expr {
                         Some(
                             strings.is_valid(i)
                                 && strings.value(i).contains(&needle)
-                                && serde_json::from_str::<serde_json::Map<String, Value>>(
-                                    strings.value(i),
-                                )
-                                .map(|m| m.contains_key(key))
-                                .unwrap_or(false),
+                                && serde_json::from_str::<serde_json::Map<String, Value>>(strings.value(i))
+                                    .map(|m| m.contains_key(key))
+                                    .unwrap_or(false),
                         )
                     })
                     .collect()
             }
             Expr::NotNull(column) => {
-                let arr = batch
-                    .column_by_name(column)
-                    .ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
+                let arr =
+                    batch.column_by_name(column).ok_or_else(|| ExprError::UnknownColumn(column.clone()))?;
                 arrow::compute::is_not_null(arr)?
             }
         })
@@ -271,11 +252,7 @@ fn scalar_array(column: &str, ty: &DataType, value: &Scalar) -> Result<ArrayRef,
         FixedSizeBinaryArray, Float64Array, Int32Array, Int64Array, Int8Array, StringArray,
         TimestampNanosecondArray, UInt32Array, UInt64Array,
     };
-    let err = || ExprError::Type {
-        column: column.to_string(),
-        ty: ty.clone(),
-        value: value.clone(),
-    };
+    let err = || ExprError::Type { column: column.to_string(), ty: ty.clone(), value: value.clone() };
     Ok(match (ty, value) {
         (DataType::Utf8, Scalar::Str(s)) => Arc::new(StringArray::from(vec![s.as_str()])),
         (DataType::Utf8, Scalar::Int(i)) => Arc::new(StringArray::from(vec![i.to_string()])),
@@ -283,27 +260,25 @@ fn scalar_array(column: &str, ty: &DataType, value: &Scalar) -> Result<ArrayRef,
             Arc::new(Int8Array::from(vec![i8::try_from(*i).map_err(|_| err())?]))
         }
         (DataType::Int32, Scalar::Int(i)) => {
-            Arc::new(Int32Array::from(
-                vec![i32::try_from(*i).map_err(|_| err())?],
-            ))
+            Arc::new(Int32Array::from(vec![i32::try_from(*i).map_err(|_| err())?]))
         }
         (DataType::Int64, Scalar::Int(i)) => Arc::new(Int64Array::from(vec![*i])),
         (DataType::Int64, Scalar::Float(f)) => Arc::new(Int64Array::from(vec![f.round() as i64])),
-        (DataType::UInt32, Scalar::Int(i)) => Arc::new(UInt32Array::from(vec![
-            u32::try_from(*i).map_err(|_| err())?
-        ])),
-        (DataType::UInt64, Scalar::Int(i)) => Arc::new(UInt64Array::from(vec![
-            u64::try_from(*i).map_err(|_| err())?
-        ])),
+        (DataType::UInt32, Scalar::Int(i)) => {
+            Arc::new(UInt32Array::from(vec![u32::try_from(*i).map_err(|_| err())?]))
+        }
+        (DataType::UInt64, Scalar::Int(i)) => {
+            Arc::new(UInt64Array::from(vec![u64::try_from(*i).map_err(|_| err())?]))
+        }
         (DataType::Float64, Scalar::Float(f)) => Arc::new(Float64Array::from(vec![*f])),
         (DataType::Float64, Scalar::Int(i)) => Arc::new(Float64Array::from(vec![*i as f64])),
         (DataType::Boolean, Scalar::Bool(b)) => Arc::new(BooleanArray::from(vec![*b])),
         (DataType::Timestamp(TimeUnit::Nanosecond, tz), Scalar::Int(i)) => {
             Arc::new(TimestampNanosecondArray::from(vec![*i]).with_timezone_opt(tz.clone()))
         }
-        (DataType::FixedSizeBinary(n), Scalar::Bytes(b)) if b.len() == *n as usize => Arc::new(
-            FixedSizeBinaryArray::try_from_iter(std::iter::once(b.as_slice()))?,
-        ),
+        (DataType::FixedSizeBinary(n), Scalar::Bytes(b)) if b.len() == *n as usize => {
+            Arc::new(FixedSizeBinaryArray::try_from_iter(std::iter::once(b.as_slice()))?)
+        }
         _ => return Err(err()),
     })
 }
@@ -360,8 +335,7 @@ fn contains_ascii_ci(hay: &str, needle_lower: &str) -> bool {
     if n.is_empty() {
         return true;
     }
-    h.windows(n.len())
-        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    h.windows(n.len()).any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 /// Does the attribute `key` in the JSON object `text` satisfy `op value`?
@@ -405,13 +379,8 @@ pub fn value_matches(v: &Value, op: CmpOp, lit: &Scalar) -> bool {
         (Value::String(s), Scalar::Str(l)) => Some(s.as_str().cmp(l.as_str())),
         (Value::Number(n), Scalar::Int(i)) => n.as_f64().and_then(|f| f.partial_cmp(&(*i as f64))),
         (Value::Number(n), Scalar::Float(f)) => n.as_f64().and_then(|x| x.partial_cmp(f)),
-        (Value::String(s), Scalar::Int(i)) => s
-            .parse::<f64>()
-            .ok()
-            .and_then(|x| x.partial_cmp(&(*i as f64))),
-        (Value::String(s), Scalar::Float(f)) => {
-            s.parse::<f64>().ok().and_then(|x| x.partial_cmp(f))
-        }
+        (Value::String(s), Scalar::Int(i)) => s.parse::<f64>().ok().and_then(|x| x.partial_cmp(&(*i as f64))),
+        (Value::String(s), Scalar::Float(f)) => s.parse::<f64>().ok().and_then(|x| x.partial_cmp(f)),
         (Value::Number(n), Scalar::Str(l)) => Some(n.to_string().as_str().cmp(l.as_str())),
         (Value::Bool(b), Scalar::Bool(l)) => Some(b.cmp(l)),
         (Value::Bool(b), Scalar::Str(l)) => Some(b.to_string().as_str().cmp(l.as_str())),
@@ -461,21 +430,12 @@ mod tests {
             },
         ]);
         let r = e.evaluate(&batch()).unwrap();
-        assert_eq!(
-            r.iter().collect::<Vec<_>>(),
-            vec![Some(false), Some(true), Some(false)]
-        );
-        let r = Expr::Not(Box::new(Expr::col(
-            "service_name",
-            CmpOp::Eq,
-            Scalar::Str("a".into()),
-        )))
-        .evaluate(&batch())
-        .unwrap();
-        assert_eq!(r.true_count(), 1);
-        assert!(Expr::col("nope", CmpOp::Eq, Scalar::Int(1))
+        assert_eq!(r.iter().collect::<Vec<_>>(), vec![Some(false), Some(true), Some(false)]);
+        let r = Expr::Not(Box::new(Expr::col("service_name", CmpOp::Eq, Scalar::Str("a".into()))))
             .evaluate(&batch())
-            .is_err());
+            .unwrap();
+        assert_eq!(r.true_count(), 1);
+        assert!(Expr::col("nope", CmpOp::Eq, Scalar::Int(1)).evaluate(&batch()).is_err());
     }
 
     #[test]

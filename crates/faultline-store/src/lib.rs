@@ -37,10 +37,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("parquet: {0}")]
@@ -51,7 +48,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("write-ahead log: {0}")]
     Wal(String),
-    #[error("the store holds {held_mib} MiB not yet flushed, over its limit of {limit_mib} MiB; retry shortly")]
+    #[error(
+        "the store holds {held_mib} MiB not yet flushed, over its limit of {limit_mib} MiB; retry shortly"
+    )]
     Overloaded { held_mib: u64, limit_mib: u64 },
     #[error("data directory {0} is in use by another faultline process; stop it, or send the data to it over its API")]
     Locked(PathBuf),
@@ -61,10 +60,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        StoreError::Io { path: path.to_path_buf(), source }
     }
 
     /// Whether the caller should retry later (the store is full, not broken).
@@ -132,13 +128,7 @@ pub struct Scan {
 
 impl Scan {
     pub fn new(table: Table) -> Self {
-        Scan {
-            table,
-            time: None,
-            columns: None,
-            filter: Expr::True,
-            trace_id: None,
-        }
+        Scan { table, time: None, columns: None, filter: Expr::True, trace_id: None }
     }
 
     pub fn time(mut self, from: i64, to: i64) -> Self {
@@ -164,11 +154,7 @@ impl Scan {
             parts.push(Expr::col(c, CmpOp::Lt, Scalar::Int(to)));
         }
         if let Some(t) = self.trace_id {
-            parts.push(Expr::col(
-                "trace_id",
-                CmpOp::Eq,
-                Scalar::Bytes(t.0.to_vec()),
-            ));
+            parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(t.0.to_vec())));
         }
         Expr::and(parts)
     }
@@ -268,10 +254,7 @@ fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
     );
     h.write_u32(std::process::id());
     h.finish()
@@ -305,10 +288,7 @@ impl Store {
         };
         let node = node_id(&dir)?;
         let listed = list_segments(&objects).await?;
-        let footers = listed
-            .iter()
-            .map(|(m, f)| (m.id.clone(), f.clone()))
-            .collect();
+        let footers = listed.iter().map(|(m, f)| (m.id.clone(), f.clone())).collect();
         let segments: Vec<SegmentMeta> = listed.into_iter().map(|(m, _)| m).collect();
         // Per table, the log sequence number this node's segments cover.
         let mut through: BTreeMap<Table, u64> = BTreeMap::new();
@@ -318,10 +298,7 @@ impl Store {
                 *e = (*e).max(*seq);
             }
         }
-        let mut state = State {
-            segments,
-            ..State::default()
-        };
+        let mut state = State { segments, ..State::default() };
         let wal_dir = dir.join("wal");
         let mut replayed = 0u64;
         let mut bad = None;
@@ -342,9 +319,7 @@ impl Store {
             state.applied_seq = rec.seq;
         })?;
         if let Some(e) = bad {
-            return Err(StoreError::Corrupt(format!(
-                "write-ahead log record does not decode: {e}"
-            )));
+            return Err(StoreError::Corrupt(format!("write-ahead log record does not decode: {e}")));
         }
         let max_through = through.values().copied().max().unwrap_or(0);
         let next_seq = next_seq.max(max_through + 1);
@@ -492,17 +467,10 @@ impl Store {
             if mask.true_count() == 0 {
                 continue;
             }
-            let b = if mask.true_count() == b.num_rows() {
-                b
-            } else {
-                filter_record_batch(&b, &mask)?
-            };
+            let b = if mask.true_count() == b.num_rows() { b } else { filter_record_batch(&b, &mask)? };
             let b = match &scan.columns {
                 Some(cols) => {
-                    let idx: Vec<usize> = cols
-                        .iter()
-                        .filter_map(|c| b.schema().index_of(c).ok())
-                        .collect();
+                    let idx: Vec<usize> = cols.iter().filter_map(|c| b.schema().index_of(c).ok()).collect();
                     b.project(&idx)?
                 }
                 None => b,
@@ -521,21 +489,14 @@ impl Store {
         Ok(f)
     }
 
-    async fn scan_one(
-        &self,
-        m: &SegmentMeta,
-        scan: &SegmentScan,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
+    async fn scan_one(&self, m: &SegmentMeta, scan: &SegmentScan) -> Result<Vec<RecordBatch>, StoreError> {
         let footer = self.footer(m).await?;
         segment::scan_segment(&self.inner.objects, m, Some(footer), scan).await
     }
 
     /// All spans of a trace, each once.
     pub async fn trace(&self, trace_id: TraceId) -> Result<Vec<RecordBatch>, StoreError> {
-        let scan = Scan {
-            trace_id: Some(trace_id),
-            ..Scan::new(Table::Spans)
-        };
+        let scan = Scan { trace_id: Some(trace_id), ..Scan::new(Table::Spans) };
         let batches = self.scan(&scan).await?;
         dedup_spans(batches)
     }
@@ -562,12 +523,7 @@ impl Store {
             if batches.is_empty() {
                 continue;
             }
-            let meta = self.new_meta(
-                *table,
-                0,
-                BTreeMap::from([(self.inner.node.clone(), through)]),
-                vec![],
-            );
+            let meta = self.new_meta(*table, 0, BTreeMap::from([(self.inner.node.clone(), through)]), vec![]);
             let bs: Vec<RecordBatch> = batches.iter().map(|(_, b)| b.clone()).collect();
             match segment::write_segment(&self.inner.objects, *table, &bs, meta).await {
                 Ok(m) => written.push(m),
@@ -592,12 +548,7 @@ impl Store {
             let mut st = self.inner.state.write();
             st.frozen.clear();
             st.segments.extend(written);
-            st.head_bytes = st
-                .head
-                .values()
-                .flatten()
-                .map(|(_, b)| b.get_array_memory_size())
-                .sum();
+            st.head_bytes = st.head.values().flatten().map(|(_, b)| b.get_array_memory_size()).sum();
         }
         self.inner.wal.truncate_through(through);
         self.inner.flushes.fetch_add(1, Ordering::Relaxed);
@@ -612,9 +563,7 @@ impl Store {
         wal_through: BTreeMap<String, u64>,
         replaces: Vec<String>,
     ) -> SegmentMeta {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let n = self.inner.seq_counter.fetch_add(1, Ordering::Relaxed);
         SegmentMeta {
             id: format!("{:020}-{}-{n:06}", now.as_nanos() / 1000, self.inner.node),
@@ -640,9 +589,7 @@ impl Store {
             let mut by: BTreeMap<(Table, i64), Vec<SegmentMeta>> = BTreeMap::new();
             for s in &st.segments {
                 if s.rows < target / 2 {
-                    by.entry((s.table, s.min_time.div_euclid(bucket_ns)))
-                        .or_default()
-                        .push(s.clone());
+                    by.entry((s.table, s.min_time.div_euclid(bucket_ns))).or_default().push(s.clone());
                 }
             }
             by.into_values()
@@ -663,21 +610,13 @@ impl Store {
         let mut merged = 0;
         for group in groups {
             let table = group[0].table;
-            let scan = SegmentScan {
-                columns: None,
-                filter: Expr::True,
-                trace_id: None,
-            };
+            let scan = SegmentScan { columns: None, filter: Expr::True, trace_id: None };
             let mut batches = Vec::new();
             for m in &group {
                 batches.extend(self.scan_one(m, &scan).await?);
             }
             let batch = arrow::compute::concat_batches(&table.schema(), &batches)?;
-            let batch = if table == Table::Spans {
-                dedup_spans(vec![batch])?.remove(0)
-            } else {
-                batch
-            };
+            let batch = if table == Table::Spans { dedup_spans(vec![batch])?.remove(0) } else { batch };
             let mut through: BTreeMap<String, u64> = BTreeMap::new();
             for m in &group {
                 for (n, s) in &m.wal_through {
@@ -688,11 +627,7 @@ impl Store {
             let level = group.iter().map(|m| m.level).max().unwrap_or(0) + 1;
             let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
             let mut meta = self.new_meta(table, level, through, ids.clone());
-            meta.created = group
-                .iter()
-                .map(|m| m.created)
-                .min()
-                .unwrap_or(meta.created);
+            meta.created = group.iter().map(|m| m.created).min().unwrap_or(meta.created);
             let new = segment::write_segment(&self.inner.objects, table, &[batch], meta).await?;
             {
                 let mut st = self.inner.state.write();
@@ -726,8 +661,7 @@ impl Store {
             let mut doomed = Vec::new();
             if let Some(ret) = self.inner.cfg.retention {
                 let cutoff = now_ns - ret.as_nanos() as i64;
-                let (old, keep): (Vec<_>, Vec<_>) =
-                    st.segments.drain(..).partition(|s| s.created < cutoff);
+                let (old, keep): (Vec<_>, Vec<_>) = st.segments.drain(..).partition(|s| s.created < cutoff);
                 st.segments = keep;
                 doomed.extend(old);
             }
@@ -752,13 +686,9 @@ impl Store {
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let period = weak
-                .upgrade()
-                .map(|i| i.cfg.flush_interval)
-                .unwrap_or_default();
-            let mut tick = tokio::time::interval(
-                period.clamp(Duration::from_millis(100), Duration::from_secs(5)),
-            );
+            let period = weak.upgrade().map(|i| i.cfg.flush_interval).unwrap_or_default();
+            let mut tick =
+                tokio::time::interval(period.clamp(Duration::from_millis(100), Duration::from_secs(5)));
             let mut last_maint = Instant::now();
             loop {
                 let notified = {
@@ -775,9 +705,7 @@ impl Store {
                     let st = store.inner.state.read();
                     notified
                         || st.head_bytes >= store.inner.cfg.flush_bytes
-                        || st
-                            .head_since
-                            .is_some_and(|t| t.elapsed() >= store.inner.cfg.flush_interval)
+                        || st.head_since.is_some_and(|t| t.elapsed() >= store.inner.cfg.flush_interval)
                 };
                 if due {
                     if let Err(e) = store.flush().await {
@@ -863,11 +791,7 @@ pub fn dedup_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreE
                 Some(seen.insert(k))
             })
             .collect();
-        out.push(if mask.true_count() == b.num_rows() {
-            b
-        } else {
-            filter_record_batch(&b, &mask)?
-        });
+        out.push(if mask.true_count() == b.num_rows() { b } else { filter_record_batch(&b, &mask)? });
     }
     Ok(out)
 }
@@ -888,12 +812,7 @@ async fn list_segments(
         }
         let mut reads = futures::stream::iter(found.into_iter().map(|o| {
             let objects = objects.clone();
-            async move {
-                (
-                    o.location.clone(),
-                    segment::read_meta(&objects, &o.location, o.size).await,
-                )
-            }
+            async move { (o.location.clone(), segment::read_meta(&objects, &o.location, o.size).await) }
         }))
         .buffer_unordered(8);
         while let Some((path, r)) = reads.next().await {
@@ -906,13 +825,9 @@ async fn list_segments(
         }
     }
     // Segments replaced by a compacted one are garbage (a crash between writing it and deleting them).
-    let replaced: HashSet<String> = metas
-        .iter()
-        .flat_map(|(m, _)| m.replaces.iter().cloned())
-        .collect();
-    let (garbage, mut live): (Vec<_>, Vec<_>) = metas
-        .into_iter()
-        .partition(|(m, _)| replaced.contains(&m.id));
+    let replaced: HashSet<String> = metas.iter().flat_map(|(m, _)| m.replaces.iter().cloned()).collect();
+    let (garbage, mut live): (Vec<_>, Vec<_>) =
+        metas.into_iter().partition(|(m, _)| replaced.contains(&m.id));
     for (g, _) in garbage {
         let _ = objects.delete(&g.path()).await;
     }

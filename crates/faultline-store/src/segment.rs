@@ -65,9 +65,7 @@ impl SegmentMeta {
 
 fn writer_props(table: Table, meta: &SegmentMeta) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(vec![KeyValue::new(
@@ -99,10 +97,7 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
         .sort_columns()
         .iter()
         .filter_map(|c| batch.column_by_name(c))
-        .map(|values| SortColumn {
-            values: values.clone(),
-            options: None,
-        })
+        .map(|values| SortColumn { values: values.clone(), options: None })
         .collect();
     if cols.is_empty() || batch.num_rows() < 2 {
         return Ok(batch.clone());
@@ -115,9 +110,7 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
 pub fn time_range(table: Table, batch: &RecordBatch) -> Option<(i64, i64)> {
     use arrow::array::AsArray;
     use arrow::datatypes::TimestampNanosecondType;
-    let a = batch
-        .column_by_name(table.time_column())?
-        .as_primitive::<TimestampNanosecondType>();
+    let a = batch.column_by_name(table.time_column())?.as_primitive::<TimestampNanosecondType>();
     let min = arrow::compute::min(a)?;
     let max = arrow::compute::max(a)?;
     Some((min, max))
@@ -138,12 +131,7 @@ impl SegmentReader {
         size: u64,
         metadata: Option<Arc<ParquetMetaData>>,
     ) -> Self {
-        SegmentReader {
-            store,
-            path,
-            size,
-            metadata,
-        }
+        SegmentReader { store, path, size, metadata }
     }
 }
 
@@ -152,30 +140,15 @@ fn parquet_err(e: object_store::Error) -> parquet::errors::ParquetError {
 }
 
 impl AsyncFileReader for SegmentReader {
-    fn get_bytes(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move {
-            self.store
-                .get_range(&self.path, range)
-                .await
-                .map_err(parquet_err)
-        }
-        .boxed()
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(parquet_err) }.boxed()
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<std::ops::Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move {
-            self.store
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(parquet_err)
-        }
-        .boxed()
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(parquet_err) }.boxed()
     }
 
     fn get_metadata<'a>(
@@ -240,11 +213,9 @@ pub async fn read_meta(
     let text = kv
         .and_then(|kv| kv.iter().find(|k| k.key == "faultline.segment"))
         .and_then(|k| k.value.clone())
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("segment {path} has no faultline.segment metadata"))
-        })?;
-    let mut meta: SegmentMeta = serde_json::from_str(&text)
-        .map_err(|e| StoreError::Corrupt(format!("segment {path}: {e}")))?;
+        .ok_or_else(|| StoreError::Corrupt(format!("segment {path} has no faultline.segment metadata")))?;
+    let mut meta: SegmentMeta =
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("segment {path}: {e}")))?;
     meta.size = size;
     Ok((meta, md))
 }
@@ -253,19 +224,15 @@ fn stat_range(rg: &RowGroupMetaData, col_idx: usize) -> Option<(Scalar, Scalar)>
     let stats = rg.column(col_idx).statistics()?;
     Some(match stats {
         Statistics::Int64(s) => (Scalar::Int(*s.min_opt()?), Scalar::Int(*s.max_opt()?)),
-        Statistics::Int32(s) => (
-            Scalar::Int(*s.min_opt()? as i64),
-            Scalar::Int(*s.max_opt()? as i64),
-        ),
+        Statistics::Int32(s) => (Scalar::Int(*s.min_opt()? as i64), Scalar::Int(*s.max_opt()? as i64)),
         Statistics::Double(s) => (Scalar::Float(*s.min_opt()?), Scalar::Float(*s.max_opt()?)),
         Statistics::ByteArray(s) => (
             Scalar::Str(String::from_utf8(s.min_bytes_opt()?.to_vec()).ok()?),
             Scalar::Str(String::from_utf8(s.max_bytes_opt()?.to_vec()).ok()?),
         ),
-        Statistics::FixedLenByteArray(s) => (
-            Scalar::Bytes(s.min_bytes_opt()?.to_vec()),
-            Scalar::Bytes(s.max_bytes_opt()?.to_vec()),
-        ),
+        Statistics::FixedLenByteArray(s) => {
+            (Scalar::Bytes(s.min_bytes_opt()?.to_vec()), Scalar::Bytes(s.max_bytes_opt()?.to_vec()))
+        }
         _ => return None,
     })
 }
@@ -296,9 +263,7 @@ pub async fn scan_segment(
     let col_index = |name: &str| (0..sd.num_columns()).find(|i| sd.column(*i).name() == name);
     let mut row_groups = Vec::new();
     for (i, rg) in md.row_groups().iter().enumerate() {
-        let ok = scan
-            .filter
-            .may_match(&|c| col_index(c).and_then(|ci| stat_range(rg, ci)));
+        let ok = scan.filter.may_match(&|c| col_index(c).and_then(|ci| stat_range(rg, ci)));
         if !ok {
             continue;
         }
@@ -315,29 +280,20 @@ pub async fn scan_segment(
         return Ok(Vec::new());
     }
     let schema = builder.schema().clone();
-    let root_indices = |names: &[String]| -> Vec<usize> {
-        names
-            .iter()
-            .filter_map(|n| schema.index_of(n).ok())
-            .collect()
-    };
+    let root_indices =
+        |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| schema.index_of(n).ok()).collect() };
     let projection = match &scan.columns {
         Some(cols) => ProjectionMask::roots(&sd, root_indices(cols)),
         None => ProjectionMask::all(),
     };
-    builder = builder
-        .with_row_groups(row_groups)
-        .with_projection(projection)
-        .with_batch_size(8192);
+    builder = builder.with_row_groups(row_groups).with_projection(projection).with_batch_size(8192);
     if scan.filter != Expr::True {
         let mut cols = Vec::new();
         scan.filter.columns(&mut cols);
         let mask = ProjectionMask::roots(&sd, root_indices(&cols));
         let filter = scan.filter.clone();
         let pred = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-            filter
-                .evaluate(&batch)
-                .map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))
+            filter.evaluate(&batch).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))
         });
         builder = builder.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
     }

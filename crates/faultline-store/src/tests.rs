@@ -4,10 +4,7 @@ use faultline_model::{ResourceInfo, Span, SpanId, SpanKind, StatusCode};
 
 pub(crate) fn span(trace: u8, id: u64, start: i64, service: &str) -> Span {
     let mut r = ResourceInfo::from_attributes(
-        serde_json::json!({"service.name": service})
-            .as_object()
-            .unwrap()
-            .clone(),
+        serde_json::json!({"service.name": service}).as_object().unwrap().clone(),
     );
     r.scope_name = "test".into();
     Span {
@@ -39,41 +36,20 @@ async fn append_scan_flush_reopen() {
     let cfg = StoreConfig::new(dir.path());
     {
         let store = Store::open(cfg.clone()).await.unwrap();
-        let spans: Vec<Span> = (1..=100)
-            .map(|i| span((i % 5) as u8 + 1, i, 1_000 + i as i64, "a"))
-            .collect();
-        store
-            .append(Table::Spans, spans_to_batch(&spans[..50]))
-            .await
-            .unwrap();
+        let spans: Vec<Span> = (1..=100).map(|i| span((i % 5) as u8 + 1, i, 1_000 + i as i64, "a")).collect();
+        store.append(Table::Spans, spans_to_batch(&spans[..50])).await.unwrap();
         store.flush().await.unwrap();
-        store
-            .append(Table::Spans, spans_to_batch(&spans[50..]))
-            .await
-            .unwrap();
-        assert_eq!(
-            rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-            100
-        );
+        store.append(Table::Spans, spans_to_batch(&spans[50..])).await.unwrap();
+        assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 100);
         let t = store.trace(TraceId([2; 16])).await.unwrap();
         assert_eq!(rows(&t), 20);
-        let w = store
-            .scan(
-                &Scan::new(Table::Spans)
-                    .time(1_010, 1_020)
-                    .columns(&["span_id"]),
-            )
-            .await
-            .unwrap();
+        let w = store.scan(&Scan::new(Table::Spans).time(1_010, 1_020).columns(&["span_id"])).await.unwrap();
         assert_eq!(rows(&w), 10);
         assert_eq!(w[0].num_columns(), 1);
     }
     // Reopen: 50 rows from the segment, 50 replayed from the log, none twice.
     let store = Store::open(cfg.clone()).await.unwrap();
-    assert_eq!(
-        rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-        100
-    );
+    assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 100);
     store.flush().await.unwrap();
     drop(store);
     let store = Store::open(cfg).await.unwrap();
@@ -88,10 +64,7 @@ async fn append_scan_flush_reopen() {
 async fn second_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _a = Store::open(StoreConfig::new(dir.path())).await.unwrap();
-    assert!(matches!(
-        Store::open(StoreConfig::new(dir.path())).await,
-        Err(StoreError::Locked(_))
-    ));
+    assert!(matches!(Store::open(StoreConfig::new(dir.path())).await, Err(StoreError::Locked(_))));
 }
 
 #[tokio::test]
@@ -101,30 +74,20 @@ async fn compaction_merges_and_keeps_rows() {
     cfg.compact_min_segments = 3;
     let store = Store::open(cfg.clone()).await.unwrap();
     for k in 0..4u64 {
-        let spans: Vec<Span> = (0..10)
-            .map(|i| span(k as u8 + 1, k * 100 + i + 1, 1_000 + i as i64, "a"))
-            .collect();
-        store
-            .append(Table::Spans, spans_to_batch(&spans))
-            .await
-            .unwrap();
+        let spans: Vec<Span> =
+            (0..10).map(|i| span(k as u8 + 1, k * 100 + i + 1, 1_000 + i as i64, "a")).collect();
+        store.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
         store.flush().await.unwrap();
     }
     assert_eq!(store.segments().len(), 4);
     assert_eq!(store.compact().await.unwrap(), 4);
     assert_eq!(store.segments().len(), 1);
     assert_eq!(store.segments()[0].level, 1);
-    assert_eq!(
-        rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-        40
-    );
+    assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 40);
     assert_eq!(rows(&store.trace(TraceId([3; 16])).await.unwrap()), 10);
     drop(store);
     let store = Store::open(cfg).await.unwrap();
-    assert_eq!(
-        rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-        40
-    );
+    assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 40);
 }
 
 #[tokio::test]
@@ -134,39 +97,21 @@ async fn retention_drops_segments_by_arrival_and_by_size() {
     cfg.retention = Some(Duration::from_secs(3600));
     let store = Store::open(cfg.clone()).await.unwrap();
     // Data stamped long ago but written now is kept.
-    store
-        .append(Table::Spans, spans_to_batch(&[span(1, 1, 1_000, "a")]))
-        .await
-        .unwrap();
+    store.append(Table::Spans, spans_to_batch(&[span(1, 1, 1_000, "a")])).await.unwrap();
     store.flush().await.unwrap();
     let now = faultline_model::time::now_ns();
     assert_eq!(store.apply_retention(now).await.unwrap(), 0);
-    store
-        .append(Table::Spans, spans_to_batch(&[span(1, 2, 2_000, "a")]))
-        .await
-        .unwrap();
+    store.append(Table::Spans, spans_to_batch(&[span(1, 2, 2_000, "a")])).await.unwrap();
     store.flush().await.unwrap();
     // Two hours later both are past retention.
-    assert_eq!(
-        store
-            .apply_retention(now + 7_200_000_000_000)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()),
-        0
-    );
+    assert_eq!(store.apply_retention(now + 7_200_000_000_000).await.unwrap(), 2);
+    assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 0);
     drop(store);
     // By size: the oldest go first.
     cfg.retention = None;
     let store = Store::open(cfg.clone()).await.unwrap();
     for i in 0..3 {
-        store
-            .append(Table::Spans, spans_to_batch(&[span(2, 10 + i, 1_000, "a")]))
-            .await
-            .unwrap();
+        store.append(Table::Spans, spans_to_batch(&[span(2, 10 + i, 1_000, "a")])).await.unwrap();
         store.flush().await.unwrap();
     }
     let one = store.segments()[0].size;
@@ -174,17 +119,10 @@ async fn retention_drops_segments_by_arrival_and_by_size() {
     cfg.max_bytes = Some(one * 2 + one / 2);
     let store = Store::open(cfg).await.unwrap();
     assert_eq!(store.apply_retention(now).await.unwrap(), 1);
-    let left: Vec<Span> = store
-        .scan(&Scan::new(Table::Spans))
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(spans_from_batch)
-        .collect();
+    let left: Vec<Span> =
+        store.scan(&Scan::new(Table::Spans)).await.unwrap().iter().flat_map(spans_from_batch).collect();
     assert_eq!(left.len(), 2);
-    assert!(left
-        .iter()
-        .all(|s| s.span_id != SpanId(10u64.to_be_bytes())));
+    assert!(left.iter().all(|s| s.span_id != SpanId(10u64.to_be_bytes())));
 }
 
 #[test]

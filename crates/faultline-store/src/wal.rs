@@ -105,19 +105,12 @@ pub fn replay(dir: &Path, mut f: impl FnMut(WalRecord)) -> Result<u64, StoreErro
             };
             pos += (4 + 4 + rec_len) as u64;
             next_seq = next_seq.max(seq + 1);
-            f(WalRecord {
-                seq,
-                table,
-                payload,
-            });
+            f(WalRecord { seq, table, payload });
         };
         if torn {
             if i + 1 == n {
                 tracing::warn!(file = %path.display(), offset = pos, "truncating a torn write-ahead log tail (never acknowledged)");
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| StoreError::io(path, e))?;
+                let file = OpenOptions::new().write(true).open(path).map_err(|e| StoreError::io(path, e))?;
                 file.set_len(pos).map_err(|e| StoreError::io(path, e))?;
                 file.sync_all().map_err(|e| StoreError::io(path, e))?;
             } else {
@@ -216,11 +209,7 @@ impl Wal {
                 }
             })
             .map_err(|e| StoreError::io(Path::new("wal thread"), e))?;
-        Ok(Wal {
-            tx,
-            stats,
-            thread: Some(thread),
-        })
+        Ok(Wal { tx, stats, thread: Some(thread) })
     }
 
     /// Appends a record; `done` is called with its sequence number once it is durable.
@@ -230,11 +219,7 @@ impl Wal {
         payload: Vec<u8>,
         done: impl FnOnce(Result<u64, String>) + Send + 'static,
     ) {
-        let msg = Msg::Append(Pending {
-            table,
-            payload,
-            done: Box::new(done),
-        });
+        let msg = Msg::Append(Pending { table, payload, done: Box::new(done) });
         if let Err(mpsc::SendError(Msg::Append(p))) = self.tx.send(msg) {
             (p.done)(Err("the store is shutting down".into()));
         }
@@ -274,38 +259,22 @@ impl Writer {
         let files = list_files(&dir)?;
         let (file, file_bytes) = match files.last() {
             Some((_, path)) => {
-                let mut f = OpenOptions::new()
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| StoreError::io(path, e))?;
-                let len = f
-                    .seek(SeekFrom::End(0))
-                    .map_err(|e| StoreError::io(path, e))?;
+                let mut f =
+                    OpenOptions::new().append(true).open(path).map_err(|e| StoreError::io(path, e))?;
+                let len = f.seek(SeekFrom::End(0)).map_err(|e| StoreError::io(path, e))?;
                 (f, len)
             }
             None => (Self::create(&dir, next_seq)?, 0),
         };
-        Ok(Writer {
-            dir,
-            file,
-            file_bytes,
-            next_seq,
-            segment_bytes,
-            buf: Vec::new(),
-        })
+        Ok(Writer { dir, file, file_bytes, next_seq, segment_bytes, buf: Vec::new() })
     }
 
     fn create(dir: &Path, first_seq: u64) -> Result<File, StoreError> {
         let path = dir.join(file_name(first_seq));
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let f =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| StoreError::io(&path, e))?;
         // Make the new file's name durable too.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io(dir, e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))?;
         Ok(f)
     }
 
@@ -315,9 +284,7 @@ impl Writer {
         stats: &parking_lot::Mutex<WalStats>,
     ) -> Result<u64, StoreError> {
         if self.file_bytes >= self.segment_bytes {
-            self.file
-                .sync_all()
-                .map_err(|e| StoreError::io(&self.dir, e))?;
+            self.file.sync_all().map_err(|e| StoreError::io(&self.dir, e))?;
             self.file = Self::create(&self.dir, self.next_seq)?;
             self.file_bytes = 0;
         }
@@ -337,12 +304,8 @@ impl Writer {
             self.buf.extend_from_slice(&p.payload);
         }
         let t = Instant::now();
-        self.file
-            .write_all(&self.buf)
-            .map_err(|e| StoreError::io(&self.dir, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io(&self.dir, e))?;
+        self.file.write_all(&self.buf).map_err(|e| StoreError::io(&self.dir, e))?;
+        self.file.sync_data().map_err(|e| StoreError::io(&self.dir, e))?;
         let secs = t.elapsed().as_secs_f64();
         self.file_bytes += self.buf.len() as u64;
         self.next_seq += group.len() as u64;
@@ -367,9 +330,7 @@ impl Writer {
         }
         if self.file_bytes > 0 && self.next_seq <= seq + 1 {
             // Everything written is in segments: start a fresh file so the old one can go next time.
-            self.file
-                .sync_all()
-                .map_err(|e| StoreError::io(&self.dir, e))?;
+            self.file.sync_all().map_err(|e| StoreError::io(&self.dir, e))?;
             self.file = Self::create(&self.dir, self.next_seq)?;
             self.file_bytes = 0;
             for (first, path) in list_files(&self.dir)? {

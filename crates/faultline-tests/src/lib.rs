@@ -21,29 +21,16 @@ pub struct TestServer {
 impl TestServer {
     pub async fn new(limits: ServerLimits) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(StoreConfig::new(dir.path()))
-            .await
-            .expect("store opens");
+        let store = Store::open(StoreConfig::new(dir.path())).await.expect("store opens");
         let router = faultline_server::app(AppState::new(store.clone(), limits));
-        TestServer {
-            router,
-            store,
-            _dir: dir,
-        }
+        TestServer { router, store, _dir: dir }
     }
 
     /// Sends a request; returns the status and the body.
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router answers");
+        let resp = self.router.clone().oneshot(req).await.expect("router answers");
         let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
         (status, body.to_vec())
     }
 
@@ -62,22 +49,15 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        let (s, b) = self
-            .send(Request::get(path).body(Body::empty()).expect("request"))
-            .await;
-        (
-            s,
-            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
-        )
+        let (s, b) = self.send(Request::get(path).body(Body::empty()).expect("request")).await;
+        (s, serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null))
     }
 }
 
 pub fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
         key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
         ..Default::default()
     }
 }
@@ -100,14 +80,8 @@ pub fn span(trace: u8, id: u8, name: &str) -> Span {
 pub fn traces(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", service)],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
+            resource: Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         }],
     }

@@ -15,9 +15,7 @@ async fn gzip_protobuf_round_trips() {
     assert_eq!(status, 200);
     let r = ExportTraceServiceResponse::decode(resp.as_slice()).unwrap();
     assert!(r.partial_success.is_none());
-    let (status, v) = s
-        .get_json(&format!("/api/v1/traces/{}", "01".repeat(16)))
-        .await;
+    let (status, v) = s.get_json(&format!("/api/v1/traces/{}", "01".repeat(16))).await;
     assert_eq!(status, 200);
     assert_eq!(v["spans"][0]["name"], "GET /cart");
     assert_eq!(v["spans"][0]["service_name"], "cart");
@@ -25,11 +23,7 @@ async fn gzip_protobuf_round_trips() {
 
 #[tokio::test]
 async fn oversized_bodies_and_gzip_bombs_get_413() {
-    let s = TestServer::new(ServerLimits {
-        max_body_bytes: 100_000,
-        ..ServerLimits::default()
-    })
-    .await;
+    let s = TestServer::new(ServerLimits { max_body_bytes: 100_000, ..ServerLimits::default() }).await;
     let (status, _) = s.post("/v1/traces", PB, vec![0u8; 200_000], false).await;
     assert_eq!(status, 413);
     let bomb = gzip(&vec![0u8; 20_000_000]);
@@ -43,14 +37,8 @@ async fn oversized_bodies_and_gzip_bombs_get_413() {
 #[tokio::test]
 async fn invalid_utf8_and_garbage_get_400_and_keep_what_was_stored() {
     let s = TestServer::new(ServerLimits::default()).await;
-    let (status, _) = s
-        .post(
-            "/v1/traces",
-            PB,
-            traces("a", vec![span(2, 1, "kept")]).encode_to_vec(),
-            false,
-        )
-        .await;
+    let (status, _) =
+        s.post("/v1/traces", PB, traces("a", vec![span(2, 1, "kept")]).encode_to_vec(), false).await;
     assert_eq!(status, 200);
     // A span name with invalid UTF-8: protobuf strings must be UTF-8.
     let mut bytes = traces("a", vec![span(3, 1, "XXXX")]).encode_to_vec();
@@ -59,26 +47,18 @@ async fn invalid_utf8_and_garbage_get_400_and_keep_what_was_stored() {
     let (status, body) = s.post("/v1/traces", PB, bytes, false).await;
     assert_eq!(status, 400);
     assert!(!body.is_empty(), "a google.rpc.Status body says why");
-    let (status, _) = s
-        .post("/v1/traces", PB, vec![0xff, 0xff, 0xff], false)
-        .await;
+    let (status, _) = s.post("/v1/traces", PB, vec![0xff, 0xff, 0xff], false).await;
     assert_eq!(status, 400);
     let (status, _) = s.post("/v1/traces", "text/plain", vec![], false).await;
     assert_eq!(status, 415);
-    let (status, v) = s
-        .get_json(&format!("/api/v1/traces/{}", "02".repeat(16)))
-        .await;
+    let (status, v) = s.get_json(&format!("/api/v1/traces/{}", "02".repeat(16))).await;
     assert_eq!(status, 200);
     assert_eq!(v["spans"][0]["name"], "kept");
 }
 
 #[tokio::test]
 async fn bad_records_are_rejected_alone_with_partial_success() {
-    let s = TestServer::new(ServerLimits {
-        max_attributes: 100,
-        ..ServerLimits::default()
-    })
-    .await;
+    let s = TestServer::new(ServerLimits { max_attributes: 100, ..ServerLimits::default() }).await;
     let mut future = span(4, 2, "future");
     future.start_time_unix_nano += 10 * 24 * 3600 * 1_000_000_000;
     future.end_time_unix_nano = future.start_time_unix_nano + 1;
@@ -91,42 +71,25 @@ async fn bad_records_are_rejected_alone_with_partial_success() {
     let req = traces("a", vec![span(4, 1, "good"), future, zero, wide, short]);
     let (status, resp) = s.post("/v1/traces", PB, req.encode_to_vec(), false).await;
     assert_eq!(status, 200);
-    let ps = ExportTraceServiceResponse::decode(resp.as_slice())
-        .unwrap()
-        .partial_success
-        .unwrap();
+    let ps = ExportTraceServiceResponse::decode(resp.as_slice()).unwrap().partial_success.unwrap();
     assert_eq!(ps.rejected_spans, 4);
-    for what in [
-        "in the future",
-        "start time is zero",
-        "1000 attributes",
-        "trace id must be 16 bytes",
-    ] {
-        assert!(
-            ps.error_message.contains(what),
-            "{what}: {}",
-            ps.error_message
-        );
+    for what in ["in the future", "start time is zero", "1000 attributes", "trace id must be 16 bytes"] {
+        assert!(ps.error_message.contains(what), "{what}: {}", ps.error_message);
     }
-    let (_, v) = s
-        .get_json(&format!("/api/v1/traces/{}", "04".repeat(16)))
-        .await;
+    let (_, v) = s.get_json(&format!("/api/v1/traces/{}", "04".repeat(16))).await;
     assert_eq!(v["spans"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn json_requests_get_json_answers() {
     let s = TestServer::new(ServerLimits::default()).await;
-    let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abc","spanId":"0102030405060708"}]}]}]}"#;
-    let (status, resp) = s
-        .post("/v1/traces", "application/json", body.to_vec(), false)
-        .await;
+    let body =
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abc","spanId":"0102030405060708"}]}]}]}"#;
+    let (status, resp) = s.post("/v1/traces", "application/json", body.to_vec(), false).await;
     assert_eq!(status, 400, "odd-length hex");
     let v: serde_json::Value = serde_json::from_slice(&resp).unwrap();
     assert!(v["message"].as_str().unwrap().contains("traceId"), "{v}");
-    let (status, v) = s
-        .get_json("/api/v1/traces?filter=duration%20%3E%20soon")
-        .await;
+    let (status, v) = s.get_json("/api/v1/traces?filter=duration%20%3E%20soon").await;
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("duration"), "{v}");
 }
