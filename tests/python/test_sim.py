@@ -37,3 +37,13 @@ def test_sim_list_and_out_import_round_trip(binary, tmp_path):
     assert all(not s["orphan"] for s in tree["spans"]), "every parent is in the trace"
     changes = json.loads(run(binary, "changes", "list", "--data-dir", str(data), "--format", "json").stdout)["changes"]
     assert "billing-1.8.3" in {c["id"] for c in changes}
+
+
+def test_sim_streams_over_otlp_into_a_running_server(server, binary):
+    run(binary, "sim", "--scenario", "healthy", "--duration", "1m", "--rps", "5", "--speed", "0",
+        "--otlp", f"http://127.0.0.1:{server.http}")
+    import requests
+    services = {s["name"] for s in requests.get(f"{server.api}/api/v1/services").json()["services"]}
+    assert {"frontend", "auth", "inventory", "payment", "shipping"} <= services, services
+    series = requests.get(f"{server.api}/api/v1/metrics", params={"name": "process.cpu.utilization"}).json()["series"]
+    assert len(series) >= 10

@@ -43,6 +43,15 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         lookups: usize,
     },
+    /// Simulator speed: one simulated hour of the 12-service e-commerce system.
+    Sim {
+        #[arg(long, default_value = "healthy")]
+        scenario: String,
+        #[arg(long, default_value_t = 200.0)]
+        rps: f64,
+        #[arg(long, default_value = "1h")]
+        duration: String,
+    },
     /// The load generator (run by `ingest` as a separate process).
     Load {
         #[arg(long)]
@@ -426,6 +435,63 @@ fn main() -> anyhow::Result<()> {
                 ingest(spans, faultline, connections, lookups).await
             }
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
+            Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
         }
     })
+}
+
+/// Simulator throughput: the model alone, the model writing OTLP/JSON files, and beside them the
+/// generic OTLP/JSON encoder on the same spans (the yardstick the fast writer replaces).
+fn sim(scenario: &str, rps: f64, duration: &str) -> anyhow::Result<()> {
+    use faultline_sim::{Chunk, RunOptions};
+    let sc = faultline_sim::load(scenario)?;
+    let opts = RunOptions {
+        rps: Some(rps),
+        duration_ns: Some(faultline_model::time::parse_duration_ns(duration)?),
+        ..Default::default()
+    };
+    let services = sc.services.len();
+    println!("faultline sim benchmark: scenario {scenario}, {services} services, {rps} requests/s, {duration} simulated");
+    let t0 = Instant::now();
+    let mut sample = Vec::new();
+    let r = faultline_sim::run(&sc, &opts, &mut |c| {
+        if let Chunk::Spans(s) = c {
+            if sample.len() < 50 {
+                sample.push(s);
+            }
+        }
+    });
+    let model = t0.elapsed().as_secs_f64();
+    println!("model only: {} spans in {model:.1} s = {:.0} spans/s", r.spans, r.spans as f64 / model);
+    let dir = std::env::temp_dir().join(format!("faultline-sim-bench-{}", std::process::id()));
+    let t0 = Instant::now();
+    let r = faultline_sim::write_dir(&sc, &opts, &dir)?;
+    let full = t0.elapsed().as_secs_f64();
+    let bytes = dir_size(&dir);
+    println!(
+        "model + OTLP/JSON files: {} spans in {full:.1} s = {:.0} spans/s, {:.0} MiB written",
+        r.spans,
+        r.spans as f64 / full,
+        bytes as f64 / 1048576.0
+    );
+    let n: usize = sample.iter().map(|s| s.len()).sum();
+    let t0 = Instant::now();
+    let mut out = 0usize;
+    for s in &sample {
+        let req = faultline_otlp::Request::Traces(faultline_otlp::spans_to_request(s));
+        out += serde_json::to_vec(&faultline_otlp::json::encode(&req))?.len();
+    }
+    let generic = n as f64 / t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+    for s in &sample {
+        buf.clear();
+        faultline_otlp::json::write_traces(s, &mut buf);
+        out += buf.len();
+    }
+    let fast = n as f64 / t0.elapsed().as_secs_f64();
+    assert!(out > 0);
+    println!("yardstick: generic OTLP/JSON encoder {generic:.0} spans/s; the direct writer {fast:.0} spans/s ({:.1}x)", fast / generic);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
