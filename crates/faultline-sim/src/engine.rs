@@ -140,6 +140,7 @@ pub(crate) struct Req {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     NextArrival,
+    UserArrival,
     Arrive(usize),
     Work(usize),
     ChildDone { req: usize, seq: u64, key: u64 },
@@ -196,6 +197,8 @@ pub struct Sim {
     mix: Vec<(usize, usize, f64)>,
     mix_total: f64,
     noise: f64,
+    think: i64,
+    closed_loop: bool,
     pub(crate) now: i64,
 }
 
@@ -377,9 +380,18 @@ impl Sim {
             mix,
             mix_total,
             noise: sc.noise_error_rate,
+            think: sc.traffic.think.as_deref().map(dur).unwrap_or(1_000 * MS),
+            closed_loop: sc.traffic.users > 0,
             now: start,
         };
-        sim.push(start, Ev::NextArrival);
+        if sim.rps > 0.0 {
+            sim.push(start, Ev::NextArrival);
+        }
+        // Closed-loop users start spread over one think time.
+        for _ in 0..sc.traffic.users {
+            let t = start + (sim.rng.random::<f64>() * sim.think as f64) as i64;
+            sim.push(t, Ev::UserArrival);
+        }
         sim.push(start + SCRAPE_NS, Ev::Scrape);
         for i in 0..sim.faults.len() {
             let t = sim.faults[i].start;
@@ -498,6 +510,11 @@ impl Sim {
             self.now = t;
             match ev {
                 Ev::NextArrival => self.next_arrival(),
+                Ev::UserArrival => {
+                    if self.now < self.end {
+                        self.spawn_root();
+                    }
+                }
                 Ev::Arrive(r) => self.arrive(r, rec),
                 Ev::Work(r) => self.next_call(r, rec),
                 Ev::ChildDone { req, seq, key } => {
@@ -558,6 +575,11 @@ impl Sim {
         if next < self.end {
             self.push(next, Ev::NextArrival);
         }
+        self.spawn_root();
+    }
+
+    /// A request from a user at an entry point.
+    fn spawn_root(&mut self) {
         let mut pick = self.rng.random::<f64>() * self.mix_total;
         let mut choice = self.mix[0];
         for m in &self.mix {
@@ -598,7 +620,7 @@ impl Sim {
         self.push(now, Ev::Arrive(r));
     }
 
-    fn effective_workers(&self, inst: usize) -> u32 {
+    pub(crate) fn effective_workers(&self, inst: usize) -> u32 {
         let svc = self.insts[inst].svc;
         let mut w = self.svcs[svc].workers;
         if let Some(f) =
@@ -919,6 +941,13 @@ impl Sim {
             self.results.insert(key, self.reqs[r].outcome.clone());
             let now = self.now;
             self.push(now + NET_NS, Ev::ChildDone { req: parent, seq, key });
+        }
+        // A closed-loop user thinks, then sends the next request.
+        if self.reqs[r].parent.is_none() && self.closed_loop {
+            let u: f64 = self.rng.random::<f64>().max(1e-12);
+            let think = (-u.ln() * self.think as f64) as i64;
+            let now = self.now;
+            self.push(now + think.max(1), Ev::UserArrival);
         }
         // The answer travels in `results`: the slot is free for the next request.
         self.free.push(r);

@@ -33,6 +33,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("memory-leak", include_str!("builtin/memory-leak.toml")),
     ("retry-storm", include_str!("builtin/retry-storm.toml")),
     ("traffic-spike", include_str!("builtin/traffic-spike.toml")),
+    ("cpu-cap", include_str!("builtin/cpu-cap.toml")),
 ];
 
 fn topology(name: &str) -> Option<String> {

@@ -177,7 +177,16 @@ pub struct Spike {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
+    /// Open-loop arrivals per second (Poisson).
+    #[serde(default)]
     pub rps: f64,
+    /// Closed-loop users: each sends a request, waits for the answer, thinks, and sends the next;
+    /// throughput then levels off at a bottleneck instead of queueing without bound.
+    #[serde(default)]
+    pub users: u32,
+    /// Mean think time of closed-loop users.
+    #[serde(default)]
+    pub think: Option<String>,
     pub mix: Vec<Mix>,
     #[serde(default)]
     pub spikes: Vec<Spike>,
@@ -422,8 +431,11 @@ impl Scenario {
                 }
             }
         }
-        if self.traffic.rps <= 0.0 {
-            return Err(invalid(file, "traffic.rps", "must be positive"));
+        if self.traffic.rps < 0.0 || (self.traffic.rps == 0.0 && self.traffic.users == 0) {
+            return Err(invalid(file, "traffic.rps", "set a positive rps, or users"));
+        }
+        if let Some(t) = &self.traffic.think {
+            dur("traffic.think", t)?;
         }
         if self.traffic.mix.is_empty() {
             return Err(invalid(file, "traffic.mix", "needs at least one entry point"));

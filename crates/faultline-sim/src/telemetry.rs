@@ -360,17 +360,11 @@ impl<'a> Recorder<'a> {
             i.last_change = sim.now;
             let busy = i.busy_integral - self.last_busy[inst];
             self.last_busy[inst] = i.busy_integral;
-            let workers = sim.svcs[svc].workers as f64;
-            let mut cpu = 0.05 + 0.9 * (busy as f64 / (workers * SCRAPE_NS as f64)).min(1.0);
+            // Utilisation of the CPU the instance may use: a capped one saturates its limit and
+            // shows a flat line there.
+            let workers = sim.effective_workers(inst) as f64;
+            let cpu = 0.05 + 0.75 * (busy as f64 / (workers * SCRAPE_NS as f64)).min(1.0);
             let now = sim.now;
-            if let Some(f) = sim.faults.iter().find(|f| {
-                f.kind == FaultKind::CpuCap
-                    && f.active(now)
-                    && f.svc == svc
-                    && (f.insts.is_empty() || f.insts.contains(&inst))
-            }) {
-                cpu = cpu.min(f.factor);
-            }
             // Memory: steady, or growing under a leak until the process is killed and restarts.
             let leaking = sim
                 .faults

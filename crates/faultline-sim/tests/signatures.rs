@@ -14,11 +14,15 @@ struct Out {
 fn run_keeping(name: &str, rps: f64, keep: impl Fn(&Span) -> bool) -> Out {
     let sc = faultline_sim::load(name).unwrap();
     let (mut spans, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
-    let r = faultline_sim::run(&sc, &RunOptions { rps: Some(rps), ..Default::default() }, &mut |c| match c {
-        Chunk::Spans(s) => spans.extend(s.into_iter().filter(|s| keep(s))),
-        Chunk::Logs(l) => logs.extend(l),
-        Chunk::Metrics(m) => metrics.extend(m),
-    });
+    let r = faultline_sim::run(
+        &sc,
+        &RunOptions { rps: (rps > 0.0).then_some(rps), ..Default::default() },
+        &mut |c| match c {
+            Chunk::Spans(s) => spans.extend(s.into_iter().filter(|s| keep(s))),
+            Chunk::Logs(l) => logs.extend(l),
+            Chunk::Metrics(m) => metrics.extend(m),
+        },
+    );
     Out { spans, logs, metrics, truth: r.truth }
 }
 
@@ -389,4 +393,69 @@ fn traffic_spike_beyond_capacity_overloads_the_database() {
     let (before, _) = error_rate(&o.spans, "frontend", minute(start, 0), minute(start, 10));
     let (during, _) = error_rate(&o.spans, "frontend", minute(start, 12), minute(start, 20));
     assert!(before < 0.01 && during > 0.02, "error rate {before} -> {during}");
+}
+
+#[test]
+fn cpu_cap_flattens_throughput_at_a_ceiling_without_errors() {
+    let o = run_keeping("cpu-cap", 0.0, |s| {
+        (s.resource.service_name == "inventory" || s.resource.service_name == "frontend")
+            && s.kind == SpanKind::Server
+    });
+    let start = "2026-12-17T09:00:00Z";
+    let per_minute = |a: i64, b: i64| -> Vec<usize> {
+        (a..b)
+            .map(|m| {
+                o.spans
+                    .iter()
+                    .filter(|s| {
+                        s.resource.service_name == "inventory"
+                            && s.start_unix_nano >= minute(start, m)
+                            && s.start_unix_nano < minute(start, m + 1)
+                    })
+                    .count()
+            })
+            .collect()
+    };
+    let before = per_minute(10, 20);
+    let during = per_minute(25, 40);
+    let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len() as f64;
+    let cv = |v: &[usize]| {
+        let m = mean(v);
+        (v.iter().map(|x| (*x as f64 - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt() / m
+    };
+    assert!(mean(&during) < 0.85 * mean(&before), "throughput {before:?} -> {during:?}");
+    assert!(cv(&during) < 0.05, "flat at a ceiling: {during:?}");
+    let p50 = |a: i64, b: i64| {
+        let mut d: Vec<i64> = o
+            .spans
+            .iter()
+            .filter(|s| {
+                s.resource.service_name == "frontend"
+                    && s.start_unix_nano >= minute(start, a)
+                    && s.start_unix_nano < minute(start, b)
+            })
+            .map(|s| s.duration_ns())
+            .collect();
+        d.sort();
+        d[d.len() / 2]
+    };
+    assert!(p50(25, 40) > 5 * p50(10, 20), "latency {} -> {}", p50(10, 20), p50(25, 40));
+    let (errors, _) = error_rate(&o.spans, "frontend", minute(start, 25), minute(start, 40));
+    assert!(errors < 0.01, "no errors: {errors}");
+    // The instances that serve traffic sit at their CPU limit.
+    let serving: std::collections::HashSet<&str> = o
+        .spans
+        .iter()
+        .filter(|s| s.resource.service_name == "inventory")
+        .filter_map(|s| s.resource.instance.as_deref())
+        .collect();
+    let cpu: Vec<f64> = o
+        .metrics
+        .iter()
+        .filter(|m| m.name == "process.cpu.utilization" && m.time_unix_nano >= minute(start, 25))
+        .filter(|m| m.resource.instance.as_deref().is_some_and(|i| serving.contains(i)))
+        .filter_map(|m| m.scalar())
+        .collect();
+    let mean_cpu = cpu.iter().sum::<f64>() / cpu.len().max(1) as f64;
+    assert!(cpu.len() > 100 && mean_cpu > 0.7, "CPU at its limit: mean {mean_cpu}");
 }
