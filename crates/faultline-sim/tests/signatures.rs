@@ -126,9 +126,9 @@ fn slow_external_api_under_a_spike_cascades_to_504s_at_the_edge() {
     assert!((e0 as f64) < 0.005 * n0 as f64, "{e0} 504s of {n0} checkouts before the spike");
     let share = e1 as f64 / n1 as f64;
     eprintln!("{e1} of {n1} checkouts failed with 504 during the spike ({share:.3})");
-    // Queueing plus one retry per timeout makes this collapse metastable (most checkouts fail
-    // once the API's queue passes the timeout); the share is not tuned to the 5% yet.
-    assert!((0.01..0.7).contains(&share), "{e1} of {n1} checkouts failed with 504");
+    // The scenario's promise: about 5% of checkouts fail with 504 (4.3%, 5.0%, 4.6% for seeds
+    // 21, 22, 23). The API's bounded queue keeps the overload from turning into a collapse.
+    assert!((0.02..0.10).contains(&share), "{e1} of {n1} checkouts failed with 504");
     // The external API's client spans are slow; its callers time out.
     assert!(o.spans.iter().any(|s| s.kind == SpanKind::Client
         && s.attributes.get("peer.service") == Some(&"fraud-api".into())
