@@ -280,29 +280,15 @@ async fn ingest(
     let data = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (api, otlp) = (free_port(), free_port());
-    let mut server = Command::new(&bin)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--grpc-addr",
-            "off",
-            "--otlp-http-addr",
-            &format!("127.0.0.1:{otlp}"),
-            "--api-addr",
-            &format!("127.0.0.1:{api}"),
-        ])
-        .args(["--flush-interval", "30s", "--retention", "off"])
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting faultline serve")?;
+    let mut server = start_server(
+        &bin,
+        &data,
+        &["--otlp-http-addr", &format!("127.0.0.1:{otlp}"), "--flush-interval", "30s"],
+        api,
+    )?;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{api}");
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_healthy(&client, &base).await;
     // Load from two processes, so the generator's own work is spread like real clients'.
     let procs = 2;
     let t0 = Instant::now();
@@ -365,27 +351,8 @@ async fn ingest(
         bail!("faultline compact failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     println!("compaction: {}", String::from_utf8_lossy(&out.stdout).trim());
-    let mut server = Command::new(&bin)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--grpc-addr",
-            "off",
-            "--otlp-http-addr",
-            "off",
-            "--api-addr",
-            &format!("127.0.0.1:{api}"),
-            "--retention",
-            "off",
-        ])
-        .stderr(Stdio::null())
-        .spawn()?;
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut server = start_server(&bin, &data, &["--otlp-http-addr", "off"], api)?;
+    wait_healthy(&client, &base).await;
     let status: serde_json::Value = client.get(format!("{base}/api/v1/status")).send().await?.json().await?;
     let seg_bytes = status["segment_bytes"].as_f64().unwrap_or(0.0);
     let rows = status["segment_rows"].as_f64().unwrap_or(1.0);
@@ -420,6 +387,32 @@ async fn ingest(
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
+}
+
+/// Starts `faultline serve` on a data directory (no gRPC, no retention) with extra flags.
+fn start_server(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    extra: &[&str],
+    api: u16,
+) -> anyhow::Result<std::process::Child> {
+    Command::new(bin)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--grpc-addr", "off", "--retention", "off", "--api-addr", &format!("127.0.0.1:{api}")])
+        .args(extra)
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting faultline serve")
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn hex(b: &[u8]) -> String {

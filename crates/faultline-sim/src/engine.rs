@@ -137,6 +137,40 @@ pub(crate) struct Req {
     pub target_inst: Option<usize>,
 }
 
+impl Req {
+    /// A request arriving at `(service, endpoint, instance)`; `caller` is the client span, the
+    /// calling request and its call attempt, for requests made by another request.
+    fn new(
+        trace_id: [u8; 16],
+        span_id: [u8; 8],
+        caller: Option<([u8; 8], usize, u64)>,
+        (svc, ep, inst): (usize, usize, usize),
+        arrive: i64,
+    ) -> Req {
+        Req {
+            trace_id,
+            span_id,
+            parent_span: caller.map(|c| c.0),
+            parent: caller.map(|c| (c.1, c.2)),
+            svc,
+            ep,
+            inst,
+            arrive,
+            started: false,
+            call_idx: 0,
+            miss_pending: false,
+            attempt: 0,
+            call_seq: 0,
+            waiting: false,
+            call_start: 0,
+            client_span: [0; 8],
+            held_pool: None,
+            outcome: Outcome::ok(),
+            target_inst: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     NextArrival,
@@ -595,27 +629,7 @@ impl Sim {
         };
         let trace_id: [u8; 16] = self.rng.random();
         let span_id: [u8; 8] = self.rng.random();
-        let r = self.alloc(Req {
-            trace_id,
-            span_id,
-            parent_span: None,
-            parent: None,
-            svc,
-            ep,
-            inst,
-            arrive: self.now,
-            started: false,
-            call_idx: 0,
-            miss_pending: false,
-            attempt: 0,
-            call_seq: 0,
-            waiting: false,
-            call_start: 0,
-            client_span: [0; 8],
-            held_pool: None,
-            outcome: Outcome::ok(),
-            target_inst: None,
-        });
+        let r = self.alloc(Req::new(trace_id, span_id, None, (svc, ep, inst), self.now));
         let now = self.now;
         self.push(now, Ev::Arrive(r));
     }
@@ -786,30 +800,15 @@ impl Sim {
             self.push(now + t, Ev::Failed { req: r, seq, kind: 2 });
             return;
         }
-        let parent_span = Some(self.reqs[r].client_span);
         let trace_id = self.reqs[r].trace_id;
         let span_id: [u8; 8] = self.rng.random();
-        let child = self.alloc(Req {
+        let child = self.alloc(Req::new(
             trace_id,
             span_id,
-            parent_span,
-            parent: Some((r, seq)),
-            svc: tsvc,
-            ep: tep,
-            inst: target,
-            arrive: now + NET_NS,
-            started: false,
-            call_idx: 0,
-            miss_pending: false,
-            attempt: 0,
-            call_seq: 0,
-            waiting: false,
-            call_start: 0,
-            client_span: [0; 8],
-            held_pool: None,
-            outcome: Outcome::ok(),
-            target_inst: None,
-        });
+            Some((self.reqs[r].client_span, r, seq)),
+            (tsvc, tep, target),
+            now + NET_NS,
+        ));
         self.push(now + NET_NS, Ev::Arrive(child));
     }
 
