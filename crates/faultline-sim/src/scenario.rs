@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum ScenarioError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
-    #[error("{file}: {field}: {message}")]
-    Invalid { file: String, field: String, message: String },
+    #[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid { file: String, line: Option<usize>, field: String, message: String },
     #[error(
         "no built-in scenario named {0:?} and no such file; `faultline sim --list` shows the built-in ones"
     )]
@@ -325,7 +325,12 @@ pub struct Topology {
 }
 
 fn invalid(file: &str, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid { file: file.to_string(), field: field.into(), message: message.into() }
+    ScenarioError::Invalid {
+        file: file.to_string(),
+        line: None,
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 impl Scenario {
@@ -348,7 +353,7 @@ impl Scenario {
             services.append(&mut s.services);
             s.services = services;
         }
-        s.validate(file)?;
+        s.validate(file).map_err(|e| locate(e, text))?;
         Ok(s)
     }
 
@@ -480,4 +485,26 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Finds the line a validation error is about: where the offending value (the first quoted text
+/// of the message) or, failing that, the field's own key is written.
+fn locate(e: ScenarioError, text: &str) -> ScenarioError {
+    let ScenarioError::Invalid { file, line: None, field, message } = e else { return e };
+    let quoted = message.split('"').nth(1).filter(|q| !q.is_empty()).map(|q| format!("\"{q}\""));
+    let key = field.rsplit('.').next().unwrap_or(&field).split(['[', ' ']).next().unwrap_or("").to_string();
+    let find = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
+    let line = quoted.as_deref().and_then(find).or_else(|| {
+        (!key.is_empty())
+            .then(|| {
+                text.lines()
+                    .position(|l| {
+                        l.trim_start().starts_with(&format!("{key} "))
+                            || l.trim_start().starts_with(&format!("{key}="))
+                    })
+                    .map(|i| i + 1)
+            })
+            .flatten()
+    });
+    ScenarioError::Invalid { file, line, field, message }
 }

@@ -159,7 +159,7 @@ fn same_seed_same_bytes_and_broken_files_name_the_field() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\ndescription = \"d\"\nstart = \"2026-11-13T07:30:00Z\"\nduration = \"1h\"\ntopology = \"ecommerce\"\n[traffic]\nrps = 10\nmix = [{ endpoint = \"frontend:GET /nope\", weight = 1 }]\n").unwrap();
     let e = faultline_sim::load(bad.to_str().unwrap()).unwrap_err().to_string();
-    assert!(e.contains("bad.toml") && e.contains("traffic.mix[0].endpoint"), "{e}");
+    assert!(e.contains("bad.toml:8: traffic.mix[0].endpoint"), "{e}");
     std::fs::write(&bad, "name = \"x\"\ndescription = \"d\"\nstart = \"2026-11-13T07:30:00Z\"\nduration = \"1h\"\nrps_typo = 3\n").unwrap();
     let e = faultline_sim::load(bad.to_str().unwrap()).unwrap_err().to_string();
     assert!(e.contains("line 5") && e.contains("rps_typo"), "{e}");
