@@ -37,6 +37,8 @@ pub(crate) struct CallR {
     pub probability: f64,
     pub on_miss: Option<Box<CallR>>,
     pub pool: Option<usize>,
+    /// Consecutive failures that open the breaker, and for how long.
+    pub breaker: Option<(u32, i64)>,
 }
 
 pub(crate) struct Ep {
@@ -89,6 +91,8 @@ pub(crate) struct Inst {
     pub cache_lookups: u64,
     pub memory_mb: f64,
     pub down_until: i64,
+    /// Circuit breakers by target (service, endpoint): consecutive failures, open until.
+    pub breakers: HashMap<(usize, usize), (u32, i64)>,
 }
 
 /// What an answer carried.
@@ -267,6 +271,7 @@ impl Sim {
                 probability: c.probability,
                 on_miss: c.on_miss.as_ref().map(|m| Box::new(resolve(m, ep_of, pools))),
                 pool: c.pool.as_ref().and_then(|p| pools.iter().position(|(n, _, _)| n == p)),
+                breaker: c.circuit_breaker.as_ref().map(|b| (b.failures, dur(&b.open_for))),
             }
         }
         let mut svcs = Vec::new();
@@ -320,6 +325,7 @@ impl Sim {
                     cache_lookups: 0,
                     memory_mb: 256.0,
                     down_until: 0,
+                    breakers: HashMap::new(),
                 });
             }
             svcs.push(Svc {
@@ -559,6 +565,7 @@ impl Sim {
                     let o = match kind {
                         0 => Outcome::err(503, "connection refused"),
                         1 => Outcome::err(503, "dns lookup failed: no such host"),
+                        3 => Outcome::err(503, "circuit breaker open"),
                         _ => Outcome::err(503, "connection timeout"),
                     };
                     self.call_done(req, seq, o, rec);
@@ -766,9 +773,9 @@ impl Sim {
 
     fn send(&mut self, r: usize, rec: &mut Recorder<'_>) {
         let _ = rec;
-        let (tsvc, tep, timeout) = {
+        let (tsvc, tep, timeout, breaker) = {
             let c = self.current_call(r);
-            (c.svc, c.ep, c.timeout)
+            (c.svc, c.ep, c.timeout, c.breaker)
         };
         let seq = self.next_call_seq();
         self.reqs[r].call_seq = seq;
@@ -778,6 +785,13 @@ impl Sim {
         self.reqs[r].target_inst = None;
         let now = self.now;
         self.push(now + timeout, Ev::Timeout { req: r, seq });
+        if breaker.is_some() {
+            let open_until = self.insts[self.reqs[r].inst].breakers.get(&(tsvc, tep)).map_or(0, |b| b.1);
+            if open_until > now {
+                self.push(now, Ev::Failed { req: r, seq, kind: 3 });
+                return;
+            }
+        }
         if self.fault(FaultKind::DnsFailure, |f| f.svc == tsvc).is_some() {
             self.push(now + 5 * MS, Ev::Failed { req: r, seq, kind: 1 });
             return;
@@ -850,6 +864,25 @@ impl Sim {
         self.reqs[r].waiting = false;
         rec.client_span(self, r, &o);
         self.release_pool(r);
+        let (tsvc, tep, breaker) = {
+            let c = self.current_call(r);
+            (c.svc, c.ep, c.breaker)
+        };
+        if let Some((failures, open_for)) = breaker {
+            if o.message != "circuit breaker open" {
+                let now = self.now;
+                let b = self.insts[self.reqs[r].inst].breakers.entry((tsvc, tep)).or_insert((0, 0));
+                if o.ok {
+                    *b = (0, 0);
+                } else {
+                    b.0 += 1;
+                    if b.0 >= failures {
+                        // Open; once the time is up it is half-open: one more failure reopens it.
+                        *b = (failures - 1, now + open_for);
+                    }
+                }
+            }
+        }
         let (retries, backoff, is_cache, has_miss) = {
             let c = self.current_call(r);
             let svc = self.svcs[c.svc].kind;

@@ -98,6 +98,18 @@ pub struct Call {
     /// Use the caller's connection pool of this name.
     #[serde(default)]
     pub pool: Option<String>,
+    /// Stop calling for a while after consecutive failures.
+    #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// Consecutive failures that open the breaker.
+    pub failures: u32,
+    /// How long it stays open before letting a call through again.
+    pub open_for: String,
 }
 
 fn one() -> f64 {
@@ -413,6 +425,16 @@ impl Scenario {
             }
             if let Some(b) = &c.backoff {
                 dur(&format!("{field}.backoff"), b)?;
+            }
+            if let Some(cb) = &c.circuit_breaker {
+                dur(&format!("{field}.circuit_breaker.open_for"), &cb.open_for)?;
+                if cb.failures == 0 {
+                    return Err(invalid(
+                        file,
+                        format!("{field}.circuit_breaker.failures"),
+                        "must be at least 1",
+                    ));
+                }
             }
             if let Some(p) = &c.pool {
                 if !owner.pools.contains_key(p) {

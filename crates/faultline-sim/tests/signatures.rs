@@ -459,3 +459,67 @@ fn cpu_cap_flattens_throughput_at_a_ceiling_without_errors() {
     let mean_cpu = cpu.iter().sum::<f64>() / cpu.len().max(1) as f64;
     assert!(cpu.len() > 100 && mean_cpu > 0.7, "CPU at its limit: mean {mean_cpu}");
 }
+
+#[test]
+fn circuit_breaker_fails_fast_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("breaker.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "breaker"
+description = "a client with a circuit breaker in front of a server that starts failing"
+start = "2026-11-13T07:30:00Z"
+duration = "4m"
+noise_error_rate = 0.0
+
+[[services]]
+name = "client"
+instances = [{ id = "c-1" }]
+[[services.endpoints]]
+name = "GET /"
+latency = { median = "1ms", p99 = "3ms" }
+calls = [{ to = "server:GET /x", timeout = "1s", circuit_breaker = { failures = 5, open_for = "10s" } }]
+
+[[services]]
+name = "server"
+instances = [{ id = "s-1" }]
+[[services.endpoints]]
+name = "GET /x"
+latency = { median = "1ms", p99 = "3ms" }
+
+[traffic]
+rps = 20
+mix = [{ endpoint = "client:GET /", weight = 1 }]
+
+[[faults]]
+kind = "bad_deploy"
+service = "server"
+at = "2m"
+error_rate = 1.0
+"#,
+    )
+    .unwrap();
+    let sc = faultline_sim::load(file.to_str().unwrap()).unwrap();
+    let mut spans = Vec::new();
+    faultline_sim::run(&sc, &RunOptions::default(), &mut |c| {
+        if let Chunk::Spans(s) = c {
+            spans.extend(s);
+        }
+    });
+    let open = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Client && s.status_message == "circuit breaker open")
+        .count();
+    // After the first five failures, one call every 10 s goes through to test the server again.
+    let reached = spans
+        .iter()
+        .filter(|s| {
+            s.kind == SpanKind::Server
+                && s.resource.service_name == "server"
+                && s.status_code == StatusCode::Error
+        })
+        .count();
+    assert!(open > 1000, "{open} calls failed fast");
+    assert!((5..=5 + 14).contains(&reached), "{reached} failing calls reached the server");
+}
