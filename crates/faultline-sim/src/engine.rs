@@ -59,6 +59,8 @@ pub(crate) struct Svc {
     pub instances: Vec<usize>,
     pub endpoints: Vec<Ep>,
     pub pools: Vec<(String, u32, i64)>,
+    /// Queues: the consumer (service, endpoint).
+    pub consumer: Option<(usize, usize)>,
     rr: usize,
 }
 
@@ -139,6 +141,8 @@ pub(crate) struct Req {
     pub held_pool: Option<usize>,
     pub outcome: Outcome,
     pub target_inst: Option<usize>,
+    /// Processing a message from a queue (a consumer span, nobody waits for the answer).
+    pub consumer: bool,
 }
 
 impl Req {
@@ -171,6 +175,7 @@ impl Req {
             held_pool: None,
             outcome: Outcome::ok(),
             target_inst: None,
+            consumer: false,
         }
     }
 }
@@ -179,12 +184,31 @@ impl Req {
 enum Ev {
     NextArrival,
     UserArrival,
+    /// A queue acknowledged a message.
+    Acked {
+        req: usize,
+        seq: u64,
+    },
     Arrive(usize),
     Work(usize),
-    ChildDone { req: usize, seq: u64, key: u64 },
-    Failed { req: usize, seq: u64, kind: u8 },
-    Timeout { req: usize, seq: u64 },
-    PoolTimeout { req: usize, seq: u64 },
+    ChildDone {
+        req: usize,
+        seq: u64,
+        key: u64,
+    },
+    Failed {
+        req: usize,
+        seq: u64,
+        kind: u8,
+    },
+    Timeout {
+        req: usize,
+        seq: u64,
+    },
+    PoolTimeout {
+        req: usize,
+        seq: u64,
+    },
     Retry(usize),
     Scrape,
     FaultStart(usize),
@@ -337,6 +361,7 @@ impl Sim {
                 instances: ids,
                 endpoints,
                 pools,
+                consumer: s.consumer.as_deref().map(ep_of),
                 rr: 0,
             });
         }
@@ -570,6 +595,7 @@ impl Sim {
                     };
                     self.call_done(req, seq, o, rec);
                 }
+                Ev::Acked { req, seq } => self.call_done(req, seq, Outcome::ok(), rec),
                 Ev::Timeout { req, seq } => {
                     if self.reqs[req].waiting && self.reqs[req].call_seq == seq {
                         self.call_done(req, seq, Outcome::err(504, "timeout waiting for response"), rec);
@@ -801,6 +827,20 @@ impl Sim {
             return;
         };
         self.reqs[r].target_inst = Some(target);
+        if let Some((csvc, cep)) = self.svcs[tsvc].consumer {
+            // A queue: acknowledged at once; the message is consumed later by whoever is free.
+            self.push(now + 2 * NET_NS, Ev::Acked { req: r, seq });
+            if let Some(cinst) = self.pick_instance(csvc) {
+                let trace_id = self.reqs[r].trace_id;
+                let span_id: [u8; 8] = self.rng.random();
+                let mut m = Req::new(trace_id, span_id, None, (csvc, cep, cinst), now + 5 * NET_NS);
+                m.parent_span = Some(self.reqs[r].client_span);
+                m.consumer = true;
+                let c = self.alloc(m);
+                self.push(now + 5 * NET_NS, Ev::Arrive(c));
+            }
+            return;
+        }
         let from_zone = self.insts[self.reqs[r].inst].zone.clone().unwrap_or_default();
         let to_zone = self.insts[target].zone.clone().unwrap_or_default();
         if self
@@ -975,7 +1015,7 @@ impl Sim {
             self.push(now + NET_NS, Ev::ChildDone { req: parent, seq, key });
         }
         // A closed-loop user thinks, then sends the next request.
-        if self.reqs[r].parent.is_none() && self.closed_loop {
+        if self.reqs[r].parent.is_none() && !self.reqs[r].consumer && self.closed_loop {
             let u: f64 = self.rng.random::<f64>().max(1e-12);
             let think = (-u.ln() * self.think as f64) as i64;
             let now = self.now;

@@ -41,6 +41,9 @@ pub enum ServiceKind {
     Cache,
     /// An API outside the system: not instrumented.
     External,
+    /// A message queue: producers get an acknowledgement at once; its `consumer` endpoint
+    /// processes each message later, as fast as the consumer's workers allow.
+    Queue,
 }
 
 impl ServiceKind {
@@ -159,6 +162,9 @@ pub struct Service {
     /// Client-side connection pools by name.
     #[serde(default)]
     pub pools: BTreeMap<String, Pool>,
+    /// Queues only: the `service:endpoint` that consumes the messages.
+    #[serde(default)]
+    pub consumer: Option<String>,
 }
 
 fn workers() -> u32 {
@@ -448,6 +454,23 @@ impl Scenario {
             Ok(())
         };
         for (i, s) in self.services.iter().enumerate() {
+            match (&s.consumer, s.kind) {
+                (Some(c), ServiceKind::Queue) if !endpoints.contains(c) => {
+                    return Err(invalid(
+                        file,
+                        format!("services[{i}] ({}).consumer", s.name),
+                        format!("no endpoint {c:?}"),
+                    ));
+                }
+                (None, ServiceKind::Queue) => {
+                    return Err(invalid(
+                        file,
+                        format!("services[{i}] ({}).consumer", s.name),
+                        "a queue needs a consumer",
+                    ));
+                }
+                _ => {}
+            }
             for (j, e) in s.endpoints.iter().enumerate() {
                 for (k, c) in e.calls.iter().enumerate() {
                     let field = format!("services[{i}] ({}).endpoints[{j}] ({}).calls[{k}]", s.name, e.name);

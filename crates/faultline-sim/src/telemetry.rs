@@ -174,7 +174,7 @@ impl<'a> Recorder<'a> {
             trace_state: String::new(),
             flags: 1,
             name: ep.name.clone(),
-            kind: SpanKind::Server,
+            kind: if q.consumer { SpanKind::Consumer } else { SpanKind::Server },
             start_unix_nano: q.arrive + off,
             end_unix_nano: sim.now + off,
             status_code: if error { StatusCode::Error } else { StatusCode::Unset },
@@ -245,6 +245,12 @@ impl<'a> Recorder<'a> {
                 a.insert("rpc.method".into(), tep.name.clone().into());
                 tep.name.clone()
             }
+            ServiceKind::Queue => {
+                a.insert("messaging.system".into(), "kafka".into());
+                a.insert("messaging.destination.name".into(), target.name.clone().into());
+                a.insert("messaging.operation.type".into(), "send".into());
+                format!("send {}", target.name)
+            }
             _ => {
                 let (method, _) = tep.name.split_once(' ').unwrap_or(("GET", ""));
                 a.insert("http.request.method".into(), method.into());
@@ -265,7 +271,7 @@ impl<'a> Recorder<'a> {
             trace_state: String::new(),
             flags: 1,
             name,
-            kind: SpanKind::Client,
+            kind: if target.kind == ServiceKind::Queue { SpanKind::Producer } else { SpanKind::Client },
             start_unix_nano: q.call_start + off,
             end_unix_nano: sim.now + off,
             status_code: if o.ok { StatusCode::Unset } else { StatusCode::Error },

@@ -523,3 +523,19 @@ error_rate = 1.0
     assert!(open > 1000, "{open} calls failed fast");
     assert!((5..=5 + 14).contains(&reached), "{reached} failing calls reached the server");
 }
+
+#[test]
+fn queue_messages_are_consumed_after_they_are_produced() {
+    let o = run_keeping("healthy", 20.0, |s| s.kind == SpanKind::Producer || s.kind == SpanKind::Consumer);
+    let producers: std::collections::HashMap<_, &Span> =
+        o.spans.iter().filter(|s| s.kind == SpanKind::Producer).map(|s| (s.span_id, s)).collect();
+    let consumers: Vec<&Span> = o.spans.iter().filter(|s| s.kind == SpanKind::Consumer).collect();
+    assert!(producers.len() > 1000 && consumers.len() > 1000);
+    for c in &consumers {
+        assert_eq!(c.resource.service_name, "order-worker");
+        let p = producers[&c.parent_span_id.expect("a consumer span has a parent")];
+        assert_eq!(p.resource.service_name, "frontend");
+        assert_eq!(p.attributes["messaging.destination.name"], "orders");
+        assert!(c.start_unix_nano >= p.start_unix_nano && c.trace_id == p.trace_id);
+    }
+}
