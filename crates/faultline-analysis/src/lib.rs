@@ -5,9 +5,11 @@
 //!
 //! Invariant: this crate does no I/O; it works on record batches handed to it.
 
+pub mod change;
 pub mod red;
 pub mod spans;
 
+pub use change::{error_rate_shift, Shift};
 pub use red::{red_series, Bucket, SeriesKey};
 pub use spans::SpanTable;
 

@@ -115,6 +115,9 @@ mod tests {
         assert!(rate(0, 30) < 0.02, "{}", rate(0, 30));
         assert!(rate(30, 60) > 0.15, "{}", rate(30, 60));
         assert!(s.iter().all(|b| b.count > 0 && b.p50_ns > 0 && b.p99_ns >= b.p50_ns));
+        // The onset, found from the series alone, is the minute of the config change.
+        let shift = crate::error_rate_shift(s, 3, 5.0).expect("a shift");
+        assert_eq!(shift.index, 30, "{shift:?}");
         // Client spans do not count as requests of the caller.
         let inv = t.names.get("inventory").unwrap();
         assert!(series.keys().any(|k| k.0 == inv));
