@@ -6,10 +6,12 @@
 //! Invariant: this crate does no I/O; it works on record batches handed to it.
 
 pub mod change;
+pub mod deps;
 pub mod red;
 pub mod spans;
 
 pub use change::{error_rate_shift, Shift};
+pub use deps::{dependency_map, Edge};
 pub use red::{red_series, Bucket, SeriesKey};
 pub use spans::SpanTable;
 

@@ -37,6 +37,18 @@ pub struct SpanTable {
     pub start: Vec<i64>,
     pub duration: Vec<i64>,
     pub error: Vec<bool>,
+    /// For client and producer spans: the peer they called (`peer.service`, else `server.address`,
+    /// else `network.peer.address`, else `db.system`), interned; `NO_PEER` otherwise.
+    pub peer: Vec<u32>,
+}
+
+/// No peer named.
+pub const NO_PEER: u32 = u32::MAX;
+
+fn peer_of(attrs: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    ["peer.service", "server.address", "network.peer.address", "net.peer.name", "db.system"]
+        .iter()
+        .find_map(|k| attrs.get(*k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()))
 }
 
 /// Whether a span failed, from its status, or, where real telemetry has none, from its HTTP or gRPC
@@ -79,15 +91,21 @@ impl SpanTable {
             for row in 0..b.num_rows() {
                 let kind = SpanKind::from_i32(c.i8("kind", row).unwrap_or(0) as i32);
                 let status = StatusCode::from_i32(c.i8("status_code", row).unwrap_or(0) as i32);
+                let calls_out = matches!(kind, SpanKind::Client | SpanKind::Producer);
+                let attrs = if status == StatusCode::Unset || calls_out {
+                    faultline_model::value::attributes_from_json(c.str("attributes", row).unwrap_or(""))
+                } else {
+                    Default::default()
+                };
                 let error = match status {
-                    StatusCode::Unset => {
-                        let attrs = faultline_model::value::attributes_from_json(
-                            c.str("attributes", row).unwrap_or(""),
-                        );
-                        span_failed(status, kind, &attrs, c.str("events", row))
-                    }
+                    StatusCode::Unset => span_failed(status, kind, &attrs, c.str("events", row)),
                     s => s == StatusCode::Error,
                 };
+                let peer = match (calls_out, peer_of(&attrs)) {
+                    (true, Some(p)) => t.names.intern(p),
+                    _ => NO_PEER,
+                };
+                t.peer.push(peer);
                 t.trace_id.push(c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).unwrap_or_default());
                 t.span_id.push(c.fsb("span_id", row).and_then(|x| x.try_into().ok()).unwrap_or_default());
                 t.parent.push(c.fsb("parent_span_id", row).and_then(|x| x.try_into().ok()));
@@ -117,6 +135,7 @@ impl SpanTable {
         self.start.reserve(n);
         self.duration.reserve(n);
         self.error.reserve(n);
+        self.peer.reserve(n);
     }
 
     pub fn len(&self) -> usize {
