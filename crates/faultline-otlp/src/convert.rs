@@ -375,22 +375,16 @@ pub fn metrics_from_request(req: &ExportMetricsServiceRequest, limits: &Limits) 
                 let head =
                     |kind, temporality, monotonic| PointHead { m, kind, temporality, monotonic, res: &res };
                 match &m.data {
-                    Some(metric::Data::Gauge(g)) => {
-                        let h = head(MetricKind::Gauge, 0, false);
-                        for p in &g.data_points {
-                            push(h.point(
-                                &p.attributes,
-                                p.start_time_unix_nano,
-                                p.time_unix_nano,
-                                p.flags,
-                                number(p),
-                                limits,
-                            ));
-                        }
-                    }
-                    Some(metric::Data::Sum(s)) => {
-                        let h = head(MetricKind::Sum, s.aggregation_temporality, s.is_monotonic);
-                        for p in &s.data_points {
+                    Some(d @ (metric::Data::Gauge(_) | metric::Data::Sum(_))) => {
+                        let (h, points) = match d {
+                            metric::Data::Sum(s) => (
+                                head(MetricKind::Sum, s.aggregation_temporality, s.is_monotonic),
+                                &s.data_points,
+                            ),
+                            metric::Data::Gauge(g) => (head(MetricKind::Gauge, 0, false), &g.data_points),
+                            _ => unreachable!("matched above"),
+                        };
+                        for p in points {
                             push(h.point(
                                 &p.attributes,
                                 p.start_time_unix_nano,
