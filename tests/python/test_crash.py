@@ -15,6 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from conftest import Server
 
 SPANS_PER_REQUEST = 20
+MAX_PER_THREAD = 400
 
 
 def request_bytes(n):
@@ -41,11 +42,12 @@ def request_bytes(n):
 
 
 def load(server, start, acked, stop):
-    """Sends requests start, start+1, ... until stopped or the server dies; records acknowledged ones."""
+    """Sends requests start, start+1, ... until stopped or the server dies; records acknowledged ones.
+    Stops by itself after MAX_PER_THREAD requests, so that the test stays bounded."""
     session = requests.Session()
     n = start
     url = f"http://127.0.0.1:{server.http}/v1/traces"
-    while not stop.is_set():
+    while not stop.is_set() and n - start < MAX_PER_THREAD:
         try:
             r = session.post(url, data=request_bytes(n), headers={"Content-Type": "application/x-protobuf"}, timeout=5)
             if r.status_code == 200:
@@ -55,22 +57,30 @@ def load(server, start, acked, stop):
         n += 1
 
 
-def stored_spans(server):
-    r = requests.get(f"{server.api}/api/v1/spans", params={"filter": 'service = "crashy"', "limit": 100000}, timeout=60)
-    r.raise_for_status()
-    return Counter((s["trace_id"], s["span_id"]) for s in r.json()["spans"])
+def stored_spans(server, starts):
+    """The stored spans of the load threads that began at `starts`, one query per thread's range."""
+    counts = Counter()
+    for a in starts:
+        f = f'service = "crashy" and request >= {a} and request < {a + MAX_PER_THREAD}'
+        r = requests.get(f"{server.api}/api/v1/spans", params={"filter": f, "limit": 100000}, timeout=60)
+        r.raise_for_status()
+        body = r.json()
+        assert body["total"] == len(body["spans"]), "the answer was cut by its limit: the check would be blind"
+        counts.update((s["trace_id"], s["span_id"]) for s in body["spans"])
+    return counts
 
 
 def test_kill_9_loses_no_acknowledged_span(binary, tmp_path):
     data = tmp_path / "data"
     acked = []
     next_request = 1
+    starts = []
     rounds = int(os.environ.get("FAULTLINE_CRASH_ROUNDS", "5"))
     for round_ in range(rounds):
         # Flush every second so that kills land before, during and after segment writes.
         server = Server(binary, data, ["--flush-interval", "1s"]).start()
         # Everything acknowledged so far survived the last kill, once.
-        counts = stored_spans(server)
+        counts = stored_spans(server, starts)
         dupes = [k for k, c in counts.items() if c > 1]
         assert not dupes, f"round {round_}: {len(dupes)} spans stored twice, e.g. {dupes[:3]}"
         for n in acked:
@@ -79,7 +89,9 @@ def test_kill_9_loses_no_acknowledged_span(binary, tmp_path):
                 assert key in counts, f"round {round_}: acknowledged span {key} lost"
         stop = threading.Event()
         before = len(acked)
-        threads = [threading.Thread(target=load, args=(server, next_request + k * 1_000_000, acked, stop)) for k in range(4)]
+        round_starts = [next_request + k * 1_000_000 for k in range(4)]
+        starts += round_starts
+        threads = [threading.Thread(target=load, args=(server, a, acked, stop)) for a in round_starts]
         for t in threads:
             t.start()
         # Let writes be acknowledged for a while (different lengths, so kills fall at different
@@ -95,7 +107,7 @@ def test_kill_9_loses_no_acknowledged_span(binary, tmp_path):
         assert len(acked) > before, f"round {round_}: nothing was acknowledged"
         next_request += 4_000_000
     server = Server(binary, data).start()
-    counts = stored_spans(server)
+    counts = stored_spans(server, starts)
     segments = list((data / "segments" / "spans").glob("*.parquet"))
     assert segments, "no segment was ever flushed: the test did not exercise the flush path"
     assert all(c == 1 for c in counts.values())
