@@ -1,7 +1,7 @@
 //! The path every received item takes, whatever the receiver: convert and validate, append to the
 //! store (durable before we answer), count.
 
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 use crate::telemetry::Telemetry;
 use crate::ServerLimits;
 use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
@@ -87,11 +87,5 @@ impl Ingestor {
 
     pub fn refused(&self) {
         self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl From<ErrorCode> for AppError {
-    fn from(code: ErrorCode) -> Self {
-        AppError::new(code, format!("{code:?}"))
     }
 }
