@@ -48,6 +48,7 @@ pub fn dependency_map(t: &SpanTable, from: i64, to: i64) -> BTreeMap<(u32, u32),
         e.errors += t.error[i] as u64;
         e.durations.push(t.duration[pi]);
     }
+    let services: HashSet<u32> = t.service.iter().copied().collect();
     for i in 0..t.len() {
         if t.peer[i] == NO_PEER || answered.contains(&i) || t.start[i] < from || t.start[i] >= to {
             continue;
@@ -58,7 +59,7 @@ pub fn dependency_map(t: &SpanTable, from: i64, to: i64) -> BTreeMap<(u32, u32),
         e.calls += 1;
         e.errors += t.error[i] as u64;
         e.durations.push(t.duration[i]);
-        e.virtual_callee = !t.service.contains(&callee);
+        e.virtual_callee = !services.contains(&callee);
     }
     for e in edges.values_mut() {
         e.durations.sort_unstable();

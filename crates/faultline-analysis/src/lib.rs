@@ -7,12 +7,23 @@
 
 pub mod change;
 pub mod deps;
+pub mod detect;
+pub mod graph;
+pub mod inputs;
+pub mod investigate;
+pub mod localise;
 pub mod red;
+pub mod report;
 pub mod spans;
+pub mod stats;
+pub mod symptom;
 
 pub use change::{error_rate_shift, Shift};
 pub use deps::{dependency_map, Edge};
+pub use inputs::{LogTable, MetricTable};
+pub use investigate::{investigate, Inputs, InvestigateError, Options};
 pub use red::{red_series, Bucket, SeriesKey};
+pub use report::Report;
 pub use spans::SpanTable;
 
 use std::sync::Arc;

@@ -1,0 +1,969 @@
+//! The investigation: define the problem, localise it, test hypotheses with the detectors, and
+//! write the report with its evidence.
+
+use crate::deps::dependency_map;
+use crate::detect::{self, message_pattern};
+use crate::graph::Graph;
+use crate::inputs::{LogTable, MetricTable};
+use crate::localise::{self, outlier, Attribution, Node};
+use crate::report::*;
+use crate::spans::{SpanTable, NONE};
+use crate::stats::quantile;
+use crate::symptom::{self, Endpoint, Signal};
+use faultline_model::time::{format_duration, format_rfc3339_secs};
+use faultline_model::ChangeEvent;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+const SECOND: i64 = 1_000_000_000;
+const MINUTE: i64 = 60 * SECOND;
+
+/// Everything an investigation reads.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub spans: SpanTable,
+    pub logs: LogTable,
+    pub metrics: MetricTable,
+    pub changes: Vec<ChangeEvent>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The incident window; found in the data when not given.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub baseline: Option<(i64, i64)>,
+    /// Root causes to report (default 5).
+    pub top: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InvestigateError {
+    #[error("no spans in the window to investigate")]
+    NoData,
+    #[error("the window is empty or inverted: {0}")]
+    BadWindow(String),
+}
+
+/// A hypothesis: a service (or peer) that went wrong, with what pins it down and the evidence.
+#[derive(Debug, Clone)]
+struct Candidate {
+    service: String,
+    instance: Option<String>,
+    operation: Option<String>,
+    change: Option<ChangeRef>,
+    patterns: Vec<String>,
+    score: f64,
+    summary: String,
+    evidence: Vec<Evidence>,
+}
+
+impl Candidate {
+    fn new(service: &str, score: f64) -> Candidate {
+        Candidate {
+            service: service.to_string(),
+            instance: None,
+            operation: None,
+            change: None,
+            patterns: Vec::new(),
+            score,
+            summary: String::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    fn pattern(&mut self, p: &str) {
+        if !self.patterns.iter().any(|x| x == p) {
+            self.patterns.push(p.to_string());
+        }
+    }
+
+    fn evidence(&mut self, signal: &str, text: String, refs: Vec<String>) {
+        self.evidence.push(Evidence { signal: signal.into(), text, refs });
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x > 0.0 && x < 0.001 {
+        format!("{:.2}%", x * 100.0)
+    } else if x < 0.1 {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        format!("{:.0}%", x * 100.0)
+    }
+}
+
+fn ms(ns: f64) -> String {
+    let m = ns / 1e6;
+    if m >= 1000.0 {
+        format!("{:.2} s", m / 1000.0)
+    } else if m >= 10.0 {
+        format!("{m:.0} ms")
+    } else {
+        format!("{m:.1} ms")
+    }
+}
+
+fn hms(ns: i64) -> String {
+    let s = format_rfc3339_secs(ns);
+    s.get(11..19).unwrap_or(&s).to_string()
+}
+
+fn trace_hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Masks numbers and hex ids so that messages group (logs get the template miner's templates).
+fn normalise(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut in_num = false;
+    for c in msg.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push_str("<N>");
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError> {
+    let started = std::time::Instant::now();
+    let t = &inp.spans;
+    let (lo, max_start) = t.time_range().ok_or(InvestigateError::NoData)?;
+    let hi = o.to.unwrap_or(max_start + 1);
+    let lo = o.baseline.map_or(lo, |b| b.0.max(lo));
+    if let (Some(f), Some(to)) = (o.from, o.to) {
+        if f >= to {
+            return Err(InvestigateError::BadWindow(format!("from {} is not before to {}", f, to)));
+        }
+    }
+    if hi <= lo {
+        return Err(InvestigateError::NoData);
+    }
+    let step = (((hi - lo) / 60).max(SECOND) / SECOND) * SECOND;
+    let g = Graph::build(t);
+    let eps = symptom::endpoints(t, &g);
+    if eps.is_empty() {
+        return Err(InvestigateError::NoData);
+    }
+    let reference = o.baseline.unwrap_or(match o.from {
+        Some(f) if f > lo => (lo, f),
+        _ => (lo, lo + (hi - lo) / 3),
+    });
+    let mut rises = symptom::find_rises(&eps, lo, hi, step, reference);
+    if let Some(f) = o.from {
+        rises.retain(|r| r.onset >= f - 2 * step);
+    }
+    let main = rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned();
+    let onset = main.as_ref().map(|m| {
+        rises.iter().filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs()).map(|r| r.onset).min().unwrap_or(m.onset)
+    });
+    let symptom_found = main.is_some();
+    // The windows.
+    let (incident_w, baseline_w) = match (onset, o.from) {
+        (_, Some(f)) => {
+            let b = o.baseline.unwrap_or(((f - (hi - f).min(60 * MINUTE)).max(lo), f));
+            ((f, hi), b)
+        }
+        (Some(on), None) => {
+            let end = main.as_ref().and_then(|m| symptom::recovery(&eps[m.endpoint], m, hi, step)).unwrap_or(hi);
+            let b = o.baseline.unwrap_or(((on - 60 * MINUTE).max(lo), on));
+            ((on, end), b)
+        }
+        (None, None) => ((lo, hi), o.baseline.unwrap_or((lo, hi))),
+    };
+    let (baseline_w, incident_w) = if baseline_w.1 <= baseline_w.0 { ((lo, hi), incident_w) } else { (baseline_w, incident_w) };
+
+    // Localisation.
+    let mut att = localise::attribute(t, &g, baseline_w, incident_w);
+    let slow_entry_threshold: HashMap<(u32, u32), i64> = eps
+        .iter()
+        .map(|e| ((e.service, e.operation), e.duration_quantile(baseline_w.0, baseline_w.1, 0.99).max(1)))
+        .collect();
+    let slow_entry = |i: usize| {
+        slow_entry_threshold.get(&(t.service[i], t.operation[i])).is_some_and(|&th| t.duration[i] > th)
+    };
+    let (failing, slow) = localise::coverage(t, &g, &mut att, incident_w, &slow_entry);
+    let sym_err = rises.iter().any(|r| r.signal == Signal::Errors);
+    let sym_lat = rises.iter().any(|r| r.signal == Signal::Latency);
+    let edges = dependency_map(t, incident_w.0, incident_w.1);
+    let mut callees: HashMap<u32, Vec<u32>> = HashMap::new();
+    for &(a, b) in edges.keys() {
+        callees.entry(a).or_default().push(b);
+    }
+    let mut score: HashMap<u32, f64> = HashMap::new();
+    for (&id, nd) in &att.nodes {
+        let an = &nd.anomaly;
+        let err = if an.errors { an.error_coverage.max(0.05) * (an.error_z / 10.0).min(1.0) } else { 0.0 };
+        let lat = if an.latency { an.latency_coverage.max(0.05) * (an.latency_z / 10.0).min(1.0) } else { 0.0 };
+        let s = match (sym_err, sym_lat) {
+            (true, false) => err.max(0.5 * lat),
+            (false, true) => lat.max(0.5 * err),
+            _ => err.max(lat),
+        };
+        if s > 0.0 {
+            score.insert(id, s);
+        }
+    }
+    // Deepest first: a node whose callees (transitively) changed too inherits its trouble.
+    let mut inherited: HashMap<u32, u32> = HashMap::new();
+    let ids: Vec<u32> = score.keys().copied().collect();
+    for &a in &ids {
+        let sa = score[&a];
+        let mut seen = HashSet::from([a]);
+        let mut queue: VecDeque<u32> = callees.get(&a).into_iter().flatten().copied().collect();
+        while let Some(d) = queue.pop_front() {
+            if !seen.insert(d) {
+                continue;
+            }
+            if score.get(&d).is_some_and(|&sd| sd >= 0.25 * sa) {
+                inherited.insert(a, d);
+                break;
+            }
+            queue.extend(callees.get(&d).into_iter().flatten().copied());
+        }
+    }
+    for (a, _) in &inherited {
+        if let Some(s) = score.get_mut(a) {
+            *s *= 0.4;
+        }
+    }
+
+    let name = |id: u32| t.names.name(id).to_string();
+    let mut cands: Vec<Candidate> = Vec::new();
+    for (&id, &s) in &score {
+        let nd = &att.nodes[&id];
+        cands.push(node_candidate(t, inp, &att, nd, id, s, incident_w, baseline_w, &edges, failing, slow));
+    }
+
+    // Detectors.
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut contributing: Vec<(String, Evidence)> = Vec::new();
+    for sk in detect::clock_skew(t, &g) {
+        let (svc, inst) = (name(sk.service), name(sk.instance));
+        let dir = if sk.offset_ns < 0.0 { "behind" } else { "ahead" };
+        let text = format!(
+            "{inst}'s clock runs {} {dir} (+/- {}, {} span pairs); {} of its spans start before their parents",
+            ms(sk.offset_ns.abs()),
+            ms(sk.ci_ns.max(0.1e6)),
+            sk.pairs,
+            pct(sk.before_parent)
+        );
+        findings.push(Finding {
+            pattern: "clock_skew".into(),
+            service: Some(svc.clone()),
+            instance: Some(inst.clone()),
+            text: text.clone(),
+        });
+        let mut c = Candidate::new(&svc, if symptom_found { 0.15 } else { 0.6 });
+        c.instance = Some(inst.clone());
+        c.pattern("clock_skew");
+        c.summary = format!("{inst}'s clock runs {} {dir}: its spans and their parents disagree", ms(sk.offset_ns.abs()));
+        c.evidence("traces", text, vec![]);
+        cands.push(c);
+    }
+    for (svc, inst, text) in detect::memory_leaks(&inp.metrics, (lo, hi)) {
+        findings.push(Finding {
+            pattern: "memory_leak".into(),
+            service: Some(svc.clone()),
+            instance: (!inst.is_empty()).then(|| inst.clone()),
+            text: text.clone(),
+        });
+        let mut c = Candidate::new(&svc, if symptom_found { 0.2 } else { 0.6 });
+        c.instance = (!inst.is_empty()).then_some(inst);
+        c.pattern("memory_leak");
+        c.summary = text.clone();
+        c.evidence("metrics", text, vec![]);
+        cands.push(c);
+    }
+    if symptom_found {
+        for h in detect::thundering_herd(t, baseline_w, incident_w) {
+            let cache = name(h.cache);
+            let mut c = Candidate::new(&cache, 1.0 + (h.hit_before - h.hit_after));
+            c.pattern("thundering_herd");
+            c.summary = format!(
+                "{cache} stopped serving hits ({} -> {}); the misses went to {} all at once",
+                pct(h.hit_before),
+                pct(h.hit_after),
+                h.store.map(&name).unwrap_or_else(|| "the database".into())
+            );
+            c.evidence(
+                "traces",
+                format!("cache hit ratio of calls to {cache}: {} in the baseline, {} in the incident", pct(h.hit_before), pct(h.hit_after)),
+                vec![],
+            );
+            if let (Some((q, n, nb)), Some(store)) = (h.query, h.store) {
+                c.evidence(
+                    "traces",
+                    format!("{n} identical queries to {} in one second (baseline at most {nb}): {}", name(store), t.names.name(q)),
+                    vec![],
+                );
+            }
+            cands.push(c);
+        }
+        if let Some(tr) = detect::traffic(t, &g, baseline_w, incident_w) {
+            let ratio = tr.rate_after / tr.rate_before.max(1e-9);
+            let svc = name(tr.service);
+            let text = format!(
+                "requests to {svc} rose from {:.1}/s to {:.1}/s ({ratio:.1}x, peak {:.1}/s)",
+                tr.rate_before, tr.rate_after, tr.peak
+            );
+            if ratio >= 1.8 {
+                findings.push(Finding { pattern: "traffic_spike".into(), service: Some(svc.clone()), instance: None, text: text.clone() });
+                if ratio >= 5.0 {
+                    let mut c = Candidate::new(&svc, 1.0 + ratio / 20.0);
+                    c.pattern("traffic_spike");
+                    c.summary = format!("a traffic spike ({ratio:.0}x) beyond what the system can serve");
+                    c.evidence("traces", text, vec![]);
+                    cands.push(c);
+                } else {
+                    contributing.push(("traffic_spike".into(), Evidence { signal: "traces".into(), text, refs: vec![] }));
+                }
+            }
+        }
+        for r in detect::retry_storm(t, baseline_w, incident_w) {
+            let (svc, callee) = (name(r.service), name(r.callee));
+            let mut c = Candidate::new(&svc, 1.1);
+            c.pattern("retry_storm");
+            c.summary = format!("{svc} retries its calls to {callee} up to {} times: a retry storm", r.max_attempts - 1);
+            c.evidence(
+                "traces",
+                format!(
+                    "{} of {svc}'s calls to {callee} are retries (baseline {}), {} retries, up to {} attempts per call",
+                    pct(r.after),
+                    pct(r.before),
+                    r.retries,
+                    r.max_attempts
+                ),
+                vec![],
+            );
+            cands.push(c);
+        }
+        if let Some(p) = detect::network_partition(t, &att, incident_w) {
+            let (za, zb) = (name(p.zones.0), name(p.zones.1));
+            let caller = name(p.caller);
+            let mut c = Candidate::new(&caller, 1.2);
+            c.pattern("network_partition");
+            let callees: Vec<String> = p.callees.iter().map(|&x| name(x)).collect();
+            c.summary = format!("the network between {za} and {zb} is cut: {caller}'s calls across it fail");
+            c.evidence(
+                "traces",
+                format!(
+                    "{} of {} calls between {za} and {zb} failed unanswered (to {}); {} elsewhere",
+                    p.failed,
+                    p.calls,
+                    callees.join(", "),
+                    pct(p.elsewhere)
+                ),
+                vec![],
+            );
+            cands.push(c);
+        }
+    }
+
+    // Merge hypotheses about one service, best first.
+    cands.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.service.cmp(&b.service)));
+    let mut merged: Vec<Candidate> = Vec::new();
+    for c in cands {
+        if let Some(m) = merged.iter_mut().find(|m| m.service == c.service) {
+            for p in &c.patterns {
+                m.pattern(p);
+            }
+            m.instance = m.instance.clone().or(c.instance);
+            m.operation = m.operation.clone().or(c.operation);
+            m.change = m.change.clone().or(c.change);
+            m.evidence.extend(c.evidence);
+            m.score += 0.1 * c.score;
+        } else {
+            merged.push(c);
+        }
+    }
+    // What pins a change, an instance, a pattern on the leaders.
+    let neighbours = |svc: &str| -> Vec<String> {
+        let Some(id) = t.names.get(svc) else { return vec![] };
+        edges
+            .keys()
+            .filter_map(|&(a, b)| if a == id { Some(name(b)) } else if b == id { Some(name(a)) } else { None })
+            .collect()
+    };
+    let reference_time = onset.unwrap_or(incident_w.0);
+    for c in merged.iter_mut().take(5) {
+        if c.change.is_none() {
+            if let Some((ch, why)) = pin_change(&inp.changes, c, &neighbours(&c.service), reference_time, step) {
+                c.evidence("changes", why, vec![ch.id.clone()]);
+                let kind = ch.kind.as_str();
+                c.change = Some(ChangeRef {
+                    id: ch.id.clone(),
+                    kind: kind.into(),
+                    at: format_rfc3339_secs(ch.time_unix_nano),
+                    description: ch.description.clone(),
+                    service: Some(ch.service.clone()),
+                });
+                c.score += 0.1;
+                match kind {
+                    "deploy" | "dependency" => c.pattern("bad_deploy"),
+                    "config" | "feature_flag" => c.pattern("bad_config_change"),
+                    _ => {}
+                }
+            }
+        }
+        for (p, text) in detect::resource_patterns(&inp.metrics, &c.service, c.instance.as_deref(), incident_w) {
+            if !c.patterns.iter().any(|x| x == p) {
+                c.pattern(p);
+                c.evidence("metrics", text, vec![]);
+            }
+        }
+        if symptom_found {
+            log_evidence(inp, &att, c, baseline_w, incident_w);
+        }
+    }
+    if let Some(top) = merged.first_mut() {
+        for (p, e) in contributing {
+            top.pattern(&p);
+            top.evidence.push(e);
+        }
+    }
+    merged.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.service.cmp(&b.service)));
+    let top_n = if o.top == 0 { 5 } else { o.top };
+    merged.truncate(top_n);
+    let root_causes: Vec<RootCause> = merged
+        .iter()
+        .enumerate()
+        .map(|(k, c)| RootCause {
+            rank: k + 1,
+            service: c.service.clone(),
+            instance: c.instance.clone(),
+            operation: c.operation.clone(),
+            change: c.change.clone(),
+            patterns: if c.patterns.is_empty() { vec!["dependency_failure".into()] } else { c.patterns.clone() },
+            confidence: ((1.0 - (-2.5 * c.score).exp()) * 100.0).round() / 100.0,
+            summary: c.summary.clone(),
+            evidence: c.evidence.clone(),
+        })
+        .collect();
+    let incident = symptom_found || root_causes.first().is_some_and(|c| c.confidence >= 0.5);
+
+    // Symptom.
+    let mut affected: Vec<(f64, Affected)> = Vec::new();
+    let mut seen_ep = HashSet::new();
+    for r in &rises {
+        if !seen_ep.insert(r.endpoint) {
+            continue;
+        }
+        let ep = &eps[r.endpoint];
+        affected.push((r.shift.z.abs(), affected_of(t, ep, baseline_w, incident_w)));
+    }
+    affected.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let affected: Vec<Affected> = affected.into_iter().map(|a| a.1).collect();
+    let trend = main.as_ref().map(|m| {
+        if incident_w.1 < hi {
+            "recovered"
+        } else {
+            symptom::trend(&eps[m.endpoint], m, incident_w.0, incident_w.1)
+        }
+    });
+    let summary = match (&main, affected.first()) {
+        (Some(m), Some(a)) => {
+            let what = match m.signal {
+                Signal::Errors => format!(
+                    "{} of {} {} fail (baseline {})",
+                    pct(a.error_rate.incident),
+                    a.service,
+                    a.operation,
+                    pct(a.error_rate.baseline)
+                ),
+                Signal::Latency => format!(
+                    "p99 of {} {} is {} (baseline {})",
+                    a.service,
+                    a.operation,
+                    ms(a.latency_p99_ms.incident * 1e6),
+                    ms(a.latency_p99_ms.baseline * 1e6)
+                ),
+            };
+            let more = if affected.len() > 1 { format!(" and {} more endpoints", affected.len() - 1) } else { String::new() };
+            format!("{what}{more} since {}, {}", hms(onset.unwrap_or(incident_w.0)), trend.unwrap_or("steady"))
+        }
+        _ if incident => format!(
+            "no change in user-facing errors or latency; {}",
+            root_causes.first().map(|c| c.summary.clone()).unwrap_or_default()
+        ),
+        _ => "no change in user-facing errors or latency".to_string(),
+    };
+    let symptom = Symptom {
+        summary,
+        onset: onset.map(format_rfc3339_secs),
+        affected,
+        trend: trend.map(String::from),
+        end: (symptom_found && incident_w.1 < hi).then(|| format_rfc3339_secs(incident_w.1)),
+    };
+
+    // Propagation: from the leading cause up to the endpoints it hurt.
+    let mut propagation = Vec::new();
+    if let (Some(top), true) = (root_causes.first(), symptom_found) {
+        for a in symptom.affected.iter().take(3) {
+            if let Some(path) = path_up(t, &edges, &top.service, &a.service) {
+                if path.len() > 1 && !propagation.contains(&path) {
+                    propagation.push(path);
+                }
+            }
+        }
+    }
+    let mut root_causes = root_causes;
+    if let Some(top) = root_causes.first_mut() {
+        if propagation.iter().any(|p| p.len() >= 3) {
+            top.patterns.push("cascading_failure".into());
+        }
+    }
+
+    // Correlated metrics, first movers first.
+    let moves = if symptom_found { detect::metric_moves(&inp.metrics, baseline_w, incident_w) } else { vec![] };
+    let mut correlated: Vec<MetricMove> = moves
+        .iter()
+        .take(40)
+        .map(|m| MetricMove {
+            metric: m.key.name.clone(),
+            service: m.key.service.clone(),
+            instance: (!m.key.instance.is_empty()).then(|| m.key.instance.clone()),
+            baseline: m.before,
+            incident: m.after,
+            moved_at: m.moved_at.map(format_rfc3339_secs),
+            lead_seconds: m.moved_at.zip(onset).map(|(a, b)| (a - b) as f64 / 1e9),
+        })
+        .collect();
+    correlated.sort_by(|a, b| {
+        a.lead_seconds.unwrap_or(f64::MAX).total_cmp(&b.lead_seconds.unwrap_or(f64::MAX))
+    });
+    correlated.truncate(10);
+
+    // Timeline.
+    let mut timeline: Vec<(i64, TimelineEntry)> = Vec::new();
+    for ch in &inp.changes {
+        if ch.time_unix_nano >= baseline_w.0 && ch.time_unix_nano < incident_w.1.max(hi) {
+            timeline.push((
+                ch.time_unix_nano,
+                TimelineEntry {
+                    at: format_rfc3339_secs(ch.time_unix_nano),
+                    signal: "changes".into(),
+                    text: format!("{} ({} of {}): {}", ch.id, ch.kind.as_str(), ch.service, ch.description),
+                },
+            ));
+        }
+    }
+    if let Some(on) = onset {
+        timeline.push((on, TimelineEntry { at: format_rfc3339_secs(on), signal: "traces".into(), text: format!("symptom starts: {}", symptom.summary) }));
+    }
+    for m in correlated.iter().filter(|m| m.lead_seconds.is_some_and(|l| l <= 0.0)).take(3) {
+        if let Some(at) = &m.moved_at {
+            let ns = faultline_model::time::parse_time_ns(at, 0).unwrap_or(0);
+            timeline.push((
+                ns,
+                TimelineEntry {
+                    at: at.clone(),
+                    signal: "metrics".into(),
+                    text: format!("{} of {} moves: {:.3} -> {:.3}", m.metric, m.instance.as_deref().unwrap_or(&m.service), m.baseline, m.incident),
+                },
+            ));
+        }
+    }
+    if symptom.end.is_some() {
+        timeline.push((incident_w.1, TimelineEntry { at: format_rfc3339_secs(incident_w.1), signal: "traces".into(), text: "symptom ends".into() }));
+    }
+    timeline.sort_by_key(|e| e.0);
+
+    let suggested_actions = actions(&root_causes, &propagation, &findings);
+    let series = main.as_ref().map(|m| key_series(&eps[m.endpoint], t, lo, hi, step)).unwrap_or_default();
+    Ok(Report {
+        schema: SCHEMA.into(),
+        window: Window { from: format_rfc3339_secs(incident_w.0), to: format_rfc3339_secs(incident_w.1) },
+        baseline: Window { from: format_rfc3339_secs(baseline_w.0), to: format_rfc3339_secs(baseline_w.1) },
+        incident,
+        symptom,
+        root_causes,
+        findings,
+        propagation,
+        suggested_actions,
+        timeline: timeline.into_iter().map(|e| e.1).collect(),
+        series,
+        correlated_metrics: correlated,
+        stats: RunStats {
+            spans: t.len(),
+            logs: inp.logs.len(),
+            metric_points: inp.metrics.points,
+            changes: inp.changes.len(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn node_candidate(
+    t: &SpanTable,
+    inp: &Inputs,
+    att: &Attribution,
+    nd: &Node,
+    id: u32,
+    score: f64,
+    incident: (i64, i64),
+    baseline: (i64, i64),
+    edges: &BTreeMap<(u32, u32), crate::deps::Edge>,
+    failing: u64,
+    slow: u64,
+) -> Candidate {
+    let _ = (inp, baseline);
+    let svc = t.names.name(id);
+    let an = nd.anomaly;
+    let mut c = Candidate::new(svc, score);
+    let by_latency = !an.errors;
+    let (b, i) = (&nd.total[0], &nd.total[1]);
+    // Instance and operation.
+    if let Some(out) = outlier(&nd.by_instance, nd.slow_ns, by_latency) {
+        let inst = t.names.name(out.key).to_string();
+        let what = if out.latency { "slow requests" } else { "errors" };
+        c.evidence(
+            "traces",
+            format!(
+                "{} of {svc}'s {what} come from {inst} ({} there, {} on its peers)",
+                pct(out.share),
+                pct(out.rate_after),
+                pct(out.others_after)
+            ),
+            vec![],
+        );
+        c.instance = Some(inst);
+        c.pattern("faulty_instance");
+    }
+    if nd.by_operation.len() > 1 {
+        if let Some(out) = outlier(&nd.by_operation, nd.slow_ns, by_latency) {
+            c.operation = Some(t.names.name(out.key).to_string());
+        }
+    }
+    // Errors and latency of its own.
+    let mut refs = Vec::new();
+    for k in 0..t.len() {
+        if refs.len() >= 3 {
+            break;
+        }
+        if att.node[k] == id && att.own_error[k] && t.start[k] >= incident.0 && t.start[k] < incident.1 {
+            let h = trace_hex(&t.trace_id[k]);
+            if !refs.contains(&h) {
+                refs.push(h);
+            }
+        }
+    }
+    let top_msg = nd.messages.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| t.names.name(*k));
+    let who = if nd.uninstrumented { format!("{svc} (not instrumented; seen from its callers)") } else { svc.to_string() };
+    if an.errors {
+        let msg = top_msg.map(|m| format!(": \"{m}\"")).unwrap_or_default();
+        c.evidence(
+            "traces",
+            format!(
+                "{who} fails on its own: error rate {} in the baseline, {} in the incident{msg}; in {} of {failing} failing requests",
+                pct(b.rate()),
+                pct(i.rate()),
+                pct(an.error_coverage)
+            ),
+            refs.clone(),
+        );
+    }
+    if an.latency {
+        let q = |s: &localise::Stat, p| quantile(&s.self_ns, p) as f64;
+        c.evidence(
+            "traces",
+            format!(
+                "{who}'s own time: p50 {} -> {}, p95 {} -> {}; slow in {} of {slow} slow requests",
+                ms(q(b, 0.5)),
+                ms(q(i, 0.5)),
+                ms(q(b, 0.95)),
+                ms(q(i, 0.95)),
+                pct(an.latency_coverage)
+            ),
+            vec![],
+        );
+    }
+    if let Some(p) = top_msg.and_then(message_pattern).filter(|_| an.errors) {
+        c.pattern(p);
+    }
+    if nd.uninstrumented && !nd.datastore {
+        c.pattern("external_dependency");
+    } else if nd.uninstrumented || edges.keys().any(|&(_, callee)| callee == id) {
+        c.pattern("dependency_failure");
+    }
+    if c.patterns.is_empty() || c.patterns == ["faulty_instance"] {
+        if an.errors {
+            c.pattern("code_exception");
+        } else if an.latency {
+            c.pattern("latency_injection");
+        }
+    }
+    let place = c.instance.as_ref().map(|i| format!("{svc} instance {i}")).unwrap_or_else(|| svc.to_string());
+    c.summary = if an.errors {
+        format!("{place} fails on its own ({} of its requests, baseline {})", pct(i.rate()), pct(b.rate()))
+    } else {
+        format!("{place} got slower on its own (own-time p95 {:.1}x the baseline)", an.p95_ratio)
+    };
+    c
+}
+
+/// The change most likely behind a suspect: recent before the onset, on the suspect (its service
+/// or instance) or, weaker, on a neighbour; the closer to the onset, the likelier.
+fn pin_change<'a>(
+    changes: &'a [ChangeEvent],
+    c: &Candidate,
+    neighbours: &[String],
+    onset: i64,
+    step: i64,
+) -> Option<(&'a ChangeEvent, String)> {
+    let mut best: Option<(f64, &ChangeEvent)> = None;
+    for ch in changes {
+        let dt = onset - ch.time_unix_nano;
+        if dt < -step || dt > 30 * MINUTE {
+            continue;
+        }
+        let on_instance = ch.instance.is_some() && ch.instance == c.instance;
+        let touch = if on_instance || ch.service == c.service {
+            1.0
+        } else if neighbours.contains(&ch.service) {
+            0.4
+        } else {
+            0.0
+        };
+        let s = touch * (-(dt.max(0) as f64) / (10 * MINUTE) as f64).exp() * if on_instance { 1.2 } else { 1.0 };
+        if s >= 0.3 && best.is_none_or(|b| s > b.0) {
+            best = Some((s, ch));
+        }
+    }
+    let (_, ch) = best?;
+    let dt = onset - ch.time_unix_nano;
+    let when = if dt.abs() < SECOND {
+        "at the onset".to_string()
+    } else if dt >= 0 { format!("{} before the onset", format_duration(dt)) } else { format!("{} after the onset", format_duration(-dt)) };
+    Some((ch, format!("{} ({} of {}) at {}, {when}", ch.id, ch.kind.as_str(), ch.service, hms(ch.time_unix_nano))))
+}
+
+/// Error logs about the suspect: new or surging messages on it, and the vague messages its callers
+/// logged in the traces where it failed.
+fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i64, i64), incident: (i64, i64)) {
+    let logs = &inp.logs;
+    if logs.is_empty() {
+        return;
+    }
+    let t = &inp.spans;
+    let mut own: HashMap<String, [u64; 2]> = HashMap::new();
+    let svc = logs.names.get(&c.service);
+    let inst = c.instance.as_deref().and_then(|i| logs.names.get(i));
+    for k in 0..logs.len() {
+        if !logs.error[k] || Some(logs.service[k]) != svc || inst.is_some_and(|i| i != logs.instance[k]) {
+            continue;
+        }
+        let w = if logs.time[k] >= incident.0 && logs.time[k] < incident.1 {
+            1
+        } else if logs.time[k] >= baseline.0 && logs.time[k] < baseline.1 {
+            0
+        } else {
+            continue;
+        };
+        own.entry(normalise(&logs.body[k])).or_default()[w] += 1;
+    }
+    let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
+    if let Some((msg, [b, i])) = own
+        .iter()
+        .filter(|(_, v)| v[1] as f64 >= 10.0 && v[1] as f64 >= 3.0 * (v[0] as f64 * scale).max(1.0))
+        .max_by_key(|(m, v)| (v[1], std::cmp::Reverse((*m).clone())))
+    {
+        let place = c.instance.clone().unwrap_or_else(|| c.service.clone());
+        c.evidence("logs", format!("\"{msg}\" logged {i} times on {place} in the incident, {b} in the baseline"), vec![]);
+        if let Some(p) = message_pattern(msg) {
+            c.pattern(p);
+        }
+    }
+    // Vague messages elsewhere, explained by the traces they belong to.
+    let Some(id) = t.names.get(&c.service) else { return };
+    let mut failed_at: HashMap<[u8; 16], u32> = HashMap::new();
+    for k in 0..t.len() {
+        if att.node[k] == id && att.own_error[k] && t.start[k] >= incident.0 && t.start[k] < incident.1 {
+            let a = t.attr_info(k);
+            let detail = if a.status != NONE { a.status } else { t.message[k] };
+            failed_at.entry(t.trace_id[k]).or_insert(detail);
+        }
+    }
+    if failed_at.is_empty() {
+        return;
+    }
+    let mut vague: HashMap<(u32, String), (u64, HashMap<u32, u64>, Vec<String>)> = HashMap::new();
+    for k in 0..logs.len() {
+        if !logs.error[k] || Some(logs.service[k]) == svc {
+            continue;
+        }
+        let Some(tid) = logs.trace_id[k] else { continue };
+        if let Some(&detail) = failed_at.get(&tid) {
+            let e = vague.entry((logs.service[k], normalise(&logs.body[k]))).or_default();
+            e.0 += 1;
+            *e.1.entry(detail).or_default() += 1;
+            if e.2.len() < 3 {
+                e.2.push(trace_hex(&tid));
+            }
+        }
+    }
+    if let Some(((s, msg), (n, details, refs))) = vague.into_iter().max_by_key(|(k, v)| (v.0, std::cmp::Reverse(k.1.clone()))) {
+        if n >= 5 {
+            let detail = details
+                .into_iter()
+                .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
+                .map(|(d, _)| if d == NONE { String::new() } else { format!(" (\"{}\")", t.names.name(d)) })
+                .unwrap_or_default();
+            let where_ = c.instance.as_ref().map(|i| format!("{} {i}", c.service)).unwrap_or_else(|| c.service.clone());
+            c.evidence(
+                "logs",
+                format!(
+                    "{} logged \"{msg}\" {n} times in traces where {where_} failed{detail}",
+                    logs.names.name(s)
+                ),
+                refs,
+            );
+        }
+    }
+}
+
+fn affected_of(t: &SpanTable, ep: &Endpoint, b: (i64, i64), i: (i64, i64)) -> Affected {
+    let (eb, nb) = ep.error_rate(b.0, b.1);
+    let (ei, ni) = ep.error_rate(i.0, i.1);
+    let secs = |w: (i64, i64)| ((w.1 - w.0) as f64 / 1e9).max(1.0);
+    Affected {
+        service: t.names.name(ep.service).into(),
+        operation: t.names.name(ep.operation).into(),
+        error_rate: BeforeAfter { baseline: round4(eb), incident: round4(ei) },
+        latency_p99_ms: BeforeAfter {
+            baseline: round1(ep.duration_quantile(b.0, b.1, 0.99) as f64 / 1e6),
+            incident: round1(ep.duration_quantile(i.0, i.1, 0.99) as f64 / 1e6),
+        },
+        requests: BeforeAfter { baseline: round1(nb as f64 / secs(b)), incident: round1(ni as f64 / secs(i)) },
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Shortest path from `from` up the call graph to `to` (callee to caller), as names.
+fn path_up(t: &SpanTable, edges: &BTreeMap<(u32, u32), crate::deps::Edge>, from: &str, to: &str) -> Option<Vec<String>> {
+    let (f, g) = (t.names.get(from)?, t.names.get(to)?);
+    let mut prev: HashMap<u32, u32> = HashMap::new();
+    let mut queue = VecDeque::from([f]);
+    let mut seen = HashSet::from([f]);
+    while let Some(x) = queue.pop_front() {
+        if x == g {
+            let mut path = vec![t.names.name(g).to_string()];
+            let mut cur = g;
+            while let Some(&p) = prev.get(&cur) {
+                path.push(t.names.name(p).to_string());
+                cur = p;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for &(caller, callee) in edges.keys() {
+            if callee == x && seen.insert(caller) {
+                prev.insert(caller, x);
+                queue.push_back(caller);
+            }
+        }
+    }
+    None
+}
+
+fn key_series(ep: &Endpoint, t: &SpanTable, lo: i64, hi: i64, step: i64) -> Vec<Series> {
+    let n = ((hi - lo + step - 1) / step).max(1) as usize;
+    let mut per: Vec<Vec<i64>> = vec![Vec::new(); n];
+    let mut errs = vec![0u64; n];
+    for &(s, d, f) in &ep.requests {
+        if s < lo || s >= hi {
+            continue;
+        }
+        let k = ((s - lo) / step) as usize;
+        per[k].push(d);
+        errs[k] += f as u64;
+    }
+    let label = format!("{} {}", t.names.name(ep.service), t.names.name(ep.operation));
+    let start = format_rfc3339_secs(lo);
+    let rate: Vec<f64> =
+        per.iter().zip(&errs).map(|(v, &e)| if v.is_empty() { 0.0 } else { round4(e as f64 / v.len() as f64) }).collect();
+    let p99: Vec<f64> = per
+        .iter_mut()
+        .map(|v| {
+            v.sort_unstable();
+            round1(quantile(v, 0.99) as f64 / 1e6)
+        })
+        .collect();
+    let rps: Vec<f64> = per.iter().map(|v| round1(v.len() as f64 / (step as f64 / 1e9))).collect();
+    let step_seconds = step as f64 / 1e9;
+    vec![
+        Series { name: format!("error rate {label}"), start: start.clone(), step_seconds, values: rate },
+        Series { name: format!("p99 ms {label}"), start: start.clone(), step_seconds, values: p99 },
+        Series { name: format!("requests/s {label}"), start, step_seconds, values: rps },
+    ]
+}
+
+fn actions(causes: &[RootCause], propagation: &[Vec<String>], findings: &[Finding]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for c in causes.iter().take(2) {
+        if c.rank > 1 && c.confidence < 0.5 {
+            break;
+        }
+        let svc = &c.service;
+        let inst = c.instance.as_deref().unwrap_or(svc);
+        if let Some(ch) = &c.change {
+            push(format!("Roll back {}", ch.id));
+        }
+        for p in &c.patterns {
+            match p.as_str() {
+                "faulty_instance" => push(format!("Remove {inst} from the {svc} pool")),
+                "external_dependency" | "dependency_failure" => {
+                    if let Some(caller) = propagation.first().and_then(|p| p.get(1)) {
+                        push(format!("Add a timeout and a circuit breaker on {caller} -> {svc}"));
+                    }
+                    if p == "external_dependency" {
+                        push(format!("Rate-limit calls to {svc} and check its status page"));
+                    }
+                }
+                "retry_storm" => push(format!("Cap {svc}'s retries: exponential backoff with jitter and a retry budget")),
+                "traffic_spike" => {
+                    let at = findings.iter().find(|f| f.pattern == "traffic_spike").and_then(|f| f.service.as_deref());
+                    push(format!("Shed or rate-limit load at {}, and scale the saturated services", at.unwrap_or(svc)))
+                }
+                "thundering_herd" => push(format!("Warm {svc} back up and coalesce identical misses (request collapsing)")),
+                "clock_skew" => push(format!("Resynchronise {inst}'s clock (NTP/chrony)")),
+                "disk_full" => push(format!("Free disk space on {inst}, then add disk-usage alerts")),
+                "dns_failure" => push(format!("Restore the DNS record for {svc}; check resolvers")),
+                "connection_pool_exhaustion" => push(format!("Restart {inst} to release its connections; fix the leak")),
+                "memory_leak" => push(format!("Restart {inst} and profile its heap; roll back if a change introduced the leak")),
+                "cpu_saturation" => push(format!("Raise {svc}'s CPU limit or scale it out")),
+                "network_partition" => push(format!("Restore connectivity between the zones; route {svc} to same-zone peers")),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_numbers() {
+        assert_eq!(normalise("took 123 ms on pod-7"), "took <N> ms on pod-<N>");
+    }
+}

@@ -1,0 +1,275 @@
+//! Localisation: what each service (and each uninstrumented peer) did itself, as opposed to what it
+//! inherited from its dependencies, in the baseline and in the incident; which of them changed, and
+//! how much of the symptom each change explains.
+//!
+//! A service's own errors are failed spans answering a request none of whose children failed; its
+//! own time is a span's duration less its children's. A call nobody instrumented answered (a
+//! database, a cache, an external API, a backend that never saw the request) is the callee's: its
+//! failures and its whole duration belong to the callee, with the address called as the instance.
+
+use crate::graph::Graph;
+use crate::spans::{SpanTable, NONE};
+use crate::stats::{quantile, two_proportion_z};
+use std::collections::HashMap;
+
+/// Counts of one window.
+#[derive(Debug, Default, Clone)]
+pub struct Stat {
+    pub n: u64,
+    pub errors: u64,
+    pub self_ns: Vec<i64>,
+}
+
+impl Stat {
+    pub fn rate(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.n as f64
+        }
+    }
+}
+
+/// Baseline (0) and incident (1).
+pub type Pair = [Stat; 2];
+
+#[derive(Debug, Default)]
+pub struct Node {
+    pub total: Pair,
+    pub by_instance: HashMap<u32, Pair>,
+    pub by_operation: HashMap<u32, Pair>,
+    /// Calls that reached this node unanswered, by calling instance (for callee-side nodes).
+    pub by_caller_instance: HashMap<u32, Pair>,
+    /// Known only from its callers' client spans.
+    pub uninstrumented: bool,
+    /// Called as a database or cache.
+    pub datastore: bool,
+    /// Own-error messages in the incident, with counts.
+    pub messages: HashMap<u32, u64>,
+    /// Slow threshold: the baseline's p95 of own time.
+    pub slow_ns: i64,
+    pub anomaly: Anomaly,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Anomaly {
+    pub error_z: f64,
+    pub errors: bool,
+    pub slow_before: f64,
+    pub slow_after: f64,
+    pub latency_z: f64,
+    pub latency: bool,
+    pub p50_ratio: f64,
+    pub p95_ratio: f64,
+    /// Share of failing requests whose trace holds an own error of this node.
+    pub error_coverage: f64,
+    /// Share of slow requests whose trace holds a slow own time of this node.
+    pub latency_coverage: f64,
+}
+
+/// Per span: the node it is accounted to (`NONE` if none), with its own error and own time.
+pub struct Attribution {
+    pub node: Vec<u32>,
+    pub instance: Vec<u32>,
+    pub own_error: Vec<bool>,
+    pub self_ns: Vec<i64>,
+    pub nodes: HashMap<u32, Node>,
+}
+
+fn window(t: i64, b: (i64, i64), i: (i64, i64)) -> Option<usize> {
+    if t >= i.0 && t < i.1 {
+        Some(1)
+    } else if t >= b.0 && t < b.1 {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i64)) -> Attribution {
+    let n = t.len();
+    let mut a = Attribution {
+        node: vec![NONE; n],
+        instance: vec![NONE; n],
+        own_error: vec![false; n],
+        self_ns: vec![0; n],
+        nodes: HashMap::new(),
+    };
+    for i in 0..n {
+        let Some(w) = window(t.start[i], baseline, incident) else { continue };
+        let call = matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+        let (node, inst, own_err, self_ns, caller) = if call {
+            if g.answered(t, i) || t.peer[i] == NONE {
+                continue;
+            }
+            (t.peer[i], t.attr_info(i).peer_addr, t.error[i], t.duration[i], Some(t.instance[i]))
+        } else {
+            // A callee that answered what its caller counts as a failure (a 404, or too late for the
+            // caller's timeout) failed on its own too.
+            let p = g.parent[i];
+            let caller_failed = p != NONE && t.service[p as usize] != t.service[i] && t.error[p as usize];
+            let own = (t.error[i] || caller_failed) && !g.children(i).iter().any(|&c| t.error[c as usize]);
+            (t.service[i], t.instance[i], own, g.self_time(t, i), None)
+        };
+        a.node[i] = node;
+        a.instance[i] = inst;
+        a.own_error[i] = own_err;
+        a.self_ns[i] = self_ns;
+        let nd = a.nodes.entry(node).or_default();
+        if call {
+            nd.datastore |= t.attr_info(i).db;
+        }
+        let counts_request = call || g.answers_request(t, i);
+        let add = |s: &mut Stat| {
+            s.n += counts_request as u64;
+            s.errors += own_err as u64;
+            s.self_ns.push(self_ns);
+        };
+        add(&mut nd.total[w]);
+        if inst != NONE {
+            add(&mut nd.by_instance.entry(inst).or_default()[w]);
+        }
+        add(&mut nd.by_operation.entry(t.operation[i]).or_default()[w]);
+        if let Some(c) = caller {
+            add(&mut nd.by_caller_instance.entry(c).or_default()[w]);
+        }
+        if own_err && w == 1 {
+            // What it said: its message, else the status it answered with.
+            let detail = if t.error[i] && t.message[i] != NONE { t.message[i] } else { t.attr_info(i).status };
+            if detail != NONE {
+                *nd.messages.entry(detail).or_default() += 1;
+            }
+        }
+    }
+    let services: std::collections::HashSet<u32> = t.service.iter().copied().collect();
+    for (&id, nd) in a.nodes.iter_mut() {
+        nd.uninstrumented = !services.contains(&id);
+        for s in &mut nd.total {
+            s.self_ns.sort_unstable();
+        }
+        nd.slow_ns = quantile(&nd.total[0].self_ns, 0.95).max(100_000);
+        nd.anomaly = anomaly(&nd.total, nd.slow_ns);
+    }
+    a
+}
+
+/// How the incident differs from the baseline for one node (or one of its instances).
+pub fn anomaly(p: &Pair, slow_ns: i64) -> Anomaly {
+    let (b, i) = (&p[0], &p[1]);
+    let mut an = Anomaly::default();
+    an.error_z = two_proportion_z(b.errors, b.n, i.errors, i.n);
+    an.errors = an.error_z >= 4.0 && i.rate() - b.rate() >= 0.005 && i.rate() >= 2.0 * b.rate();
+    let slow = |s: &Stat| s.self_ns.iter().filter(|&&d| d > slow_ns).count() as u64;
+    let (sb, si) = (slow(b), slow(i));
+    let (nb, ni) = (b.self_ns.len() as u64, i.self_ns.len() as u64);
+    if nb > 0 && ni > 0 {
+        an.slow_before = sb as f64 / nb as f64;
+        an.slow_after = si as f64 / ni as f64;
+        an.latency_z = two_proportion_z(sb, nb, si, ni);
+        let q = |s: &Stat, p: f64| {
+            let mut v = s.self_ns.clone();
+            v.sort_unstable();
+            quantile(&v, p).max(1) as f64
+        };
+        an.p50_ratio = q(i, 0.5) / q(b, 0.5);
+        an.p95_ratio = q(i, 0.95) / q(b, 0.95);
+        an.latency = an.latency_z >= 4.0 && an.slow_after >= 0.15 && an.p95_ratio >= 1.3;
+    }
+    an
+}
+
+/// For each node, the share of failing (and of slow) incident requests whose traces hold one of its
+/// own errors (a slow own time). `slow_entry` says which entry spans were slow.
+pub fn coverage(
+    t: &SpanTable,
+    g: &Graph,
+    a: &mut Attribution,
+    incident: (i64, i64),
+    slow_entry: &dyn Fn(usize) -> bool,
+) -> (u64, u64) {
+    let (mut failing, mut slow) = (0u64, 0u64);
+    let mut err_cov: HashMap<u32, u64> = HashMap::new();
+    let mut lat_cov: HashMap<u32, u64> = HashMap::new();
+    let mut seen: Vec<u32> = Vec::new();
+    for spans in g.traces() {
+        let Some(&entry) = spans.iter().find(|&&i| g.is_entry(t, i as usize)) else { continue };
+        let e = entry as usize;
+        if t.start[e] < incident.0 || t.start[e] >= incident.1 {
+            continue;
+        }
+        if t.error[e] {
+            failing += 1;
+            seen.clear();
+            for &i in spans {
+                let i = i as usize;
+                if a.own_error[i] && a.node[i] != NONE && !seen.contains(&a.node[i]) {
+                    seen.push(a.node[i]);
+                    *err_cov.entry(a.node[i]).or_default() += 1;
+                }
+            }
+        }
+        if slow_entry(e) {
+            slow += 1;
+            seen.clear();
+            for &i in spans {
+                let i = i as usize;
+                let node = a.node[i];
+                if node == NONE || seen.contains(&node) {
+                    continue;
+                }
+                if a.nodes.get(&node).is_some_and(|nd| a.self_ns[i] > nd.slow_ns) {
+                    seen.push(node);
+                    *lat_cov.entry(node).or_default() += 1;
+                }
+            }
+        }
+    }
+    for (id, nd) in a.nodes.iter_mut() {
+        nd.anomaly.error_coverage = err_cov.get(id).map_or(0.0, |&c| c as f64 / failing.max(1) as f64);
+        nd.anomaly.latency_coverage = lat_cov.get(id).map_or(0.0, |&c| c as f64 / slow.max(1) as f64);
+    }
+    (failing, slow)
+}
+
+/// One member of a group (an instance among its peers, an operation among the node's) that holds
+/// most of the group's excess errors or slow requests while serving a minority of its traffic.
+pub struct Outlier {
+    pub key: u32,
+    /// Its share of the group's excess.
+    pub share: f64,
+    pub rate_after: f64,
+    pub others_after: f64,
+    pub latency: bool,
+}
+
+pub fn outlier(group: &HashMap<u32, Pair>, slow_ns: i64, by_latency: bool) -> Option<Outlier> {
+    if group.len() < 2 {
+        return None;
+    }
+    let event = |s: &Stat| {
+        if by_latency {
+            s.self_ns.iter().filter(|&&d| d > slow_ns).count() as u64
+        } else {
+            s.errors
+        }
+    };
+    let events = |s: &Stat| (event(s), if by_latency { s.self_ns.len() as u64 } else { s.n });
+    let (tot_e, tot_n): (u64, u64) = group.values().map(|p| events(&p[1])).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if tot_e < 10 || tot_n == 0 {
+        return None;
+    }
+    let (key, p) = group.iter().max_by_key(|(k, p)| (event(&p[1]), std::cmp::Reverse(**k)))?;
+    let (e, n) = events(&p[1]);
+    let share = e as f64 / tot_e as f64;
+    let traffic = n as f64 / tot_n as f64;
+    let rate = e as f64 / n.max(1) as f64;
+    let others = (tot_e - e) as f64 / (tot_n - n).max(1) as f64;
+    let z = two_proportion_z(tot_e - e, tot_n - n, e, n);
+    (share >= 0.6 && traffic <= 0.75 && rate >= 3.0 * others && z >= 4.0).then_some(Outlier {
+        key: *key,
+        share,
+        rate_after: rate,
+        others_after: others,
+        latency: by_latency,
+    })
+}

@@ -1,0 +1,169 @@
+//! Defining the problem: per user-facing endpoint, RED series; the change point where errors or slow
+//! requests rose, to the second; the incident and baseline windows; the trend.
+
+use crate::change::{error_rate_shift, Shift};
+use crate::graph::Graph;
+use crate::red::Bucket;
+use crate::spans::SpanTable;
+use crate::stats::quantile;
+use std::collections::BTreeMap;
+
+/// One user-facing endpoint's requests over the analysed range.
+pub struct Endpoint {
+    pub service: u32,
+    pub operation: u32,
+    /// (start, duration, failed) of each entry span, by start time.
+    pub requests: Vec<(i64, i64, bool)>,
+}
+
+pub fn endpoints(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
+    let mut by: BTreeMap<(u32, u32), Vec<(i64, i64, bool)>> = BTreeMap::new();
+    for i in 0..t.len() {
+        if g.is_entry(t, i) {
+            by.entry((t.service[i], t.operation[i])).or_default().push((t.start[i], t.duration[i], t.error[i]));
+        }
+    }
+    by.into_iter()
+        .map(|((service, operation), mut requests)| {
+            requests.sort_unstable_by_key(|r| r.0);
+            Endpoint { service, operation, requests }
+        })
+        .collect()
+}
+
+/// What rose: errors or slow requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Errors,
+    Latency,
+}
+
+/// A significant rise at one endpoint.
+#[derive(Debug, Clone)]
+pub struct Rise {
+    pub endpoint: usize,
+    pub signal: Signal,
+    /// Onset, unix ns (to the second where the data allows).
+    pub onset: i64,
+    pub shift: Shift,
+    /// Slow threshold used for latency (ns).
+    pub slow_ns: i64,
+}
+
+impl Endpoint {
+    /// Counts per bucket of `[from, to)`: (events, requests), where an event is a failure or, for
+    /// latency, a request slower than `slow_ns`.
+    pub fn buckets(&self, signal: Signal, slow_ns: i64, from: i64, to: i64, step: i64) -> Vec<Bucket> {
+        let n = ((to - from + step - 1) / step).max(1) as usize;
+        let mut out: Vec<Bucket> =
+            (0..n).map(|k| Bucket { start: from + k as i64 * step, ..Bucket::default() }).collect();
+        let lo = self.requests.partition_point(|r| r.0 < from);
+        for &(s, d, failed) in &self.requests[lo..] {
+            if s >= to {
+                break;
+            }
+            let b = &mut out[((s - from) / step) as usize];
+            b.count += 1;
+            b.errors += match signal {
+                Signal::Errors => failed as u64,
+                Signal::Latency => (d > slow_ns) as u64,
+            };
+        }
+        out
+    }
+
+    /// The p-quantile of durations of requests in `[from, to)`.
+    pub fn duration_quantile(&self, from: i64, to: i64, p: f64) -> i64 {
+        let mut d: Vec<i64> =
+            self.requests.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.1).collect();
+        d.sort_unstable();
+        quantile(&d, p)
+    }
+
+    pub fn error_rate(&self, from: i64, to: i64) -> (f64, usize) {
+        let (mut e, mut n) = (0usize, 0usize);
+        for r in self.requests.iter().filter(|r| r.0 >= from && r.0 < to) {
+            n += 1;
+            e += r.2 as usize;
+        }
+        (if n == 0 { 0.0 } else { e as f64 / n as f64 }, n)
+    }
+}
+
+/// Finds significant rises of errors or slow requests over `[from, to)` in buckets of `step`;
+/// the slow threshold of each endpoint is its p99 over `reference`.
+pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i64, i64)) -> Vec<Rise> {
+    let mut out = Vec::new();
+    for (k, ep) in eps.iter().enumerate() {
+        let total = ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).count();
+        if total < 60 {
+            continue;
+        }
+        let slow_ns = ep.duration_quantile(reference.0, reference.1, 0.99).max(1);
+        for signal in [Signal::Errors, Signal::Latency] {
+            let buckets = ep.buckets(signal, slow_ns, from, to, step);
+            let Some(shift) = error_rate_shift(&buckets, 3, 5.0) else { continue };
+            let (min_abs, min_ratio) = match signal {
+                Signal::Errors => (0.01, 2.0),
+                Signal::Latency => (0.04, 3.0),
+            };
+            if shift.after - shift.before < min_abs || shift.after < shift.before * min_ratio {
+                continue;
+            }
+            let coarse = from + shift.index as i64 * step;
+            let onset = refine_onset(ep, signal, slow_ns, coarse, step).unwrap_or(coarse);
+            out.push(Rise { endpoint: k, signal, onset, shift, slow_ns });
+        }
+    }
+    out
+}
+
+/// The onset to the second: the best split of one-second buckets around the coarse onset.
+fn refine_onset(ep: &Endpoint, signal: Signal, slow_ns: i64, coarse: i64, step: i64) -> Option<i64> {
+    const SECOND: i64 = 1_000_000_000;
+    if step <= SECOND {
+        return None;
+    }
+    let (from, to) = (coarse - 2 * step, coarse + 2 * step);
+    let b = ep.buckets(signal, slow_ns, from, to, SECOND);
+    let s = error_rate_shift(&b, 5, 3.0)?;
+    (s.after > s.before).then(|| from + s.index as i64 * SECOND)
+}
+
+/// Where a rise ends: the start of the run of buckets, at the end of the range, that are back
+/// below the midpoint of before and after (at least three of them), or `None` if it goes on.
+pub fn recovery(ep: &Endpoint, rise: &Rise, to: i64, step: i64) -> Option<i64> {
+    let b = ep.buckets(rise.signal, rise.slow_ns, rise.onset, to, step);
+    let mid = (rise.shift.before + rise.shift.after) / 2.0;
+    let mut last_high = None;
+    for (k, x) in b.iter().enumerate() {
+        if x.count > 0 && x.error_rate() > mid {
+            last_high = Some(k);
+        }
+    }
+    let k = last_high? + 1;
+    (b.len() - k >= 3).then(|| rise.onset + k as i64 * step)
+}
+
+/// `worsening`, `steady` or `recovering`, from the first and last third of the incident.
+pub fn trend(ep: &Endpoint, rise: &Rise, from: i64, to: i64) -> &'static str {
+    let third = (to - from) / 3;
+    if third <= 0 {
+        return "steady";
+    }
+    let b = ep.buckets(rise.signal, rise.slow_ns, from, to, third);
+    let (a, c) = (&b[0], &b[b.len().min(3) - 1]);
+    if a.count == 0 || c.count == 0 {
+        return "steady";
+    }
+    let (ra, rc) = (a.error_rate(), c.error_rate());
+    let se = ((ra * (1.0 - ra) / a.count as f64) + (rc * (1.0 - rc) / c.count as f64)).sqrt().max(1e-9);
+    let z = (rc - ra) / se;
+    if z > 4.0 && rc > ra * 1.25 {
+        "worsening"
+    } else if z < -4.0 && rc < ra * 0.8 {
+        "recovering"
+    } else {
+        "steady"
+    }
+}

@@ -1,0 +1,249 @@
+//! A streaming log template miner in the manner of Drain (He et al., ICWS 2017): a fixed-depth
+//! prefix tree routes each message by its length and first tokens to a few candidate groups, and
+//! the message joins the most similar group (turning the tokens that differ into `<*>`) or starts
+//! a new one. One default configuration serves all logs.
+//!
+//! Before routing, tokens that are mostly digits (numbers, ids, addresses, hex) become `<*>`, so
+//! that variable first tokens do not scatter one event over many branches.
+
+use std::collections::HashMap;
+
+pub const WILDCARD: &str = "<*>";
+
+/// The miner's settings. The defaults are the ones faultline uses everywhere.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Tree depth, counting the root and the length level: `depth - 2` leading tokens route.
+    pub depth: usize,
+    /// A message joins a group when at least this share of its tokens match the group's template.
+    pub similarity: f64,
+    /// Most children of one tree node; further tokens route to the `<*>` child.
+    pub max_children: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { depth: 4, similarity: 0.5, max_children: 100 }
+    }
+}
+
+/// One group of messages and its template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: usize,
+    pub tokens: Vec<String>,
+    pub count: u64,
+}
+
+impl Template {
+    pub fn text(&self) -> String {
+        self.tokens.join(" ")
+    }
+
+    /// `t17`, as the templates command prints it.
+    pub fn label(&self) -> String {
+        format!("t{}", self.id)
+    }
+}
+
+#[derive(Debug, Default)]
+struct TreeNode {
+    children: HashMap<String, TreeNode>,
+    groups: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Miner {
+    config: Config,
+    root: HashMap<usize, TreeNode>,
+    templates: Vec<Template>,
+}
+
+/// Whether a token is a value rather than a word: a number, an address, an id.
+pub fn is_variable(token: &str) -> bool {
+    let (mut digits, mut alnum) = (0usize, 0usize);
+    for c in token.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        }
+        if c.is_alphanumeric() {
+            alnum += 1;
+        }
+    }
+    if digits == 0 {
+        return false;
+    }
+    let hex = token.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
+    hex || digits * 10 >= alnum * 3
+}
+
+/// Splits a message into tokens, with values masked.
+pub fn tokenize(msg: &str) -> Vec<String> {
+    msg.split_whitespace()
+        .map(|t| {
+            if is_variable(t) {
+                // Keep the punctuation around a value, so `(42)` and `42,` stay what they are.
+                if let Some((k, v)) = t.split_once('=') {
+                    if !is_variable(k) && is_variable(v) {
+                        return format!("{k}={WILDCARD}");
+                    }
+                }
+                WILDCARD.to_string()
+            } else {
+                t.to_string()
+            }
+        })
+        .collect()
+}
+
+impl Miner {
+    pub fn new(config: Config) -> Miner {
+        Miner { config, ..Miner::default() }
+    }
+
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    pub fn template(&self, id: usize) -> &Template {
+        &self.templates[id - 1]
+    }
+
+    /// Adds a message; returns the id of the group it joined (1-based).
+    pub fn add(&mut self, msg: &str) -> usize {
+        let tokens = tokenize(msg);
+        let cfg = self.config;
+        let node = self.route(&tokens);
+        // The most similar group in the leaf.
+        let mut best: Option<(f64, usize, usize)> = None;
+        for &g in &node.groups {
+            let t = &self.templates[g - 1];
+            let (sim, params) = similarity(&t.tokens, &tokens);
+            if best.is_none_or(|b| sim > b.0 || (sim == b.0 && params > b.1)) {
+                best = Some((sim, params, g));
+            }
+        }
+        match best {
+            Some((sim, _, g)) if sim >= cfg.similarity => {
+                let t = &mut self.templates[g - 1];
+                for (a, b) in t.tokens.iter_mut().zip(&tokens) {
+                    if a != b && a != WILDCARD {
+                        *a = WILDCARD.to_string();
+                    }
+                }
+                t.count += 1;
+                g
+            }
+            _ => {
+                let id = self.templates.len() + 1;
+                self.templates.push(Template { id, tokens, count: 1 });
+                let node = self.route_mut_for_new(id);
+                node.groups.push(id);
+                id
+            }
+        }
+    }
+
+    fn route(&self, tokens: &[String]) -> &TreeNode {
+        static EMPTY: std::sync::LazyLock<TreeNode> = std::sync::LazyLock::new(TreeNode::default);
+        let Some(mut node) = self.root.get(&tokens.len()) else { return &EMPTY };
+        for tok in tokens.iter().take(self.config.depth.saturating_sub(2)) {
+            node = match node.children.get(tok.as_str()).or_else(|| node.children.get(WILDCARD)) {
+                Some(n) => n,
+                None => return &EMPTY,
+            };
+        }
+        node
+    }
+
+    /// The leaf for a new group's tokens, creating the path (a token past `max_children`, or a
+    /// value, takes the `<*>` branch).
+    fn route_mut_for_new(&mut self, id: usize) -> &mut TreeNode {
+        let tokens = self.templates[id - 1].tokens.clone();
+        let (depth, max_children) = (self.config.depth, self.config.max_children);
+        let mut node = self.root.entry(tokens.len()).or_default();
+        for tok in tokens.iter().take(depth.saturating_sub(2)) {
+            let key = if node.children.contains_key(tok.as_str()) {
+                tok.clone()
+            } else if tok == WILDCARD || node.children.len() + 1 >= max_children {
+                WILDCARD.to_string()
+            } else {
+                tok.clone()
+            };
+            node = node.children.entry(key).or_default();
+        }
+        node
+    }
+}
+
+/// Share of positions where the template's token equals the message's (wildcards do not count as
+/// matches), and the number of wildcards, for tie-breaking.
+fn similarity(template: &[String], tokens: &[String]) -> (f64, usize) {
+    if template.len() != tokens.len() || tokens.is_empty() {
+        return (0.0, 0);
+    }
+    let (mut same, mut params) = (0usize, 0usize);
+    for (a, b) in template.iter().zip(tokens) {
+        if a == WILDCARD {
+            params += 1;
+        } else if a == b {
+            same += 1;
+        }
+    }
+    (same as f64 / tokens.len() as f64, params)
+}
+
+/// Grouping accuracy: the share of lines whose group holds exactly the lines of their true group.
+pub fn grouping_accuracy(found: &[usize], truth: &[String]) -> f64 {
+    assert_eq!(found.len(), truth.len());
+    let mut by_found: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (&f, t)) in found.iter().zip(truth).enumerate() {
+        by_found.entry(f).or_default().push(i);
+        by_truth.entry(t.as_str()).or_default().push(i);
+    }
+    let mut correct = 0usize;
+    for lines in by_truth.values() {
+        let f = found[lines[0]];
+        if by_found[&f] == *lines {
+            correct += lines.len();
+        }
+    }
+    correct as f64 / found.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_messages_that_differ_in_values() {
+        let mut m = Miner::new(Config::default());
+        let a = m.add("Connection to 10.0.0.1:5432 timed out after 30 s");
+        let b = m.add("Connection to 10.0.0.2:5432 timed out after 31 s");
+        let c = m.add("User alice logged in");
+        let d = m.add("User bob logged in");
+        let e = m.add("Disk full on /var");
+        assert_eq!(a, b);
+        assert_eq!(c, d);
+        assert_ne!(a, c);
+        assert_ne!(e, c);
+        assert_eq!(m.template(a).text(), "Connection to <*> timed out after <*> s");
+        assert_eq!(m.template(c).text(), "User <*> logged in");
+        assert_eq!(m.template(c).label(), format!("t{c}"));
+    }
+
+    #[test]
+    fn values_are_masked() {
+        assert!(is_variable("42") && is_variable("0xdeadbeef") && is_variable("blk_-1608999687919862906"));
+        assert!(is_variable("10.0.0.1:80") && !is_variable("user1") && !is_variable("error"));
+        assert_eq!(tokenize("retries=3 status ok"), vec!["retries=<*>", "status", "ok"]);
+    }
+
+    #[test]
+    fn accuracy() {
+        let truth: Vec<String> = ["a", "a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(grouping_accuracy(&[1, 1, 2, 3], &truth), 1.0);
+        assert_eq!(grouping_accuracy(&[1, 1, 1, 3], &truth), 0.25);
+    }
+}

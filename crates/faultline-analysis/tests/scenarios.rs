@@ -1,0 +1,72 @@
+//! Every built-in simulator scenario, investigated: the true service ranked first, the instance and
+//! the change where the truth names them, the pattern among the leader's patterns; no incident on
+//! the healthy run.
+
+use faultline_analysis::{investigate, Inputs, LogTable, MetricTable, Options, Report, SpanTable};
+use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
+use faultline_sim::{Chunk, RunOptions};
+use serde_json::Value;
+
+pub fn simulate(name: &str, rps: Option<f64>) -> (Inputs, Value) {
+    let sc = faultline_sim::load(name).unwrap();
+    let (mut spans, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+    let res = faultline_sim::run(&sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
+        Chunk::Spans(s) => spans.push(spans_to_batch(&s)),
+        Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
+        Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
+    });
+    let inputs = Inputs {
+        spans: SpanTable::from_batches(&spans),
+        logs: LogTable::from_batches(&logs),
+        metrics: MetricTable::from_batches(&metrics),
+        changes: res.changes,
+    };
+    (inputs, res.truth)
+}
+
+/// What a report got right against the truth: (service first, instance, change, pattern).
+fn score(r: &Report, truth: &Value) -> Result<(), String> {
+    let faults = truth["faults"].as_array().unwrap();
+    if faults.is_empty() {
+        return if r.incident { Err(format!("false alarm: {}", r.symptom.summary)) } else { Ok(()) };
+    }
+    let top = r.root_causes.first().ok_or("no root cause")?;
+    let f = faults
+        .iter()
+        .find(|f| f["service"] == top.service.as_str())
+        .ok_or_else(|| format!("ranked {} first, truth {}", top.service, faults[0]["service"]))?;
+    if let Some(i) = f["instance"].as_str() {
+        if top.instance.as_deref() != Some(i) {
+            return Err(format!("instance {:?}, truth {i}", top.instance));
+        }
+    }
+    if let Some(c) = f["change_id"].as_str() {
+        if top.change.as_ref().map(|c| c.id.as_str()) != Some(c) {
+            return Err(format!("change {:?}, truth {c}", top.change.as_ref().map(|c| &c.id)));
+        }
+    }
+    let p = f["pattern"].as_str().unwrap();
+    if !top.patterns.iter().any(|x| x == p) {
+        return Err(format!("patterns {:?}, truth {p}", top.patterns));
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "prints every scenario's report; run with --ignored --nocapture"]
+fn print_reports() {
+    let only = std::env::var("SCENARIO").ok();
+    let rps = std::env::var("RPS").ok().and_then(|s| s.parse().ok());
+    let mut bad = 0;
+    for (name, _) in faultline_sim::list() {
+        if only.as_ref().is_some_and(|o| *o != name) {
+            continue;
+        }
+        let (inputs, truth) = simulate(&name, rps);
+        let r = investigate(&inputs, &Options::default()).unwrap();
+        let verdict = score(&r, &truth);
+        bad += verdict.is_err() as usize;
+        println!("=== {name}: {verdict:?}\n{}", faultline_analysis::report::render_text(&r, false));
+    }
+    println!("{bad} wrong");
+}
