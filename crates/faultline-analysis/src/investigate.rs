@@ -803,8 +803,9 @@ fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i
             let e = vague.entry((logs.service[k], normalise(&logs.body[k]))).or_default();
             e.0 += 1;
             *e.1.entry(detail).or_default() += 1;
-            if e.2.len() < 3 {
-                e.2.push(trace_hex(&tid));
+            let h = trace_hex(&tid);
+            if e.2.len() < 3 && !e.2.contains(&h) {
+                e.2.push(h);
             }
         }
     }

@@ -12,11 +12,13 @@ pub mod graph;
 pub mod inputs;
 pub mod investigate;
 pub mod localise;
+pub mod postmortem;
 pub mod red;
 pub mod report;
 pub mod spans;
 pub mod stats;
 pub mod symptom;
+pub mod templates;
 
 pub use change::{error_rate_shift, Shift};
 pub use deps::{dependency_map, Edge};

@@ -30,6 +30,12 @@ pub enum Command {
     Changes(ChangesArgs),
     /// Show what the data directory or server holds.
     Status(SourceArgs),
+    /// Find out what broke, where it started, what changed: the root cause, with evidence.
+    Investigate(InvestigateArgs),
+    /// Draft a blameless post-mortem (Markdown with SVG charts) from an investigation.
+    Postmortem(PostmortemArgs),
+    /// Mine log templates (one message per line; stdin when no file).
+    Templates(TemplatesArgs),
     /// Simulate a distributed system that fails in a known way, and write or stream its telemetry.
     Sim(SimArgs),
     /// Flush, merge small segments and apply retention in a data directory now (the server does
@@ -268,4 +274,70 @@ pub struct SimArgs {
     /// Requests per second at the entry points, overriding the scenario.
     #[arg(long)]
     pub rps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For people: aligned, coloured on a terminal, with sparklines.
+    #[default]
+    Text,
+    /// The JSON report (schema faultline.investigation/v1).
+    Json,
+    /// Markdown, with the charts inline.
+    Markdown,
+}
+
+/// What to investigate.
+#[derive(Debug, Clone, Args)]
+pub struct InvestigationArgs {
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+    pub data_dir: PathBuf,
+    /// Ask a running faultline server instead of reading the data directory.
+    #[arg(long, env = "FAULTLINE_SERVER")]
+    pub server: Option<String>,
+    /// Start of the incident window: RFC 3339, unix seconds, or relative (-15m). Default: found in
+    /// the data.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End of the window (default: the newest data).
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Healthy window to compare with, as T..T (default: picked before the onset).
+    #[arg(long, allow_hyphen_values = true)]
+    pub baseline: Option<String>,
+    /// How far back to look for an incident when no window is given.
+    #[arg(long, default_value = "1h")]
+    pub lookback: String,
+    /// Root causes to report.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InvestigateArgs {
+    #[command(flatten)]
+    pub what: InvestigationArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PostmortemArgs {
+    #[command(flatten)]
+    pub what: InvestigationArgs,
+    /// Directory for postmortem.md and its charts.
+    #[arg(long, default_value = "./postmortem")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesArgs {
+    /// Files with one log message per line; stdin when none (or `-`).
+    pub files: Vec<PathBuf>,
+    /// Output: `text` lists the templates with their counts; `json` writes one object per input
+    /// line, in input order.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

@@ -4,6 +4,7 @@
 mod args;
 mod git;
 mod import;
+mod investigate;
 mod output;
 mod query;
 mod serve;
@@ -60,6 +61,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Status(a) => query::status(a).await,
             args::Command::Compact { data_dir } => compact(data_dir).await,
             args::Command::Sim(a) => sim::run(a).await,
+            args::Command::Investigate(a) => investigate::investigate(a).await,
+            args::Command::Postmortem(a) => investigate::postmortem(a).await,
+            args::Command::Templates(a) => investigate::templates(a),
         }
     })
 }

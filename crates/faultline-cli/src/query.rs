@@ -98,7 +98,7 @@ fn enc(s: &str) -> String {
     out
 }
 
-fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))

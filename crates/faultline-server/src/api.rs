@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services", get(services))
         .route("/api/v1/changes", get(list_changes).post(post_changes))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/investigate", get(crate::investigate::handler))
         .route("/api/v2/spans", axum::routing::post(zipkin_spans))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))

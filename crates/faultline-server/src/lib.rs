@@ -9,6 +9,7 @@
 pub mod api;
 pub mod error;
 pub mod grpc;
+pub mod investigate;
 pub mod ingest;
 pub mod jaeger;
 pub mod otlp_http;

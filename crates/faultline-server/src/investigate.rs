@@ -1,0 +1,125 @@
+//! `GET /api/v1/investigate`: loads a window's telemetry from the store and runs the investigation.
+
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::Json;
+use faultline_analysis::{inputs, spans, Inputs, InvestigateError, LogTable, MetricTable, Options, Report, SpanTable};
+use faultline_model::schema::{changes_from_batch, Table};
+use faultline_model::time::{format_rfc3339_secs, now_ns, parse_duration_ns, parse_time_ns};
+use faultline_store::{Scan, Store};
+use std::collections::HashMap;
+
+const HOUR: i64 = 3_600_000_000_000;
+
+/// What to investigate, as the API and the CLI take it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub baseline: Option<(i64, i64)>,
+    pub top: usize,
+    /// How far back to look for an incident when no window is given (default 1 h).
+    pub lookback: Option<i64>,
+}
+
+impl Request {
+    pub fn from_params(p: &HashMap<String, String>) -> Result<Request, AppError> {
+        let now = now_ns();
+        let time = |k: &str| -> Result<Option<i64>, AppError> {
+            p.get(k)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_time_ns(s, now).map_err(|e| AppError::bad_request(format!("{k}: {e}"))))
+                .transpose()
+        };
+        let baseline = match p.get("baseline").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => {
+                let (a, b) = s
+                    .split_once("..")
+                    .ok_or_else(|| AppError::bad_request(format!("baseline: expected T..T, got {s:?}")))?;
+                let a = parse_time_ns(a, now).map_err(|e| AppError::bad_request(format!("baseline: {e}")))?;
+                let b = parse_time_ns(b, now).map_err(|e| AppError::bad_request(format!("baseline: {e}")))?;
+                if a >= b {
+                    return Err(AppError::bad_request("baseline: its start must be before its end"));
+                }
+                Some((a, b))
+            }
+        };
+        let top = match p.get("top") {
+            None => 5,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| AppError::bad_request(format!("top must be 1 to 100, got {s:?}")))?,
+        };
+        let lookback = p
+            .get("lookback")
+            .map(|s| {
+                parse_duration_ns(s)
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| AppError::bad_request(format!("lookback: expected a duration like 1h, got {s:?}")))
+            })
+            .transpose()?;
+        let r = Request { from: time("from")?, to: time("to")?, baseline, top, lookback };
+        if let (Some(f), Some(t)) = (r.from, r.to) {
+            if f >= t {
+                return Err(AppError::bad_request("from must be before to"));
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Loads what the request needs and investigates it.
+pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
+    let stats = store.stats();
+    let latest = stats.tables.get("spans").and_then(|t| t.max_time);
+    let Some(latest) = latest else {
+        return Err(AppError::not_found("no spans stored: nothing to investigate (import or send telemetry first)"));
+    };
+    let to = r.to.unwrap_or(latest + 1);
+    let from = match (r.baseline, r.from) {
+        (Some(b), _) => b.0,
+        (None, Some(f)) => f - (to - f).min(HOUR),
+        (None, None) => to - r.lookback.unwrap_or(HOUR),
+    };
+    let scan = |t: Table, cols: &[&str]| Scan::new(t).time(from, to).columns(cols);
+    let span_batches = store.scan(&scan(Table::Spans, spans::COLUMNS)).await?;
+    let log_batches = store.scan(&scan(Table::Logs, inputs::LOG_COLUMNS)).await?;
+    let metric_batches = store.scan(&scan(Table::Metrics, inputs::METRIC_COLUMNS)).await?;
+    let change_batches = store.scan(&Scan::new(Table::Changes).time(from - HOUR, to)).await?;
+    let opts = Options { from: r.from, to: r.to, baseline: r.baseline, top: r.top };
+    let report = tokio::task::spawn_blocking(move || {
+        let inputs = Inputs {
+            spans: SpanTable::from_batches(&span_batches),
+            logs: LogTable::from_batches(&log_batches),
+            metrics: MetricTable::from_batches(&metric_batches),
+            changes: change_batches.iter().flat_map(changes_from_batch).collect(),
+        };
+        faultline_analysis::investigate(&inputs, &opts)
+    })
+    .await
+    .map_err(|e| AppError::new(crate::error::ErrorCode::Internal, format!("investigation failed: {e}")))?;
+    report.map_err(|e| match e {
+        InvestigateError::NoData => AppError::not_found(format!(
+            "no spans between {} and {}",
+            format_rfc3339_secs(from),
+            format_rfc3339_secs(to)
+        )),
+        e => AppError::bad_request(e.to_string()),
+    })
+}
+
+pub async fn handler(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<Report>, AppError> {
+    let r = Request::from_params(&p)?;
+    let t0 = std::time::Instant::now();
+    let mut report = run(&st.store, &r).await?;
+    report.stats.elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok(Json(report))
+}
