@@ -63,27 +63,33 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
             votes.entry(c).or_default().push(d);
             votes.entry(p).or_default().push(-d);
         }
-        let mut best: Option<Skew> = None;
+        let mut best: Option<(f64, Skew)> = None;
         for (inst, mut v) in votes {
             let n = v.len();
             if n < 20 {
                 continue;
             }
             let Some((med, ci)) = median_ci(&mut v) else { continue };
-            if med.abs() >= 20.0 * MS && med.abs() >= 4.0 * ci && best.as_ref().is_none_or(|b| med.abs() > b.offset_ns.abs()) {
+            // A skewed host's pairs all agree; a peer of one agrees only on the pairs they share.
+            let consistent =
+                v.iter().filter(|d| d.signum() == med.signum() && d.abs() >= 0.5 * med.abs()).count();
+            let weight = med.abs() * consistent as f64 / n as f64;
+            let better = best.as_ref().is_none_or(|b: &(f64, Skew)| weight > b.0);
+            if med.abs() >= 20.0 * MS && med.abs() >= 4.0 * ci && better {
                 let b = before.get(&inst).copied().unwrap_or_default();
-                best = Some(Skew {
+                let skew = Skew {
                     service: service_of[&inst],
                     instance: inst,
                     offset_ns: med,
                     ci_ns: ci,
                     pairs: n,
                     before_parent: b.0 as f64 / b.1.max(1) as f64,
-                });
+                };
+                best = Some((weight, skew));
             }
         }
         match best {
-            Some(s) if out.len() < 10 => {
+            Some((_, s)) if out.len() < 10 => {
                 found.push(s.instance);
                 out.push(s);
             }
@@ -186,8 +192,14 @@ pub fn traffic(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i
     let (svc, c) = count.into_iter().max_by_key(|(k, c)| (c[0] + c[1], std::cmp::Reverse(*k)))?;
     let secs = |w: (i64, i64)| ((w.1 - w.0) as f64 / 1e9).max(1.0);
     let full_minutes = ((incident.1 - incident.0) / 60_000_000_000).max(1);
-    let peak = minutes.iter().filter(|(m, _)| **m < full_minutes).map(|(_, &c)| c).max().unwrap_or(0) as f64 / 60.0;
-    Some(Traffic { service: svc, rate_before: c[0] as f64 / secs(baseline), rate_after: c[1] as f64 / secs(incident), peak })
+    let peak =
+        minutes.iter().filter(|(m, _)| **m < full_minutes).map(|(_, &c)| c).max().unwrap_or(0) as f64 / 60.0;
+    Some(Traffic {
+        service: svc,
+        rate_before: c[0] as f64 / secs(baseline),
+        rate_after: c[1] as f64 / secs(incident),
+        peak,
+    })
 }
 
 /// A caller retrying much more than it did.
@@ -204,7 +216,9 @@ pub struct Retries {
 }
 
 pub fn retry_storm(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<Retries> {
-    let mut by: HashMap<(u32, u32), [(u64, u64, u32); 2]> = HashMap::new();
+    // (retries, calls, most attempts) per (caller, callee), baseline and incident.
+    type Counts = [(u64, u64, u32); 2];
+    let mut by: HashMap<(u32, u32), Counts> = HashMap::new();
     for i in 0..t.len() {
         if !matches!(t.kind[i], SpanKind::Client | SpanKind::Producer) {
             continue;
@@ -236,7 +250,7 @@ pub fn retry_storm(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) ->
             })
         })
         .collect();
-    out.sort_by(|a, b| b.retries.cmp(&a.retries));
+    out.sort_by_key(|r| std::cmp::Reverse(r.retries));
     out
 }
 
@@ -296,7 +310,8 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
     }
     let (&zones, &(failed, calls)) =
         pairs.iter().filter(|(k, _)| k.0 != k.1).max_by_key(|(k, v)| (v.0, std::cmp::Reverse(**k)))?;
-    let (of, oc) = pairs.iter().filter(|(k, _)| **k != zones).fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+    let (of, oc) =
+        pairs.iter().filter(|(k, _)| **k != zones).fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
     let rate = failed as f64 / calls.max(1) as f64;
     let elsewhere = of as f64 / oc.max(1) as f64;
     if failed < 20 || rate < 0.3 || elsewhere > 0.2 * rate {
@@ -307,7 +322,14 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
         .filter(|(k, _)| (k.0, k.1) == zones)
         .max_by_key(|(k, c)| (**c, std::cmp::Reverse(k.2)))
         .map(|(k, _)| k.2)?;
-    Some(Partition { zones, failed, calls, elsewhere, caller, callees: callees.remove(&zones).unwrap_or_default() })
+    Some(Partition {
+        zones,
+        failed,
+        calls,
+        elsewhere,
+        caller,
+        callees: callees.remove(&zones).unwrap_or_default(),
+    })
 }
 
 /// Failure words and the patterns they name.
@@ -359,9 +381,12 @@ pub fn metric_moves(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64))
             continue;
         }
         let out_of_band = |v: f64| (v - mb).abs() > band;
-        let pts: Vec<&(i64, f64)> = s.iter().filter(|p| p.0 >= baseline.1 - (baseline.1 - baseline.0) / 4).collect();
-        let moved_at =
-            pts.windows(2).find(|w| out_of_band(w[0].1) && out_of_band(w[1].1) && w[0].0 < incident.1).map(|w| w[0].0);
+        let pts: Vec<&(i64, f64)> =
+            s.iter().filter(|p| p.0 >= baseline.1 - (baseline.1 - baseline.0) / 4).collect();
+        let moved_at = pts
+            .windows(2)
+            .find(|w| out_of_band(w[0].1) && out_of_band(w[1].1) && w[0].0 < incident.1)
+            .map(|w| w[0].0);
         out.push(Move { key: key.clone(), before: mb, after: mi, moved_at, score });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -369,7 +394,12 @@ pub fn metric_moves(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64))
 }
 
 /// Resource patterns an instance's metrics show during the incident.
-pub fn resource_patterns(m: &MetricTable, service: &str, instance: Option<&str>, incident: (i64, i64)) -> Vec<(&'static str, String)> {
+pub fn resource_patterns(
+    m: &MetricTable,
+    service: &str,
+    instance: Option<&str>,
+    incident: (i64, i64),
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for (key, s) in &m.series {
         if key.service != service || instance.is_some_and(|i| i != key.instance) {
@@ -390,11 +420,17 @@ pub fn resource_patterns(m: &MetricTable, service: &str, instance: Option<&str>,
             // Growth, and drops back that mean restarts.
             let drops = v.windows(2).filter(|w| w[1] < 0.7 * w[0]).count();
             let rises = v.windows(2).filter(|w| w[1] > w[0]).count();
-            if rises as f64 >= 0.6 * (v.len() - 1) as f64 && v.iter().copied().fold(f64::MAX, f64::min) * 1.5 < max {
+            if rises as f64 >= 0.6 * (v.len() - 1) as f64
+                && v.iter().copied().fold(f64::MAX, f64::min) * 1.5 < max
+            {
                 let text = format!(
                     "{name} on {who} grows steadily to {:.0} MiB{}",
                     max / 1048576.0,
-                    if drops > 0 { format!(", falling back {drops} times (restarts)") } else { String::new() }
+                    if drops > 0 {
+                        format!(", falling back {drops} times (restarts)")
+                    } else {
+                        String::new()
+                    }
                 );
                 out.push(("memory_leak", text));
             }
@@ -402,7 +438,10 @@ pub fn resource_patterns(m: &MetricTable, service: &str, instance: Option<&str>,
             let (m, sd) = (mean(&v), std_dev(&v));
             let high = v.iter().filter(|&&x| x >= 0.95 * max).count();
             if m > 0.5 && sd < 0.05 * m.max(1e-9) && high as f64 >= 0.5 * v.len() as f64 {
-                out.push(("cpu_saturation", format!("{name} on {who} flat at {:.0}% (a ceiling)", max * 100.0)));
+                out.push((
+                    "cpu_saturation",
+                    format!("{name} on {who} flat at {:.0}% (a ceiling)", max * 100.0),
+                ));
             }
         } else if name.contains("connection.pending_requests") && mean(&v) >= 1.0 {
             out.push((
@@ -419,7 +458,10 @@ pub fn resource_patterns(m: &MetricTable, service: &str, instance: Option<&str>,
 pub fn memory_leaks(m: &MetricTable, range: (i64, i64)) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for key in m.series.keys() {
-        if !(key.name.contains("memory.usage") || key.name.contains("memory.rss") || key.name.contains("heap")) {
+        if !(key.name.contains("memory.usage")
+            || key.name.contains("memory.rss")
+            || key.name.contains("heap"))
+        {
             continue;
         }
         let inst = (!key.instance.is_empty()).then_some(key.instance.as_str());

@@ -23,7 +23,9 @@ impl Graph {
             (0..n).map(|i| ((t.trace_id[i], t.span_id[i]), i as u32)).collect();
         let parent: Vec<u32> = (0..n)
             .map(|i| match t.parent[i] {
-                Some(p) => index.get(&(t.trace_id[i], p)).copied().filter(|&p| p as usize != i).unwrap_or(NONE),
+                Some(p) => {
+                    index.get(&(t.trace_id[i], p)).copied().filter(|&p| p as usize != i).unwrap_or(NONE)
+                }
                 None => NONE,
             })
             .collect();

@@ -70,7 +70,8 @@ impl LogTable {
         let mut t = LogTable::default();
         for b in batches {
             let time = times(b, "time");
-            let sev = b.column_by_name("severity_number").and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
+            let sev =
+                b.column_by_name("severity_number").and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
             let trace = b.column_by_name("trace_id").and_then(|c| c.as_fixed_size_binary_opt().cloned());
             for (row, &tm) in time.iter().enumerate() {
                 let body = str_at(b, "body", row);

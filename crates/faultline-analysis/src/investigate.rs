@@ -160,7 +160,12 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     let main = rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned();
     let onset = main.as_ref().map(|m| {
-        rises.iter().filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs()).map(|r| r.onset).min().unwrap_or(m.onset)
+        rises
+            .iter()
+            .filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs())
+            .map(|r| r.onset)
+            .min()
+            .unwrap_or(m.onset)
     });
     let symptom_found = main.is_some();
     // The windows.
@@ -170,13 +175,15 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             ((f, hi), b)
         }
         (Some(on), None) => {
-            let end = main.as_ref().and_then(|m| symptom::recovery(&eps[m.endpoint], m, hi, step)).unwrap_or(hi);
+            let end =
+                main.as_ref().and_then(|m| symptom::recovery(&eps[m.endpoint], m, hi, step)).unwrap_or(hi);
             let b = o.baseline.unwrap_or(((on - 60 * MINUTE).max(lo), on));
             ((on, end), b)
         }
         (None, None) => ((lo, hi), o.baseline.unwrap_or((lo, hi))),
     };
-    let (baseline_w, incident_w) = if baseline_w.1 <= baseline_w.0 { ((lo, hi), incident_w) } else { (baseline_w, incident_w) };
+    let (baseline_w, incident_w) =
+        if baseline_w.1 <= baseline_w.0 { ((lo, hi), incident_w) } else { (baseline_w, incident_w) };
 
     // Localisation.
     let mut att = localise::attribute(t, &g, baseline_w, incident_w);
@@ -199,7 +206,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     for (&id, nd) in &att.nodes {
         let an = &nd.anomaly;
         let err = if an.errors { an.error_coverage.max(0.05) * (an.error_z / 10.0).min(1.0) } else { 0.0 };
-        let lat = if an.latency { an.latency_coverage.max(0.05) * (an.latency_z / 10.0).min(1.0) } else { 0.0 };
+        let lat =
+            if an.latency { an.latency_coverage.max(0.05) * (an.latency_z / 10.0).min(1.0) } else { 0.0 };
         let s = match (sym_err, sym_lat) {
             (true, false) => err.max(0.5 * lat),
             (false, true) => lat.max(0.5 * err),
@@ -227,7 +235,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             queue.extend(callees.get(&d).into_iter().flatten().copied());
         }
     }
-    for (a, _) in &inherited {
+    for a in inherited.keys() {
         if let Some(s) = score.get_mut(a) {
             *s *= 0.4;
         }
@@ -262,7 +270,10 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         let mut c = Candidate::new(&svc, if symptom_found { 0.15 } else { 0.6 });
         c.instance = Some(inst.clone());
         c.pattern("clock_skew");
-        c.summary = format!("{inst}'s clock runs {} {dir}: its spans and their parents disagree", ms(sk.offset_ns.abs()));
+        c.summary = format!(
+            "{inst}'s clock runs {} {dir}: its spans and their parents disagree",
+            ms(sk.offset_ns.abs())
+        );
         c.evidence("traces", text, vec![]);
         cands.push(c);
     }
@@ -293,19 +304,34 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             );
             c.evidence(
                 "traces",
-                format!("cache hit ratio of calls to {cache}: {} in the baseline, {} in the incident", pct(h.hit_before), pct(h.hit_after)),
+                format!(
+                    "cache hit ratio of calls to {cache}: {} in the baseline, {} in the incident",
+                    pct(h.hit_before),
+                    pct(h.hit_after)
+                ),
                 vec![],
             );
             if let (Some((q, n, nb)), Some(store)) = (h.query, h.store) {
                 c.evidence(
                     "traces",
-                    format!("{n} identical queries to {} in one second (baseline at most {nb}): {}", name(store), t.names.name(q)),
+                    format!(
+                        "{n} identical queries to {} in one second (baseline at most {nb}): {}",
+                        name(store),
+                        t.names.name(q)
+                    ),
                     vec![],
                 );
             }
             cands.push(c);
         }
-        if let Some(tr) = detect::traffic(t, &g, baseline_w, incident_w) {
+        let traffic = detect::traffic(t, &g, baseline_w, incident_w);
+        if std::env::var_os("FAULTLINE_DEBUG").is_some() {
+            eprintln!(
+                "traffic {traffic:?} scores {:?}",
+                score.iter().map(|(k, v)| (name(*k), *v)).collect::<Vec<_>>()
+            );
+        }
+        if let Some(tr) = traffic {
             let ratio = tr.rate_after / tr.rate_before.max(1e-9);
             let svc = name(tr.service);
             let text = format!(
@@ -313,7 +339,12 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                 tr.rate_before, tr.rate_after, tr.peak
             );
             if ratio >= 1.8 {
-                findings.push(Finding { pattern: "traffic_spike".into(), service: Some(svc.clone()), instance: None, text: text.clone() });
+                findings.push(Finding {
+                    pattern: "traffic_spike".into(),
+                    service: Some(svc.clone()),
+                    instance: None,
+                    text: text.clone(),
+                });
                 if ratio >= 5.0 {
                     let mut c = Candidate::new(&svc, 1.0 + ratio / 20.0);
                     c.pattern("traffic_spike");
@@ -321,7 +352,10 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                     c.evidence("traces", text, vec![]);
                     cands.push(c);
                 } else {
-                    contributing.push(("traffic_spike".into(), Evidence { signal: "traces".into(), text, refs: vec![] }));
+                    contributing.push((
+                        "traffic_spike".into(),
+                        Evidence { signal: "traces".into(), text, refs: vec![] },
+                    ));
                 }
             }
         }
@@ -329,7 +363,10 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             let (svc, callee) = (name(r.service), name(r.callee));
             let mut c = Candidate::new(&svc, 1.1);
             c.pattern("retry_storm");
-            c.summary = format!("{svc} retries its calls to {callee} up to {} times: a retry storm", r.max_attempts - 1);
+            c.summary = format!(
+                "{svc} retries its calls to {callee} up to {} times: a retry storm",
+                r.max_attempts - 1
+            );
             c.evidence(
                 "traces",
                 format!(
@@ -387,13 +424,23 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         let Some(id) = t.names.get(svc) else { return vec![] };
         edges
             .keys()
-            .filter_map(|&(a, b)| if a == id { Some(name(b)) } else if b == id { Some(name(a)) } else { None })
+            .filter_map(|&(a, b)| {
+                if a == id {
+                    Some(name(b))
+                } else if b == id {
+                    Some(name(a))
+                } else {
+                    None
+                }
+            })
             .collect()
     };
     let reference_time = onset.unwrap_or(incident_w.0);
     for c in merged.iter_mut().take(5) {
         if c.change.is_none() {
-            if let Some((ch, why)) = pin_change(&inp.changes, c, &neighbours(&c.service), reference_time, step) {
+            if let Some((ch, why)) =
+                pin_change(&inp.changes, c, &neighbours(&c.service), reference_time, step)
+            {
                 c.evidence("changes", why, vec![ch.id.clone()]);
                 let kind = ch.kind.as_str();
                 c.change = Some(ChangeRef {
@@ -411,7 +458,9 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                 }
             }
         }
-        for (p, text) in detect::resource_patterns(&inp.metrics, &c.service, c.instance.as_deref(), incident_w) {
+        for (p, text) in
+            detect::resource_patterns(&inp.metrics, &c.service, c.instance.as_deref(), incident_w)
+        {
             if !c.patterns.iter().any(|x| x == p) {
                 c.pattern(p);
                 c.evidence("metrics", text, vec![]);
@@ -439,7 +488,11 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             instance: c.instance.clone(),
             operation: c.operation.clone(),
             change: c.change.clone(),
-            patterns: if c.patterns.is_empty() { vec!["dependency_failure".into()] } else { c.patterns.clone() },
+            patterns: if c.patterns.is_empty() {
+                vec!["dependency_failure".into()]
+            } else {
+                c.patterns.clone()
+            },
             confidence: ((1.0 - (-2.5 * c.score).exp()) * 100.0).round() / 100.0,
             summary: c.summary.clone(),
             evidence: c.evidence.clone(),
@@ -484,8 +537,16 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                     ms(a.latency_p99_ms.baseline * 1e6)
                 ),
             };
-            let more = if affected.len() > 1 { format!(" and {} more endpoints", affected.len() - 1) } else { String::new() };
-            format!("{what}{more} since {}, {}", hms(onset.unwrap_or(incident_w.0)), trend.unwrap_or("steady"))
+            let more = if affected.len() > 1 {
+                format!(" and {} more endpoints", affected.len() - 1)
+            } else {
+                String::new()
+            };
+            format!(
+                "{what}{more} since {}, {}",
+                hms(onset.unwrap_or(incident_w.0)),
+                trend.unwrap_or("steady")
+            )
         }
         _ if incident => format!(
             "no change in user-facing errors or latency; {}",
@@ -520,7 +581,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
 
     // Correlated metrics, first movers first.
-    let moves = if symptom_found { detect::metric_moves(&inp.metrics, baseline_w, incident_w) } else { vec![] };
+    let moves =
+        if symptom_found { detect::metric_moves(&inp.metrics, baseline_w, incident_w) } else { vec![] };
     let mut correlated: Vec<MetricMove> = moves
         .iter()
         .take(40)
@@ -534,9 +596,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             lead_seconds: m.moved_at.zip(onset).map(|(a, b)| (a - b) as f64 / 1e9),
         })
         .collect();
-    correlated.sort_by(|a, b| {
-        a.lead_seconds.unwrap_or(f64::MAX).total_cmp(&b.lead_seconds.unwrap_or(f64::MAX))
-    });
+    correlated
+        .sort_by(|a, b| a.lead_seconds.unwrap_or(f64::MAX).total_cmp(&b.lead_seconds.unwrap_or(f64::MAX)));
     correlated.truncate(10);
 
     // Timeline.
@@ -554,7 +615,14 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         }
     }
     if let Some(on) = onset {
-        timeline.push((on, TimelineEntry { at: format_rfc3339_secs(on), signal: "traces".into(), text: format!("symptom starts: {}", symptom.summary) }));
+        timeline.push((
+            on,
+            TimelineEntry {
+                at: format_rfc3339_secs(on),
+                signal: "traces".into(),
+                text: format!("symptom starts: {}", symptom.summary),
+            },
+        ));
     }
     for m in correlated.iter().filter(|m| m.lead_seconds.is_some_and(|l| l <= 0.0)).take(3) {
         if let Some(at) = &m.moved_at {
@@ -564,13 +632,26 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                 TimelineEntry {
                     at: at.clone(),
                     signal: "metrics".into(),
-                    text: format!("{} of {} moves: {:.3} -> {:.3}", m.metric, m.instance.as_deref().unwrap_or(&m.service), m.baseline, m.incident),
+                    text: format!(
+                        "{} of {} moves: {:.3} -> {:.3}",
+                        m.metric,
+                        m.instance.as_deref().unwrap_or(&m.service),
+                        m.baseline,
+                        m.incident
+                    ),
                 },
             ));
         }
     }
     if symptom.end.is_some() {
-        timeline.push((incident_w.1, TimelineEntry { at: format_rfc3339_secs(incident_w.1), signal: "traces".into(), text: "symptom ends".into() }));
+        timeline.push((
+            incident_w.1,
+            TimelineEntry {
+                at: format_rfc3339_secs(incident_w.1),
+                signal: "traces".into(),
+                text: "symptom ends".into(),
+            },
+        ));
     }
     timeline.sort_by_key(|e| e.0);
 
@@ -654,8 +735,13 @@ fn node_candidate(
             }
         }
     }
-    let top_msg = nd.messages.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| t.names.name(*k));
-    let who = if nd.uninstrumented { format!("{svc} (not instrumented; seen from its callers)") } else { svc.to_string() };
+    let top_msg =
+        nd.messages.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| t.names.name(*k));
+    let who = if nd.uninstrumented {
+        format!("{svc} (not instrumented; seen from its callers)")
+    } else {
+        svc.to_string()
+    };
     if an.errors {
         let msg = top_msg.map(|m| format!(": \"{m}\"")).unwrap_or_default();
         c.evidence(
@@ -731,7 +817,8 @@ fn pin_change<'a>(
         } else {
             0.0
         };
-        let s = touch * (-(dt.max(0) as f64) / (10 * MINUTE) as f64).exp() * if on_instance { 1.2 } else { 1.0 };
+        let s =
+            touch * (-(dt.max(0) as f64) / (10 * MINUTE) as f64).exp() * if on_instance { 1.2 } else { 1.0 };
         if s >= 0.3 && best.is_none_or(|b| s > b.0) {
             best = Some((s, ch));
         }
@@ -740,13 +827,26 @@ fn pin_change<'a>(
     let dt = onset - ch.time_unix_nano;
     let when = if dt.abs() < SECOND {
         "at the onset".to_string()
-    } else if dt >= 0 { format!("{} before the onset", format_duration(dt)) } else { format!("{} after the onset", format_duration(-dt)) };
-    Some((ch, format!("{} ({} of {}) at {}, {when}", ch.id, ch.kind.as_str(), ch.service, hms(ch.time_unix_nano))))
+    } else if dt >= 0 {
+        format!("{} before the onset", format_duration(dt))
+    } else {
+        format!("{} after the onset", format_duration(-dt))
+    };
+    Some((
+        ch,
+        format!("{} ({} of {}) at {}, {when}", ch.id, ch.kind.as_str(), ch.service, hms(ch.time_unix_nano)),
+    ))
 }
 
 /// Error logs about the suspect: new or surging messages on it, and the vague messages its callers
 /// logged in the traces where it failed.
-fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i64, i64), incident: (i64, i64)) {
+fn log_evidence(
+    inp: &Inputs,
+    att: &Attribution,
+    c: &mut Candidate,
+    baseline: (i64, i64),
+    incident: (i64, i64),
+) {
     let logs = &inp.logs;
     if logs.is_empty() {
         return;
@@ -775,7 +875,11 @@ fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i
         .max_by_key(|(m, v)| (v[1], std::cmp::Reverse((*m).clone())))
     {
         let place = c.instance.clone().unwrap_or_else(|| c.service.clone());
-        c.evidence("logs", format!("\"{msg}\" logged {i} times on {place} in the incident, {b} in the baseline"), vec![]);
+        c.evidence(
+            "logs",
+            format!("\"{msg}\" logged {i} times on {place} in the incident, {b} in the baseline"),
+            vec![],
+        );
         if let Some(p) = message_pattern(msg) {
             c.pattern(p);
         }
@@ -793,7 +897,9 @@ fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i
     if failed_at.is_empty() {
         return;
     }
-    let mut vague: HashMap<(u32, String), (u64, HashMap<u32, u64>, Vec<String>)> = HashMap::new();
+    // (service, message) -> (count, failure details with counts, example traces)
+    type Vague = (u64, HashMap<u32, u64>, Vec<String>);
+    let mut vague: HashMap<(u32, String), Vague> = HashMap::new();
     for k in 0..logs.len() {
         if !logs.error[k] || Some(logs.service[k]) == svc {
             continue;
@@ -809,14 +915,20 @@ fn log_evidence(inp: &Inputs, att: &Attribution, c: &mut Candidate, baseline: (i
             }
         }
     }
-    if let Some(((s, msg), (n, details, refs))) = vague.into_iter().max_by_key(|(k, v)| (v.0, std::cmp::Reverse(k.1.clone()))) {
+    if let Some(((s, msg), (n, details, refs))) =
+        vague.into_iter().max_by_key(|(k, v)| (v.0, std::cmp::Reverse(k.1.clone())))
+    {
         if n >= 5 {
             let detail = details
                 .into_iter()
                 .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
                 .map(|(d, _)| if d == NONE { String::new() } else { format!(" (\"{}\")", t.names.name(d)) })
                 .unwrap_or_default();
-            let where_ = c.instance.as_ref().map(|i| format!("{} {i}", c.service)).unwrap_or_else(|| c.service.clone());
+            let where_ = c
+                .instance
+                .as_ref()
+                .map(|i| format!("{} {i}", c.service))
+                .unwrap_or_else(|| c.service.clone());
             c.evidence(
                 "logs",
                 format!(
@@ -841,7 +953,10 @@ fn affected_of(t: &SpanTable, ep: &Endpoint, b: (i64, i64), i: (i64, i64)) -> Af
             baseline: round1(ep.duration_quantile(b.0, b.1, 0.99) as f64 / 1e6),
             incident: round1(ep.duration_quantile(i.0, i.1, 0.99) as f64 / 1e6),
         },
-        requests: BeforeAfter { baseline: round1(nb as f64 / secs(b)), incident: round1(ni as f64 / secs(i)) },
+        requests: BeforeAfter {
+            baseline: round1(nb as f64 / secs(b)),
+            incident: round1(ni as f64 / secs(i)),
+        },
     }
 }
 
@@ -854,7 +969,12 @@ fn round1(x: f64) -> f64 {
 }
 
 /// Shortest path from `from` up the call graph to `to` (callee to caller), as names.
-fn path_up(t: &SpanTable, edges: &BTreeMap<(u32, u32), crate::deps::Edge>, from: &str, to: &str) -> Option<Vec<String>> {
+fn path_up(
+    t: &SpanTable,
+    edges: &BTreeMap<(u32, u32), crate::deps::Edge>,
+    from: &str,
+    to: &str,
+) -> Option<Vec<String>> {
     let (f, g) = (t.names.get(from)?, t.names.get(to)?);
     let mut prev: HashMap<u32, u32> = HashMap::new();
     let mut queue = VecDeque::from([f]);
@@ -894,8 +1014,11 @@ fn key_series(ep: &Endpoint, t: &SpanTable, lo: i64, hi: i64, step: i64) -> Vec<
     }
     let label = format!("{} {}", t.names.name(ep.service), t.names.name(ep.operation));
     let start = format_rfc3339_secs(lo);
-    let rate: Vec<f64> =
-        per.iter().zip(&errs).map(|(v, &e)| if v.is_empty() { 0.0 } else { round4(e as f64 / v.len() as f64) }).collect();
+    let rate: Vec<f64> = per
+        .iter()
+        .zip(&errs)
+        .map(|(v, &e)| if v.is_empty() { 0.0 } else { round4(e as f64 / v.len() as f64) })
+        .collect();
     let p99: Vec<f64> = per
         .iter_mut()
         .map(|v| {
@@ -939,19 +1062,35 @@ fn actions(causes: &[RootCause], propagation: &[Vec<String>], findings: &[Findin
                         push(format!("Rate-limit calls to {svc} and check its status page"));
                     }
                 }
-                "retry_storm" => push(format!("Cap {svc}'s retries: exponential backoff with jitter and a retry budget")),
-                "traffic_spike" => {
-                    let at = findings.iter().find(|f| f.pattern == "traffic_spike").and_then(|f| f.service.as_deref());
-                    push(format!("Shed or rate-limit load at {}, and scale the saturated services", at.unwrap_or(svc)))
+                "retry_storm" => {
+                    push(format!("Cap {svc}'s retries: exponential backoff with jitter and a retry budget"))
                 }
-                "thundering_herd" => push(format!("Warm {svc} back up and coalesce identical misses (request collapsing)")),
+                "traffic_spike" => {
+                    let at = findings
+                        .iter()
+                        .find(|f| f.pattern == "traffic_spike")
+                        .and_then(|f| f.service.as_deref());
+                    push(format!(
+                        "Shed or rate-limit load at {}, and scale the saturated services",
+                        at.unwrap_or(svc)
+                    ))
+                }
+                "thundering_herd" => {
+                    push(format!("Warm {svc} back up and coalesce identical misses (request collapsing)"))
+                }
                 "clock_skew" => push(format!("Resynchronise {inst}'s clock (NTP/chrony)")),
                 "disk_full" => push(format!("Free disk space on {inst}, then add disk-usage alerts")),
                 "dns_failure" => push(format!("Restore the DNS record for {svc}; check resolvers")),
-                "connection_pool_exhaustion" => push(format!("Restart {inst} to release its connections; fix the leak")),
-                "memory_leak" => push(format!("Restart {inst} and profile its heap; roll back if a change introduced the leak")),
+                "connection_pool_exhaustion" => {
+                    push(format!("Restart {inst} to release its connections; fix the leak"))
+                }
+                "memory_leak" => push(format!(
+                    "Restart {inst} and profile its heap; roll back if a change introduced the leak"
+                )),
                 "cpu_saturation" => push(format!("Raise {svc}'s CPU limit or scale it out")),
-                "network_partition" => push(format!("Restore connectivity between the zones; route {svc} to same-zone peers")),
+                "network_partition" => {
+                    push(format!("Restore connectivity between the zones; route {svc} to same-zone peers"))
+                }
                 _ => {}
             }
         }

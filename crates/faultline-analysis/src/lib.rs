@@ -19,6 +19,7 @@ pub mod spans;
 pub mod stats;
 pub mod symptom;
 pub mod templates;
+pub mod verify;
 
 pub use change::{error_rate_shift, Shift};
 pub use deps::{dependency_map, Edge};

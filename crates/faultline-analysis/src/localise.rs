@@ -97,7 +97,8 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
     };
     for i in 0..n {
         let Some(w) = window(t.start[i], baseline, incident) else { continue };
-        let call = matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+        let call =
+            matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
         let (node, inst, own_err, self_ns, caller) = if call {
             if g.answered(t, i) || t.peer[i] == NONE {
                 continue;
@@ -135,7 +136,8 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
         }
         if own_err && w == 1 {
             // What it said: its message, else the status it answered with.
-            let detail = if t.error[i] && t.message[i] != NONE { t.message[i] } else { t.attr_info(i).status };
+            let detail =
+                if t.error[i] && t.message[i] != NONE { t.message[i] } else { t.attr_info(i).status };
             if detail != NONE {
                 *nd.messages.entry(detail).or_default() += 1;
             }
@@ -254,7 +256,8 @@ pub fn outlier(group: &HashMap<u32, Pair>, slow_ns: i64, by_latency: bool) -> Op
         }
     };
     let events = |s: &Stat| (event(s), if by_latency { s.self_ns.len() as u64 } else { s.n });
-    let (tot_e, tot_n): (u64, u64) = group.values().map(|p| events(&p[1])).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (tot_e, tot_n): (u64, u64) =
+        group.values().map(|p| events(&p[1])).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if tot_e < 10 || tot_n == 0 {
         return None;
     }

@@ -39,7 +39,13 @@ pub fn svg_chart(s: &Series, title: &str, unit: &str, marks: &[(i64, String, &st
     let label = |t: i64| faultline_model::time::format_rfc3339_secs(t).get(11..16).unwrap_or("").to_string();
     for k in 0..=6 {
         let t = start + (end - start) * k / 6;
-        let _ = write!(o, r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##, x(t), h - 12.0, label(t));
+        let _ = write!(
+            o,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            x(t),
+            h - 12.0,
+            label(t)
+        );
     }
     let pts: Vec<String> = s
         .values
@@ -47,7 +53,11 @@ pub fn svg_chart(s: &Series, title: &str, unit: &str, marks: &[(i64, String, &st
         .enumerate()
         .map(|(k, v)| format!("{:.1},{:.1}", x(start + step * k as i64 + step / 2), y(*v)))
         .collect();
-    let _ = write!(o, r##"<polyline fill="none" stroke="#1f6feb" stroke-width="1.8" points="{}"/>"##, pts.join(" "));
+    let _ = write!(
+        o,
+        r##"<polyline fill="none" stroke="#1f6feb" stroke-width="1.8" points="{}"/>"##,
+        pts.join(" ")
+    );
     for (k, (t, text, colour)) in marks.iter().enumerate() {
         if *t < start || *t > end {
             continue;
@@ -120,12 +130,25 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
     let _ = writeln!(o, "*Draft written by faultline from the telemetry; blameless. Edit before sharing.*\n");
     let _ = writeln!(o, "## Summary\n\n{}\n", r.symptom.summary);
     if let Some(c) = top.filter(|_| r.incident) {
-        let _ = writeln!(o, "Most likely root cause: **{}** ({}; confidence {:.2}).\n", who(c), c.patterns.join(", "), c.confidence);
+        let _ = writeln!(
+            o,
+            "Most likely root cause: **{}** ({}; confidence {:.2}).\n",
+            who(c),
+            c.patterns.join(", "),
+            c.confidence
+        );
     }
     let _ = writeln!(o, "## Impact\n");
-    let _ = writeln!(o, "Window {} to {} (baseline {} to {}).\n", r.window.from, r.window.to, r.baseline.from, r.baseline.to);
+    let _ = writeln!(
+        o,
+        "Window {} to {} (baseline {} to {}).\n",
+        r.window.from, r.window.to, r.baseline.from, r.baseline.to
+    );
     if !r.symptom.affected.is_empty() {
-        let _ = writeln!(o, "| Endpoint | Error rate before | during | p99 before | during | Requests/s before | during |");
+        let _ = writeln!(
+            o,
+            "| Endpoint | Error rate before | during | p99 before | during | Requests/s before | during |"
+        );
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
         for a in &r.symptom.affected {
             let _ = writeln!(
@@ -155,7 +178,14 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
         let _ = writeln!(o, "None found.");
     }
     for c in &r.root_causes {
-        let _ = writeln!(o, "### {}. {} — {} (confidence {:.2})\n", c.rank, who(c), c.patterns.join(", "), c.confidence);
+        let _ = writeln!(
+            o,
+            "### {}. {} — {} (confidence {:.2})\n",
+            c.rank,
+            who(c),
+            c.patterns.join(", "),
+            c.confidence
+        );
         let _ = writeln!(o, "{}\n", c.summary);
         if let Some(ch) = &c.change {
             let _ = writeln!(o, "Change: `{}` ({}, {}): {}\n", ch.id, ch.kind, ch.at, ch.description);
@@ -165,7 +195,10 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
             let refs = if e.refs.is_empty() {
                 String::new()
             } else {
-                format!(" (e.g. {})", e.refs.iter().take(3).map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    " (e.g. {})",
+                    e.refs.iter().take(3).map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                )
             };
             let _ = writeln!(o, "- *{}*: {}{refs}", e.signal, e.text);
         }

@@ -110,7 +110,8 @@ pub fn span_failed(
         StatusCode::Ok => return false,
         StatusCode::Unset => {}
     }
-    if let Some(code) = int_attr(attrs, "http.response.status_code").or_else(|| int_attr(attrs, "http.status_code"))
+    if let Some(code) =
+        int_attr(attrs, "http.response.status_code").or_else(|| int_attr(attrs, "http.status_code"))
     {
         // Servers fail on 5xx; clients also on 4xx (OpenTelemetry semantic conventions).
         return code >= 500 || (kind == SpanKind::Client && code >= 400);
@@ -164,27 +165,50 @@ fn dims(names: &mut Interner, attrs: &Map<String, Value>) -> Vec<u32> {
 impl SpanTable {
     /// Builds the table from record batches of the spans table (projected to at least [`COLUMNS`]).
     pub fn from_batches(batches: &[RecordBatch]) -> SpanTable {
-        let mut t = SpanTable::default();
-        let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-        t.reserve(n);
-        // Distinct attribute sets (with the facts that depend on status and kind) and resources.
-        let mut attr_ids: HashMap<(String, i8, i8), (u32, bool)> = HashMap::new();
-        let mut res_ids: HashMap<String, u32> = HashMap::new();
-        for b in batches {
+        let mut b = SpanTableBuilder::default();
+        b.table.reserve(batches.iter().map(|b| b.num_rows()).sum());
+        for batch in batches {
+            b.push(batch);
+        }
+        b.finish()
+    }
+}
+
+/// Builds a [`SpanTable`] one batch at a time, so that the batches need not all be held at once.
+#[derive(Default)]
+pub struct SpanTableBuilder {
+    table: SpanTable,
+    /// Distinct attribute sets (with the facts that depend on status and kind) and resources.
+    attr_ids: HashMap<(String, i8, i8), (u32, bool)>,
+    res_ids: HashMap<String, u32>,
+}
+
+impl SpanTableBuilder {
+    pub fn finish(self) -> SpanTable {
+        self.table
+    }
+
+    pub fn push(&mut self, b: &RecordBatch) {
+        let t = &mut self.table;
+        let (attr_ids, res_ids) = (&mut self.attr_ids, &mut self.res_ids);
+        {
             let fsb = |name: &str| b.column_by_name(name).and_then(|c| c.as_fixed_size_binary_opt().cloned());
             let strs = |name: &str| b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>().cloned());
-            let i8s = |name: &str| b.column_by_name(name).and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
+            let i8s =
+                |name: &str| b.column_by_name(name).and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
             let (trace, span, parent) = (fsb("trace_id"), fsb("span_id"), fsb("parent_span_id"));
             let (name, smsg, attrs_c, events) =
                 (strs("name"), strs("status_message"), strs("attributes"), strs("events"));
-            let (svc, inst, res_c) = (strs("service_name"), strs("service_instance"), strs("resource_attributes"));
+            let (svc, inst, res_c) =
+                (strs("service_name"), strs("service_instance"), strs("resource_attributes"));
             let (kind_c, status_c) = (i8s("kind"), i8s("status_code"));
             let start_c = b.column_by_name("start_time").and_then(|c| {
                 c.as_primitive_opt::<TimestampNanosecondType>()
                     .map(|a| a.values().to_vec())
                     .or_else(|| c.as_primitive_opt::<Int64Type>().map(|a| a.values().to_vec()))
             });
-            let dur_c = b.column_by_name("duration_ns").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+            let dur_c =
+                b.column_by_name("duration_ns").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
             fn get_str(c: &Option<arrow::array::StringArray>, row: usize) -> &str {
                 match c {
                     Some(a) if a.is_valid(row) => a.value(row),
@@ -224,8 +248,10 @@ impl SpanTable {
                         let info = ResInfo {
                             zone: str_attr(&attrs, &["cloud.availability_zone", "k8s.zone", "zone"])
                                 .map_or(NONE, |z| t.names.intern(z)),
-                            version: str_attr(&attrs, &["service.version"]).map_or(NONE, |v| t.names.intern(v)),
-                            ip: str_attr(&attrs, &["host.ip", "k8s.pod.ip"]).map_or(NONE, |v| t.names.intern(v)),
+                            version: str_attr(&attrs, &["service.version"])
+                                .map_or(NONE, |v| t.names.intern(v)),
+                            ip: str_attr(&attrs, &["host.ip", "k8s.pod.ip"])
+                                .map_or(NONE, |v| t.names.intern(v)),
                             dims: dims(&mut t.names, &attrs),
                         };
                         let id = t.resources.len() as u32;
@@ -247,7 +273,9 @@ impl SpanTable {
                 }
                 t.trace_id.push(id16(&trace, row).and_then(|x| x.try_into().ok()).unwrap_or_default());
                 t.span_id.push(id16(&span, row).and_then(|x| x.try_into().ok()).unwrap_or_default());
-                t.parent.push(id16(&parent, row).and_then(|x| x.try_into().ok()).filter(|p: &[u8; 8]| p != &[0; 8]));
+                t.parent.push(
+                    id16(&parent, row).and_then(|x| x.try_into().ok()).filter(|p: &[u8; 8]| p != &[0; 8]),
+                );
                 let s = get_str(&svc, row);
                 let s = t.names.intern(if s.is_empty() { "unknown_service" } else { s });
                 t.service.push(s);
@@ -261,9 +289,10 @@ impl SpanTable {
                 t.error.push(error);
             }
         }
-        t
     }
+}
 
+impl SpanTable {
     fn parse_attrs(&mut self, attrs: &Map<String, Value>, kind: SpanKind) -> AttrInfo {
         let calls_out = matches!(kind, SpanKind::Client | SpanKind::Producer);
         let names = &mut self.names;
@@ -366,11 +395,26 @@ mod tests {
     fn errors_without_status() {
         let attrs = |v: serde_json::Value| v.as_object().unwrap().clone();
         let unset = StatusCode::Unset;
-        assert!(span_failed(unset, SpanKind::Server, &attrs(json!({"http.response.status_code": 503})), None));
-        assert!(!span_failed(unset, SpanKind::Server, &attrs(json!({"http.response.status_code": 404})), None));
+        assert!(span_failed(
+            unset,
+            SpanKind::Server,
+            &attrs(json!({"http.response.status_code": 503})),
+            None
+        ));
+        assert!(!span_failed(
+            unset,
+            SpanKind::Server,
+            &attrs(json!({"http.response.status_code": 404})),
+            None
+        ));
         assert!(span_failed(unset, SpanKind::Client, &attrs(json!({"http.status_code": "404"})), None));
         assert!(span_failed(unset, SpanKind::Unspecified, &attrs(json!({"rpc.grpc.status_code": 14})), None));
-        assert!(span_failed(unset, SpanKind::Unspecified, &attrs(json!({})), Some(r#"[{"name":"exception"}]"#)));
+        assert!(span_failed(
+            unset,
+            SpanKind::Unspecified,
+            &attrs(json!({})),
+            Some(r#"[{"name":"exception"}]"#)
+        ));
         assert!(!span_failed(unset, SpanKind::Unspecified, &attrs(json!({})), None));
         let ok = StatusCode::Ok;
         assert!(!span_failed(ok, SpanKind::Server, &attrs(json!({"http.response.status_code": 500})), None));

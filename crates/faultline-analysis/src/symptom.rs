@@ -17,10 +17,15 @@ pub struct Endpoint {
 }
 
 pub fn endpoints(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
-    let mut by: BTreeMap<(u32, u32), Vec<(i64, i64, bool)>> = BTreeMap::new();
+    type Requests = Vec<(i64, i64, bool)>;
+    let mut by: BTreeMap<(u32, u32), Requests> = BTreeMap::new();
     for i in 0..t.len() {
         if g.is_entry(t, i) {
-            by.entry((t.service[i], t.operation[i])).or_default().push((t.start[i], t.duration[i], t.error[i]));
+            by.entry((t.service[i], t.operation[i])).or_default().push((
+                t.start[i],
+                t.duration[i],
+                t.error[i],
+            ));
         }
     }
     by.into_iter()
@@ -74,8 +79,7 @@ impl Endpoint {
 
     /// The p-quantile of durations of requests in `[from, to)`.
     pub fn duration_quantile(&self, from: i64, to: i64, p: f64) -> i64 {
-        let mut d: Vec<i64> =
-            self.requests.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.1).collect();
+        let mut d: Vec<i64> = self.requests.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.1).collect();
         d.sort_unstable();
         quantile(&d, p)
     }

@@ -73,7 +73,8 @@ pub fn is_variable(token: &str) -> bool {
     if digits == 0 {
         return false;
     }
-    let hex = token.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
+    let hex =
+        token.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
     hex || digits * 10 >= alnum * 3
 }
 

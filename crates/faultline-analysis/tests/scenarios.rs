@@ -2,21 +2,22 @@
 //! the change where the truth names them, the pattern among the leader's patterns; no incident on
 //! the healthy run.
 
-use faultline_analysis::{investigate, Inputs, LogTable, MetricTable, Options, Report, SpanTable};
+use faultline_analysis::spans::SpanTableBuilder;
+use faultline_analysis::{investigate, Inputs, LogTable, MetricTable, Options, Report};
 use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
 use faultline_sim::{Chunk, RunOptions};
 use serde_json::Value;
 
 pub fn simulate(name: &str, rps: Option<f64>) -> (Inputs, Value) {
     let sc = faultline_sim::load(name).unwrap();
-    let (mut spans, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
     let res = faultline_sim::run(&sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
-        Chunk::Spans(s) => spans.push(spans_to_batch(&s)),
+        Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
         Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
     let inputs = Inputs {
-        spans: SpanTable::from_batches(&spans),
+        spans: spans.finish(),
         logs: LogTable::from_batches(&logs),
         metrics: MetricTable::from_batches(&metrics),
         changes: res.changes,
@@ -69,4 +70,76 @@ fn print_reports() {
         println!("=== {name}: {verdict:?}\n{}", faultline_analysis::report::render_text(&r, false));
     }
     println!("{bad} wrong");
+}
+
+/// Runs a scenario at 40 requests per second (to keep the suite quick; the signatures hold at that
+/// load), except those whose load is the point: the traffic spike, and the closed-loop CPU cap
+/// (open-loop traffic would pile up without bound behind the cap).
+fn check(name: &str) {
+    let rps = if matches!(name, "traffic-spike" | "cpu-cap") { None } else { Some(40.0) };
+    let (inputs, truth) = simulate(name, rps);
+    let r = investigate(&inputs, &Options::default()).unwrap();
+    if let Err(e) = score(&r, &truth) {
+        panic!("{name}: {e}\n{}", faultline_analysis::report::render_text(&r, false));
+    }
+    // The JSON report keeps the contract's fields.
+    let v = serde_json::to_value(&r).unwrap();
+    for k in ["schema", "window", "baseline", "incident", "symptom", "root_causes", "findings", "propagation"]
+    {
+        assert!(v.get(k).is_some(), "{name}: no {k}");
+    }
+    for k in ["suggested_actions", "timeline"] {
+        assert!(v[k].is_array(), "{name}: no {k}");
+    }
+    assert_eq!(v["schema"], "faultline.investigation/v1");
+    for c in v["root_causes"].as_array().unwrap() {
+        for k in [
+            "rank",
+            "service",
+            "instance",
+            "operation",
+            "change",
+            "patterns",
+            "confidence",
+            "summary",
+            "evidence",
+        ] {
+            assert!(c.get(k).is_some(), "{name}: root cause without {k}");
+        }
+    }
+}
+
+macro_rules! scenarios {
+    ($($f:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $f() {
+                check($name);
+            }
+        )*
+        #[test]
+        fn every_builtin_scenario_is_checked() {
+            let checked = [$($name),*];
+            for (name, _) in faultline_sim::list() {
+                assert!(checked.contains(&name.as_str()), "scenario {name} has no test here");
+            }
+        }
+    };
+}
+
+scenarios! {
+    healthy => "healthy",
+    lb_bad_backend => "lb-bad-backend",
+    connection_leak => "connection-leak",
+    slow_external_spike => "slow-external-spike",
+    cache_flush_herd => "cache-flush-herd",
+    clock_skew => "clock-skew",
+    network_partition => "network-partition",
+    bad_deploy => "bad-deploy",
+    dns_failure => "dns-failure",
+    disk_full => "disk-full",
+    memory_leak => "memory-leak",
+    retry_storm => "retry-storm",
+    traffic_spike => "traffic-spike",
+    cpu_cap => "cpu-cap",
 }

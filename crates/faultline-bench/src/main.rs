@@ -9,6 +9,10 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+
+mod accuracy;
+mod investigate;
+mod templates;
 use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use faultline_otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
 use faultline_otlp::proto::resource::v1::Resource;
@@ -51,6 +55,38 @@ enum Cmd {
         rps: f64,
         #[arg(long, default_value = "1h")]
         duration: String,
+    },
+    /// Root-cause accuracy over randomised simulated incidents and healthy controls.
+    Accuracy {
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print each miss as it happens.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Investigation speed on a stored window of about N spans.
+    Investigate {
+        #[arg(long, default_value_t = 1_000_000)]
+        spans: u64,
+        #[arg(long, default_value = "lb-bad-backend")]
+        scenario: String,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Log template mining on Loghub: grouping accuracy and lines per second, beside Python drain3
+    /// on the same lines.
+    Templates {
+        /// The Loghub samples (one directory per dataset with `*_2k.log_structured.csv`).
+        #[arg(long, default_value = "../shared/data/loghub")]
+        data: PathBuf,
+        /// Python with drain3 installed (skipped when it has none).
+        #[arg(long, default_value = "~/.cache/faultline-venv/bin/python")]
+        python: String,
+        /// Times to repeat the lines for the speed figure.
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
     },
     /// The load generator (run by `ingest` as a separate process).
     Load {
@@ -429,6 +465,9 @@ fn main() -> anyhow::Result<()> {
             }
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
+            Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
+            Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
+            Cmd::Accuracy { runs, seed, verbose } => accuracy::run(runs, seed, verbose),
         }
     })
 }

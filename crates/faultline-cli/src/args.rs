@@ -30,8 +30,13 @@ pub enum Command {
     Changes(ChangesArgs),
     /// Show what the data directory or server holds.
     Status(SourceArgs),
+    /// Start the server, stream a simulated incident into it, investigate it, and keep serving.
+    Demo(DemoArgs),
     /// Find out what broke, where it started, what changed: the root cause, with evidence.
     Investigate(InvestigateArgs),
+    /// Has the system recovered since a fix or rollback? Compares the window since then with the
+    /// healthy baseline before the incident.
+    Verify(VerifyArgs),
     /// Draft a blameless post-mortem (Markdown with SVG charts) from an investigation.
     Postmortem(PostmortemArgs),
     /// Mine log templates (one message per line; stdin when no file).
@@ -338,6 +343,53 @@ pub struct TemplatesArgs {
     pub files: Vec<PathBuf>,
     /// Output: `text` lists the templates with their counts; `json` writes one object per input
     /// line, in input order.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The built-in scenario to stream (see `faultline sim --list`).
+    #[arg(long, default_value = "lb-bad-backend")]
+    pub scenario: String,
+    /// Requests per second of the simulated system.
+    #[arg(long, default_value_t = 30.0)]
+    pub rps: f64,
+    /// Random seed (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Data directory (default: a fresh one under the system's temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// API address (another free port is used when it is busy).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_addr: SocketAddr,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Stop after the report instead of serving on.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// When the fix or rollback took effect: RFC 3339, unix seconds, or relative (-10m).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: String,
+    /// End of the window after the fix (default: the newest data).
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Healthy window to compare with, as T..T (default: the hour before the incident).
+    #[arg(long, allow_hyphen_values = true)]
+    pub baseline: Option<String>,
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+    pub data_dir: PathBuf,
+    /// Ask a running faultline server instead.
+    #[arg(long, env = "FAULTLINE_SERVER")]
+    pub server: Option<String>,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -2,6 +2,7 @@
 
 use crate::args::{
     Format, InvestigateArgs, InvestigationArgs, PostmortemArgs, ReportFormat, SourceArgs, TemplatesArgs,
+    VerifyArgs,
 };
 use crate::query::{query_string, Backend};
 use anyhow::Context;
@@ -119,5 +120,46 @@ pub fn templates(a: TemplatesArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let src = SourceArgs { data_dir: a.data_dir.clone(), server: a.server.clone(), format: a.format };
+    let b = Backend::open(&src).await?;
+    let q = query_string(&[
+        ("since", Some(a.since.clone())),
+        ("to", a.to.clone()),
+        ("baseline", a.baseline.clone()),
+    ]);
+    let v = b.get(&format!("/api/v1/verify{q}")).await?;
+    let mut out = std::io::stdout().lock();
+    if a.format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let r: faultline_analysis::verify::Verification =
+        serde_json::from_value(v).context("reading the verification")?;
+    let paint =
+        |code: &str, s: &str| if colour() { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    writeln!(out, "{}", paint(if r.recovered { "32;1" } else { "31;1" }, &r.summary))?;
+    writeln!(
+        out,
+        "after the fix {} .. {}; baseline {} .. {}",
+        r.window.from, r.window.to, r.baseline.from, r.baseline.to
+    )?;
+    for e in &r.endpoints {
+        writeln!(
+            out,
+            "  {} {:<40} errors {:>6.2}% -> {:>6.2}%  p99 {:>7.0} ms -> {:>7.0} ms  {}",
+            if e.recovered { "ok " } else { "BAD" },
+            format!("{} {}", e.service, e.operation),
+            e.error_rate.baseline * 100.0,
+            e.error_rate.incident * 100.0,
+            e.latency_p99_ms.baseline,
+            e.latency_p99_ms.incident,
+            e.reason
+        )?;
+    }
     Ok(())
 }

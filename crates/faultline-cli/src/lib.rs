@@ -2,6 +2,7 @@
 //! errors into a message and an exit status (a closed pipe is not an error).
 
 mod args;
+mod demo;
 mod git;
 mod import;
 mod investigate;
@@ -61,8 +62,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Status(a) => query::status(a).await,
             args::Command::Compact { data_dir } => compact(data_dir).await,
             args::Command::Sim(a) => sim::run(a).await,
+            args::Command::Demo(a) => demo::run(a).await,
             args::Command::Investigate(a) => investigate::investigate(a).await,
             args::Command::Postmortem(a) => investigate::postmortem(a).await,
+            args::Command::Verify(a) => investigate::verify(a).await,
             args::Command::Templates(a) => investigate::templates(a),
         }
     })

@@ -42,22 +42,34 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        (None, Some(url)) => stream(sc, opts, url.trim_end_matches('/').to_string(), a.speed).await,
+        (None, Some(url)) => {
+            let api = std::env::var("FAULTLINE_API").ok();
+            let r = stream(sc, opts, url.trim_end_matches('/').to_string(), a.speed, api, None).await?;
+            eprintln!("streamed {} spans in {:.1}s", r.spans, t0.elapsed().as_secs_f64());
+            Ok(())
+        }
         (None, None) => bail!("say where the telemetry goes: --out DIR or --otlp URL"),
     }
 }
 
-/// Streams a run to an OTLP/HTTP receiver, paced at `speed` times real time.
-async fn stream(
+/// Streams a run to an OTLP/HTTP receiver, paced at `speed` times real time; change events go to
+/// faultline's API at `api` when given. `progress` counts spans sent.
+pub async fn stream(
     sc: faultline_sim::Scenario,
     opts: RunOptions,
     url: String,
     speed: f64,
-) -> anyhow::Result<()> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, &'static str, Vec<u8>)>(64);
+    api: Option<String>,
+    progress: Option<indicatif::ProgressBar>,
+) -> anyhow::Result<faultline_sim::RunResult> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, &'static str, Vec<u8>, u64)>(64);
     let start = faultline_model::time::parse_time_ns(&sc.start, 0)?;
     let producer = tokio::task::spawn_blocking(move || {
         faultline_sim::run(&sc, &opts, &mut |chunk| {
+            let spans = match &chunk {
+                Chunk::Spans(s) => s.len() as u64,
+                _ => 0,
+            };
             let (t, path, body) = match chunk {
                 Chunk::Spans(s) => (
                     s.iter().map(|x| x.end_unix_nano).max().unwrap_or(start),
@@ -75,13 +87,13 @@ async fn stream(
                     faultline_otlp::metrics_to_request(&m).encode_to_vec(),
                 ),
             };
-            let _ = tx.blocking_send((t, path, body));
+            let _ = tx.blocking_send((t, path, body, spans));
         })
     });
     let client = reqwest::Client::new();
     let wall = Instant::now();
     let mut sent = 0usize;
-    while let Some((t, path, body)) = rx.recv().await {
+    while let Some((t, path, body, spans)) = rx.recv().await {
         if speed > 0.0 {
             let due = std::time::Duration::from_secs_f64(((t - start).max(0) as f64 / 1e9) / speed);
             if let Some(wait) = due.checked_sub(wall.elapsed()) {
@@ -106,22 +118,22 @@ async fn stream(
             bail!("{url}{path} answered {}: {}", r.status(), r.text().await.unwrap_or_default());
         }
         sent += 1;
-    }
-    let r = producer.await?;
-    let client = reqwest::Client::new();
-    let changes: Vec<serde_json::Value> = r.changes.iter().map(faultline_sim::change_json).collect();
-    if !changes.is_empty() {
-        // Change events go to faultline's API when the receiver is faultline (same host, port 8080
-        // by default); other OTLP receivers have no such API.
-        let api = std::env::var("FAULTLINE_API").ok();
-        if let Some(api) = api {
-            client
-                .post(format!("{}/api/v1/changes", api.trim_end_matches('/')))
-                .json(&changes)
-                .send()
-                .await?;
+        if let Some(p) = &progress {
+            p.inc(spans);
         }
     }
-    eprintln!("streamed {} spans in {sent} requests in {:.1}s", r.spans, wall.elapsed().as_secs_f64());
-    Ok(())
+    let r = producer.await?;
+    let changes: Vec<serde_json::Value> = r.changes.iter().map(faultline_sim::change_json).collect();
+    if let (false, Some(api)) = (changes.is_empty(), api) {
+        let resp = client
+            .post(format!("{}/api/v1/changes", api.trim_end_matches('/')))
+            .json(&changes)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("{api} refused the change events: {}", resp.text().await.unwrap_or_default());
+        }
+    }
+    tracing::debug!(sent, "requests sent");
+    Ok(r)
 }

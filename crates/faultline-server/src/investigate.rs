@@ -4,7 +4,9 @@ use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
-use faultline_analysis::{inputs, spans, Inputs, InvestigateError, LogTable, MetricTable, Options, Report, SpanTable};
+use faultline_analysis::{
+    inputs, spans, Inputs, InvestigateError, LogTable, MetricTable, Options, Report, SpanTable,
+};
 use faultline_model::schema::{changes_from_batch, Table};
 use faultline_model::time::{format_rfc3339_secs, now_ns, parse_duration_ns, parse_time_ns};
 use faultline_store::{Scan, Store};
@@ -57,10 +59,9 @@ impl Request {
         let lookback = p
             .get("lookback")
             .map(|s| {
-                parse_duration_ns(s)
-                    .ok()
-                    .filter(|d| *d > 0)
-                    .ok_or_else(|| AppError::bad_request(format!("lookback: expected a duration like 1h, got {s:?}")))
+                parse_duration_ns(s).ok().filter(|d| *d > 0).ok_or_else(|| {
+                    AppError::bad_request(format!("lookback: expected a duration like 1h, got {s:?}"))
+                })
             })
             .transpose()?;
         let r = Request { from: time("from")?, to: time("to")?, baseline, top, lookback };
@@ -78,7 +79,9 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
     let stats = store.stats();
     let latest = stats.tables.get("spans").and_then(|t| t.max_time);
     let Some(latest) = latest else {
-        return Err(AppError::not_found("no spans stored: nothing to investigate (import or send telemetry first)"));
+        return Err(AppError::not_found(
+            "no spans stored: nothing to investigate (import or send telemetry first)",
+        ));
     };
     let to = r.to.unwrap_or(latest + 1);
     let from = match (r.baseline, r.from) {
@@ -86,23 +89,9 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
         (None, Some(f)) => f - (to - f).min(HOUR),
         (None, None) => to - r.lookback.unwrap_or(HOUR),
     };
-    let scan = |t: Table, cols: &[&str]| Scan::new(t).time(from, to).columns(cols);
-    let span_batches = store.scan(&scan(Table::Spans, spans::COLUMNS)).await?;
-    let log_batches = store.scan(&scan(Table::Logs, inputs::LOG_COLUMNS)).await?;
-    let metric_batches = store.scan(&scan(Table::Metrics, inputs::METRIC_COLUMNS)).await?;
-    let change_batches = store.scan(&Scan::new(Table::Changes).time(from - HOUR, to)).await?;
     let opts = Options { from: r.from, to: r.to, baseline: r.baseline, top: r.top };
-    let report = tokio::task::spawn_blocking(move || {
-        let inputs = Inputs {
-            spans: SpanTable::from_batches(&span_batches),
-            logs: LogTable::from_batches(&log_batches),
-            metrics: MetricTable::from_batches(&metric_batches),
-            changes: change_batches.iter().flat_map(changes_from_batch).collect(),
-        };
-        faultline_analysis::investigate(&inputs, &opts)
-    })
-    .await
-    .map_err(|e| AppError::new(crate::error::ErrorCode::Internal, format!("investigation failed: {e}")))?;
+    let report =
+        with_inputs(store, from, to, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
     report.map_err(|e| match e {
         InvestigateError::NoData => AppError::not_found(format!(
             "no spans between {} and {}",
@@ -111,6 +100,58 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
         )),
         e => AppError::bad_request(e.to_string()),
     })
+}
+
+/// Loads spans, logs, metrics and changes of `[from, to)` and hands them to `f` on a blocking thread.
+async fn with_inputs<T: Send + 'static>(
+    store: &Store,
+    from: i64,
+    to: i64,
+    f: impl FnOnce(Inputs) -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let scan = |t: Table, cols: &[&str]| Scan::new(t).time(from, to).columns(cols);
+    let span_batches = store.scan(&scan(Table::Spans, spans::COLUMNS)).await?;
+    let log_batches = store.scan(&scan(Table::Logs, inputs::LOG_COLUMNS)).await?;
+    let metric_batches = store.scan(&scan(Table::Metrics, inputs::METRIC_COLUMNS)).await?;
+    let change_batches = store.scan(&Scan::new(Table::Changes).time(from - HOUR, to)).await?;
+    tokio::task::spawn_blocking(move || {
+        f(Inputs {
+            spans: SpanTable::from_batches(&span_batches),
+            logs: LogTable::from_batches(&log_batches),
+            metrics: MetricTable::from_batches(&metric_batches),
+            changes: change_batches.iter().flat_map(changes_from_batch).collect(),
+        })
+    })
+    .await
+    .map_err(|e| AppError::new(crate::error::ErrorCode::Internal, format!("analysis failed: {e}")))
+}
+
+/// `GET /api/v1/verify?since=T[&to=T][&baseline=T..T]`: has the system recovered since a fix?
+pub async fn verify_handler(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<faultline_analysis::verify::Verification>, AppError> {
+    let mut q = p.clone();
+    let since =
+        q.remove("since").ok_or_else(|| AppError::bad_request("since is required (the time of the fix)"))?;
+    q.insert("from".into(), since);
+    let r = Request::from_params(&q)?;
+    let since = r.from.expect("set above");
+    let latest = st.store.stats().tables.get("spans").and_then(|t| t.max_time);
+    let Some(latest) = latest else {
+        return Err(AppError::not_found("no spans stored: nothing to verify"));
+    };
+    let to = r.to.unwrap_or(latest + 1);
+    if since >= to {
+        return Err(AppError::bad_request("since is after the newest data: nothing to compare yet"));
+    }
+    let from = r.baseline.map_or(since - r.lookback.unwrap_or(2 * HOUR), |b| b.0.min(since));
+    let (b, t) = (r.baseline, r.to);
+    let v = with_inputs(&st.store, from, to, move |inputs| {
+        faultline_analysis::verify::verify(&inputs, since, t, b)
+    })
+    .await?;
+    v.map(Json).ok_or_else(|| AppError::not_found("no spans after the fix to verify"))
 }
 
 pub async fn handler(

@@ -9,8 +9,8 @@
 pub mod api;
 pub mod error;
 pub mod grpc;
-pub mod investigate;
 pub mod ingest;
+pub mod investigate;
 pub mod jaeger;
 pub mod otlp_http;
 pub mod telemetry;

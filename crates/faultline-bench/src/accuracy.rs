@@ -1,0 +1,243 @@
+//! Root-cause accuracy over randomised simulated incidents: fault kinds, targets, onsets, load,
+//! seeds and benign changes drawn at random (with healthy controls), each simulated, investigated
+//! and scored against its truth: AC@1, AC@3 and Avg@5 for the service, instance and change
+//! attribution, pattern recall, false alarms on healthy runs, time per investigation.
+
+use faultline_analysis::spans::SpanTableBuilder;
+use faultline_analysis::{investigate, Inputs, LogTable, MetricTable, Options};
+use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
+use faultline_sim::{Chunk, RunOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
+    xs[rng.random_range(0..xs.len())]
+}
+
+/// A random scenario (TOML) on the built-in e-commerce topology; `None` fault for a control.
+fn scenario(rng: &mut StdRng, k: usize, healthy: bool) -> String {
+    let at = rng.random_range(15..=30);
+    let rps = rng.random_range(40..=90);
+    let mut s = format!(
+        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-12-20T09:00:00Z\"\nduration = \"45m\"\nseed = {}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
+        rng.random_range(1..1_000_000)
+    );
+    // A benign change, as real systems have, somewhere.
+    if rng.random_bool(0.6) {
+        let svc = pick(rng, &["auth", "billing", "shipping", "payment", "inventory"]);
+        s += &format!(
+            "[[changes]]\nid = \"{svc}-benign-{k}\"\nat = \"{}m\"\nservice = \"{svc}\"\nkind = \"deploy\"\nversion = \"9.{k}.0\"\ndescription = \"{svc} routine deploy\"\n\n",
+            rng.random_range(5..40)
+        );
+    }
+    if healthy {
+        return s;
+    }
+    let until = |rng: &mut StdRng| {
+        if rng.random_bool(0.3) {
+            format!("until = \"{}m\"\n", at + rng.random_range(5..12))
+        } else {
+            String::new()
+        }
+    };
+    let fault = match rng.random_range(0..11) {
+        0 => {
+            let (svc, insts) = *[
+                ("payment", &["payment-1", "payment-2"][..]),
+                ("billing", &["billing-1", "billing-2"][..]),
+                ("auth", &["auth-1", "auth-2"][..]),
+                ("fraud-detection", &["fraud-1", "fraud-2"][..]),
+                ("shipping", &["shipping-1", "shipping-2"][..]),
+            ]
+            .get(rng.random_range(0..5))
+            .unwrap();
+            let inst = insts[rng.random_range(0..insts.len())];
+            format!(
+                "kind = \"bad_deploy\"\nservice = \"{svc}\"\ninstances = [\"{inst}\"]\nerror_rate = {:.2}\nversion = \"9.9.{k}\"\nchange_id = \"{svc}-9.9.{k}\"\n",
+                rng.random_range(0.15..0.6)
+            )
+        }
+        1 => {
+            let svc = pick(rng, &["fraud-api", "inventory-db", "billing-db", "payment", "auth", "shipping"]);
+            let pattern = match svc {
+                "fraud-api" => "external_dependency",
+                "inventory-db" | "billing-db" => "dependency_failure",
+                _ => "latency_injection",
+            };
+            format!("kind = \"slow_dependency\"\nservice = \"{svc}\"\nfactor = {:.1}\npattern = \"{pattern}\"\n{}", rng.random_range(5.0..20.0), until(rng))
+        }
+        2 => {
+            let inst = pick(rng, &["billing-1", "billing-2", "payment-1", "payment-2"]);
+            let svc = if inst.starts_with("billing") { "billing" } else { "payment" };
+            format!("kind = \"disk_full\"\nservice = \"{svc}\"\ninstance = \"{inst}\"\n")
+        }
+        3 => {
+            let (svc, inst) = *[("payment", "payment-1"), ("auth", "auth-2"), ("billing", "billing-1"), ("shipping", "shipping-2"), ("fraud-detection", "fraud-1")]
+                .get(rng.random_range(0..5))
+                .unwrap();
+            let sign = if rng.random_bool(0.5) { "-" } else { "" };
+            return s + &format!(
+                "[[faults]]\nkind = \"clock_skew\"\nservice = \"{svc}\"\ninstance = \"{inst}\"\nat = \"0m\"\noffset = \"{sign}{}ms\"\n",
+                rng.random_range(80..400)
+            );
+        }
+        4 => {
+            let inst = pick(rng, &["fe-1", "fe-2", "fe-3", "fe-4"]);
+            format!("kind = \"memory_leak\"\nservice = \"frontend\"\ninstance = \"{inst}\"\n")
+        }
+        5 => {
+            let svc = pick(rng, &["billing", "auth", "payment", "shipping"]);
+            format!("kind = \"dns_failure\"\nservice = \"{svc}\"\n{}", until(rng))
+        }
+        6 => {
+            let svc = pick(rng, &["inventory", "auth", "payment"]);
+            format!("kind = \"cpu_cap\"\nservice = \"{svc}\"\nfactor = {:.2}\nchange_id = \"{svc}-cpu-limit-{k}\"\n", rng.random_range(0.03..0.08))
+        }
+        7 => {
+            let inst = pick(rng, &["fe-1", "fe-2", "fe-3", "fe-4"]);
+            format!("kind = \"connection_leak\"\nservice = \"frontend\"\ninstance = \"{inst}\"\npool = \"sessions\"\nerror_rate = 0.002\n")
+        }
+        8 => format!(
+            "kind = \"lb_bad_backend\"\nservice = \"inventory\"\ninstance = \"192.168.1.45:8080\"\nstatus = {}\nchange_id = \"lb-config-{k}\"\n",
+            pick(rng, &["404", "503", "500"])
+        ),
+        9 => format!("kind = \"network_partition\"\nservice = \"frontend\"\nzone = \"us-east-1a\"\nother_zone = \"us-east-1b\"\n{}", until(rng)),
+        _ => format!("kind = \"cache_flush\"\nservice = \"inventory-cache\"\nttl = \"{}m\"\n", rng.random_range(5..15)),
+    };
+    s + &format!("[[faults]]\nat = \"{at}m\"\n{fault}")
+}
+
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    ac1: usize,
+    ac3: usize,
+    avg5: f64,
+    inst_total: usize,
+    inst_ok: usize,
+    change_total: usize,
+    change_ok: usize,
+    pattern_ok: usize,
+    controls: usize,
+    false_alarms: usize,
+    secs: Vec<f64>,
+    misses: Vec<String>,
+}
+
+pub fn run(runs: usize, seed: u64, verbose: bool) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir()?;
+    let mut t = Tally::default();
+    let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for k in 0..runs {
+        let healthy = k % 5 == 4;
+        let text = scenario(&mut rng, k, healthy);
+        let path = dir.path().join(format!("random-{k}.toml"));
+        std::fs::write(&path, &text)?;
+        let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
+        let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
+        let res = faultline_sim::run(&sc, &RunOptions::default(), &mut |c| match c {
+            Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
+            Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
+            Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
+        });
+        let start = Instant::now();
+        let inputs = Inputs {
+            spans: spans.finish(),
+            logs: LogTable::from_batches(&logs),
+            metrics: MetricTable::from_batches(&metrics),
+            changes: res.changes.clone(),
+        };
+        let r = investigate(&inputs, &Options::default())?;
+        t.secs.push(start.elapsed().as_secs_f64());
+        let faults = res.truth["faults"].as_array().cloned().unwrap_or_default();
+        if faults.is_empty() {
+            t.controls += 1;
+            t.false_alarms += r.incident as usize;
+            if r.incident && verbose {
+                println!("run {k}: false alarm: {}", r.symptom.summary);
+            }
+            continue;
+        }
+        t.runs += 1;
+        let f = &faults[0];
+        let truth_svc = f["service"].as_str().unwrap_or("");
+        let pattern = f["pattern"].as_str().unwrap_or("");
+        let rank = r.root_causes.iter().position(|c| c.service == truth_svc);
+        t.ac1 += (rank == Some(0)) as usize;
+        t.ac3 += rank.is_some_and(|r| r < 3) as usize;
+        t.avg5 += (1..=5).map(|k| rank.is_some_and(|r| r < k) as usize as f64).sum::<f64>() / 5.0;
+        let e = by_kind.entry(pattern.to_string()).or_default();
+        e.0 += 1;
+        e.1 += (rank == Some(0)) as usize;
+        if let Some(top) = r.root_causes.first().filter(|_| rank == Some(0)) {
+            t.pattern_ok += top.patterns.iter().any(|p| p == pattern) as usize;
+        }
+        if let Some(i) = f["instance"].as_str() {
+            t.inst_total += 1;
+            t.inst_ok += r
+                .root_causes
+                .first()
+                .is_some_and(|c| c.service == truth_svc && c.instance.as_deref() == Some(i))
+                as usize;
+        }
+        if let Some(c) = f["change_id"].as_str() {
+            t.change_total += 1;
+            t.change_ok +=
+                r.root_causes.first().and_then(|x| x.change.as_ref()).is_some_and(|x| x.id == c) as usize;
+        }
+        if rank != Some(0) {
+            let got = r
+                .root_causes
+                .first()
+                .map(|c| format!("{} {:?}", c.service, c.patterns))
+                .unwrap_or("nothing".into());
+            t.misses.push(format!("run {k}: {pattern} {truth_svc} -> {got} (rank {rank:?})"));
+            if verbose {
+                println!("{}", t.misses.last().unwrap());
+            }
+        }
+    }
+    let n = t.runs.max(1) as f64;
+    t.secs.sort_by(f64::total_cmp);
+    println!("{runs} randomised runs ({} incidents, {} healthy controls), seed {seed}", t.runs, t.controls);
+    println!(
+        "  service  AC@1 {:.3}  AC@3 {:.3}  Avg@5 {:.3}",
+        t.ac1 as f64 / n,
+        t.ac3 as f64 / n,
+        t.avg5 / n
+    );
+    println!(
+        "  instance attribution {}/{} = {:.3}",
+        t.inst_ok,
+        t.inst_total,
+        t.inst_ok as f64 / t.inst_total.max(1) as f64
+    );
+    println!(
+        "  change attribution   {}/{} = {:.3}",
+        t.change_ok,
+        t.change_total,
+        t.change_ok as f64 / t.change_total.max(1) as f64
+    );
+    println!("  pattern named (when the service is right) {}/{}", t.pattern_ok, t.ac1);
+    println!(
+        "  false alarms on healthy runs {}/{} = {:.3}",
+        t.false_alarms,
+        t.controls,
+        t.false_alarms as f64 / t.controls.max(1) as f64
+    );
+    println!(
+        "  time per investigation: median {:.2} s, max {:.2} s",
+        t.secs.get(t.secs.len() / 2).copied().unwrap_or(0.0),
+        t.secs.last().copied().unwrap_or(0.0)
+    );
+    println!("  AC@1 by fault pattern:");
+    for (p, (n, ok)) in by_kind {
+        println!("    {p:<28} {ok}/{n}");
+    }
+    for m in t.misses.iter().take(20) {
+        println!("  miss: {m}");
+    }
+    Ok(())
+}
