@@ -3,7 +3,7 @@
 //! external APIs) as virtual nodes from client spans no server span answers.
 
 use crate::spans::{SpanTable, NO_PEER};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// Calls on one edge.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -28,14 +28,25 @@ impl Edge {
 
 /// Edges (caller, callee) by interned name, over spans starting in `[from, to)`.
 pub fn dependency_map(t: &SpanTable, from: i64, to: i64) -> BTreeMap<(u32, u32), Edge> {
-    let index: HashMap<([u8; 16], [u8; 8]), usize> =
-        (0..t.len()).map(|i| ((t.trace_id[i], t.span_id[i]), i)).collect();
+    dependency_map_in(t, &crate::graph::Graph::build(t), from, to)
+}
+
+/// [`dependency_map`] over an already built [`Graph`](crate::graph::Graph).
+pub fn dependency_map_in(
+    t: &SpanTable,
+    g: &crate::graph::Graph,
+    from: i64,
+    to: i64,
+) -> BTreeMap<(u32, u32), Edge> {
     // Spans that have a child in another service: their call was answered by an instrumented peer.
     let mut answered: HashSet<usize> = HashSet::new();
     let mut edges: BTreeMap<(u32, u32), Edge> = BTreeMap::new();
     for i in 0..t.len() {
-        let Some(p) = t.parent[i] else { continue };
-        let Some(&pi) = index.get(&(t.trace_id[i], p)) else { continue };
+        let pi = g.parent[i];
+        if pi == crate::spans::NONE {
+            continue;
+        }
+        let pi = pi as usize;
         if t.service[pi] == t.service[i] {
             continue;
         }

@@ -1,7 +1,6 @@
 //! The investigation: define the problem, localise it, test hypotheses with the detectors, and
 //! write the report with its evidence.
 
-use crate::deps::dependency_map;
 use crate::detect::{self, message_pattern};
 use crate::graph::Graph;
 use crate::inputs::{LogTable, MetricTable};
@@ -197,7 +196,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     let (failing, slow) = localise::coverage(t, &g, &mut att, incident_w, &slow_entry);
     let sym_err = rises.iter().any(|r| r.signal == Signal::Errors);
     let sym_lat = rises.iter().any(|r| r.signal == Signal::Latency);
-    let edges = dependency_map(t, incident_w.0, incident_w.1);
+    let edges = crate::deps::dependency_map_in(t, &g, incident_w.0, incident_w.1);
     let mut callees: HashMap<u32, Vec<u32>> = HashMap::new();
     for &(a, b) in edges.keys() {
         callees.entry(a).or_default().push(b);

@@ -179,7 +179,7 @@ impl SpanTable {
 pub struct SpanTableBuilder {
     table: SpanTable,
     /// Distinct attribute sets (with the facts that depend on status and kind) and resources.
-    attr_ids: HashMap<(String, i8, i8), (u32, bool)>,
+    attr_ids: HashMap<String, Vec<(i8, i8, u32, bool)>>,
     res_ids: HashMap<String, u32>,
 }
 
@@ -223,16 +223,22 @@ impl SpanTableBuilder {
                 let attr_json = get_str(&attrs_c, row);
                 let ev = get_str(&events, row);
                 let has_exception = ev.contains("\"exception\"");
-                let key = (attr_json.to_string(), kind_raw, status_raw);
-                let (attr_id, failed_by_attrs) = match attr_ids.get(&key) {
-                    Some(v) => *v,
+                let known = attr_ids
+                    .get(attr_json)
+                    .and_then(|v| v.iter().find(|x| x.0 == kind_raw && x.1 == status_raw))
+                    .map(|x| (x.2, x.3));
+                let (attr_id, failed_by_attrs) = match known {
+                    Some(v) => v,
                     None => {
                         let attrs = faultline_model::value::attributes_from_json(attr_json);
                         let failed = span_failed(status, kind, &attrs, None);
                         let info = t.parse_attrs(&attrs, kind);
                         let id = t.attrs.len() as u32;
                         t.attrs.push(info);
-                        attr_ids.insert(key, (id, failed));
+                        attr_ids
+                            .entry(attr_json.to_string())
+                            .or_default()
+                            .push((kind_raw, status_raw, id, failed));
                         (id, failed)
                     }
                 };
