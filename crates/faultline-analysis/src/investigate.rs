@@ -81,25 +81,11 @@ impl Candidate {
     }
 }
 
-fn pct(x: f64) -> String {
-    if x > 0.0 && x < 0.001 {
-        format!("{:.2}%", x * 100.0)
-    } else if x < 0.1 {
-        format!("{:.1}%", x * 100.0)
-    } else {
-        format!("{:.0}%", x * 100.0)
-    }
-}
+use crate::report::fmt_rate as pct;
 
+/// A duration in nanoseconds, as the report writes durations.
 fn ms(ns: f64) -> String {
-    let m = ns / 1e6;
-    if m >= 1000.0 {
-        format!("{:.2} s", m / 1000.0)
-    } else if m >= 10.0 {
-        format!("{m:.0} ms")
-    } else {
-        format!("{m:.1} ms")
-    }
+    crate::report::fmt_ms(ns / 1e6)
 }
 
 fn hms(ns: i64) -> String {
@@ -241,10 +227,35 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
 
     let name = |id: u32| t.names.name(id).to_string();
+    // Up to three example traces per node where it failed on its own, in one pass.
+    let mut example_traces: HashMap<u32, Vec<String>> = HashMap::new();
+    for k in 0..t.len() {
+        let node = att.node[k];
+        if node == NONE || !att.own_error[k] || !score.contains_key(&node) {
+            continue;
+        }
+        if t.start[k] < incident_w.0 || t.start[k] >= incident_w.1 {
+            continue;
+        }
+        let refs = example_traces.entry(node).or_default();
+        let h = trace_hex(&t.trace_id[k]);
+        if refs.len() < 3 && !refs.contains(&h) {
+            refs.push(h);
+        }
+    }
     let mut cands: Vec<Candidate> = Vec::new();
     for (&id, &s) in &score {
         let nd = &att.nodes[&id];
-        cands.push(node_candidate(t, inp, &att, nd, id, s, incident_w, baseline_w, &edges, failing, slow));
+        cands.push(node_candidate(
+            t,
+            nd,
+            id,
+            s,
+            example_traces.remove(&id).unwrap_or_default(),
+            &edges,
+            failing,
+            slow,
+        ));
     }
 
     // Detectors.
@@ -324,12 +335,6 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             cands.push(c);
         }
         let traffic = detect::traffic(t, &g, baseline_w, incident_w);
-        if std::env::var_os("FAULTLINE_DEBUG").is_some() {
-            eprintln!(
-                "traffic {traffic:?} scores {:?}",
-                score.iter().map(|(k, v)| (name(*k), *v)).collect::<Vec<_>>()
-            );
-        }
         if let Some(tr) = traffic {
             let ratio = tr.rate_after / tr.rate_before.max(1e-9);
             let svc = name(tr.service);
@@ -682,18 +687,14 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
 #[allow(clippy::too_many_arguments)]
 fn node_candidate(
     t: &SpanTable,
-    inp: &Inputs,
-    att: &Attribution,
     nd: &Node,
     id: u32,
     score: f64,
-    incident: (i64, i64),
-    baseline: (i64, i64),
+    refs: Vec<String>,
     edges: &BTreeMap<(u32, u32), crate::deps::Edge>,
     failing: u64,
     slow: u64,
 ) -> Candidate {
-    let _ = (inp, baseline);
     let svc = t.names.name(id);
     let an = nd.anomaly;
     let mut c = Candidate::new(svc, score);
@@ -722,18 +723,6 @@ fn node_candidate(
         }
     }
     // Errors and latency of its own.
-    let mut refs = Vec::new();
-    for k in 0..t.len() {
-        if refs.len() >= 3 {
-            break;
-        }
-        if att.node[k] == id && att.own_error[k] && t.start[k] >= incident.0 && t.start[k] < incident.1 {
-            let h = trace_hex(&t.trace_id[k]);
-            if !refs.contains(&h) {
-                refs.push(h);
-            }
-        }
-    }
     let top_msg =
         nd.messages.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| t.names.name(*k));
     let who = if nd.uninstrumented {
@@ -751,7 +740,7 @@ fn node_candidate(
                 pct(i.rate()),
                 pct(an.error_coverage)
             ),
-            refs.clone(),
+            refs,
         );
     }
     if an.latency {

@@ -158,7 +158,7 @@ pub fn sparkline(values: &[f64]) -> String {
         .collect()
 }
 
-fn fmt_rate(r: f64) -> String {
+pub(crate) fn fmt_rate(r: f64) -> String {
     if r == 0.0 {
         "0%".into()
     } else if r < 0.001 {
@@ -170,7 +170,7 @@ fn fmt_rate(r: f64) -> String {
     }
 }
 
-fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
     } else if ms >= 10.0 {

@@ -5,7 +5,7 @@
 use crate::graph::Graph;
 use crate::report::{BeforeAfter, Window};
 use crate::stats::two_proportion_z;
-use crate::symptom::{self, Signal};
+use crate::symptom;
 use crate::Inputs;
 use faultline_model::time::format_rfc3339_secs;
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,6 @@ pub fn verify(
             reason,
         });
     }
-    let _ = Signal::Errors;
     let bad: Vec<&EndpointCheck> = checks.iter().filter(|c| !c.recovered).collect();
     let recovered = bad.is_empty() && !checks.is_empty();
     let summary = if checks.is_empty() {
