@@ -370,7 +370,7 @@ fn window_values(s: &[(i64, f64)], w: (i64, i64)) -> Vec<f64> {
 pub fn metric_moves(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<Move> {
     let mut out = Vec::new();
     for (key, s) in &m.series {
-        let (b, i) = (window_values(s, baseline), window_values(s, incident));
+        let (b, i) = (baseline_values(s, baseline, incident), window_values(s, incident));
         if b.len() < 3 || i.len() < 2 {
             continue;
         }
@@ -472,4 +472,115 @@ pub fn memory_leaks(m: &MetricTable, range: (i64, i64)) -> Vec<(String, String, 
         }
     }
     out
+}
+
+/// What a metric measures, judged from the words of its name: how much a move of it says about
+/// the node that reports it, and which way is bad.
+struct Role {
+    what: &'static str,
+    weight: f64,
+    /// +1: a rise is bad; -1: a fall is bad; 0: either.
+    bad: i8,
+}
+
+fn metric_role(name: &str) -> Role {
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let has = |ws: &[&str]| words.iter().any(|w| ws.contains(w));
+    if has(&["latency", "duration", "rtt"]) {
+        if has(&["client", "outbound", "downstream"]) {
+            Role { what: "latency of its calls", weight: 0.3, bad: 1 }
+        } else {
+            Role { what: "latency", weight: 1.0, bad: 1 }
+        }
+    } else if has(&["cpu"]) {
+        if has(&["node", "host", "system", "machine"]) {
+            Role { what: "CPU of its host", weight: 0.3, bad: 1 }
+        } else {
+            Role { what: "CPU", weight: 0.8, bad: 1 }
+        }
+    } else if has(&["error", "errors", "failed", "failures", "failure"]) {
+        Role { what: "errors", weight: 0.8, bad: 1 }
+    } else if has(&["success"]) {
+        Role { what: "success rate", weight: 0.8, bad: -1 }
+    } else if has(&["memory", "mem", "heap", "rss"]) {
+        Role { what: "memory", weight: 0.4, bad: 1 }
+    } else {
+        Role { what: "other", weight: 0.15, bad: 0 }
+    }
+}
+
+/// A node whose own metrics moved the bad way during the incident.
+#[derive(Debug, Clone)]
+pub struct MetricSuspect {
+    pub service: String,
+    pub instance: String,
+    /// 0..1: how far the metric moved (in baseline deviations, saturating at 100) times what a
+    /// move of that metric says about the node itself.
+    pub strength: f64,
+    /// `latency`, `CPU`, `errors`, ...
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// A series' baseline values: those in the baseline window, or, when it holds fewer than three
+/// (metrics are sparse: one point a minute), the last ten points before the incident.
+fn baseline_values(s: &[(i64, f64)], baseline: (i64, i64), incident: (i64, i64)) -> Vec<f64> {
+    let b = window_values(s, baseline);
+    if b.len() >= 3 {
+        return b;
+    }
+    let before: Vec<f64> = s.iter().filter(|p| p.0 < incident.0).map(|p| p.1).collect();
+    before[before.len().saturating_sub(10)..].to_vec()
+}
+
+/// The strongest bad move of each service's metrics, strongest first.
+pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
+    let mut best: HashMap<&str, MetricSuspect> = HashMap::new();
+    for (key, s) in &m.series {
+        let (b, i) = (baseline_values(s, baseline, incident), window_values(s, incident));
+        if b.len() < 3 || i.is_empty() || key.service.is_empty() {
+            continue;
+        }
+        let role = metric_role(&key.name);
+        let (mb, sb, mi) = (mean(&b), std_dev(&b), mean(&i));
+        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(1e-9);
+        let z = if role.bad == 0 { z.abs() } else { z * role.bad as f64 };
+        if z < 5.0 {
+            continue;
+        }
+        let strength = role.weight * (z / 100.0).min(1.0);
+        if best.get(key.service.as_str()).is_some_and(|x| x.strength >= strength) {
+            continue;
+        }
+        let who = if key.instance.is_empty() { key.service.clone() } else { key.instance.clone() };
+        best.insert(
+            &key.service,
+            MetricSuspect {
+                service: key.service.clone(),
+                instance: key.instance.clone(),
+                strength,
+                what: role.what,
+                text: format!(
+                    "{} of {who}: {} -> {} ({z:.0} baseline deviations)",
+                    key.name,
+                    fmt_value(mb),
+                    fmt_value(mi)
+                ),
+            },
+        );
+    }
+    let mut out: Vec<MetricSuspect> = best.into_values().collect();
+    out.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.service.cmp(&b.service)));
+    out
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
 }

@@ -4,7 +4,7 @@
 use crate::detect::{self, message_pattern};
 use crate::graph::Graph;
 use crate::inputs::{LogTable, MetricTable};
-use crate::localise::{self, outlier, Attribution, Node};
+use crate::localise::{self, outlier, Attribution};
 use crate::report::*;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::quantile;
@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 const SECOND: i64 = 1_000_000_000;
 const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+/// Fewest requests a baseline must hold to be compared with.
+const MIN_BASELINE_REQUESTS: usize = 10;
 
 /// Everything an investigation reads.
 #[derive(Debug, Default)]
@@ -118,14 +121,27 @@ fn normalise(msg: &str) -> String {
 pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError> {
     let started = std::time::Instant::now();
     let t = &inp.spans;
-    let (lo, max_start) = t.time_range().ok_or(InvestigateError::NoData)?;
-    let hi = o.to.unwrap_or(max_start + 1);
-    let lo = o.baseline.map_or(lo, |b| b.0.max(lo));
     if let (Some(f), Some(to)) = (o.from, o.to) {
         if f >= to {
             return Err(InvestigateError::BadWindow(format!("from {} is not before to {}", f, to)));
         }
     }
+    let mut notes: Vec<String> = Vec::new();
+    let in_window = |w: (i64, i64)| t.start.iter().any(|&s| s >= w.0 && s < w.1);
+    if let (Some(f), Some(to)) = (o.from, o.to) {
+        if !in_window((f, to)) {
+            return metrics_only(inp, o, (f, to), started);
+        }
+    }
+    let (dlo, max_start) = t.time_range().ok_or(InvestigateError::NoData)?;
+    let hi = o.to.unwrap_or(max_start + 1);
+    // The range the symptom is searched for and drawn over: a given baseline before the window is
+    // part of it; else as much again as the window before it.
+    let lo = match (o.from, o.baseline) {
+        (f, Some(b)) if b.1 <= f.unwrap_or(hi) => b.0.max(dlo),
+        (Some(f), _) => dlo.max(f - (hi - f)),
+        (None, _) => dlo,
+    };
     if hi <= lo {
         return Err(InvestigateError::NoData);
     }
@@ -135,7 +151,33 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     if eps.is_empty() {
         return Err(InvestigateError::NoData);
     }
-    let reference = o.baseline.unwrap_or(match o.from {
+    let enough = |w: (i64, i64)| symptom::requests_in(&eps, w) >= MIN_BASELINE_REQUESTS;
+    let given_baseline = match o.baseline {
+        Some(b) if enough(b) => Some(b),
+        Some(b) => {
+            notes.push(format!(
+                "the baseline {} .. {} holds fewer than {MIN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
+                format_rfc3339_secs(b.0),
+                format_rfc3339_secs(b.1)
+            ));
+            None
+        }
+        None => None,
+    };
+    // Without a baseline, the window before `--from` of the incident's length; if that holds no
+    // requests (telemetry with gaps), the same length ending at the last request before it.
+    let baseline_before = |end: i64, len: i64| -> Option<(i64, i64)> {
+        let w = ((end - len).max(dlo), end);
+        if enough(w) {
+            return Some(w);
+        }
+        let last = symptom::last_request_before(&eps, end)? + 1;
+        let w = ((last - len).max(dlo), last);
+        enough(w).then_some(w)
+    };
+    let from_baseline =
+        o.from.and_then(|f| given_baseline.or_else(|| baseline_before(f, (hi - f).min(HOUR))));
+    let reference = given_baseline.or(from_baseline).unwrap_or(match o.from {
         Some(f) if f > lo => (lo, f),
         _ => (lo, lo + (hi - lo) / 3),
     });
@@ -155,20 +197,26 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     let symptom_found = main.is_some();
     // The windows.
     let (incident_w, baseline_w) = match (onset, o.from) {
-        (_, Some(f)) => {
-            let b = o.baseline.unwrap_or(((f - (hi - f).min(60 * MINUTE)).max(lo), f));
-            ((f, hi), b)
-        }
+        (_, Some(f)) => ((f, hi), from_baseline.unwrap_or(((f - (hi - f).min(HOUR)).max(lo), f))),
         (Some(on), None) => {
             let end =
                 main.as_ref().and_then(|m| symptom::recovery(&eps[m.endpoint], m, hi, step)).unwrap_or(hi);
-            let b = o.baseline.unwrap_or(((on - 60 * MINUTE).max(lo), on));
+            let b = given_baseline.or_else(|| baseline_before(on, HOUR)).unwrap_or(((on - HOUR).max(lo), on));
             ((on, end), b)
         }
-        (None, None) => ((lo, hi), o.baseline.unwrap_or((lo, hi))),
+        (None, None) => ((lo, hi), given_baseline.unwrap_or((lo, hi))),
     };
     let (baseline_w, incident_w) =
         if baseline_w.1 <= baseline_w.0 { ((lo, hi), incident_w) } else { (baseline_w, incident_w) };
+    if o.baseline.is_some() && given_baseline.is_none() {
+        if let Some(n) = notes.last_mut() {
+            n.push_str(&format!(
+                " ({} .. {})",
+                format_rfc3339_secs(baseline_w.0),
+                format_rfc3339_secs(baseline_w.1)
+            ));
+        }
+    }
 
     // Localisation.
     let mut att = localise::attribute(t, &g, baseline_w, incident_w);
@@ -245,10 +293,9 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     let mut cands: Vec<Candidate> = Vec::new();
     for (&id, &s) in &score {
-        let nd = &att.nodes[&id];
         cands.push(node_candidate(
             t,
-            nd,
+            &att,
             id,
             s,
             example_traces.remove(&id).unwrap_or_default(),
@@ -256,6 +303,26 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             failing,
             slow,
         ));
+    }
+    // Spans that quietly stopped making their usual calls.
+    for tr in crate::shape::missing_calls(t, &g, baseline_w, incident_w).into_iter().take(3) {
+        cands.push(truncation_candidate(t, &tr));
+    }
+    // The nodes' own metrics: evidence and weight for the hypotheses, and weak hypotheses of their
+    // own where the traces name none.
+    let suspects = detect::metric_suspects(&inp.metrics, baseline_w, incident_w);
+    for m in &suspects {
+        let mut matched = false;
+        for c in cands.iter_mut().filter(|c| c.service == m.service) {
+            c.score += 0.3 * m.strength;
+            matched = true;
+        }
+        if let Some(c) = cands.iter_mut().find(|c| c.service == m.service) {
+            c.evidence("metrics", m.text.clone(), vec![]);
+        }
+        if !matched && m.strength >= 0.3 {
+            cands.push(metric_candidate(m, 0.25 * m.strength));
+        }
     }
 
     // Detectors.
@@ -681,13 +748,159 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             changes: inp.changes.len(),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         },
+        notes,
     })
+}
+
+/// A window with metrics but no spans (traces lost, or never collected): the services are ranked
+/// by how far their own metrics moved the bad way.
+fn metrics_only(
+    inp: &Inputs,
+    o: &Options,
+    window: (i64, i64),
+    started: std::time::Instant,
+) -> Result<Report, InvestigateError> {
+    let has_points = inp.metrics.series.values().any(|s| s.iter().any(|p| p.0 >= window.0 && p.0 < window.1));
+    if !has_points {
+        return Err(InvestigateError::NoData);
+    }
+    let baseline = o.baseline.unwrap_or((window.0 - HOUR, window.0));
+    let suspects = detect::metric_suspects(&inp.metrics, baseline, window);
+    let top_n = if o.top == 0 { 5 } else { o.top };
+    let root_causes: Vec<RootCause> = suspects
+        .iter()
+        .take(top_n)
+        .enumerate()
+        .map(|(k, m)| {
+            let c = metric_candidate(m, m.strength);
+            RootCause {
+                rank: k + 1,
+                service: c.service,
+                instance: c.instance,
+                operation: None,
+                change: None,
+                patterns: c.patterns,
+                confidence: ((1.0 - (-2.5 * c.score).exp()) * 100.0).round() / 100.0,
+                summary: c.summary,
+                evidence: c.evidence,
+            }
+        })
+        .collect();
+    let incident = root_causes.first().is_some_and(|c| c.confidence >= 0.5);
+    let correlated_metrics = detect::metric_moves(&inp.metrics, baseline, window)
+        .into_iter()
+        .take(10)
+        .map(|m| MetricMove {
+            metric: m.key.name.clone(),
+            service: m.key.service.clone(),
+            instance: (!m.key.instance.is_empty()).then(|| m.key.instance.clone()),
+            baseline: m.before,
+            incident: m.after,
+            moved_at: m.moved_at.map(format_rfc3339_secs),
+            lead_seconds: None,
+        })
+        .collect();
+    let summary = match root_causes.first() {
+        Some(c) => format!("no spans in the window; from the metrics alone: {}", c.summary),
+        None => "no spans in the window, and no metric moved".to_string(),
+    };
+    let suggested_actions = actions(&root_causes, &[], &[]);
+    Ok(Report {
+        schema: SCHEMA.into(),
+        window: Window { from: format_rfc3339_secs(window.0), to: format_rfc3339_secs(window.1) },
+        baseline: Window { from: format_rfc3339_secs(baseline.0), to: format_rfc3339_secs(baseline.1) },
+        incident,
+        symptom: Symptom { summary, onset: None, affected: vec![], trend: None, end: None },
+        root_causes,
+        findings: vec![],
+        propagation: vec![],
+        suggested_actions,
+        timeline: vec![],
+        series: vec![],
+        correlated_metrics,
+        stats: RunStats {
+            spans: inp.spans.len(),
+            logs: inp.logs.len(),
+            metric_points: inp.metrics.points,
+            changes: inp.changes.len(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        },
+        notes: vec![format!(
+            "no spans between {} and {}: the services are ranked from their metrics alone",
+            format_rfc3339_secs(window.0),
+            format_rfc3339_secs(window.1)
+        )],
+    })
+}
+
+/// A hypothesis from a node's metrics alone.
+fn metric_candidate(m: &detect::MetricSuspect, score: f64) -> Candidate {
+    let mut c = Candidate::new(&m.service, score);
+    c.instance = (!m.instance.is_empty()).then(|| m.instance.clone());
+    c.pattern(match m.what {
+        "CPU" | "CPU of its host" => "cpu_saturation",
+        "memory" => "resource_exhaustion",
+        "errors" | "success rate" => "code_exception",
+        _ => "latency_injection",
+    });
+    c.summary = format!("{}'s own {} moved: {}", m.service, m.what, m.text);
+    c.evidence("metrics", m.text.clone(), vec![]);
+    c
+}
+
+/// A hypothesis from spans that stopped making their usual calls.
+fn truncation_candidate(t: &SpanTable, tr: &crate::shape::Truncation) -> Candidate {
+    let name = |id: u32| t.names.name(id).to_string();
+    let svc = name(tr.blamed);
+    let op = format!("{} {}", name(tr.service), name(tr.operation));
+    let rise = tr.share_after - tr.share_before;
+    let mut c = Candidate::new(&svc, 0.3 + 0.7 * rise.min(1.0));
+    let missing: Vec<String> = tr
+        .missing
+        .iter()
+        .take(4)
+        .map(|&(callee, b, a)| format!("{} ({b:.2} -> {a:.2} per span)", name(callee)))
+        .collect();
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!("; calls no longer made: {}", missing.join(", "))
+    };
+    let how = match tr.after {
+        Some(_) => {
+            c.pattern("bad_response");
+            c.summary = format!(
+                "{svc} answers without an error, but {op} stops right after its answer and skips its usual calls: {svc} likely returns something wrong"
+            );
+            format!("right after {svc} answers")
+        }
+        None => {
+            c.pattern("code_exception");
+            c.operation = Some(name(tr.operation));
+            c.summary = format!(
+                "{op} ends early without its usual calls and without an error status: it likely fails silently (an exception caught, a wrong value returned)"
+            );
+            "without calling on".to_string()
+        }
+    };
+    c.evidence(
+        "traces",
+        format!(
+            "{} of {op} spans now end {how} (baseline {}); calls per span {:.1} -> {:.1}{missing}",
+            pct(tr.share_after),
+            pct(tr.share_before),
+            tr.calls_before,
+            tr.calls_after
+        ),
+        tr.examples.iter().map(trace_hex).collect(),
+    );
+    c
 }
 
 #[allow(clippy::too_many_arguments)]
 fn node_candidate(
     t: &SpanTable,
-    nd: &Node,
+    att: &Attribution,
     id: u32,
     score: f64,
     refs: Vec<String>,
@@ -695,6 +908,7 @@ fn node_candidate(
     failing: u64,
     slow: u64,
 ) -> Candidate {
+    let nd = &att.nodes[&id];
     let svc = t.names.name(id);
     let an = nd.anomaly;
     let mut c = Candidate::new(svc, score);
@@ -743,7 +957,38 @@ fn node_candidate(
             refs,
         );
     }
-    if an.latency {
+    if an.latency && an.network {
+        let q = |s: &localise::Stat, p| quantile(&s.self_ns, p) as f64;
+        let grown: Vec<&localise::EdgeGaps> = nd.network.iter().map(|&k| &att.edges[k as usize]).collect();
+        let incident_edges = att
+            .edges
+            .iter()
+            .filter(|e| e.caller == id || e.callee == id)
+            .filter(|e| e.total[1].n > 0)
+            .count();
+        if let Some(e) = grown.iter().max_by(|a, b| a.anomaly.latency_z.total_cmp(&b.anomaly.latency_z)) {
+            let (b, i) = (&e.total[0], &e.total[1]);
+            c.evidence(
+                "traces",
+                format!(
+                    "calls {} {} take longer outside both services (network or queueing): p50 {} -> {}, p95 {} -> {}; {} of {svc}'s {incident_edges} call edges grew, slow in {} of {slow} slow requests",
+                    if e.callee == id { "to" } else { "from" },
+                    if e.callee == id {
+                        format!("{svc} from {}", t.names.name(e.caller))
+                    } else {
+                        format!("{svc} to {}", t.names.name(e.callee))
+                    },
+                    ms(q(b, 0.5)),
+                    ms(q(i, 0.5)),
+                    ms(q(b, 0.95)),
+                    ms(q(i, 0.95)),
+                    grown.len(),
+                    pct(an.latency_coverage)
+                ),
+                vec![],
+            );
+        }
+    } else if an.latency {
         let q = |s: &localise::Stat, p| quantile(&s.self_ns, p) as f64;
         c.evidence(
             "traces",
@@ -766,6 +1011,9 @@ fn node_candidate(
     } else if nd.uninstrumented || edges.keys().any(|&(_, callee)| callee == id) {
         c.pattern("dependency_failure");
     }
+    if an.latency && an.network && !an.errors {
+        c.pattern("network_delay");
+    }
     if c.patterns.is_empty() || c.patterns == ["faulty_instance"] {
         if an.errors {
             c.pattern("code_exception");
@@ -776,6 +1024,8 @@ fn node_candidate(
     let place = c.instance.as_ref().map(|i| format!("{svc} instance {i}")).unwrap_or_else(|| svc.to_string());
     c.summary = if an.errors {
         format!("{place} fails on its own ({} of its requests, baseline {})", pct(i.rate()), pct(b.rate()))
+    } else if an.network {
+        format!("calls to and from {place} got slower outside the services (gap p95 {:.1}x the baseline): its network or its queues", an.p95_ratio)
     } else {
         format!("{place} got slower on its own (own-time p95 {:.1}x the baseline)", an.p95_ratio)
     };

@@ -15,6 +15,7 @@ pub mod localise;
 pub mod postmortem;
 pub mod red;
 pub mod report;
+pub mod shape;
 pub mod spans;
 pub mod stats;
 pub mod symptom;

@@ -6,6 +6,11 @@
 //! own time is a span's duration less its children's. A call nobody instrumented answered (a
 //! database, a cache, an external API, a backend that never saw the request) is the callee's: its
 //! failures and its whole duration belong to the callee, with the address called as the instance.
+//!
+//! A call that an instrumented callee answered leaves a gap: the call's time outside the callee's
+//! own span (network, queues, connection set-up). The gap belongs to the edge. When an edge's gaps
+//! grow, the endpoint to blame is the one whose other edges grew too: a slow network on one host
+//! delays all its calls, in and out, and only those.
 
 use crate::graph::Graph;
 use crate::spans::{SpanTable, NONE};
@@ -49,6 +54,20 @@ pub struct Node {
     /// Slow threshold: the baseline's p95 of own time.
     pub slow_ns: i64,
     pub anomaly: Anomaly,
+    /// The edges whose grown gaps were blamed on this node (indices into `Attribution::edges`).
+    pub network: Vec<u32>,
+}
+
+/// The gaps of calls on one edge: the callers' time outside the callee's span.
+#[derive(Debug, Default)]
+pub struct EdgeGaps {
+    pub caller: u32,
+    pub callee: u32,
+    pub total: Pair,
+    pub slow_ns: i64,
+    pub anomaly: Anomaly,
+    /// The node the edge's anomaly is blamed on (`NONE` when the gaps did not change).
+    pub blamed: u32,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -65,16 +84,26 @@ pub struct Anomaly {
     pub error_coverage: f64,
     /// Share of slow requests whose trace holds a slow own time of this node.
     pub latency_coverage: f64,
+    /// The latency anomaly is that of calls to or from the node (their gaps), not its own time.
+    pub network: bool,
 }
 
-/// Per span: the node it is accounted to (`NONE` if none), with its own error and own time.
+/// Per span: the node it is accounted to (`NONE` if none), with its own error and own time; or,
+/// for answered calls, the edge whose gap it holds.
 pub struct Attribution {
     pub node: Vec<u32>,
     pub instance: Vec<u32>,
     pub own_error: Vec<bool>,
+    /// Own time, or for answered calls the gap.
     pub self_ns: Vec<i64>,
+    /// For answered calls: index into `edges`; `NONE` otherwise.
+    pub edge: Vec<u32>,
     pub nodes: HashMap<u32, Node>,
+    pub edges: Vec<EdgeGaps>,
 }
+
+/// Smallest growth of an edge's typical gap that counts, so that jitter of a fast network does not.
+const MIN_GAP_GROWTH_NS: f64 = 2e6;
 
 fn window(t: i64, b: (i64, i64), i: (i64, i64)) -> Option<usize> {
     if t >= i.0 && t < i.1 {
@@ -93,14 +122,37 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
         instance: vec![NONE; n],
         own_error: vec![false; n],
         self_ns: vec![0; n],
+        edge: vec![NONE; n],
         nodes: HashMap::new(),
+        edges: Vec::new(),
     };
+    let mut edge_index: HashMap<(u32, u32), u32> = HashMap::new();
     for i in 0..n {
         let Some(w) = window(t.start[i], baseline, incident) else { continue };
         let call =
             matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+        // A call answered by another service (spans without kind too: a span that does not answer
+        // a request itself but has a child in another service made a call).
+        let callee = if call || !g.answers_request(t, i) {
+            g.children(i).iter().map(|&c| t.service[c as usize]).find(|&s| s != t.service[i])
+        } else {
+            None
+        };
+        if let Some(callee) = callee {
+            let k = *edge_index.entry((t.service[i], callee)).or_insert_with(|| {
+                a.edges.push(EdgeGaps { caller: t.service[i], callee, blamed: NONE, ..Default::default() });
+                (a.edges.len() - 1) as u32
+            });
+            let gap = g.self_time(t, i);
+            a.edge[i] = k;
+            a.self_ns[i] = gap;
+            let s = &mut a.edges[k as usize].total[w];
+            s.n += 1;
+            s.self_ns.push(gap);
+            continue;
+        }
         let (node, inst, own_err, self_ns, caller) = if call {
-            if g.answered(t, i) || t.peer[i] == NONE {
+            if t.peer[i] == NONE {
                 continue;
             }
             (t.peer[i], t.attr_info(i).peer_addr, t.error[i], t.duration[i], Some(t.instance[i]))
@@ -152,7 +204,59 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
         nd.slow_ns = quantile(&nd.total[0].self_ns, 0.95).max(100_000);
         nd.anomaly = anomaly(&nd.total, nd.slow_ns);
     }
+    blame_edges(&mut a);
     a
+}
+
+/// Finds the edges whose gaps grew and blames each on the endpoint whose other edges grew too (the
+/// callee on a tie: calls to it are what got slow); the blamed node takes the edge's anomaly when
+/// its own is weaker.
+fn blame_edges(a: &mut Attribution) {
+    let mut grown: HashMap<u32, (u32, u32)> = HashMap::new();
+    for e in a.edges.iter_mut() {
+        for s in &mut e.total {
+            s.self_ns.sort_unstable();
+        }
+        e.slow_ns = quantile(&e.total[0].self_ns, 0.95).max(100_000);
+        e.anomaly = anomaly(&e.total, e.slow_ns);
+        let (b, i) = (&e.total[0], &e.total[1]);
+        if b.self_ns.len() < 10 || i.self_ns.len() < 10 {
+            continue;
+        }
+        let growth = |p: f64| (quantile(&i.self_ns, p) - quantile(&b.self_ns, p)) as f64;
+        e.anomaly.latency &= growth(0.5).max(growth(0.95)) >= MIN_GAP_GROWTH_NS;
+        for node in [e.caller, e.callee] {
+            let c = grown.entry(node).or_default();
+            c.0 += e.anomaly.latency as u32;
+            c.1 += 1;
+        }
+    }
+    // The share of a node's other edges that grew too, with a neutral prior of one half for a node
+    // with no other edges (a leaf with one caller says nothing about itself).
+    let others = |n: u32| {
+        let (g, k) = grown.get(&n).copied().unwrap_or_default();
+        (g.saturating_sub(1) as f64 + 0.5) / (k.saturating_sub(1) as f64 + 1.0)
+    };
+    for k in 0..a.edges.len() {
+        let e = &a.edges[k];
+        if !e.anomaly.latency {
+            continue;
+        }
+        let blamed = if others(e.caller) > others(e.callee) { e.caller } else { e.callee };
+        let an = e.anomaly;
+        a.edges[k].blamed = blamed;
+        let nd = a.nodes.entry(blamed).or_default();
+        nd.network.push(k as u32);
+        if !nd.anomaly.latency || nd.anomaly.latency_z < an.latency_z {
+            nd.anomaly.latency = true;
+            nd.anomaly.latency_z = an.latency_z;
+            nd.anomaly.slow_before = an.slow_before;
+            nd.anomaly.slow_after = an.slow_after;
+            nd.anomaly.p50_ratio = an.p50_ratio;
+            nd.anomaly.p95_ratio = an.p95_ratio;
+            nd.anomaly.network = true;
+        }
+    }
 }
 
 /// How the incident differs from the baseline for one node (or one of its instances).
@@ -215,14 +319,21 @@ pub fn coverage(
             seen.clear();
             for &i in spans {
                 let i = i as usize;
-                let node = a.node[i];
-                if node == NONE || seen.contains(&node) {
+                let (node, slow) = match a.edge[i] {
+                    NONE => {
+                        let node = a.node[i];
+                        (node, a.nodes.get(&node).is_some_and(|nd| a.self_ns[i] > nd.slow_ns))
+                    }
+                    k => {
+                        let e = &a.edges[k as usize];
+                        (e.blamed, a.self_ns[i] > e.slow_ns)
+                    }
+                };
+                if node == NONE || !slow || seen.contains(&node) {
                     continue;
                 }
-                if a.nodes.get(&node).is_some_and(|nd| a.self_ns[i] > nd.slow_ns) {
-                    seen.push(node);
-                    *lat_cov.entry(node).or_default() += 1;
-                }
+                seen.push(node);
+                *lat_cov.entry(node).or_default() += 1;
             }
         }
     }

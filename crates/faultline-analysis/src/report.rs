@@ -117,6 +117,10 @@ pub struct Report {
     pub correlated_metrics: Vec<MetricMove>,
     #[serde(default)]
     pub stats: RunStats,
+    /// What the investigation had to assume or could not do (an empty baseline replaced, a window
+    /// with metrics but no spans, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +197,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}  {} .. {}", bold("Investigation"), r.window.from, r.window.to);
     let _ = writeln!(o, "baseline       {} .. {}", r.baseline.from, r.baseline.to);
+    for n in &r.notes {
+        let _ = writeln!(o, "{}", paint("33", &format!("note: {n}")));
+    }
     if !r.incident {
         let _ = writeln!(o, "\n{}  {}", paint("32;1", "No incident"), r.symptom.summary);
     } else {

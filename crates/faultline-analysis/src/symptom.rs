@@ -36,6 +36,23 @@ pub fn endpoints(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
         .collect()
 }
 
+/// Requests of all endpoints that started in `[w.0, w.1)`.
+pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
+    eps.iter()
+        .map(|e| e.requests.partition_point(|r| r.0 < w.1) - e.requests.partition_point(|r| r.0 < w.0))
+        .sum()
+}
+
+/// Start of the last request before `end`, over all endpoints.
+pub fn last_request_before(eps: &[Endpoint], end: i64) -> Option<i64> {
+    eps.iter()
+        .filter_map(|e| {
+            let k = e.requests.partition_point(|r| r.0 < end);
+            (k > 0).then(|| e.requests[k - 1].0)
+        })
+        .max()
+}
+
 /// What rose: errors or slow requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

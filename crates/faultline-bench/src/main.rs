@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod accuracy;
 mod investigate;
+mod nezha;
 mod templates;
 use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use faultline_otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
@@ -87,6 +88,18 @@ enum Cmd {
         /// Times to repeat the lines for the speed figure.
         #[arg(long, default_value_t = 20)]
         repeat: usize,
+    },
+    /// Root-cause accuracy on the Nezha Online Boutique fault injections (real telemetry), beside
+    /// the published numbers.
+    Nezha {
+        #[arg(long, default_value = "../shared/data/nezha-online-boutique")]
+        data: PathBuf,
+        /// Print every case.
+        #[arg(long)]
+        verbose: bool,
+        /// Only the cases whose id starts with this.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// The load generator (run by `ingest` as a separate process).
     Load {
@@ -468,6 +481,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
             Cmd::Accuracy { runs, seed, verbose } => accuracy::run(runs, seed, verbose),
+            Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,
         }
     })
 }

@@ -78,41 +78,97 @@ impl Request {
 pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
     let stats = store.stats();
     let latest = stats.tables.get("spans").and_then(|t| t.max_time);
-    let Some(latest) = latest else {
+    let latest_metric = stats.tables.get("metrics").and_then(|t| t.max_time);
+    let Some(latest) = latest.or(latest_metric.filter(|_| r.from.is_some() && r.to.is_some())) else {
         return Err(AppError::not_found(
             "no spans stored: nothing to investigate (import or send telemetry first)",
         ));
     };
     let to = r.to.unwrap_or(latest + 1);
-    let from = match (r.baseline, r.from) {
-        (Some(b), _) => b.0,
-        (None, Some(f)) => f - (to - f).min(HOUR),
-        (None, None) => to - r.lookback.unwrap_or(HOUR),
-    };
+    // The window (with as much again before it, for the symptom's onset), and the baseline
+    // wherever it lies: before, or after (a healthy stretch once it was fixed).
+    let mut ranges = vec![match r.from {
+        Some(f) => (f - (to - f).min(HOUR), to),
+        None => (to - r.lookback.unwrap_or(HOUR), to),
+    }];
+    if let Some(b) = r.baseline {
+        ranges.push(b);
+    }
+    // Telemetry with gaps: when nothing precedes the window, the last stretch of data before it
+    // (within six hours) serves as the baseline.
+    if let Some(f) = r.from {
+        let len = (to - f).min(HOUR);
+        let before = |w: (i64, i64)| async move {
+            let b = store.scan(&Scan::new(Table::Spans).time(w.0, w.1).columns(&["start_time"])).await?;
+            Ok::<_, AppError>(latest_start(&b))
+        };
+        let mut have = before((f - len, f)).await?.is_some();
+        if let Some(b) = r.baseline {
+            have |= before(b).await?.is_some();
+        }
+        if !have {
+            if let Some(last) = before((f - 6 * HOUR, f - len)).await? {
+                ranges.push((last + 1 - len, last + 1));
+            }
+        }
+    }
     let opts = Options { from: r.from, to: r.to, baseline: r.baseline, top: r.top };
+    let span_range = ranges.iter().fold((i64::MAX, i64::MIN), |a, w| (a.0.min(w.0), a.1.max(w.1)));
     let report =
-        with_inputs(store, from, to, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
+        with_inputs(store, &ranges, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
     report.map_err(|e| match e {
         InvestigateError::NoData => AppError::not_found(format!(
             "no spans between {} and {}",
-            format_rfc3339_secs(from),
-            format_rfc3339_secs(to)
+            format_rfc3339_secs(span_range.0),
+            format_rfc3339_secs(span_range.1)
         )),
         e => AppError::bad_request(e.to_string()),
     })
 }
 
-/// Loads spans, logs, metrics and changes of `[from, to)` and hands them to `f` on a blocking thread.
+/// The latest `start_time` in batches of the spans table.
+fn latest_start(batches: &[arrow::array::RecordBatch]) -> Option<i64> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampNanosecondType;
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name("start_time"))
+        .filter_map(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .filter_map(|a| arrow::compute::max(a))
+        .max()
+}
+
+/// Merges overlapping ranges.
+fn merge(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = ranges.iter().copied().filter(|r| r.0 < r.1).collect();
+    v.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Loads spans and logs of the `ranges`, metrics and changes around them (metrics an hour before
+/// too: one point a minute needs a longer baseline), and hands them to `f` on a blocking thread.
 async fn with_inputs<T: Send + 'static>(
     store: &Store,
-    from: i64,
-    to: i64,
+    ranges: &[(i64, i64)],
     f: impl FnOnce(Inputs) -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    let scan = |t: Table, cols: &[&str]| Scan::new(t).time(from, to).columns(cols);
-    let span_batches = store.scan(&scan(Table::Spans, spans::COLUMNS)).await?;
-    let log_batches = store.scan(&scan(Table::Logs, inputs::LOG_COLUMNS)).await?;
-    let metric_batches = store.scan(&scan(Table::Metrics, inputs::METRIC_COLUMNS)).await?;
+    let ranges = merge(ranges);
+    let (from, to) = ranges.iter().fold((i64::MAX, i64::MIN), |a, w| (a.0.min(w.0), a.1.max(w.1)));
+    let (mut span_batches, mut log_batches) = (Vec::new(), Vec::new());
+    for &(a, b) in &ranges {
+        span_batches.extend(store.scan(&Scan::new(Table::Spans).time(a, b).columns(spans::COLUMNS)).await?);
+        log_batches
+            .extend(store.scan(&Scan::new(Table::Logs).time(a, b).columns(inputs::LOG_COLUMNS)).await?);
+    }
+    let metric_batches =
+        store.scan(&Scan::new(Table::Metrics).time(from - HOUR, to).columns(inputs::METRIC_COLUMNS)).await?;
     let change_batches = store.scan(&Scan::new(Table::Changes).time(from - HOUR, to)).await?;
     tokio::task::spawn_blocking(move || {
         f(Inputs {
@@ -147,7 +203,7 @@ pub async fn verify_handler(
     }
     let from = r.baseline.map_or(since - r.lookback.unwrap_or(2 * HOUR), |b| b.0.min(since));
     let (b, t) = (r.baseline, r.to);
-    let v = with_inputs(&st.store, from, to, move |inputs| {
+    let v = with_inputs(&st.store, &[(from, to)], move |inputs| {
         faultline_analysis::verify::verify(&inputs, since, t, b)
     })
     .await?;

@@ -1,0 +1,169 @@
+//! Trace shape: the calls a span usually makes, and spans that quietly stopped making them.
+//!
+//! Code that returns a wrong value, or swallows an exception, fails without a status: the caller
+//! carries on with what it got, skips the calls that should follow, and answers early. Real
+//! telemetry often has no span status at all. The shape of the traces still shows it: spans of an
+//! operation make fewer calls than they used to, and now end right after one particular callee
+//! answered (that callee's answer is what stopped them), or with no calls at all (the service
+//! itself stopped). Only spans with no failed child and no failure of their own count, so that an
+//! error elsewhere, which localisation explains, is not counted twice.
+
+use crate::graph::Graph;
+use crate::spans::{SpanTable, NONE};
+use crate::stats::two_proportion_z;
+use std::collections::HashMap;
+
+/// An operation whose spans stopped making their usual calls.
+#[derive(Debug, Clone)]
+pub struct Truncation {
+    pub service: u32,
+    pub operation: u32,
+    /// The node blamed: the callee after whose answer the work now ends, or the service itself.
+    pub blamed: u32,
+    /// That callee; `None` when the spans now end with no call at all or after internal work.
+    pub after: Option<u32>,
+    /// Calls per span, baseline and incident.
+    pub calls_before: f64,
+    pub calls_after: f64,
+    /// Share of spans that end this way, baseline and incident.
+    pub share_before: f64,
+    pub share_after: f64,
+    /// Spans of the operation in the incident.
+    pub spans: u64,
+    /// Callees called at most half as often as before: (callee, calls per span before, after).
+    pub missing: Vec<(u32, f64, f64)>,
+    pub z: f64,
+    /// Traces with a span that ends this way.
+    pub examples: Vec<[u8; 16]>,
+}
+
+#[derive(Default)]
+struct OpStats {
+    spans: u64,
+    calls: f64,
+    calls_sq: f64,
+    /// Spans by how they end (the last callee, the service itself, or `NONE` for no call).
+    ends: HashMap<u32, u64>,
+    /// Calls per callee.
+    callees: HashMap<u32, u64>,
+    examples: HashMap<u32, Vec<[u8; 16]>>,
+}
+
+/// The node a child span stands for, seen from its parent in service `s`: its own service when it
+/// is another's, the callee of a call it makes, the peer of an unanswered call, else `s` itself.
+fn callee_of(t: &SpanTable, g: &Graph, c: usize, s: u32) -> u32 {
+    if t.service[c] != s {
+        return t.service[c];
+    }
+    if let Some(x) = g.children(c).iter().map(|&k| t.service[k as usize]).find(|&x| x != s) {
+        return x;
+    }
+    if t.peer[c] != NONE {
+        return t.peer[c];
+    }
+    s
+}
+
+pub fn missing_calls(
+    t: &SpanTable,
+    g: &Graph,
+    baseline: (i64, i64),
+    incident: (i64, i64),
+) -> Vec<Truncation> {
+    let mut ops: HashMap<(u32, u32), [OpStats; 2]> = HashMap::new();
+    for i in 0..t.len() {
+        let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
+            1
+        } else if t.start[i] >= baseline.0 && t.start[i] < baseline.1 {
+            0
+        } else {
+            continue;
+        };
+        let kids = g.children(i);
+        if t.error[i] || kids.iter().any(|&c| t.error[c as usize]) {
+            continue;
+        }
+        let s = t.service[i];
+        let st = &mut ops.entry((s, t.operation[i])).or_default()[w];
+        st.spans += 1;
+        st.calls += kids.len() as f64;
+        st.calls_sq += (kids.len() * kids.len()) as f64;
+        let mut last: Option<usize> = None;
+        for &c in kids {
+            let c = c as usize;
+            *st.callees.entry(callee_of(t, g, c, s)).or_default() += 1;
+            if last.is_none_or(|l| t.end(c) > t.end(l)) {
+                last = Some(c);
+            }
+        }
+        let end = last.map_or(NONE, |c| callee_of(t, g, c, s));
+        *st.ends.entry(end).or_default() += 1;
+        if w == 1 {
+            let ex = st.examples.entry(end).or_default();
+            if ex.len() < 3 && !ex.contains(&t.trace_id[i]) {
+                ex.push(t.trace_id[i]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((service, operation), [b, i]) in ops {
+        if b.spans < 20 || i.spans < 20 {
+            continue;
+        }
+        let (mb, mi) = (b.calls / b.spans as f64, i.calls / i.spans as f64);
+        if mb < 1.0 || mi > 0.7 * mb {
+            continue;
+        }
+        let var = |s: &OpStats, m: f64| (s.calls_sq / s.spans as f64 - m * m).max(0.0) / s.spans as f64;
+        let z_calls = (mb - mi) / (var(&b, mb) + var(&i, mi)).sqrt().max(1e-9);
+        if z_calls < 4.0 {
+            continue;
+        }
+        let Some((end, z)) = i
+            .ends
+            .iter()
+            .map(|(&e, &n)| (e, two_proportion_z(b.ends.get(&e).copied().unwrap_or(0), b.spans, n, i.spans)))
+            .filter(|&(e, z)| {
+                let share = |s: &OpStats| s.ends.get(&e).copied().unwrap_or(0) as f64 / s.spans as f64;
+                z >= 5.0 && share(&i) - share(&b) >= 0.2
+            })
+            .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
+        else {
+            continue;
+        };
+        let share = |s: &OpStats| s.ends.get(&end).copied().unwrap_or(0) as f64 / s.spans as f64;
+        let mut missing: Vec<(u32, f64, f64)> = b
+            .callees
+            .iter()
+            .map(|(&c, &n)| {
+                (
+                    c,
+                    n as f64 / b.spans as f64,
+                    i.callees.get(&c).copied().unwrap_or(0) as f64 / i.spans as f64,
+                )
+            })
+            .filter(|&(_, before, after)| before >= 0.1 && after <= 0.5 * before)
+            .collect();
+        missing.sort_by(|x, y| (y.1 - y.2).total_cmp(&(x.1 - x.2)).then(x.0.cmp(&y.0)));
+        let after = (end != NONE && end != service).then_some(end);
+        out.push(Truncation {
+            service,
+            operation,
+            blamed: after.unwrap_or(service),
+            after,
+            calls_before: mb,
+            calls_after: mi,
+            share_before: share(&b),
+            share_after: share(&i),
+            spans: i.spans,
+            missing,
+            z,
+            examples: i.examples.get(&end).cloned().unwrap_or_default(),
+        });
+    }
+    out.sort_by(|x, y| {
+        let w = |t: &Truncation| (t.share_after - t.share_before) * t.spans as f64;
+        w(y).total_cmp(&w(x)).then((x.service, x.operation).cmp(&(y.service, y.operation)))
+    });
+    out
+}
