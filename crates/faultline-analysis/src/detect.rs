@@ -33,6 +33,7 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
     // (child instance, parent instance, midpoint difference) of each cross-service pair.
     let mut pairs: Vec<(u32, u32, f64)> = Vec::new();
     let mut before: HashMap<u32, (u64, u64)> = HashMap::new();
+    let mut outside: HashMap<u32, (u64, u64)> = HashMap::new();
     let mut service_of: HashMap<u32, u32> = HashMap::new();
     for c in 0..t.len() {
         let p = g.parent[c];
@@ -50,6 +51,10 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
         let b = before.entry(t.instance[c]).or_default();
         b.0 += (t.start[c] < t.start[p]) as u64;
         b.1 += 1;
+        // A child outside its parent's interval: only a clock can do that.
+        let v = outside.entry(t.instance[c]).or_default();
+        v.0 += (t.start[c] < t.start[p] || t.end(c) > t.end(p)) as u64;
+        v.1 += 1;
     }
     // Greedy: the most skewed host first; its pairs then say nothing more about its peers.
     let mut out: Vec<Skew> = Vec::new();
@@ -75,7 +80,12 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
                 v.iter().filter(|d| d.signum() == med.signum() && d.abs() >= 0.5 * med.abs()).count();
             let weight = med.abs() * consistent as f64 / n as f64;
             let better = best.as_ref().is_none_or(|b: &(f64, Skew)| weight > b.0);
-            if med.abs() >= 20.0 * MS && med.abs() >= 4.0 * ci && better {
+            // Asymmetric network delay shifts midpoints too, but keeps children inside their
+            // parents; a skewed clock puts them outside, on its own spans or its peers'.
+            let out_of_parent = |i: u32| outside.get(&i).map_or(0.0, |&(o, n)| o as f64 / n.max(1) as f64);
+            let violates = out_of_parent(inst) >= 0.1
+                || pairs.iter().any(|&(c, p, _)| p == inst && out_of_parent(c) >= 0.1);
+            if med.abs() >= 20.0 * MS && med.abs() >= 4.0 * ci && better && violates {
                 let b = before.get(&inst).copied().unwrap_or_default();
                 let skew = Skew {
                     service: service_of[&inst],
@@ -177,6 +187,8 @@ pub struct Traffic {
 pub fn traffic(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i64)) -> Option<Traffic> {
     let mut count: HashMap<u32, [u64; 2]> = HashMap::new();
     let mut minutes: HashMap<i64, u64> = HashMap::new();
+    // Rates are over the seconds that hold requests: telemetry with gaps is not a traffic drop.
+    let mut active: [std::collections::HashSet<i64>; 2] = Default::default();
     for i in 0..t.len() {
         if !g.is_entry(t, i) {
             continue;
@@ -185,12 +197,35 @@ pub fn traffic(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i
         if s >= incident.0 && s < incident.1 {
             count.entry(t.service[i]).or_default()[1] += 1;
             *minutes.entry((s - incident.0) / 60_000_000_000).or_default() += 1;
+            active[1].insert(s / 1_000_000_000);
         } else if s >= baseline.0 && s < baseline.1 {
             count.entry(t.service[i]).or_default()[0] += 1;
+            active[0].insert(s / 1_000_000_000);
         }
     }
     let (svc, c) = count.into_iter().max_by_key(|(k, c)| (c[0] + c[1], std::cmp::Reverse(*k)))?;
-    let secs = |w: (i64, i64)| ((w.1 - w.0) as f64 / 1e9).max(1.0);
+    // Seconds covered: from the first to the last active second of each stretch without a gap of
+    // more than a minute.
+    let covered = |w: usize| -> f64 {
+        let mut v: Vec<i64> = active[w].iter().copied().collect();
+        v.sort_unstable();
+        let mut total = 0i64;
+        for p in v.windows(2) {
+            if p[1] - p[0] <= 60 {
+                total += p[1] - p[0];
+            }
+        }
+        (total + 1) as f64
+    };
+    let (cov_b, cov_i) = (covered(0), covered(1));
+    let secs = |w: (i64, i64)| {
+        let full = ((w.1 - w.0) as f64 / 1e9).max(1.0);
+        if w == baseline {
+            full.min(cov_b)
+        } else {
+            full.min(cov_i)
+        }
+    };
     let full_minutes = ((incident.1 - incident.0) / 60_000_000_000).max(1);
     let peak =
         minutes.iter().filter(|(m, _)| **m < full_minutes).map(|(_, &c)| c).max().unwrap_or(0) as f64 / 60.0;

@@ -18,6 +18,8 @@ const MINUTE: i64 = 60 * SECOND;
 const HOUR: i64 = 60 * MINUTE;
 /// Fewest requests a baseline must hold to be compared with.
 const MIN_BASELINE_REQUESTS: usize = 10;
+/// Requests a baseline found in the data should hold: it is stretched back until it does.
+const GOOD_BASELINE_REQUESTS: usize = 200;
 
 /// Everything an investigation reads.
 #[derive(Debug, Default)]
@@ -164,15 +166,15 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         }
         None => None,
     };
-    // Without a baseline, the window before `--from` of the incident's length; if that holds no
-    // requests (telemetry with gaps), the same length ending at the last request before it.
+    // Without a baseline, the window before `--from` of the incident's length, stretched back until
+    // it holds enough requests to compare with (telemetry with gaps, or little traffic).
     let baseline_before = |end: i64, len: i64| -> Option<(i64, i64)> {
         let w = ((end - len).max(dlo), end);
-        if enough(w) {
+        if symptom::requests_in(&eps, w) >= GOOD_BASELINE_REQUESTS {
             return Some(w);
         }
-        let last = symptom::last_request_before(&eps, end)? + 1;
-        let w = ((last - len).max(dlo), last);
+        let start = symptom::start_of_last(&eps, end, GOOD_BASELINE_REQUESTS)?;
+        let w = (start.min(w.0), end);
         enough(w).then_some(w)
     };
     let from_baseline =
@@ -235,12 +237,22 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     for &(a, b) in edges.keys() {
         callees.entry(a).or_default().push(b);
     }
+    // Latency weighs by how much of the slow requests a node is in and how much of the time added
+    // per request is its own: a node that added half a millisecond to every request is in all the
+    // slow ones too, but did not make them slow.
+    let requests = [symptom::requests_in(&eps, baseline_w), symptom::requests_in(&eps, incident_w)];
+    let excess = localise::excess_per_request(&att, requests);
+    let total_excess: f64 = excess.values().filter(|x| **x > 0.0).sum();
     let mut score: HashMap<u32, f64> = HashMap::new();
     for (&id, nd) in &att.nodes {
         let an = &nd.anomaly;
         let err = if an.errors { an.error_coverage.max(0.05) * (an.error_z / 10.0).min(1.0) } else { 0.0 };
-        let lat =
-            if an.latency { an.latency_coverage.max(0.05) * (an.latency_z / 10.0).min(1.0) } else { 0.0 };
+        let share = excess.get(&id).map_or(0.0, |x| x.max(0.0) / total_excess.max(1.0));
+        let lat = if an.latency {
+            (0.25 * an.latency_coverage + 0.75 * share).max(0.05) * (an.latency_z / 10.0).min(1.0)
+        } else {
+            0.0
+        };
         let s = match (sym_err, sym_lat) {
             (true, false) => err.max(0.5 * lat),
             (false, true) => lat.max(0.5 * err),
@@ -254,6 +266,10 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     let mut inherited: HashMap<u32, u32> = HashMap::new();
     let ids: Vec<u32> = score.keys().copied().collect();
     for &a in &ids {
+        // Its calls' gaps grew on all its edges: no callee explains that.
+        if att.nodes.get(&a).is_some_and(|nd| nd.anomaly.network && !nd.anomaly.errors) {
+            continue;
+        }
         let sa = score[&a];
         let mut seen = HashSet::from([a]);
         let mut queue: VecDeque<u32> = callees.get(&a).into_iter().flatten().copied().collect();
@@ -306,7 +322,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     // Spans that quietly stopped making their usual calls.
     for tr in crate::shape::missing_calls(t, &g, baseline_w, incident_w).into_iter().take(3) {
-        cands.push(truncation_candidate(t, &tr));
+        cands.push(truncation_candidate(t, &tr, requests[1]));
     }
     // The nodes' own metrics: evidence and weight for the hypotheses, and weak hypotheses of their
     // own where the traces name none.
@@ -849,51 +865,59 @@ fn metric_candidate(m: &detect::MetricSuspect, score: f64) -> Candidate {
 }
 
 /// A hypothesis from spans that stopped making their usual calls.
-fn truncation_candidate(t: &SpanTable, tr: &crate::shape::Truncation) -> Candidate {
+/// Its score is the share of the incident's requests it touched.
+fn truncation_candidate(t: &SpanTable, tr: &crate::shape::Truncation, requests: usize) -> Candidate {
     let name = |id: u32| t.names.name(id).to_string();
     let svc = name(tr.blamed);
     let op = format!("{} {}", name(tr.service), name(tr.operation));
-    let rise = tr.share_after - tr.share_before;
-    let mut c = Candidate::new(&svc, 0.3 + 0.7 * rise.min(1.0));
+    let change = (tr.share_after - tr.share_before).abs();
+    let touched = (change * tr.spans as f64 / requests.max(1) as f64).min(1.0);
+    let mut c = Candidate::new(&svc, 0.3 + 0.7 * touched);
     let missing: Vec<String> = tr
         .missing
         .iter()
         .take(4)
-        .map(|&(callee, b, a)| format!("{} ({b:.2} -> {a:.2} per span)", name(callee)))
+        .map(|&(callee, child, b, a)| match child {
+            NONE => format!("{} ({b:.2} -> {a:.2} per span)", name(callee)),
+            _ => format!("{} {} ({} -> {} of spans)", name(callee), name(child), pct(b), pct(a)),
+        })
         .collect();
-    let missing = if missing.is_empty() {
-        String::new()
+    let text = if tr.vanished {
+        c.pattern("code_exception");
+        c.operation = Some(name(tr.operation));
+        c.summary = format!(
+            "{op} no longer makes calls it used to make, without an error status: its code takes another path (an exception caught, a wrong value)"
+        );
+        format!("{op} spans no longer call {}", missing.join(", "))
     } else {
-        format!("; calls no longer made: {}", missing.join(", "))
-    };
-    let how = match tr.after {
-        Some(_) => {
+        let missing = if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; calls no longer made: {}", missing.join(", "))
+        };
+        let how = if tr.after.is_some() {
             c.pattern("bad_response");
             c.summary = format!(
                 "{svc} answers without an error, but {op} stops right after its answer and skips its usual calls: {svc} likely returns something wrong"
             );
             format!("right after {svc} answers")
-        }
-        None => {
+        } else {
             c.pattern("code_exception");
             c.operation = Some(name(tr.operation));
             c.summary = format!(
                 "{op} ends early without its usual calls and without an error status: it likely fails silently (an exception caught, a wrong value returned)"
             );
             "without calling on".to_string()
-        }
-    };
-    c.evidence(
-        "traces",
+        };
         format!(
             "{} of {op} spans now end {how} (baseline {}); calls per span {:.1} -> {:.1}{missing}",
             pct(tr.share_after),
             pct(tr.share_before),
             tr.calls_before,
             tr.calls_after
-        ),
-        tr.examples.iter().map(trace_hex).collect(),
-    );
+        )
+    };
+    c.evidence("traces", text, tr.examples.iter().map(trace_hex).collect());
     c
 }
 
@@ -990,6 +1014,13 @@ fn node_candidate(
         }
     } else if an.latency {
         let q = |s: &localise::Stat, p| quantile(&s.self_ns, p) as f64;
+        let (who, [b, i]) = match nd.slow_op.and_then(|(op, _)| Some((op, nd.by_operation.get(&op)?))) {
+            Some((op, pair)) => {
+                c.operation.get_or_insert_with(|| t.names.name(op).to_string());
+                (format!("{who} {}", t.names.name(op)), pair)
+            }
+            None => (who.clone(), &nd.total),
+        };
         c.evidence(
             "traces",
             format!(

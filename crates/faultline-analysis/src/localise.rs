@@ -56,6 +56,9 @@ pub struct Node {
     pub anomaly: Anomaly,
     /// The edges whose grown gaps were blamed on this node (indices into `Attribution::edges`).
     pub network: Vec<u32>,
+    /// When the node's latency anomaly is that of one of its operations (drowned among the others
+    /// at the node's level): the operation and its slow threshold.
+    pub slow_op: Option<(u32, i64)>,
 }
 
 /// The gaps of calls on one edge: the callers' time outside the callee's span.
@@ -203,6 +206,7 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
         }
         nd.slow_ns = quantile(&nd.total[0].self_ns, 0.95).max(100_000);
         nd.anomaly = anomaly(&nd.total, nd.slow_ns);
+        operation_anomaly(nd);
     }
     blame_edges(&mut a);
     a
@@ -237,12 +241,27 @@ fn blame_edges(a: &mut Attribution) {
         let (g, k) = grown.get(&n).copied().unwrap_or_default();
         (g.saturating_sub(1) as f64 + 0.5) / (k.saturating_sub(1) as f64 + 1.0)
     };
+    // On a tie, the endpoint whose own time grew too (a starved CPU delays its calls as well).
+    let own_slow: std::collections::HashSet<u32> =
+        a.nodes.iter().filter(|(_, nd)| nd.anomaly.latency).map(|(&id, _)| id).collect();
     for k in 0..a.edges.len() {
         let e = &a.edges[k];
         if !e.anomaly.latency {
             continue;
         }
-        let blamed = if others(e.caller) > others(e.callee) { e.caller } else { e.callee };
+        let (oc, ot) = (others(e.caller), others(e.callee));
+        let (sc, st) = (own_slow.contains(&e.caller), own_slow.contains(&e.callee));
+        let blamed = if (oc - ot).abs() < 0.1 && sc != st {
+            if sc {
+                e.caller
+            } else {
+                e.callee
+            }
+        } else if oc > ot {
+            e.caller
+        } else {
+            e.callee
+        };
         let an = e.anomaly;
         a.edges[k].blamed = blamed;
         let nd = a.nodes.entry(blamed).or_default();
@@ -259,7 +278,67 @@ fn blame_edges(a: &mut Attribution) {
     }
 }
 
-/// How the incident differs from the baseline for one node (or one of its instances).
+/// The time each node added per request in the incident against the baseline (ns; negative when
+/// it got faster): its own time plus the gaps of the edges blamed on it, over `requests`
+/// (baseline, incident) entry requests.
+pub fn excess_per_request(a: &Attribution, requests: [usize; 2]) -> HashMap<u32, f64> {
+    let per = |s: &Stat, w: usize| s.self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
+    a.nodes
+        .iter()
+        .map(|(&id, nd)| {
+            let mut x = per(&nd.total[1], 1) - per(&nd.total[0], 0);
+            for &k in &nd.network {
+                let e = &a.edges[k as usize];
+                x += per(&e.total[1], 1) - per(&e.total[0], 0);
+            }
+            (id, x)
+        })
+        .collect()
+}
+
+/// One operation's errors or slowness can drown among the node's other operations: the node takes
+/// the strongest anomaly of an operation where its own shows none.
+fn operation_anomaly(nd: &mut Node) {
+    if nd.anomaly.errors && nd.anomaly.latency {
+        return;
+    }
+    let mut best: Option<(u32, i64, Anomaly, f64)> = None;
+    for (&op, p) in nd.by_operation.iter_mut() {
+        if p[0].self_ns.len() < 10 || p[1].self_ns.len() < 10 {
+            continue;
+        }
+        for s in p.iter_mut() {
+            s.self_ns.sort_unstable();
+        }
+        let slow = quantile(&p[0].self_ns, 0.95).max(100_000);
+        let an = anomaly(p, slow);
+        let new_errors = an.errors && !nd.anomaly.errors;
+        let new_latency = an.latency && !nd.anomaly.latency;
+        let strength =
+            if new_errors { an.error_z } else { 0.0 } + if new_latency { an.latency_z } else { 0.0 };
+        if strength > 0.0 && best.as_ref().is_none_or(|b| strength > b.3 || (strength == b.3 && op < b.0)) {
+            best = Some((op, slow, an, strength));
+        }
+    }
+    let Some((op, slow, an, _)) = best else { return };
+    let n = &mut nd.anomaly;
+    if an.errors && !n.errors {
+        n.errors = true;
+        n.error_z = an.error_z;
+    }
+    if an.latency && !n.latency {
+        n.latency = true;
+        n.latency_z = an.latency_z;
+        n.slow_before = an.slow_before;
+        n.slow_after = an.slow_after;
+        n.p50_ratio = an.p50_ratio;
+        n.p95_ratio = an.p95_ratio;
+        nd.slow_op = Some((op, slow));
+    }
+}
+
+/// How the incident differs from the baseline for one node (or one of its instances). The own
+/// times of `p` must be sorted.
 pub fn anomaly(p: &Pair, slow_ns: i64) -> Anomaly {
     let (b, i) = (&p[0], &p[1]);
     let mut an = Anomaly::default();
@@ -272,11 +351,7 @@ pub fn anomaly(p: &Pair, slow_ns: i64) -> Anomaly {
         an.slow_before = sb as f64 / nb as f64;
         an.slow_after = si as f64 / ni as f64;
         an.latency_z = two_proportion_z(sb, nb, si, ni);
-        let q = |s: &Stat, p: f64| {
-            let mut v = s.self_ns.clone();
-            v.sort_unstable();
-            quantile(&v, p).max(1) as f64
-        };
+        let q = |s: &Stat, p: f64| quantile(&s.self_ns, p).max(1) as f64;
         an.p50_ratio = q(i, 0.5) / q(b, 0.5);
         an.p95_ratio = q(i, 0.95) / q(b, 0.95);
         an.latency = an.latency_z >= 4.0 && an.slow_after >= 0.15 && an.p95_ratio >= 1.3;
@@ -322,7 +397,11 @@ pub fn coverage(
                 let (node, slow) = match a.edge[i] {
                     NONE => {
                         let node = a.node[i];
-                        (node, a.nodes.get(&node).is_some_and(|nd| a.self_ns[i] > nd.slow_ns))
+                        let slow = a.nodes.get(&node).is_some_and(|nd| match nd.slow_op {
+                            Some((op, th)) if op == t.operation[i] => a.self_ns[i] > th,
+                            _ => a.self_ns[i] > nd.slow_ns,
+                        });
+                        (node, slow)
                     }
                     k => {
                         let e = &a.edges[k as usize];

@@ -5,8 +5,9 @@
 //! telemetry often has no span status at all. The shape of the traces still shows it: spans of an
 //! operation make fewer calls than they used to, and now end right after one particular callee
 //! answered (that callee's answer is what stopped them), or with no calls at all (the service
-//! itself stopped). Only spans with no failed child and no failure of their own count, so that an
-//! error elsewhere, which localisation explains, is not counted twice.
+//! itself stopped). Or a call most spans made is no longer made: the service's code took another
+//! path. Only spans with no failed child and no failure of their own count, so that an error
+//! elsewhere, which localisation explains, is not counted twice.
 
 use crate::graph::Graph;
 use crate::spans::{SpanTable, NONE};
@@ -30,8 +31,12 @@ pub struct Truncation {
     pub share_after: f64,
     /// Spans of the operation in the incident.
     pub spans: u64,
-    /// Callees called at most half as often as before: (callee, calls per span before, after).
-    pub missing: Vec<(u32, f64, f64)>,
+    /// Calls no longer made as often: (callee, child operation or `NONE` for all calls to the
+    /// callee, calls per span or share of spans making it before, after).
+    pub missing: Vec<(u32, u32, f64, f64)>,
+    /// No new way of ending: a call the spans used to make vanished (`share_*` are the shares of
+    /// spans making it).
+    pub vanished: bool,
     pub z: f64,
     /// Traces with a span that ends this way.
     pub examples: Vec<[u8; 16]>,
@@ -46,6 +51,8 @@ struct OpStats {
     ends: HashMap<u32, u64>,
     /// Calls per callee.
     callees: HashMap<u32, u64>,
+    /// Spans making at least one call to (callee, child operation).
+    has: HashMap<(u32, u32), u64>,
     examples: HashMap<u32, Vec<[u8; 16]>>,
 }
 
@@ -89,9 +96,15 @@ pub fn missing_calls(
         st.calls += kids.len() as f64;
         st.calls_sq += (kids.len() * kids.len()) as f64;
         let mut last: Option<usize> = None;
+        let mut seen: Vec<(u32, u32)> = Vec::new();
         for &c in kids {
             let c = c as usize;
-            *st.callees.entry(callee_of(t, g, c, s)).or_default() += 1;
+            let callee = callee_of(t, g, c, s);
+            *st.callees.entry(callee).or_default() += 1;
+            if !seen.contains(&(callee, t.operation[c])) {
+                seen.push((callee, t.operation[c]));
+                *st.has.entry((callee, t.operation[c])).or_default() += 1;
+            }
             if last.is_none_or(|l| t.end(c) > t.end(l)) {
                 last = Some(c);
             }
@@ -111,58 +124,79 @@ pub fn missing_calls(
             continue;
         }
         let (mb, mi) = (b.calls / b.spans as f64, i.calls / i.spans as f64);
-        if mb < 1.0 || mi > 0.7 * mb {
-            continue;
-        }
         let var = |s: &OpStats, m: f64| (s.calls_sq / s.spans as f64 - m * m).max(0.0) / s.spans as f64;
         let z_calls = (mb - mi) / (var(&b, mb) + var(&i, mi)).sqrt().max(1e-9);
-        if z_calls < 4.0 {
-            continue;
-        }
-        let Some((end, z)) = i
+        // Fewer calls, and a new way of ending.
+        let fewer = mb >= 1.0 && mi <= 0.85 * mb && z_calls >= 4.0;
+        let share = |s: &OpStats, e: u32| s.ends.get(&e).copied().unwrap_or(0) as f64 / s.spans as f64;
+        let end = i
             .ends
             .iter()
+            .filter(|_| fewer)
             .map(|(&e, &n)| (e, two_proportion_z(b.ends.get(&e).copied().unwrap_or(0), b.spans, n, i.spans)))
-            .filter(|&(e, z)| {
-                let share = |s: &OpStats| s.ends.get(&e).copied().unwrap_or(0) as f64 / s.spans as f64;
-                z >= 5.0 && share(&i) - share(&b) >= 0.2
-            })
-            .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
-        else {
+            .filter(|&(e, z)| z >= 5.0 && share(&i, e) - share(&b, e) >= 0.1)
+            .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)));
+        if let Some((end, z)) = end {
+            let mut missing: Vec<(u32, u32, f64, f64)> = b
+                .callees
+                .iter()
+                .map(|(&c, &n)| {
+                    let after = i.callees.get(&c).copied().unwrap_or(0) as f64 / i.spans as f64;
+                    (c, NONE, n as f64 / b.spans as f64, after)
+                })
+                .filter(|&(_, _, before, after)| before >= 0.1 && after <= 0.5 * before)
+                .collect();
+            missing.sort_by(|x, y| (y.2 - y.3).total_cmp(&(x.2 - x.3)).then(x.0.cmp(&y.0)));
+            let after = (end != NONE && end != service).then_some(end);
+            out.push(Truncation {
+                service,
+                operation,
+                blamed: after.unwrap_or(service),
+                after,
+                calls_before: mb,
+                calls_after: mi,
+                share_before: share(&b, end),
+                share_after: share(&i, end),
+                spans: i.spans,
+                missing,
+                vanished: false,
+                z,
+                examples: i.examples.get(&end).cloned().unwrap_or_default(),
+            });
             continue;
-        };
-        let share = |s: &OpStats| s.ends.get(&end).copied().unwrap_or(0) as f64 / s.spans as f64;
-        let mut missing: Vec<(u32, f64, f64)> = b
-            .callees
-            .iter()
-            .map(|(&c, &n)| {
-                (
-                    c,
-                    n as f64 / b.spans as f64,
-                    i.callees.get(&c).copied().unwrap_or(0) as f64 / i.spans as f64,
-                )
+        }
+        // A call most spans made, no longer made.
+        let has = |s: &OpStats, k: (u32, u32)| s.has.get(&k).copied().unwrap_or(0);
+        let mut vanished: Vec<(u32, u32, f64, f64, f64)> = b
+            .has
+            .keys()
+            .map(|&k| {
+                let (nb, ni) = (has(&b, k), has(&i, k));
+                let z = two_proportion_z(ni, i.spans, nb, b.spans);
+                (k.0, k.1, nb as f64 / b.spans as f64, ni as f64 / i.spans as f64, z)
             })
-            .filter(|&(_, before, after)| before >= 0.1 && after <= 0.5 * before)
+            .filter(|&(_, _, before, after, z)| before >= 0.15 && after <= 0.25 * before && z >= 5.0)
             .collect();
-        missing.sort_by(|x, y| (y.1 - y.2).total_cmp(&(x.1 - x.2)).then(x.0.cmp(&y.0)));
-        let after = (end != NONE && end != service).then_some(end);
+        vanished.sort_by(|x, y| y.4.total_cmp(&x.4).then((x.0, x.1).cmp(&(y.0, y.1))));
+        let Some(&(_, _, before, after, z)) = vanished.first() else { continue };
         out.push(Truncation {
             service,
             operation,
-            blamed: after.unwrap_or(service),
-            after,
+            blamed: service,
+            after: None,
             calls_before: mb,
             calls_after: mi,
-            share_before: share(&b),
-            share_after: share(&i),
+            share_before: before,
+            share_after: after,
             spans: i.spans,
-            missing,
+            missing: vanished.iter().map(|v| (v.0, v.1, v.2, v.3)).collect(),
+            vanished: true,
             z,
-            examples: i.examples.get(&end).cloned().unwrap_or_default(),
+            examples: Vec::new(),
         });
     }
     out.sort_by(|x, y| {
-        let w = |t: &Truncation| (t.share_after - t.share_before) * t.spans as f64;
+        let w = |t: &Truncation| (t.share_after - t.share_before).abs() * t.spans as f64;
         w(y).total_cmp(&w(x)).then((x.service, x.operation).cmp(&(y.service, y.operation)))
     });
     out

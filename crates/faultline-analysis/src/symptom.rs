@@ -43,14 +43,21 @@ pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
         .sum()
 }
 
-/// Start of the last request before `end`, over all endpoints.
-pub fn last_request_before(eps: &[Endpoint], end: i64) -> Option<i64> {
-    eps.iter()
-        .filter_map(|e| {
+/// Start of the earliest of the last `n` requests before `end` over all endpoints (of all of them
+/// when there are fewer), `None` when there are none.
+pub fn start_of_last(eps: &[Endpoint], end: i64, n: usize) -> Option<i64> {
+    let mut starts: Vec<i64> = eps
+        .iter()
+        .flat_map(|e| {
             let k = e.requests.partition_point(|r| r.0 < end);
-            (k > 0).then(|| e.requests[k - 1].0)
+            e.requests[k.saturating_sub(n)..k].iter().map(|r| r.0)
         })
-        .max()
+        .collect();
+    if starts.is_empty() {
+        return None;
+    }
+    starts.sort_unstable_by(|a, b| b.cmp(a));
+    Some(starts[starts.len().min(n) - 1])
 }
 
 /// What rose: errors or slow requests.

@@ -125,33 +125,61 @@ struct Tally {
     misses: Vec<String>,
 }
 
-pub fn run(runs: usize, seed: u64, verbose: bool) -> anyhow::Result<()> {
+/// One simulated run, investigated.
+struct Outcome {
+    truth: serde_json::Value,
+    report: faultline_analysis::Report,
+    secs: f64,
+}
+
+fn evaluate(dir: &std::path::Path, k: usize, text: &str) -> anyhow::Result<Outcome> {
+    let path = dir.join(format!("random-{k}.toml"));
+    std::fs::write(&path, text)?;
+    let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
+    let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
+    let res = faultline_sim::run(&sc, &RunOptions::default(), &mut |c| match c {
+        Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
+        Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
+        Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
+    });
+    let start = Instant::now();
+    let inputs = Inputs {
+        spans: spans.finish(),
+        logs: LogTable::from_batches(&logs),
+        metrics: MetricTable::from_batches(&metrics),
+        changes: res.changes.clone(),
+    };
+    let report = investigate(&inputs, &Options::default())?;
+    Ok(Outcome { truth: res.truth, report, secs: start.elapsed().as_secs_f64() })
+}
+
+pub fn run(runs: usize, seed: u64, verbose: bool, jobs: usize) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
+    let texts: Vec<String> = (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).collect();
+    // Runs are independent: simulate and investigate them on `jobs` threads, tally in order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<anyhow::Result<Outcome>>>> =
+        (0..runs).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= runs {
+                    break;
+                }
+                let out = evaluate(dir.path(), k, &texts[k]);
+                *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+            });
+        }
+    });
     let mut t = Tally::default();
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for k in 0..runs {
-        let healthy = k % 5 == 4;
-        let text = scenario(&mut rng, k, healthy);
-        let path = dir.path().join(format!("random-{k}.toml"));
-        std::fs::write(&path, &text)?;
-        let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
-        let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
-        let res = faultline_sim::run(&sc, &RunOptions::default(), &mut |c| match c {
-            Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
-            Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
-            Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
-        });
-        let start = Instant::now();
-        let inputs = Inputs {
-            spans: spans.finish(),
-            logs: LogTable::from_batches(&logs),
-            metrics: MetricTable::from_batches(&metrics),
-            changes: res.changes.clone(),
-        };
-        let r = investigate(&inputs, &Options::default())?;
-        t.secs.push(start.elapsed().as_secs_f64());
-        let faults = res.truth["faults"].as_array().cloned().unwrap_or_default();
+    for (k, slot) in results.into_iter().enumerate() {
+        let out = slot.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every run evaluated")?;
+        let r = out.report;
+        t.secs.push(out.secs);
+        let faults = out.truth["faults"].as_array().cloned().unwrap_or_default();
         if faults.is_empty() {
             t.controls += 1;
             t.false_alarms += r.incident as usize;

@@ -66,6 +66,9 @@ enum Cmd {
         /// Print each miss as it happens.
         #[arg(long)]
         verbose: bool,
+        /// Runs simulated and investigated at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
     /// Investigation speed on a stored window of about N spans.
     Investigate {
@@ -480,7 +483,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
-            Cmd::Accuracy { runs, seed, verbose } => accuracy::run(runs, seed, verbose),
+            Cmd::Accuracy { runs, seed, verbose, jobs } => accuracy::run(runs, seed, verbose, jobs),
             Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,
         }
     })

@@ -13,6 +13,8 @@ use faultline_store::{Scan, Store};
 use std::collections::HashMap;
 
 const HOUR: i64 = 3_600_000_000_000;
+/// Spans before the window below which the last stretch of older data is loaded for the baseline.
+const MIN_BASELINE_SPANS: usize = 2_000;
 
 /// What to investigate, as the API and the CLI take it.
 #[derive(Debug, Clone, Default)]
@@ -94,20 +96,20 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
     if let Some(b) = r.baseline {
         ranges.push(b);
     }
-    // Telemetry with gaps: when nothing precedes the window, the last stretch of data before it
-    // (within six hours) serves as the baseline.
+    // Telemetry with gaps: when little precedes the window, the last stretch of data before it
+    // (within six hours) is loaded too, for the baseline.
     if let Some(f) = r.from {
         let len = (to - f).min(HOUR);
         let before = |w: (i64, i64)| async move {
             let b = store.scan(&Scan::new(Table::Spans).time(w.0, w.1).columns(&["start_time"])).await?;
-            Ok::<_, AppError>(latest_start(&b))
+            Ok::<_, AppError>((b.iter().map(|b| b.num_rows()).sum::<usize>(), latest_start(&b)))
         };
-        let mut have = before((f - len, f)).await?.is_some();
+        let mut have = before((f - len, f)).await?.0;
         if let Some(b) = r.baseline {
-            have |= before(b).await?.is_some();
+            have += before(b).await?.0;
         }
-        if !have {
-            if let Some(last) = before((f - 6 * HOUR, f - len)).await? {
+        if have < MIN_BASELINE_SPANS {
+            if let (_, Some(last)) = before((f - 6 * HOUR, f - len)).await? {
                 ranges.push((last + 1 - len, last + 1));
             }
         }
