@@ -50,6 +50,62 @@ pub fn error_rate_shift(buckets: &[Bucket], min_side: usize, min_z: f64) -> Opti
     best.filter(|b| b.z.abs() >= min_z)
 }
 
+/// A stretch of a series whose event rate rose above the rest's: a transient incident (it started,
+/// then it ended) that no single split describes well.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Segment {
+    /// First bucket of the stretch, and the first after it.
+    pub start: usize,
+    pub end: usize,
+    pub inside: f64,
+    pub outside: f64,
+    pub z: f64,
+}
+
+/// Finds the stretch of at least `min_len` buckets (with at least `min_len` outside it) whose event
+/// rate is the most significantly above the rest's (two-proportion z); `None` below `min_z`.
+pub fn error_rate_segment(buckets: &[Bucket], min_len: usize, min_z: f64) -> Option<Segment> {
+    let n = buckets.len();
+    let min_len = min_len.max(1);
+    if n < 2 * min_len {
+        return None;
+    }
+    let mut pe = vec![0u64; n + 1];
+    let mut pn = vec![0u64; n + 1];
+    for (k, b) in buckets.iter().enumerate() {
+        pe[k + 1] = pe[k] + b.errors;
+        pn[k + 1] = pn[k] + b.count;
+    }
+    let (te, tn) = (pe[n], pn[n]);
+    if tn == 0 {
+        return None;
+    }
+    let p = te as f64 / tn as f64;
+    let mut best: Option<Segment> = None;
+    for start in 0..n {
+        for end in (start + min_len)..=n {
+            if n - (end - start) < min_len {
+                continue;
+            }
+            let (e1, n1) = (pe[end] - pe[start], pn[end] - pn[start]);
+            let (e2, n2) = (te - e1, tn - n1);
+            if n1 == 0 || n2 == 0 {
+                continue;
+            }
+            let (inside, outside) = (e1 as f64 / n1 as f64, e2 as f64 / n2 as f64);
+            let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+            if se <= 0.0 || inside <= outside {
+                continue;
+            }
+            let z = (inside - outside) / se;
+            if best.is_none_or(|b| z > b.z) {
+                best = Some(Segment { start, end, inside, outside, z });
+            }
+        }
+    }
+    best.filter(|b| b.z >= min_z)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +128,17 @@ mod tests {
         let flat: Vec<(u64, u64)> = (0..60).map(|i| (if i % 7 == 0 { 2 } else { 1 }, 1000)).collect();
         assert!(error_rate_shift(&series(&flat), 3, 5.0).is_none());
         assert!(error_rate_shift(&series(&r[..4]), 3, 5.0).is_none());
+    }
+
+    #[test]
+    fn finds_a_transient_rise() {
+        let mut r = vec![(1, 1000); 20];
+        r.extend(vec![(150, 1000); 10]);
+        r.extend(vec![(1, 1000); 30]);
+        let seg = error_rate_segment(&series(&r), 1, 5.0).unwrap();
+        assert_eq!((seg.start, seg.end), (20, 30));
+        assert!(seg.z > error_rate_shift(&series(&r), 3, 5.0).map_or(0.0, |s| s.z.abs()));
+        let flat = vec![(1, 1000); 60];
+        assert!(error_rate_segment(&series(&flat), 1, 5.0).is_none());
     }
 }

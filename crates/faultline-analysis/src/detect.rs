@@ -452,12 +452,15 @@ pub fn resource_patterns(
                 out.push(("disk_full", format!("{name} on {who} reached {:.0}%", max * 100.0)));
             }
         } else if name.contains("memory.usage") || name.contains("memory.rss") || name.contains("heap") {
-            // Growth, and drops back that mean restarts.
-            let drops = v.windows(2).filter(|w| w[1] < 0.7 * w[0]).count();
-            let rises = v.windows(2).filter(|w| w[1] > w[0]).count();
-            if rises as f64 >= 0.6 * (v.len() - 1) as f64
-                && v.iter().copied().fold(f64::MAX, f64::min) * 1.5 < max
-            {
+            // Growth from where it left its starting level on, and drops back that mean restarts.
+            let mut first: Vec<f64> = v[..(v.len() / 5).max(1)].to_vec();
+            first.sort_by(f64::total_cmp);
+            let base = first[first.len() / 2];
+            let Some(start) = v.iter().position(|&x| x > 1.2 * base) else { continue };
+            let grow = &v[start.saturating_sub(1)..];
+            let drops = grow.windows(2).filter(|w| w[1] < 0.7 * w[0]).count();
+            let rises = grow.windows(2).filter(|w| w[1] > w[0]).count();
+            if grow.len() >= 5 && rises as f64 >= 0.6 * (grow.len() - 1) as f64 && base * 1.5 < max {
                 let text = format!(
                     "{name} on {who} grows steadily to {:.0} MiB{}",
                     max / 1048576.0,
@@ -571,7 +574,9 @@ fn baseline_values(s: &[(i64, f64)], baseline: (i64, i64), incident: (i64, i64))
 
 /// The strongest bad move of each service's metrics, strongest first.
 pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
-    let mut best: HashMap<&str, MetricSuspect> = HashMap::new();
+    // Instances of a service on which a metric moved, to pin an instance only when it stands alone.
+    let mut moved_on: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut moves = Vec::new();
     for (key, s) in &m.series {
         let (b, i) = (baseline_values(s, baseline, incident), window_values(s, incident));
         if b.len() < 3 || i.is_empty() || key.service.is_empty() {
@@ -579,28 +584,36 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
         }
         let role = metric_role(&key.name);
         let (mb, sb, mi) = (mean(&b), std_dev(&b), mean(&i));
-        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(1e-9);
+        // A flat baseline has no deviation to measure in: a hundredth of the new level stands in.
+        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(0.01 * mi.abs()).max(1e-9);
         let z = if role.bad == 0 { z.abs() } else { z * role.bad as f64 };
         if z < 5.0 {
             continue;
         }
+        *moved_on.entry((&key.service, &key.name)).or_default() += 1;
+        moves.push((key, role, mb, mi, z));
+    }
+    let mut best: HashMap<&str, MetricSuspect> = HashMap::new();
+    for (key, role, mb, mi, z) in moves {
         let strength = role.weight * (z / 100.0).min(1.0);
         if best.get(key.service.as_str()).is_some_and(|x| x.strength >= strength) {
             continue;
         }
         let who = if key.instance.is_empty() { key.service.clone() } else { key.instance.clone() };
+        let alone = moved_on.get(&(key.service.as_str(), key.name.as_str())).is_some_and(|&n| n == 1);
         best.insert(
             &key.service,
             MetricSuspect {
                 service: key.service.clone(),
-                instance: key.instance.clone(),
+                instance: if alone { key.instance.clone() } else { String::new() },
                 strength,
                 what: role.what,
                 text: format!(
-                    "{} of {who}: {} -> {} ({z:.0} baseline deviations)",
+                    "{} of {who}: {} -> {} ({} baseline deviations)",
                     key.name,
                     fmt_value(mb),
-                    fmt_value(mi)
+                    fmt_value(mi),
+                    if z >= 1000.0 { "over 1000".to_string() } else { format!("{z:.0}") }
                 ),
             },
         );

@@ -6,8 +6,16 @@ use arrow::datatypes::{Float64Type, Int64Type, Int8Type, TimestampNanosecondType
 use std::collections::BTreeMap;
 
 /// Columns the analysis reads from the logs table.
-pub const LOG_COLUMNS: &[&str] =
-    &["time", "severity_number", "severity_text", "body", "trace_id", "service_name", "service_instance"];
+pub const LOG_COLUMNS: &[&str] = &[
+    "time",
+    "severity_number",
+    "severity_text",
+    "body",
+    "attributes",
+    "trace_id",
+    "service_name",
+    "service_instance",
+];
 
 /// Columns the analysis reads from the metrics table.
 pub const METRIC_COLUMNS: &[&str] =
@@ -40,6 +48,8 @@ pub struct LogTable {
     pub error: Vec<bool>,
     pub body: Vec<String>,
     pub trace_id: Vec<Option<[u8; 16]>>,
+    /// For records without a trace id: the correlation ids they carry (see `correlate`).
+    pub corr: Vec<Vec<String>>,
 }
 
 /// Words that mark a log line as an error report when it has no severity.
@@ -92,9 +102,21 @@ impl LogTable {
                 t.instance.push(i);
                 t.error.push(error);
                 t.body.push(body.to_string());
-                t.trace_id.push(
-                    trace.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok()),
-                );
+                let tid: Option<[u8; 16]> =
+                    trace.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok());
+                let mut ids = Vec::new();
+                if tid.is_none() {
+                    let attrs = str_at(b, "attributes", row);
+                    if attrs.len() > 2 {
+                        crate::correlate::ids_in_attributes(
+                            &faultline_model::value::attributes_from_json(attrs),
+                            &mut ids,
+                        );
+                    }
+                    crate::correlate::ids_in_body(body, &mut ids);
+                }
+                t.trace_id.push(tid);
+                t.corr.push(ids);
             }
         }
         t

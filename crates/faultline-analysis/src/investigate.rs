@@ -201,8 +201,10 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     let (incident_w, baseline_w) = match (onset, o.from) {
         (_, Some(f)) => ((f, hi), from_baseline.unwrap_or(((f - (hi - f).min(HOUR)).max(lo), f))),
         (Some(on), None) => {
-            let end =
-                main.as_ref().and_then(|m| symptom::recovery(&eps[m.endpoint], m, hi, step)).unwrap_or(hi);
+            let end = main
+                .as_ref()
+                .and_then(|m| m.end.or_else(|| symptom::recovery(&eps[m.endpoint], m, hi, step)))
+                .unwrap_or(hi);
             let b = given_baseline.or_else(|| baseline_before(on, HOUR)).unwrap_or(((on - HOUR).max(lo), on));
             ((on, end), b)
         }
@@ -327,6 +329,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     // The nodes' own metrics: evidence and weight for the hypotheses, and weak hypotheses of their
     // own where the traces name none.
     let suspects = detect::metric_suspects(&inp.metrics, baseline_w, incident_w);
+    let traces_explain = cands.iter().any(|c| c.score >= 0.5);
     for m in &suspects {
         let mut matched = false;
         for c in cands.iter_mut().filter(|c| c.service == m.service) {
@@ -336,7 +339,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         if let Some(c) = cands.iter_mut().find(|c| c.service == m.service) {
             c.evidence("metrics", m.text.clone(), vec![]);
         }
-        if !matched && m.strength >= 0.3 {
+        if !matched && !traces_explain && m.strength >= 0.3 {
             cands.push(metric_candidate(m, 0.25 * m.strength));
         }
     }
@@ -523,6 +526,9 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             .collect()
     };
     let reference_time = onset.unwrap_or(incident_w.0);
+    // Logs with no trace id join their trace by the request ids they share with its spans.
+    let (log_traces, logs_joined) =
+        if symptom_found { crate::correlate::log_traces(&inp.logs, t) } else { (Vec::new(), 0) };
     for c in merged.iter_mut().take(5) {
         if c.change.is_none() {
             if let Some((ch, why)) =
@@ -554,13 +560,49 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             }
         }
         if symptom_found {
-            log_evidence(inp, &att, c, baseline_w, incident_w);
+            log_evidence(inp, &att, &log_traces, c, baseline_w, incident_w);
         }
     }
     if let Some(top) = merged.first_mut() {
         for (p, e) in contributing {
             top.pattern(&p);
             top.evidence.push(e);
+        }
+    }
+    // What the failing (or slow) requests of the incident have in common that the others lack.
+    let differences = if symptom_found {
+        let side: Box<crate::diff::Grouping<'_>> = if sym_err {
+            Box::new(crate::diff::failing(t, incident_w))
+        } else {
+            Box::new(crate::diff::slow(t, &g, incident_w))
+        };
+        let labels = if sym_err {
+            ("failing requests", "succeeding requests")
+        } else {
+            ("slow requests", "other requests")
+        };
+        Some(crate::diff::diff(t, &g, labels, 40, sym_err, side.as_ref()))
+    } else {
+        None
+    };
+    if let Some(d) = &differences {
+        for c in merged.iter_mut().take(3) {
+            if let Some(f) = d.features.iter().find(|f| f.z > 0.0 && about(f, c)) {
+                c.evidence(
+                    "traces",
+                    format!(
+                        "{} of {} had {} {}; {} of {} (z = {:.0})",
+                        pct(f.a_share),
+                        d.a.label,
+                        f.service,
+                        f.feature,
+                        pct(f.b_share),
+                        d.b.label,
+                        f.z
+                    ),
+                    vec![],
+                );
+            }
         }
     }
     merged.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.service.cmp(&b.service)));
@@ -755,6 +797,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         propagation,
         suggested_actions,
         timeline: timeline.into_iter().map(|e| e.1).collect(),
+        dependencies: edge_red(t, &g, &edges, baseline_w, incident_w),
+        differences: differences.map(|d| d.features.into_iter().take(10).collect()).unwrap_or_default(),
         series,
         correlated_metrics: correlated,
         stats: RunStats {
@@ -763,9 +807,55 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             metric_points: inp.metrics.points,
             changes: inp.changes.len(),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            logs_joined_by_id: logs_joined,
         },
         notes,
     })
+}
+
+/// The dependency map with each edge's RED in the baseline and the incident.
+fn edge_red(
+    t: &SpanTable,
+    g: &Graph,
+    incident_edges: &BTreeMap<(u32, u32), crate::deps::Edge>,
+    baseline: (i64, i64),
+    incident: (i64, i64),
+) -> Vec<EdgeRed> {
+    let baseline_edges = crate::deps::dependency_map_in(t, g, baseline.0, baseline.1);
+    let red = |e: Option<&crate::deps::Edge>, w: (i64, i64)| match e {
+        None => Red::default(),
+        Some(e) => Red {
+            calls_per_s: round1(e.calls as f64 / ((w.1 - w.0) as f64 / 1e9).max(1.0)),
+            error_rate: round4(e.errors as f64 / e.calls.max(1) as f64),
+            p99_ms: round1(e.p99_ns() as f64 / 1e6),
+        },
+    };
+    let keys: std::collections::BTreeSet<(u32, u32)> =
+        baseline_edges.keys().chain(incident_edges.keys()).copied().collect();
+    keys.into_iter()
+        .map(|k| {
+            let (b, i) = (baseline_edges.get(&k), incident_edges.get(&k));
+            EdgeRed {
+                caller: t.names.name(k.0).to_string(),
+                callee: t.names.name(k.1).to_string(),
+                uninstrumented: b.or(i).is_some_and(|e| e.virtual_callee),
+                baseline: red(b, baseline),
+                incident: red(i, incident),
+            }
+        })
+        .collect()
+}
+
+/// Whether a difference between failing and succeeding requests speaks of the candidate: an
+/// attribute of its spans, a call to it, or a value naming its instance.
+fn about(f: &crate::diff::FeatureDiff, c: &Candidate) -> bool {
+    let names_instance = c.instance.as_deref().is_some_and(|i| f.feature.contains(i));
+    match f.kind.as_str() {
+        "attribute" => names_instance || (f.service == c.service && c.instance.is_none()),
+        "edge" | "retry" | "fanout" => f.feature.starts_with(&format!("-> {}", c.service)) || names_instance,
+        "critical_path" | "error" => f.service == c.service,
+        _ => false,
+    }
 }
 
 /// A window with metrics but no spans (traces lost, or never collected): the services are ranked
@@ -832,6 +922,8 @@ fn metrics_only(
         propagation: vec![],
         suggested_actions,
         timeline: vec![],
+        dependencies: vec![],
+        differences: vec![],
         series: vec![],
         correlated_metrics,
         stats: RunStats {
@@ -840,6 +932,7 @@ fn metrics_only(
             metric_points: inp.metrics.points,
             changes: inp.changes.len(),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            logs_joined_by_id: 0,
         },
         notes: vec![format!(
             "no spans between {} and {}: the services are ranked from their metrics alone",
@@ -1044,6 +1137,8 @@ fn node_candidate(
     }
     if an.latency && an.network && !an.errors {
         c.pattern("network_delay");
+    } else if an.latency && !an.errors && !nd.uninstrumented {
+        c.pattern("latency_injection");
     }
     if c.patterns.is_empty() || c.patterns == ["faulty_instance"] {
         if an.errors {
@@ -1112,6 +1207,7 @@ fn pin_change<'a>(
 fn log_evidence(
     inp: &Inputs,
     att: &Attribution,
+    log_traces: &[Option<[u8; 16]>],
     c: &mut Candidate,
     baseline: (i64, i64),
     incident: (i64, i64),
@@ -1169,11 +1265,11 @@ fn log_evidence(
     // (service, message) -> (count, failure details with counts, example traces)
     type Vague = (u64, HashMap<u32, u64>, Vec<String>);
     let mut vague: HashMap<(u32, String), Vague> = HashMap::new();
-    for k in 0..logs.len() {
+    for (k, tid) in log_traces.iter().enumerate() {
         if !logs.error[k] || Some(logs.service[k]) == svc {
             continue;
         }
-        let Some(tid) = logs.trace_id[k] else { continue };
+        let Some(tid) = *tid else { continue };
         if let Some(&detail) = failed_at.get(&tid) {
             let e = vague.entry((logs.service[k], normalise(&logs.body[k]))).or_default();
             e.0 += 1;

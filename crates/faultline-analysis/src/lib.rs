@@ -6,8 +6,10 @@
 //! Invariant: this crate does no I/O; it works on record batches handed to it.
 
 pub mod change;
+pub mod correlate;
 pub mod deps;
 pub mod detect;
+pub mod diff;
 pub mod graph;
 pub mod inputs;
 pub mod investigate;

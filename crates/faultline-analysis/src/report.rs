@@ -109,6 +109,14 @@ pub struct Report {
     pub propagation: Vec<Vec<String>>,
     pub suggested_actions: Vec<String>,
     pub timeline: Vec<TimelineEntry>,
+    /// The service dependency map, with each edge's rate, errors and p99 in the baseline and the
+    /// incident.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<EdgeRed>,
+    /// What the failing (or slow) requests of the incident have in common that the others lack,
+    /// strongest first (`faultline diff` over the incident window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<crate::diff::FeatureDiff>,
     /// Key series of the symptom (error rate, p99 latency of the most affected endpoint).
     #[serde(default)]
     pub series: Vec<Series>,
@@ -121,6 +129,26 @@ pub struct Report {
     /// with metrics but no spans, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Rate, errors and duration of the calls on one edge in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Red {
+    pub calls_per_s: f64,
+    pub error_rate: f64,
+    /// As the caller saw it.
+    pub p99_ms: f64,
+}
+
+/// One edge of the service dependency map, in the baseline and in the incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeRed {
+    pub caller: String,
+    pub callee: String,
+    /// The callee is not instrumented: known only from its callers' spans.
+    pub uninstrumented: bool,
+    pub baseline: Red,
+    pub incident: Red,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +171,9 @@ pub struct RunStats {
     pub metric_points: usize,
     pub changes: usize,
     pub elapsed_ms: f64,
+    /// Log records without a trace id that joined their trace by a request or correlation id.
+    #[serde(default)]
+    pub logs_joined_by_id: usize,
 }
 
 /// Eight-level sparkline of a series.
@@ -258,6 +289,54 @@ pub fn render_text(r: &Report, color: bool) -> String {
         let _ = writeln!(o, "\n{}", bold("Propagation"));
         for p in &r.propagation {
             let _ = writeln!(o, "  {}", p.join(" -> "));
+        }
+    }
+    let changed: Vec<&EdgeRed> = {
+        let mut v: Vec<(f64, &EdgeRed)> = r
+            .dependencies
+            .iter()
+            .map(|e| {
+                let err = (e.incident.error_rate - e.baseline.error_rate).abs() * 10.0;
+                let lat = (e.incident.p99_ms / e.baseline.p99_ms.max(0.1)).ln().abs();
+                (err.max(lat), e)
+            })
+            .filter(|(s, _)| *s >= 0.4)
+            .collect();
+        v.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| (&a.1.caller, &a.1.callee).cmp(&(&b.1.caller, &b.1.callee)))
+        });
+        v.into_iter().take(8).map(|x| x.1).collect()
+    };
+    if !changed.is_empty() {
+        let _ = writeln!(o, "\n{}", bold("Calls that changed"));
+        let w = changed.iter().map(|e| e.caller.len() + e.callee.len() + 4).max().unwrap_or(0);
+        let _ = writeln!(o, "  {:w$}  {:>17}  {:>21}  {:>15}", "edge", "errors", "p99", "calls/s");
+        for e in changed {
+            let _ = writeln!(
+                o,
+                "  {:w$}  {:>7} -> {:>6}  {:>9} -> {:>8}  {:>6.1} -> {:>5.1}",
+                format!("{} -> {}", e.caller, e.callee),
+                fmt_rate(e.baseline.error_rate),
+                fmt_rate(e.incident.error_rate),
+                fmt_ms(e.baseline.p99_ms),
+                fmt_ms(e.incident.p99_ms),
+                e.baseline.calls_per_s,
+                e.incident.calls_per_s
+            );
+        }
+    }
+    if !r.differences.is_empty() {
+        let _ = writeln!(o, "\n{}", bold("What the affected requests have in common"));
+        for f in r.differences.iter().filter(|f| f.z > 0.0).take(5) {
+            let _ = writeln!(
+                o,
+                "  {} {}: {} of them, {} of the others (z = {:.0})",
+                f.service,
+                f.feature,
+                fmt_rate(f.a_share),
+                fmt_rate(f.b_share),
+                f.z
+            );
         }
     }
     if !r.findings.is_empty() {

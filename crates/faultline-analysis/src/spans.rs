@@ -51,6 +51,8 @@ pub struct AttrInfo {
     pub db: bool,
     /// Low-cardinality attributes as interned `key=value` pairs, for differential analysis.
     pub dims: Vec<u32>,
+    /// Request and correlation ids (interned values), to join logs that carry no trace id.
+    pub corr: Vec<u32>,
 }
 
 /// What the analysis takes from one distinct resource.
@@ -129,7 +131,11 @@ pub fn span_failed(
 /// differential analysis.
 fn high_cardinality(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.ends_with(".id") && !k.contains("customer") && !k.contains("tenant") && !k.contains("instance")
+    (k.ends_with(".id") || k.ends_with("_id") || k.ends_with("id") && k.contains("request"))
+        && !k.contains("customer")
+        && !k.contains("tenant")
+        && !k.contains("instance")
+        || crate::correlate::is_correlation_key(&k)
         || k.contains("trace")
         || k.contains("span")
         || k.contains("query")
@@ -334,6 +340,11 @@ impl SpanTable {
             status,
             db: attrs.contains_key("db.system"),
             dims: dims(names, attrs),
+            corr: {
+                let mut ids = Vec::new();
+                crate::correlate::ids_in_attributes(attrs, &mut ids);
+                ids.iter().map(|v| names.intern(v)).collect()
+            },
         }
     }
 

@@ -1,7 +1,7 @@
 //! Defining the problem: per user-facing endpoint, RED series; the change point where errors or slow
 //! requests rose, to the second; the incident and baseline windows; the trend.
 
-use crate::change::{error_rate_shift, Shift};
+use crate::change::{error_rate_segment, error_rate_shift, Shift};
 use crate::graph::Graph;
 use crate::red::Bucket;
 use crate::spans::SpanTable;
@@ -77,6 +77,8 @@ pub struct Rise {
     pub shift: Shift,
     /// Slow threshold used for latency (ns).
     pub slow_ns: i64,
+    /// Where it ended, for a rise that came and went within the range.
+    pub end: Option<i64>,
 }
 
 impl Endpoint {
@@ -127,21 +129,47 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
         if total < 60 {
             continue;
         }
-        let slow_ns = ep.duration_quantile(reference.0, reference.1, 0.99).max(1);
-        for signal in [Signal::Errors, Signal::Latency] {
+        let p99 = ep.duration_quantile(reference.0, reference.1, 0.99).max(1);
+        let p90 = ep.duration_quantile(reference.0, reference.1, 0.90).max(1);
+        // Errors; requests slower than the reference's p99 (a tail that grew); and slower than its
+        // p90 (the bulk of the requests got slower), each with how big a rise must be.
+        let mut best_latency: Option<Rise> = None;
+        for (signal, slow_ns, min_abs, min_ratio) in [
+            (Signal::Errors, 0, 0.01, 2.0),
+            (Signal::Latency, p99, 0.04, 3.0),
+            (Signal::Latency, p90, 0.2, 2.5),
+        ] {
             let buckets = ep.buckets(signal, slow_ns, from, to, step);
-            let Some(shift) = error_rate_shift(&buckets, 3, 5.0) else { continue };
-            let (min_abs, min_ratio) = match signal {
-                Signal::Errors => (0.01, 2.0),
-                Signal::Latency => (0.04, 3.0),
+            let big = |before: f64, after: f64| after - before >= min_abs && after >= before * min_ratio;
+            // A step (it started and goes on), or a stretch (it started, then ended) when that
+            // describes the series clearly better.
+            let step_shift = error_rate_shift(&buckets, 3, 5.0).filter(|s| big(s.before, s.after));
+            // A stretch is one of n^2/2 candidates against a split's n: it needs a stricter bar
+            // (a lone noisy bucket of a quiet endpoint must not pass for an incident).
+            let stretch = error_rate_segment(&buckets, 1, 6.5)
+                .filter(|g| g.end < buckets.len() && big(g.outside, g.inside))
+                .filter(|g| step_shift.is_none_or(|s| g.z > 1.15 * s.z.abs()));
+            let (shift, end) = match (stretch, step_shift) {
+                (Some(g), _) => (
+                    Shift { index: g.start, before: g.outside, after: g.inside, z: g.z },
+                    Some(from + g.end as i64 * step),
+                ),
+                (None, Some(s)) => (s, None),
+                (None, None) => continue,
             };
-            if shift.after - shift.before < min_abs || shift.after < shift.before * min_ratio {
-                continue;
-            }
             let coarse = from + shift.index as i64 * step;
             let onset = refine_onset(ep, signal, slow_ns, coarse, step).unwrap_or(coarse);
-            out.push(Rise { endpoint: k, signal, onset, shift, slow_ns });
+            let rise = Rise { endpoint: k, signal, onset, shift, slow_ns, end };
+            match signal {
+                Signal::Errors => out.push(rise),
+                Signal::Latency => {
+                    if best_latency.as_ref().is_none_or(|b| rise.shift.z > b.shift.z) {
+                        best_latency = Some(rise);
+                    }
+                }
+            }
         }
+        out.extend(best_latency);
     }
     out
 }

@@ -20,7 +20,7 @@ fn scenario(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
     let rps = rng.random_range(40..=90);
     let mut s = format!(
-        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-12-20T09:00:00Z\"\nduration = \"45m\"\nseed = {}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
+        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
         rng.random_range(1..1_000_000)
     );
     // A benign change, as real systems have, somewhere.
@@ -153,10 +153,26 @@ fn evaluate(dir: &std::path::Path, k: usize, text: &str) -> anyhow::Result<Outco
     Ok(Outcome { truth: res.truth, report, secs: start.elapsed().as_secs_f64() })
 }
 
-pub fn run(runs: usize, seed: u64, verbose: bool, jobs: usize) -> anyhow::Result<()> {
+pub fn run(
+    runs: usize,
+    seed: u64,
+    verbose: bool,
+    jobs: usize,
+    dump: Option<&std::path::Path>,
+    healthy_only: bool,
+) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
     let texts: Vec<String> = (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).collect();
+    if let Some(d) = dump {
+        // The scenario files, to rerun one with `faultline sim --scenario FILE`.
+        std::fs::create_dir_all(d)?;
+        for (k, text) in texts.iter().enumerate() {
+            std::fs::write(d.join(format!("random-{k}.toml")), text)?;
+        }
+        println!("wrote {runs} scenario files to {}", d.display());
+        return Ok(());
+    }
     // Runs are independent: simulate and investigate them on `jobs` threads, tally in order.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<anyhow::Result<Outcome>>>> =
@@ -168,6 +184,9 @@ pub fn run(runs: usize, seed: u64, verbose: bool, jobs: usize) -> anyhow::Result
                 if k >= runs {
                     break;
                 }
+                if healthy_only && k % 5 != 4 {
+                    continue;
+                }
                 let out = evaluate(dir.path(), k, &texts[k]);
                 *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
             });
@@ -176,7 +195,8 @@ pub fn run(runs: usize, seed: u64, verbose: bool, jobs: usize) -> anyhow::Result
     let mut t = Tally::default();
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for (k, slot) in results.into_iter().enumerate() {
-        let out = slot.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every run evaluated")?;
+        let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
+        let out = out?;
         let r = out.report;
         t.secs.push(out.secs);
         let faults = out.truth["faults"].as_array().cloned().unwrap_or_default();

@@ -69,6 +69,12 @@ enum Cmd {
         /// Runs simulated and investigated at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Only write the scenario files to this directory (to rerun one by hand).
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// Only the healthy controls (every fifth run): the false-alarm rate alone.
+        #[arg(long)]
+        healthy_only: bool,
     },
     /// Investigation speed on a stored window of about N spans.
     Investigate {
@@ -483,7 +489,9 @@ fn main() -> anyhow::Result<()> {
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
-            Cmd::Accuracy { runs, seed, verbose, jobs } => accuracy::run(runs, seed, verbose, jobs),
+            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only } => {
+                accuracy::run(runs, seed, verbose, jobs, dump.as_deref(), healthy_only)
+            }
             Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,
         }
     })

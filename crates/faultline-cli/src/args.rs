@@ -39,6 +39,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Draft a blameless post-mortem (Markdown with SVG charts) from an investigation.
     Postmortem(PostmortemArgs),
+    /// What sets two groups of requests apart: failing vs succeeding (default), slow vs the rest,
+    /// a window vs a baseline, two filters, or two traces span by span.
+    Diff(DiffArgs),
     /// Mine log templates (one message per line; stdin when no file).
     Templates(TemplatesArgs),
     /// Simulate a distributed system that fails in a known way, and write or stream its telemetry.
@@ -370,6 +373,49 @@ pub struct DemoArgs {
     /// Stop after the report instead of serving on.
     #[arg(long)]
     pub exit: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  faultline diff                                        failing vs succeeding requests, last hour
+  faultline diff --slow --from -30m                     slow requests vs the rest
+  faultline diff --from 08:00 --to 08:30 --baseline 07:00..07:55
+  faultline diff --a 'service = \"checkout\" and status = error' --b 'service = \"checkout\"'
+  faultline diff --trace 5b8efff798038103d269b633813fc60c --trace 9a1c...")]
+pub struct DiffArgs {
+    /// Start of the window: RFC 3339, unix seconds, or relative (-15m). Default: an hour before --to.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End of the window (default: the newest data).
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Compare the window with this one (T..T) instead of failing with succeeding requests.
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["slow", "a", "trace"])]
+    pub baseline: Option<String>,
+    /// Slow requests (over their endpoint's p95) against the rest, instead of failing ones.
+    #[arg(long, conflicts_with_all = ["a", "trace"])]
+    pub slow: bool,
+    /// Group A: traces with a span matching this filter (see docs/filter.md).
+    #[arg(long, conflicts_with = "trace")]
+    pub a: Option<String>,
+    /// Group B: traces with a span matching this filter (default: all other traces).
+    #[arg(long, requires = "a")]
+    pub b: Option<String>,
+    /// Compare two traces span by span (give it twice).
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append)]
+    pub trace: Vec<String>,
+    /// Differences to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Data directory.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
+    pub data_dir: PathBuf,
+    /// Ask a running faultline server instead.
+    #[arg(long, env = "FAULTLINE_SERVER")]
+    pub server: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

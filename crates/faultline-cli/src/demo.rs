@@ -9,10 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 
-/// `want` if it is free, else any free port on its host (`None` when `allow_other` is false).
+/// `want` if it is free (port 0: a free one), else any free port on its host (`None` when
+/// `allow_other` is false).
 fn free_addr(want: SocketAddr, allow_other: bool) -> Option<SocketAddr> {
-    if std::net::TcpListener::bind(want).is_ok() {
-        return Some(want);
+    if let Ok(l) = std::net::TcpListener::bind(want) {
+        return l.local_addr().ok();
     }
     if !allow_other {
         return None;

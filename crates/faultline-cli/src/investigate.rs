@@ -1,8 +1,8 @@
 //! `faultline investigate`, `faultline postmortem` and `faultline templates`.
 
 use crate::args::{
-    Format, InvestigateArgs, InvestigationArgs, PostmortemArgs, ReportFormat, SourceArgs, TemplatesArgs,
-    VerifyArgs,
+    DiffArgs, Format, InvestigateArgs, InvestigationArgs, PostmortemArgs, ReportFormat, SourceArgs,
+    TemplatesArgs, VerifyArgs,
 };
 use crate::query::{query_string, Backend};
 use anyhow::Context;
@@ -161,5 +161,41 @@ pub async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             e.reason
         )?;
     }
+    Ok(())
+}
+
+pub async fn diff(a: DiffArgs) -> anyhow::Result<()> {
+    let src = SourceArgs { data_dir: a.data_dir.clone(), server: a.server.clone(), format: a.format };
+    let q = match a.trace.as_slice() {
+        [] => query_string(&[
+            ("from", a.from.clone()),
+            ("to", a.to.clone()),
+            ("baseline", a.baseline.clone()),
+            ("mode", a.slow.then(|| "slow".to_string())),
+            ("a", a.a.clone()),
+            ("b", a.b.clone()),
+            ("top", Some(a.top.to_string())),
+        ]),
+        [x, y] => query_string(&[("trace_a", Some(x.clone())), ("trace_b", Some(y.clone()))]),
+        _ => anyhow::bail!("--trace takes exactly two trace ids (give it twice)"),
+    };
+    let b = Backend::open(&src).await?;
+    let v = b.get(&format!("/api/v1/diff{q}")).await?;
+    let mut out = std::io::stdout().lock();
+    if a.format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let text = if a.trace.is_empty() {
+        let r: faultline_analysis::diff::DiffReport =
+            serde_json::from_value(v).context("reading the comparison")?;
+        faultline_analysis::diff::render_text(&r)
+    } else {
+        let r: faultline_analysis::diff::TraceComparison =
+            serde_json::from_value(v).context("reading the comparison")?;
+        faultline_analysis::diff::render_trace_comparison(&r)
+    };
+    out.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -66,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Investigate(a) => investigate::investigate(a).await,
             args::Command::Postmortem(a) => investigate::postmortem(a).await,
             args::Command::Verify(a) => investigate::verify(a).await,
+            args::Command::Diff(a) => investigate::diff(a).await,
             args::Command::Templates(a) => investigate::templates(a),
         }
     })

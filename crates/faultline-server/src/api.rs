@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status", get(status))
         .route("/api/v1/investigate", get(crate::investigate::handler))
         .route("/api/v1/verify", get(crate::investigate::verify_handler))
+        .route("/api/v1/diff", get(crate::diff::handler))
         .route("/api/v2/spans", axum::routing::post(zipkin_spans))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))

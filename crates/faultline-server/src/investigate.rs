@@ -136,7 +136,7 @@ fn latest_start(batches: &[arrow::array::RecordBatch]) -> Option<i64> {
         .iter()
         .filter_map(|b| b.column_by_name("start_time"))
         .filter_map(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-        .filter_map(|a| arrow::compute::max(a))
+        .filter_map(arrow::compute::max)
         .max()
 }
 

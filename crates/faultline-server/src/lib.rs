@@ -7,6 +7,7 @@
 //! Invariant: handlers never panic on input; every rejection says what was wrong.
 
 pub mod api;
+pub mod diff;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
