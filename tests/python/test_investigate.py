@@ -144,3 +144,35 @@ def test_templates_json_groups_lines_like_the_ground_truth(binary, tmp_path):
     text = subprocess.run([binary, "templates"], input="user 1 logged in\nuser 2 logged in\n",
                           capture_output=True, text=True, check=True).stdout
     assert "2" in text and "logged in" in text
+
+
+def test_a_trace_with_its_clock_skew_corrected(binary, tmp_path):
+    out, data = tmp_path / "sim", tmp_path / "data"
+    run(binary, "sim", "--scenario", "clock-skew", "--out", str(out), "--duration", "10m", "--rps", "10",
+        "--start", "-15m")
+    run(binary, "import", "--data-dir", str(data), *[str(out / f) for f in ["traces.jsonl", "metrics.jsonl"]])
+    skewed = json.loads((out / "truth.json").read_text())["faults"][0]["instance"]
+    found = json.loads(run(binary, "traces", "search", f'instance = "{skewed}"', "--limit", "1",
+                           "--data-dir", str(data), "--format", "json").stdout)["traces"]
+    assert found, "a trace through the skewed host"
+    tid = found[0]["trace_id"]
+
+    def outside(tree):
+        """How long (ns) before its parent the earliest child starts: only a clock does that (a
+        child may end after its parent: a caller that timed out stops waiting)."""
+        by_id = {s["span_id"]: s for s in tree["spans"]}
+        worst = 0
+        for s in tree["spans"]:
+            p = by_id.get(s.get("parent_span_id"))
+            if p:
+                worst = max(worst, p["start_unix_nano"] - s["start_unix_nano"])
+        return worst
+
+    raw = json.loads(run(binary, "traces", "get", tid, "--data-dir", str(data), "--format", "json").stdout)
+    fixed = json.loads(run(binary, "traces", "get", tid, "--correct-skew", "--data-dir", str(data),
+                           "--format", "json").stdout)
+    assert outside(raw) > 100_000_000 and outside(fixed) < 1_000_000, (outside(raw), outside(fixed))
+    (c,) = [c for c in fixed["clock_corrections"] if c["instance"] == skewed]
+    assert abs(abs(c["offset_ns"]) - 250_000_000) < 20_000_000 and c["pairs"] > 100
+    text = run(binary, "traces", "get", tid, "--correct-skew", "--data-dir", str(data)).stdout
+    assert f"clock of {skewed}" in text

@@ -56,7 +56,11 @@ pub fn dependency_map_in(
         }
         let e = edges.entry((t.service[pi], t.service[i])).or_default();
         e.calls += 1;
-        e.errors += t.error[i] as u64;
+        // As the caller saw it (a 404 fails the client span, not the server's), when the caller
+        // recorded the call as a span of its own.
+        let call_span =
+            matches!(t.kind[pi], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+        e.errors += if call_span { t.error[pi] || t.error[i] } else { t.error[i] } as u64;
         e.durations.push(t.duration[pi]);
     }
     let services: HashSet<u32> = t.service.iter().copied().collect();

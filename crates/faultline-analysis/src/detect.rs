@@ -23,6 +23,10 @@ pub struct Skew {
     pub pairs: usize,
     /// Share of its spans that start before their parents.
     pub before_parent: f64,
+    /// Share of its span pairs (as child or parent) with the child outside the parent's interval,
+    /// as recorded and once its clock is corrected by the offset: the corrected view.
+    pub outside_before: f64,
+    pub outside_after: f64,
 }
 
 /// Estimates each instance's clock offset from parent/child pairs across services: with a
@@ -30,8 +34,10 @@ pub struct Skew {
 /// of midpoints is the clock difference. Each pair votes for both its instances (with opposite
 /// signs); an instance whose median vote is far from zero, with a tight interval, is skewed.
 pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
-    // (child instance, parent instance, midpoint difference) of each cross-service pair.
+    // (child instance, parent instance, midpoint difference) of each cross-service pair, and how
+    // far the child starts after its parent and ends before it.
     let mut pairs: Vec<(u32, u32, f64)> = Vec::new();
+    let mut margins: Vec<(i64, i64)> = Vec::new();
     let mut before: HashMap<u32, (u64, u64)> = HashMap::new();
     let mut outside: HashMap<u32, (u64, u64)> = HashMap::new();
     let mut service_of: HashMap<u32, u32> = HashMap::new();
@@ -46,6 +52,7 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
         }
         let mid = |i: usize| t.start[i] as f64 + t.duration[i] as f64 / 2.0;
         pairs.push((t.instance[c], t.instance[p], mid(c) - mid(p)));
+        margins.push((t.start[c] - t.start[p], t.end(p) - t.end(c)));
         service_of.insert(t.instance[c], t.service[c]);
         service_of.insert(t.instance[p], t.service[p]);
         let b = before.entry(t.instance[c]).or_default();
@@ -78,8 +85,12 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
             // A skewed host's pairs all agree; a peer of one agrees only on the pairs they share.
             let consistent =
                 v.iter().filter(|d| d.signum() == med.signum() && d.abs() >= 0.5 * med.abs()).count();
-            let weight = med.abs() * consistent as f64 / n as f64;
-            let better = best.as_ref().is_none_or(|b: &(f64, Skew)| weight > b.0);
+            // The more pairs agree, the likelier this host is the one: a peer that talks only to
+            // a skewed host agrees on as large an offset, but on fewer pairs.
+            let weight = med.abs() * consistent as f64;
+            let better = best
+                .as_ref()
+                .is_none_or(|b: &(f64, Skew)| weight > b.0 || (weight == b.0 && inst < b.1.instance));
             // Asymmetric network delay shifts midpoints too, but keeps children inside their
             // parents; a skewed clock puts them outside, on its own spans or its peers'.
             let out_of_parent = |i: u32| outside.get(&i).map_or(0.0, |&(o, n)| o as f64 / n.max(1) as f64);
@@ -87,6 +98,21 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
                 || pairs.iter().any(|&(c, p, _)| p == inst && out_of_parent(c) >= 0.1);
             if med.abs() >= 20.0 * MS && med.abs() >= 4.0 * ci && better && violates {
                 let b = before.get(&inst).copied().unwrap_or_default();
+                // The corrected view: its clock set back by the offset.
+                let (mut out0, mut out1, mut total) = (0u64, 0u64, 0u64);
+                let off = med as i64;
+                for (&(c, p, _), &(a, z)) in pairs.iter().zip(&margins) {
+                    let (a1, z1) = if c == inst {
+                        (a - off, z + off)
+                    } else if p == inst {
+                        (a + off, z - off)
+                    } else {
+                        continue;
+                    };
+                    total += 1;
+                    out0 += (a < 0 || z < 0) as u64;
+                    out1 += (a1 < 0 || z1 < 0) as u64;
+                }
                 let skew = Skew {
                     service: service_of[&inst],
                     instance: inst,
@@ -94,6 +120,8 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
                     ci_ns: ci,
                     pairs: n,
                     before_parent: b.0 as f64 / b.1.max(1) as f64,
+                    outside_before: out0 as f64 / total.max(1) as f64,
+                    outside_after: out1 as f64 / total.max(1) as f64,
                 };
                 best = Some((weight, skew));
             }

@@ -102,24 +102,6 @@ fn trace_hex(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Masks numbers and hex ids so that messages group (logs get the template miner's templates).
-fn normalise(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut in_num = false;
-    for c in msg.chars() {
-        if c.is_ascii_digit() {
-            if !in_num {
-                out.push_str("<N>");
-            }
-            in_num = true;
-        } else {
-            in_num = false;
-            out.push(c);
-        }
-    }
-    out
-}
-
 pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError> {
     let started = std::time::Instant::now();
     let t = &inp.spans;
@@ -351,11 +333,13 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         let (svc, inst) = (name(sk.service), name(sk.instance));
         let dir = if sk.offset_ns < 0.0 { "behind" } else { "ahead" };
         let text = format!(
-            "{inst}'s clock runs {} {dir} (+/- {}, {} span pairs); {} of its spans start before their parents",
+            "{inst}'s clock runs {} {dir} (+/- {}, {} span pairs); {} of its spans start before their parents; corrected by the offset, {} of its span pairs fall outside their parents instead of {} (faultline traces get ID --correct-skew)",
             ms(sk.offset_ns.abs()),
             ms(sk.ci_ns.max(0.1e6)),
             sk.pairs,
-            pct(sk.before_parent)
+            pct(sk.before_parent),
+            pct(sk.outside_after),
+            pct(sk.outside_before)
         );
         findings.push(Finding {
             pattern: "clock_skew".into(),
@@ -529,6 +513,12 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     // Logs with no trace id join their trace by the request ids they share with its spans.
     let (log_traces, logs_joined) =
         if symptom_found { crate::correlate::log_traces(&inp.logs, t) } else { (Vec::new(), 0) };
+    let log_templates = crate::logs::template_changes(
+        &inp.logs,
+        &log_traces,
+        if symptom_found { baseline_w } else { (0, 0) },
+        if symptom_found { incident_w } else { (0, 0) },
+    );
     for c in merged.iter_mut().take(5) {
         if c.change.is_none() {
             if let Some((ch, why)) =
@@ -560,7 +550,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             }
         }
         if symptom_found {
-            log_evidence(inp, &att, &log_traces, c, baseline_w, incident_w);
+            log_evidence(inp, &att, &log_traces, &log_templates, c, incident_w);
         }
     }
     if let Some(top) = merged.first_mut() {
@@ -798,7 +788,14 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         suggested_actions,
         timeline: timeline.into_iter().map(|e| e.1).collect(),
         dependencies: edge_red(t, &g, &edges, baseline_w, incident_w),
-        differences: differences.map(|d| d.features.into_iter().take(10).collect()).unwrap_or_default(),
+        log_templates: log_templates.changes.into_iter().take(10).collect(),
+        // What the affected requests share (up to ten), then what they lack (up to five).
+        differences: differences
+            .map(|d| {
+                let (more, less): (Vec<_>, Vec<_>) = d.features.into_iter().partition(|f| f.z > 0.0);
+                more.into_iter().take(10).chain(less.into_iter().take(5)).collect()
+            })
+            .unwrap_or_default(),
         series,
         correlated_metrics: correlated,
         stats: RunStats {
@@ -923,6 +920,7 @@ fn metrics_only(
         suggested_actions,
         timeline: vec![],
         dependencies: vec![],
+        log_templates: vec![],
         differences: vec![],
         series: vec![],
         correlated_metrics,
@@ -1208,8 +1206,8 @@ fn log_evidence(
     inp: &Inputs,
     att: &Attribution,
     log_traces: &[Option<[u8; 16]>],
+    tpl: &crate::logs::LogTemplates,
     c: &mut Candidate,
-    baseline: (i64, i64),
     incident: (i64, i64),
 ) {
     let logs = &inp.logs;
@@ -1217,35 +1215,25 @@ fn log_evidence(
         return;
     }
     let t = &inp.spans;
-    let mut own: HashMap<String, [u64; 2]> = HashMap::new();
     let svc = logs.names.get(&c.service);
-    let inst = c.instance.as_deref().and_then(|i| logs.names.get(i));
-    for k in 0..logs.len() {
-        if !logs.error[k] || Some(logs.service[k]) != svc || inst.is_some_and(|i| i != logs.instance[k]) {
-            continue;
-        }
-        let w = if logs.time[k] >= incident.0 && logs.time[k] < incident.1 {
-            1
-        } else if logs.time[k] >= baseline.0 && logs.time[k] < baseline.1 {
-            0
-        } else {
-            continue;
-        };
-        own.entry(normalise(&logs.body[k])).or_default()[w] += 1;
-    }
-    let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
-    if let Some((msg, [b, i])) = own
-        .iter()
-        .filter(|(_, v)| v[1] as f64 >= 10.0 && v[1] as f64 >= 3.0 * (v[0] as f64 * scale).max(1.0))
-        .max_by_key(|(m, v)| (v[1], std::cmp::Reverse((*m).clone())))
-    {
-        let place = c.instance.clone().unwrap_or_else(|| c.service.clone());
+    // Its own new or surging error templates (on its instance, when one is pinned).
+    if let Some(ch) = tpl.changes.iter().find(|ch| {
+        ch.error
+            && ch.service == c.service
+            && (c.instance.is_none() || ch.instance.is_none() || ch.instance == c.instance)
+    }) {
+        let place = ch.instance.clone().or_else(|| c.instance.clone()).unwrap_or_else(|| c.service.clone());
+        let mut refs = vec![ch.template_id.clone()];
+        refs.extend(ch.traces.iter().cloned());
         c.evidence(
             "logs",
-            format!("\"{msg}\" logged {i} times on {place} in the incident, {b} in the baseline"),
-            vec![],
+            format!(
+                "\"{}\" ({}) logged {} times on {place} in the incident, {} in the baseline",
+                ch.template, ch.template_id, ch.incident, ch.baseline
+            ),
+            refs,
         );
-        if let Some(p) = message_pattern(msg) {
+        if let Some(p) = message_pattern(&ch.template) {
             c.pattern(p);
         }
     }
@@ -1271,7 +1259,8 @@ fn log_evidence(
         }
         let Some(tid) = *tid else { continue };
         if let Some(&detail) = failed_at.get(&tid) {
-            let e = vague.entry((logs.service[k], normalise(&logs.body[k]))).or_default();
+            let Some(text) = tpl.text_of(k) else { continue };
+            let e = vague.entry((logs.service[k], text.to_string())).or_default();
             e.0 += 1;
             *e.1.entry(detail).or_default() += 1;
             let h = trace_hex(&tid);
@@ -1461,14 +1450,4 @@ fn actions(causes: &[RootCause], propagation: &[Vec<String>], findings: &[Findin
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalises_numbers() {
-        assert_eq!(normalise("took 123 ms on pod-7"), "took <N> ms on pod-<N>");
-    }
 }

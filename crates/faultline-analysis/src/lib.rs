@@ -14,6 +14,7 @@ pub mod graph;
 pub mod inputs;
 pub mod investigate;
 pub mod localise;
+pub mod logs;
 pub mod postmortem;
 pub mod red;
 pub mod report;

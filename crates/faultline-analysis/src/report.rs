@@ -113,6 +113,9 @@ pub struct Report {
     /// incident.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<EdgeRed>,
+    /// Log templates new or surging in the incident, per service (and instance), error ones first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_templates: Vec<crate::logs::TemplateChange>,
     /// What the failing (or slow) requests of the incident have in common that the others lack,
     /// strongest first (`faultline diff` over the incident window).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -325,9 +328,14 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
         }
     }
-    if !r.differences.is_empty() {
-        let _ = writeln!(o, "\n{}", bold("What the affected requests have in common"));
-        for f in r.differences.iter().filter(|f| f.z > 0.0).take(5) {
+    for (title, more) in [("What the affected requests have in common", true), ("What they lack", false)] {
+        let fs: Vec<&crate::diff::FeatureDiff> =
+            r.differences.iter().filter(|f| (f.z > 0.0) == more).take(if more { 5 } else { 3 }).collect();
+        if fs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n{}", bold(title));
+        for f in fs {
             let _ = writeln!(
                 o,
                 "  {} {}: {} of them, {} of the others (z = {:.0})",
@@ -336,6 +344,21 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 fmt_rate(f.a_share),
                 fmt_rate(f.b_share),
                 f.z
+            );
+        }
+    }
+    if !r.log_templates.is_empty() {
+        let _ = writeln!(o, "\n{}", bold("Logs new or surging in the incident"));
+        for l in r.log_templates.iter().take(5) {
+            let who = l.instance.as_deref().unwrap_or(&l.service);
+            let what: String = l.template.chars().take(90).collect();
+            let _ = writeln!(
+                o,
+                "  {:>6} (was {:>5})  {:<5} {who}{}: {what}",
+                l.incident,
+                l.baseline,
+                l.template_id,
+                if l.error { " [error]" } else { "" }
             );
         }
     }

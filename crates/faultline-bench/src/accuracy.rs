@@ -1,5 +1,6 @@
-//! Root-cause accuracy over randomised simulated incidents: fault kinds, targets, onsets, load,
-//! seeds and benign changes drawn at random (with healthy controls), each simulated, investigated
+//! Root-cause accuracy over randomised simulated incidents: topologies (the built-in e-commerce
+//! system, or a generated one), fault kinds, targets, onsets, load, background noise, seeds and
+//! benign changes drawn at random (with healthy controls), each simulated, investigated
 //! and scored against its truth: AC@1, AC@3 and Avg@5 for the service, instance and change
 //! attribution, pattern recall, false alarms on healthy runs, time per investigation.
 
@@ -15,13 +16,59 @@ fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
     xs[rng.random_range(0..xs.len())]
 }
 
-/// A random scenario (TOML) on the built-in e-commerce topology; `None` fault for a control.
-fn scenario(rng: &mut StdRng, k: usize, healthy: bool) -> String {
+/// A random scenario (TOML): on the built-in e-commerce topology or on a generated one (half each),
+/// with its topology's label; no fault for a healthy control.
+fn scenario(rng: &mut StdRng, k: usize, healthy: bool) -> (String, &'static str) {
+    if rng.random_bool(0.5) {
+        (ecommerce(rng, k, healthy), "ecommerce")
+    } else {
+        (generated(rng, k, healthy), "generated")
+    }
+}
+
+/// A random scenario on a generated topology (`topology.rs`).
+fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
+    let at = rng.random_range(15..=30);
+    let rps = rng.random_range(40..=90);
+    let sys = crate::topology::random_system(rng, rps);
+    let mut s = format!(
+        "name = \"random-{k}\"\ndescription = \"randomised, generated topology\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\n\n{}\n",
+        rng.random_range(1..1_000_000),
+        rng.random_range(0.0..0.002),
+        sys.toml
+    );
+    if rng.random_bool(0.6) {
+        let mids: Vec<&crate::topology::Svc> =
+            sys.services.iter().filter(|s| matches!(s.kind, "http" | "grpc")).collect();
+        let svc = &mids[rng.random_range(0..mids.len())].name;
+        s += &format!(
+            "[[changes]]\nid = \"{svc}-benign-{k}\"\nat = \"{}m\"\nservice = \"{svc}\"\nkind = \"deploy\"\nversion = \"9.{k}.0\"\ndescription = \"{svc} routine deploy\"\n\n",
+            rng.random_range(5..40)
+        );
+    }
+    if healthy {
+        return s;
+    }
+    let until = if rng.random_bool(0.3) {
+        format!("until = \"{}m\"\n", at + rng.random_range(5..12))
+    } else {
+        String::new()
+    };
+    let fault = (0..20).find_map(|_| crate::topology::random_fault(rng, &sys, k, at, &until));
+    match fault {
+        Some(f) => s + "[[faults]]\n" + &f,
+        None => s,
+    }
+}
+
+/// A random scenario on the built-in e-commerce topology.
+fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
     let rps = rng.random_range(40..=90);
     let mut s = format!(
-        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
-        rng.random_range(1..1_000_000)
+        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
+        rng.random_range(1..1_000_000),
+        rng.random_range(0.0..0.002)
     );
     // A benign change, as real systems have, somewhere.
     if rng.random_bool(0.6) {
@@ -163,7 +210,8 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
-    let texts: Vec<String> = (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).collect();
+    let (texts, labels): (Vec<String>, Vec<&str>) =
+        (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).unzip();
     if let Some(d) = dump {
         // The scenario files, to rerun one with `faultline sim --scenario FILE`.
         std::fs::create_dir_all(d)?;
@@ -194,6 +242,7 @@ pub fn run(
     });
     let mut t = Tally::default();
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut by_topology: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     for (k, slot) in results.into_iter().enumerate() {
         let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
         let out = out?;
@@ -209,11 +258,14 @@ pub fn run(
             continue;
         }
         t.runs += 1;
+        let topo = by_topology.entry(labels[k]).or_default();
         let f = &faults[0];
         let truth_svc = f["service"].as_str().unwrap_or("");
         let pattern = f["pattern"].as_str().unwrap_or("");
         let rank = r.root_causes.iter().position(|c| c.service == truth_svc);
         t.ac1 += (rank == Some(0)) as usize;
+        topo.0 += 1;
+        topo.1 += (rank == Some(0)) as usize;
         t.ac3 += rank.is_some_and(|r| r < 3) as usize;
         t.avg5 += (1..=5).map(|k| rank.is_some_and(|r| r < k) as usize as f64).sum::<f64>() / 5.0;
         let e = by_kind.entry(pattern.to_string()).or_default();
@@ -280,6 +332,10 @@ pub fn run(
         t.secs.get(t.secs.len() / 2).copied().unwrap_or(0.0),
         t.secs.last().copied().unwrap_or(0.0)
     );
+    println!("  AC@1 by topology:");
+    for (topo, (n, ok)) in &by_topology {
+        println!("    {topo:<28} {ok}/{n}");
+    }
     println!("  AC@1 by fault pattern:");
     for (p, (n, ok)) in by_kind {
         println!("    {p:<28} {ok}/{n}");

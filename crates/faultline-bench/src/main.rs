@@ -14,6 +14,7 @@ mod accuracy;
 mod investigate;
 mod nezha;
 mod templates;
+mod topology;
 use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use faultline_otlp::proto::common::v1::{any_value, AnyValue, KeyValue};
 use faultline_otlp::proto::resource::v1::Resource;

@@ -140,6 +140,10 @@ pub enum TracesCommand {
     Get {
         /// Trace id (32 hex digits; 16 accepted).
         id: String,
+        /// Shift the spans of hosts whose clocks are off by their offset (estimated across the
+        /// span pairs of the half hour around the trace).
+        #[arg(long)]
+        correct_skew: bool,
     },
     /// Find traces with a span matching a filter, e.g. 'service = "checkout" and status = error and duration > 500ms'.
     Search {
@@ -282,6 +286,10 @@ pub struct SimArgs {
     /// Requests per second at the entry points, overriding the scenario.
     #[arg(long)]
     pub rps: Option<f64>,
+    /// Start of the simulated window, overriding the scenario's date: RFC 3339, unix seconds, or
+    /// relative to now (-1h). The receivers refuse data more than a day in the future.
+    #[arg(long, allow_hyphen_values = true)]
+    pub start: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]

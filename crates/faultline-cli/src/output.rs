@@ -53,6 +53,19 @@ pub fn trace_tree(v: &Value) -> String {
             if sp.get("orphan").and_then(Value::as_bool) == Some(true) { " (parent missing)" } else { "" };
         let _ = writeln!(out, "{label:<label_w$}  {bar}  {:>9}{status}{orphan}", format_duration(b - a),);
     }
+    for c in v.get("clock_corrections").and_then(Value::as_array).into_iter().flatten() {
+        let off = i(c, "offset_ns");
+        let _ = writeln!(
+            out,
+            "clock of {} ({}) corrected: its spans moved {} {} (+/- {}, from {} span pairs)",
+            s(c, "instance"),
+            s(c, "service"),
+            format_duration(off.abs()),
+            if off > 0 { "earlier" } else { "later" },
+            format_duration(i(c, "ci_ns").max(1)),
+            i(c, "pairs")
+        );
+    }
     out
 }
 

@@ -131,8 +131,9 @@ fn print_text(s: &str) -> anyhow::Result<()> {
 pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
     let b = Backend::open(&a.source).await?;
     match a.command {
-        TracesCommand::Get { id } => {
-            let v = b.get(&format!("/api/v1/traces/{}", enc(&id))).await?;
+        TracesCommand::Get { id, correct_skew } => {
+            let q = if correct_skew { "?correct_skew=true" } else { "" };
+            let v = b.get(&format!("/api/v1/traces/{}{q}", enc(&id))).await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::trace_tree(&v)),

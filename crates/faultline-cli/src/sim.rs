@@ -14,7 +14,12 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let name = a.scenario.as_deref().context("--scenario is required")?;
-    let sc = faultline_sim::load(name)?;
+    let mut sc = faultline_sim::load(name)?;
+    let now = faultline_model::time::now_ns();
+    if let Some(s) = &a.start {
+        let ns = faultline_model::time::parse_time_ns(s, now).context("--start")?;
+        sc.start = faultline_model::time::format_rfc3339(ns);
+    }
     let opts = RunOptions {
         seed: a.seed,
         duration_ns: a
@@ -25,6 +30,20 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
             .context("--duration")?,
         rps: a.rps,
     };
+    let start = faultline_model::time::parse_time_ns(&sc.start, now).context("the scenario's start")?;
+    let length = match opts.duration_ns {
+        Some(d) => d,
+        None => faultline_model::time::parse_duration_ns(&sc.duration).context("the scenario's duration")?,
+    };
+    if start + length > now + 86_400_000_000_000 {
+        eprintln!(
+            "note: this run is dated {} .. {}, more than a day ahead: faultline import and the OTLP \
+             receivers refuse such data; --start -{}m dates it to end now",
+            faultline_model::time::format_rfc3339_secs(start),
+            faultline_model::time::format_rfc3339_secs(start + length),
+            (length / 60_000_000_000).max(1)
+        );
+    }
     let t0 = Instant::now();
     match (&a.out, &a.otlp) {
         (Some(dir), _) => {

@@ -82,13 +82,22 @@ fn parse_trace_id(s: &str) -> Result<TraceId, AppError> {
     TraceId::from_hex_lenient(s).map_err(|e| AppError::bad_request(format!("invalid trace id {s:?}: {e}")))
 }
 
-async fn trace_by_id(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn trace_by_id(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let tid = parse_trace_id(&id)?;
     let tree = get_trace(&st.store, tid).await?;
+    let correct = p.get("correct_skew").is_some_and(|v| v.is_empty() || v == "true" || v == "1");
+    let tree = match (tree, correct) {
+        (Some(t), true) => Some(crate::skew::corrected(&st.store, t).await?),
+        (t, _) => t.map(|t| json!(t)),
+    };
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     match tree {
-        Some(t) => Ok(Json(json!(t))),
+        Some(t) => Ok(Json(t)),
         None => Err(AppError::not_found(format!("no trace with id {}", tid))),
     }
 }

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod investigate;
 pub mod jaeger;
 pub mod otlp_http;
+pub mod skew;
 pub mod telemetry;
 
 use axum::response::IntoResponse;
