@@ -164,7 +164,9 @@ pub fn thundering_herd(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)
             continue;
         };
         let a = t.attr_info(i);
-        if let Some(h) = a.cache_hit {
+        // A lookup that failed (timed out, refused, cut off) is not a miss: the cache did not
+        // lose its entries, the way to it broke (that is another detector's finding).
+        if let Some(h) = a.cache_hit.filter(|_| !t.error[i]) {
             let e = &mut hits.entry(t.peer[i]).or_default()[w];
             e.0 += h as u64;
             e.1 += 1;
@@ -330,7 +332,12 @@ pub struct Partition {
     pub callees: Vec<u32>,
 }
 
-pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -> Option<Partition> {
+pub fn network_partition(
+    t: &SpanTable,
+    g: &Graph,
+    a: &Attribution,
+    incident: (i64, i64),
+) -> Option<Partition> {
     // Zone of each address: resources name their host's ip and zone.
     let mut zone_of_ip: HashMap<&str, u32> = HashMap::new();
     for r in &t.resources {
@@ -340,7 +347,8 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
     }
     // Calls no one answered, by (caller zone, callee zone).
     let mut pairs: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
-    let mut callers: HashMap<(u32, u32, u32), u64> = HashMap::new();
+    // Failed calls per calling service, and whether it made them while answering users directly.
+    let mut callers: HashMap<(u32, u32, u32), (u64, bool)> = HashMap::new();
     let mut callees: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
     for i in 0..t.len() {
         if t.start[i] < incident.0 || t.start[i] >= incident.1 {
@@ -364,7 +372,9 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
         e.0 += failed as u64;
         e.1 += 1;
         if failed {
-            *callers.entry((key.0, key.1, t.service[i])).or_default() += 1;
+            let c = callers.entry((key.0, key.1, t.service[i])).or_default();
+            c.0 += 1;
+            c.1 |= serves_users(t, g, i);
             let v = callees.entry(key).or_default();
             if !v.contains(&t.peer[i]) {
                 v.push(t.peer[i]);
@@ -380,11 +390,19 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
     if failed < 20 || rate < 0.3 || elsewhere > 0.2 * rate {
         return None;
     }
-    let caller = callers
-        .iter()
-        .filter(|(k, _)| (k.0, k.1) == zones)
-        .max_by_key(|(k, c)| (**c, std::cmp::Reverse(k.2)))
-        .map(|(k, _)| k.2)?;
+    // Every caller across the cut fails at once; name the one nearest the users (where their
+    // requests first cross it, and where zone-aware routing would route around it) when it has a
+    // real share of the failures, else the one with most.
+    let across: Vec<(u32, u64, bool)> =
+        callers.iter().filter(|(k, _)| (k.0, k.1) == zones).map(|(k, c)| (k.2, c.0, c.1)).collect();
+    let most = |front: bool| {
+        across
+            .iter()
+            .filter(|c| !front || (c.2 && c.1 * 10 >= failed))
+            .max_by_key(|c| (c.1, std::cmp::Reverse(c.0)))
+            .map(|c| c.0)
+    };
+    let caller = most(true).or_else(|| most(false))?;
     Some(Partition {
         zones,
         failed,
@@ -393,6 +411,22 @@ pub fn network_partition(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
         caller,
         callees: callees.remove(&zones).unwrap_or_default(),
     })
+}
+
+/// Whether call span i was made while answering a user's request: the spans above it in its own
+/// service lead up to the trace's entry.
+fn serves_users(t: &SpanTable, g: &Graph, i: usize) -> bool {
+    let mut k = i;
+    loop {
+        let p = g.parent[k];
+        if p == NONE {
+            return g.is_entry(t, k);
+        }
+        if t.service[p as usize] != t.service[i] {
+            return false;
+        }
+        k = p as usize;
+    }
 }
 
 /// Failure words and the patterns they name.

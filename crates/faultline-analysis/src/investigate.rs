@@ -454,7 +454,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             );
             cands.push(c);
         }
-        if let Some(p) = detect::network_partition(t, &att, incident_w) {
+        if let Some(p) = detect::network_partition(t, &g, &att, incident_w) {
             let (za, zb) = (name(p.zones.0), name(p.zones.1));
             let caller = name(p.caller);
             let mut c = Candidate::new(&caller, 1.2);

@@ -54,7 +54,8 @@ fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     } else {
         String::new()
     };
-    let fault = (0..20).find_map(|_| crate::topology::random_fault(rng, &sys, k, at, &until));
+    let fault = (0..20)
+        .find_map(|_| crate::topology::random_fault(rng, &sys, k, at, &until, (45 - at) as f64 * 60.0));
     match fault {
         Some(f) => s + "[[faults]]\n" + &f,
         None => s,

@@ -31,6 +31,10 @@ pub struct Svc {
     pub instances: Vec<String>,
     /// A connection pool it holds (to its database).
     pub pool: Option<String>,
+    /// The pool's size, and how many connections one instance takes from it per second at the
+    /// scenario's load (so that a leak can be sized to drain the pool within the window).
+    pub pool_size: u32,
+    pub pool_takes_per_sec: f64,
     /// It has `POST` endpoints (disk-full faults fail those).
     pub posts: bool,
     /// Other services call it.
@@ -158,11 +162,27 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
         t += "]\n";
         mix.push((name, rng.random_range(1..=6)));
     }
+    // Requests per second each service gets: the entry's endpoints by their weights, then down the
+    // calls (every endpoint of a service calls all its callees, and callees are deeper).
+    let total_weight: u32 = mix.iter().map(|(_, w)| *w).sum();
+    let mut rate = vec![0.0f64; n_mid];
+    for (e, calls) in entry_calls.iter().enumerate() {
+        for &c in calls {
+            rate[c] += rps as f64 * mix[e].1 as f64 / total_weight as f64;
+        }
+    }
+    for i in 0..n_mid {
+        for &j in &callees[i] {
+            rate[j] += rate[i];
+        }
+    }
     services.push(Svc {
         name: entry.clone(),
         kind: "http",
         instances: entry_instances,
         pool: None,
+        pool_size: 0,
+        pool_takes_per_sec: 0.0,
         posts: mix.iter().any(|(n, _)| n.starts_with("POST")),
         called: false,
         spare: None,
@@ -214,13 +234,12 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
         });
         t += "]\n";
         let pool = has_db[i].then(|| format!("{name}-db"));
+        let pool_size = rng.random_range(8..=14u32);
         if let Some(p) = &pool {
-            let _ = writeln!(
-                t,
-                "pools = {{ {p} = {{ size = {}, acquire_timeout = \"1s\" }} }}",
-                rng.random_range(8..=14)
-            );
+            let _ = writeln!(t, "pools = {{ {p} = {{ size = {pool_size}, acquire_timeout = \"1s\" }} }}");
         }
+        // Reads behind the cache take a connection only on a miss.
+        let hit_rate = rng.random_range(0.94..0.97);
         for (e, ep) in endpoint_names(i, grpc[i]).iter().enumerate() {
             let _ = writeln!(t, "[[services.endpoints]]\nname = \"{ep}\"\nlatency = {{ median = \"{}ms\", p99 = \"{}ms\" }}\ncalls = [", rng.random_range(1..6), rng.random_range(10..30));
             for &c in &callees[i] {
@@ -252,6 +271,9 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
             kind,
             instances: ids,
             pool: pool.clone(),
+            pool_size,
+            pool_takes_per_sec: rate[i] / n_inst as f64
+                * if Some(i) == cached { 1.0 - hit_rate } else { 1.0 },
             posts: !grpc[i] && posted[i],
             called: called[i] || entry_calls.iter().any(|c| c.contains(&i)),
             spare,
@@ -280,13 +302,15 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
                 kind: "database",
                 instances: vec![],
                 pool: None,
+                pool_size: 0,
+                pool_takes_per_sec: 0.0,
                 posts: false,
                 called: true,
                 spare: None,
             });
             if small {
                 let c = format!("{name}-cache");
-                let _ = writeln!(t, "\n[[services]]\nname = \"{c}\"\nkind = \"cache\"\nworkers = 256\nhit_rate = {:.2}\ninstances = [", rng.random_range(0.94..0.97));
+                let _ = writeln!(t, "\n[[services]]\nname = \"{c}\"\nkind = \"cache\"\nworkers = 256\nhit_rate = {hit_rate:.2}\ninstances = [");
                 t += &instance_line(
                     &format!("10.3.{}.5:6379", i + 10),
                     &format!("10.3.{}.5", i + 10),
@@ -302,6 +326,8 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
                     kind: "cache",
                     instances: vec![],
                     pool: None,
+                    pool_size: 0,
+                    pool_takes_per_sec: 0.0,
                     posts: false,
                     called: true,
                     spare: None,
@@ -318,6 +344,8 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
             kind: "external",
             instances: vec![],
             pool: None,
+            pool_size: 0,
+            pool_takes_per_sec: 0.0,
             posts: false,
             called: true,
             spare: None,
@@ -333,12 +361,20 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
 
 /// A fault of a random kind on a target that suits it: the `[[faults]]` fields, with `at` (the
 /// given onset, or its own) and `until` when given. `None` when the kind drawn has no target here.
-pub fn random_fault(rng: &mut StdRng, sys: &System, k: usize, at: u32, until: &str) -> Option<String> {
-    let fields = fault_fields(rng, sys, k, until)?;
+/// `left_secs` is the time from the onset to the end of the window (leaks are sized to show in it).
+pub fn random_fault(
+    rng: &mut StdRng,
+    sys: &System,
+    k: usize,
+    at: u32,
+    until: &str,
+    left_secs: f64,
+) -> Option<String> {
+    let fields = fault_fields(rng, sys, k, until, left_secs)?;
     Some(if fields.contains("\nat = ") { fields } else { format!("at = \"{at}m\"\n{fields}") })
 }
 
-fn fault_fields(rng: &mut StdRng, sys: &System, k: usize, until: &str) -> Option<String> {
+fn fault_fields(rng: &mut StdRng, sys: &System, k: usize, until: &str, left_secs: f64) -> Option<String> {
     let svcs = &sys.services;
     let pick_svc = |rng: &mut StdRng, f: &dyn Fn(&Svc) -> bool| -> Option<Svc> {
         let c: Vec<&Svc> = svcs.iter().filter(|s| f(s)).collect();
@@ -406,8 +442,12 @@ fn fault_fields(rng: &mut StdRng, sys: &System, k: usize, until: &str) -> Option
         7 => {
             let s = pick_svc(rng, &|s| s.pool.is_some() && s.instances.len() >= 2)?;
             let i = inst(rng, &s);
+            // A leak per connection taken that runs the pool dry somewhere in the first half of
+            // what is left of the window: a leak too slow to exhaust the pool shows nothing.
+            let drain_secs = left_secs * rng.random_range(0.25..0.5);
+            let leak = (s.pool_size as f64 / (s.pool_takes_per_sec * drain_secs).max(1.0)).clamp(0.002, 0.5);
             format!(
-                "kind = \"connection_leak\"\nservice = \"{}\"\ninstance = \"{i}\"\npool = \"{}\"\nerror_rate = 0.002\n",
+                "kind = \"connection_leak\"\nservice = \"{}\"\ninstance = \"{i}\"\npool = \"{}\"\nerror_rate = {leak:.4}\n",
                 s.name,
                 s.pool.as_deref().unwrap_or_default()
             )
