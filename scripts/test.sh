@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/faultline-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The shared target directory serves several checkouts, and cargo does not rebuild a test binary
+# because its checkout moved: tests find their files at run time, from this checkout.
+export INSTA_WORKSPACE_ROOT="$PWD"
 VENV="${FAULTLINE_VENV:-$HOME/.cache/faultline-venv}"
 
 step() { printf '\n== %s ==\n' "$*"; }

@@ -542,8 +542,11 @@ mod tests {
     }
 
     fn example(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
+        std::fs::read(format!(
+            "{}/../../../shared/data/otlp-examples/{name}",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        ))
+        .unwrap()
     }
 
     #[test]

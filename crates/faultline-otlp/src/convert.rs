@@ -782,7 +782,10 @@ mod tests {
     use crate::{Request, Signal};
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../../shared/data/otlp-examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../shared/data/otlp-examples/{name}",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        );
         std::fs::read(path).expect("shared/data beside the checkout")
     }
 
