@@ -43,6 +43,23 @@ pub struct Svc {
     pub spare: Option<String>,
 }
 
+impl Svc {
+    /// An uninstrumented dependency (database, cache, external API): called, nothing of its own.
+    fn dependency(name: impl Into<String>, kind: &'static str) -> Svc {
+        Svc {
+            name: name.into(),
+            kind,
+            instances: vec![],
+            pool: None,
+            pool_size: 0,
+            pool_takes_per_sec: 0.0,
+            posts: false,
+            called: true,
+            spare: None,
+        }
+    }
+}
+
 pub struct System {
     /// The `[[services]]` and `[traffic]` of a scenario file.
     pub toml: String,
@@ -297,17 +314,7 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
             for op in ["SELECT", "UPDATE"] {
                 let _ = writeln!(t, "[[services.endpoints]]\nname = \"{op} {name}\"\nlatency = {{ median = \"{median}ms\", p99 = \"{}ms\" }}\nquery = \"{op} * FROM {name} WHERE id = $1\"", median * 4);
             }
-            services.push(Svc {
-                name: p.clone(),
-                kind: "database",
-                instances: vec![],
-                pool: None,
-                pool_size: 0,
-                pool_takes_per_sec: 0.0,
-                posts: false,
-                called: true,
-                spare: None,
-            });
+            services.push(Svc::dependency(p.clone(), "database"));
             if small {
                 let c = format!("{name}-cache");
                 let _ = writeln!(t, "\n[[services]]\nname = \"{c}\"\nkind = \"cache\"\nworkers = 256\nhit_rate = {hit_rate:.2}\ninstances = [");
@@ -321,17 +328,7 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
                     "",
                 );
                 t += "]\n[[services.endpoints]]\nname = \"GET\"\nlatency = { median = \"300us\", p99 = \"1ms\" }\n";
-                services.push(Svc {
-                    name: c,
-                    kind: "cache",
-                    instances: vec![],
-                    pool: None,
-                    pool_size: 0,
-                    pool_takes_per_sec: 0.0,
-                    posts: false,
-                    called: true,
-                    spare: None,
-                });
+                services.push(Svc::dependency(c, "cache"));
             }
         }
     }
@@ -339,17 +336,7 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
         let _ = writeln!(t, "\n[[services]]\nname = \"{external}\"\nkind = \"external\"\nworkers = 64\nqueue = 128\ninstances = [");
         let _ = writeln!(t, "  {{ id = \"{external}.example:443\", ip = \"203.0.113.20\", port = 443 }},");
         t += "]\n[[services.endpoints]]\nname = \"POST /v2/check\"\nlatency = { median = \"30ms\", p99 = \"120ms\" }\n";
-        services.push(Svc {
-            name: external.to_string(),
-            kind: "external",
-            instances: vec![],
-            pool: None,
-            pool_size: 0,
-            pool_takes_per_sec: 0.0,
-            posts: false,
-            called: true,
-            spare: None,
-        });
+        services.push(Svc::dependency(external.to_string(), "external"));
     }
     let _ = writeln!(t, "\n[traffic]\nrps = {rps}\nmix = [");
     for (name, w) in &mix {
