@@ -18,8 +18,20 @@ pub const LOG_COLUMNS: &[&str] = &[
 ];
 
 /// Columns the analysis reads from the metrics table.
-pub const METRIC_COLUMNS: &[&str] =
-    &["time", "name", "attributes", "value", "sum", "count", "service_name", "service_instance"];
+pub const METRIC_COLUMNS: &[&str] = &[
+    "time",
+    "start_time",
+    "name",
+    "kind",
+    "temporality",
+    "is_monotonic",
+    "attributes",
+    "value",
+    "sum",
+    "count",
+    "service_name",
+    "service_instance",
+];
 
 fn times(b: &RecordBatch, name: &str) -> Vec<i64> {
     b.column_by_name(name)
@@ -50,6 +62,30 @@ pub struct LogTable {
     pub trace_id: Vec<Option<[u8; 16]>>,
     /// For records without a trace id: the correlation ids they carry (see `correlate`).
     pub corr: Vec<Vec<String>>,
+}
+
+/// Leading tokens of a plain-text line searched for its level: time stamps, a thread and a logger
+/// name can come before it (`05:18:42.995 [main] ERROR c.e.Svc - ...`), the message comes after.
+const LEVEL_TOKENS: usize = 6;
+
+/// The level written inside a plain-text line without severity: `Some(true)` for an error level
+/// (ERROR, FATAL, CRITICAL, SEVERE, `E` of Android's and glog's letters in a level position),
+/// `Some(false)` for another level, `None` when the line names none. An INFO line that mentions an
+/// error is not an error report.
+pub fn level_in_text(body: &str) -> Option<bool> {
+    for tok in body.split_whitespace().take(LEVEL_TOKENS) {
+        let t = tok.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | ':' | '<' | '>' | ',' | '|'));
+        match t.to_ascii_uppercase().as_str() {
+            "ERROR" | "ERR" | "FATAL" | "CRITICAL" | "CRIT" | "SEVERE" | "EMERG" | "ALERT" | "PANIC" => {
+                return Some(true)
+            }
+            "WARN" | "WARNING" | "INFO" | "NOTICE" | "DEBUG" | "TRACE" | "FINE" | "FINER" | "FINEST" => {
+                return Some(false)
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Words that mark a log line as an error report when it has no severity.
@@ -92,7 +128,10 @@ impl LogTable {
                 } else if !text.is_empty() {
                     text.starts_with("err") || text.starts_with("fatal") || text.starts_with("crit")
                 } else {
-                    looks_like_error(body)
+                    match level_in_text(body) {
+                        Some(level) => level,
+                        None => looks_like_error(body),
+                    }
                 };
                 t.time.push(tm);
                 let s = str_at(b, "service_name", row);
@@ -149,20 +188,61 @@ pub struct MetricTable {
 }
 
 impl MetricTable {
+    /// Series from metric batches. Cumulative counters and histograms become what happened in each
+    /// interval (a counter's increase per second, a histogram's mean over the interval's
+    /// observations), so that every series reads as a level that can be compared across windows: a
+    /// cumulative counter always grows, and its level says nothing about now.
     pub fn from_batches(batches: &[RecordBatch]) -> MetricTable {
         let mut m = MetricTable::default();
+        let mut cumulative: BTreeMap<MetricKey, Vec<Cumulative>> = BTreeMap::new();
         for b in batches {
             let time = times(b, "time");
+            let start = times(b, "start_time");
             let f = |n: &str| b.column_by_name(n).and_then(|c| c.as_primitive_opt::<Float64Type>().cloned());
             let (value, sum) = (f("value"), f("sum"));
             let count = b
                 .column_by_name("count")
                 .and_then(|c| c.as_primitive_opt::<arrow::datatypes::UInt64Type>().cloned());
+            let temporality =
+                b.column_by_name("temporality").and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
+            let monotonic = b.column_by_name("is_monotonic").and_then(|c| c.as_boolean_opt().cloned());
             for (row, &tm) in time.iter().enumerate() {
+                let key = MetricKey {
+                    name: str_at(b, "name", row).to_string(),
+                    service: str_at(b, "service_name", row).to_string(),
+                    instance: str_at(b, "service_instance", row).to_string(),
+                    attributes: str_at(b, "attributes", row).to_string(),
+                };
+                let is_cumulative =
+                    temporality.as_ref().is_some_and(|t| t.is_valid(row) && t.value(row) == 2);
+                let kind = str_at(b, "kind", row);
+                let counter =
+                    kind == "sum" && monotonic.as_ref().is_some_and(|c| c.is_valid(row) && c.value(row));
                 let v = match (&value, &sum, &count) {
-                    (Some(v), _, _) if v.is_valid(row) => v.value(row),
+                    (Some(v), _, _) if v.is_valid(row) => {
+                        if is_cumulative && counter {
+                            cumulative.entry(key).or_default().push(Cumulative {
+                                time: tm,
+                                start: start[row],
+                                sum: v.value(row),
+                                count: None,
+                            });
+                            continue;
+                        }
+                        v.value(row)
+                    }
                     // Histograms and summaries: their mean.
                     (_, Some(s), Some(c)) if s.is_valid(row) && c.is_valid(row) && c.value(row) > 0 => {
+                        if is_cumulative && kind == "histogram" {
+                            let count = Some(c.value(row) as f64);
+                            cumulative.entry(key).or_default().push(Cumulative {
+                                time: tm,
+                                start: start[row],
+                                sum: s.value(row),
+                                count,
+                            });
+                            continue;
+                        }
                         s.value(row) / c.value(row) as f64
                     }
                     _ => continue,
@@ -170,19 +250,103 @@ impl MetricTable {
                 if !v.is_finite() {
                     continue;
                 }
-                let key = MetricKey {
-                    name: str_at(b, "name", row).to_string(),
-                    service: str_at(b, "service_name", row).to_string(),
-                    instance: str_at(b, "service_instance", row).to_string(),
-                    attributes: str_at(b, "attributes", row).to_string(),
-                };
                 m.series.entry(key).or_default().push((tm, v));
                 m.points += 1;
+            }
+        }
+        for (key, mut points) in cumulative {
+            points.sort_by_key(|p| p.time);
+            let series = per_interval(&points);
+            m.points += series.len();
+            if !series.is_empty() {
+                m.series.entry(key).or_default().extend(series);
             }
         }
         for s in m.series.values_mut() {
             s.sort_by_key(|p| p.0);
         }
         m
+    }
+}
+
+/// A point of a cumulative counter (`count` is `None`) or histogram.
+struct Cumulative {
+    time: i64,
+    start: i64,
+    sum: f64,
+    count: Option<f64>,
+}
+
+/// What each interval between consecutive cumulative points held: a counter's increase per second,
+/// a histogram's mean of the interval's observations. A reset (the start time moved, or the total
+/// fell) starts over; the first point counts from its start time when it has one.
+fn per_interval(points: &[Cumulative]) -> Vec<(i64, f64)> {
+    let mut out = Vec::with_capacity(points.len());
+    let mut prev: Option<&Cumulative> = None;
+    for p in points {
+        let base = match prev {
+            Some(q)
+                if q.start == p.start
+                    && p.sum >= q.sum
+                    && p.count.unwrap_or(0.0) >= q.count.unwrap_or(0.0) =>
+            {
+                Some((q.time, q.sum, q.count.unwrap_or(0.0)))
+            }
+            _ if p.start > 0 && p.start < p.time => Some((p.start, 0.0, 0.0)),
+            _ => None,
+        };
+        prev = Some(p);
+        let Some((t0, s0, c0)) = base else { continue };
+        let v = match p.count {
+            None if p.time > t0 => (p.sum - s0) / ((p.time - t0) as f64 / 1e9),
+            Some(c) if c > c0 => (p.sum - s0) / (c - c0),
+            _ => continue,
+        };
+        if v.is_finite() {
+            out.push((p.time, v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod cumulative_tests {
+    use super::*;
+
+    fn point(time: i64, sum: f64, count: Option<f64>) -> Cumulative {
+        Cumulative { time: time * 1_000_000_000, start: 1_000_000_000, sum, count }
+    }
+
+    #[test]
+    fn cumulative_counters_become_rates_and_restart_on_reset() {
+        // 10 per second, then a restart (the total falls), then 20 per second.
+        let pts =
+            [point(11, 100.0, None), point(21, 200.0, None), point(31, 5.0, None), point(41, 205.0, None)];
+        let r = per_interval(&pts);
+        let values: Vec<f64> = r.iter().map(|p| p.1).collect();
+        assert_eq!(values, vec![10.0, 10.0, 20.0]);
+    }
+
+    #[test]
+    fn cumulative_histograms_become_interval_means() {
+        // 10 observations averaging 5, then 10 more averaging 50.
+        let pts = [point(11, 50.0, Some(10.0)), point(21, 550.0, Some(20.0))];
+        assert_eq!(per_interval(&pts).iter().map(|p| p.1).collect::<Vec<_>>(), vec![5.0, 50.0]);
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    #[test]
+    fn the_level_inside_plain_text() {
+        let java = "05:18:42.995 ERROR c.e.OrderServiceImpl#451 TraceID: 04c8 SpanID: 274f [create][fail]";
+        assert_eq!(level_in_text(java), Some(true));
+        assert_eq!(level_in_text("05:18:42.995 INFO  - retrying after error 42"), Some(false));
+        assert_eq!(level_in_text("2026-11-13 08:00:01 [main] WARN  pool nearly full"), Some(false));
+        assert_eq!(level_in_text("connection refused"), None);
+        // A level word deep inside the message is not the line's level.
+        assert_eq!(level_in_text("user alice asked for the page about the word ERROR"), None);
     }
 }

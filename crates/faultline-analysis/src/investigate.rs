@@ -16,10 +16,6 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 const SECOND: i64 = 1_000_000_000;
 const MINUTE: i64 = 60 * SECOND;
 const HOUR: i64 = 60 * MINUTE;
-/// Fewest requests a baseline must hold to be compared with.
-const MIN_BASELINE_REQUESTS: usize = 10;
-/// Requests a baseline found in the data should hold: it is stretched back until it does.
-const GOOD_BASELINE_REQUESTS: usize = 200;
 
 /// Everything an investigation reads.
 #[derive(Debug, Default)]
@@ -110,112 +106,64 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             return Err(InvestigateError::BadWindow(format!("from {} is not before to {}", f, to)));
         }
     }
-    let mut notes: Vec<String> = Vec::new();
     let in_window = |w: (i64, i64)| t.start.iter().any(|&s| s >= w.0 && s < w.1);
     if let (Some(f), Some(to)) = (o.from, o.to) {
         if !in_window((f, to)) {
             return metrics_only(inp, o, (f, to), started);
         }
     }
-    let (dlo, max_start) = t.time_range().ok_or(InvestigateError::NoData)?;
-    let hi = o.to.unwrap_or(max_start + 1);
-    // The range the symptom is searched for and drawn over: a given baseline before the window is
-    // part of it; else as much again as the window before it.
-    let lo = match (o.from, o.baseline) {
-        (f, Some(b)) if b.1 <= f.unwrap_or(hi) => b.0.max(dlo),
-        (Some(f), _) => dlo.max(f - (hi - f)),
-        (None, _) => dlo,
-    };
-    if hi <= lo {
-        return Err(InvestigateError::NoData);
-    }
-    let step = (((hi - lo) / 60).max(SECOND) / SECOND) * SECOND;
+    let data = t.time_range().ok_or(InvestigateError::NoData)?;
     let g = Graph::build(t);
     let eps = symptom::endpoints(t, &g);
     if eps.is_empty() {
         return Err(InvestigateError::NoData);
     }
-    let enough = |w: (i64, i64)| symptom::requests_in(&eps, w) >= MIN_BASELINE_REQUESTS;
-    let given_baseline = match o.baseline {
-        Some(b) if enough(b) => Some(b),
-        Some(b) => {
-            notes.push(format!(
-                "the baseline {} .. {} holds fewer than {MIN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
-                format_rfc3339_secs(b.0),
-                format_rfc3339_secs(b.1)
-            ));
-            None
-        }
-        None => None,
-    };
-    // Without a baseline, the window before `--from` of the incident's length, stretched back until
-    // it holds enough requests to compare with (telemetry with gaps, or little traffic).
-    let baseline_before = |end: i64, len: i64| -> Option<(i64, i64)> {
-        let w = ((end - len).max(dlo), end);
-        if symptom::requests_in(&eps, w) >= GOOD_BASELINE_REQUESTS {
-            return Some(w);
-        }
-        let start = symptom::start_of_last(&eps, end, GOOD_BASELINE_REQUESTS)?;
-        let w = (start.min(w.0), end);
-        enough(w).then_some(w)
-    };
-    let from_baseline =
-        o.from.and_then(|f| given_baseline.or_else(|| baseline_before(f, (hi - f).min(HOUR))));
-    let reference = given_baseline.or(from_baseline).unwrap_or(match o.from {
-        Some(f) if f > lo => (lo, f),
-        _ => (lo, lo + (hi - lo) / 3),
-    });
-    let mut rises = symptom::find_rises(&eps, lo, hi, step, reference);
-    if let Some(f) = o.from {
-        rises.retain(|r| r.onset >= f - 2 * step);
-    }
-    let main = rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned();
-    let onset = main.as_ref().map(|m| {
-        rises
-            .iter()
-            .filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs())
-            .map(|r| r.onset)
-            .min()
-            .unwrap_or(m.onset)
-    });
+    let ask = crate::plan::Ask { from: o.from, to: o.to, baseline: o.baseline };
+    let p = crate::plan::plan(&ask, data, &eps).ok_or(InvestigateError::NoData)?;
+    let notes = p.notes.clone();
+    let (lo, hi) = p.range.pair();
+    let step = p.step;
+    let (rises, main, onset) = (&p.rises, &p.main, p.onset);
     let symptom_found = main.is_some();
-    // The windows.
-    let (incident_w, baseline_w) = match (onset, o.from) {
-        (_, Some(f)) => ((f, hi), from_baseline.unwrap_or(((f - (hi - f).min(HOUR)).max(lo), f))),
-        (Some(on), None) => {
-            let end = main
-                .as_ref()
-                .and_then(|m| m.end.or_else(|| symptom::recovery(&eps[m.endpoint], m, hi, step)))
-                .unwrap_or(hi);
-            let b = given_baseline.or_else(|| baseline_before(on, HOUR)).unwrap_or(((on - HOUR).max(lo), on));
-            ((on, end), b)
-        }
-        (None, None) => ((lo, hi), given_baseline.unwrap_or((lo, hi))),
+    // Evidence is gathered where there is something to explain: a symptom, or a window the user
+    // named as bad.
+    let look = symptom_found || p.named;
+    let incident_w = p.incident.pair();
+    // Without a healthy stretch of time, the window's failing or slow requests are the incident
+    // side and its other requests the baseline; time-based steps then have no baseline window.
+    let by_requests = p.baseline_time().is_none();
+    let baseline_w = p.baseline_time().map_or((incident_w.0, incident_w.0), |b| b.pair());
+    let (sides, outcome_slow) = sides_of(t, &g, &p);
+    // The baseline as the report shows it: its window, or the time the other requests span.
+    let baseline_shown = if by_requests {
+        (0..t.len())
+            .filter(|&i| sides[i] == 0)
+            .fold(None, |a: Option<(i64, i64)>, i| {
+                Some(a.map_or((t.start[i], t.end(i)), |a| (a.0.min(t.start[i]), a.1.max(t.end(i)))))
+            })
+            .unwrap_or(baseline_w)
+    } else {
+        baseline_w
     };
-    let (baseline_w, incident_w) =
-        if baseline_w.1 <= baseline_w.0 { ((lo, hi), incident_w) } else { (baseline_w, incident_w) };
-    if o.baseline.is_some() && given_baseline.is_none() {
-        if let Some(n) = notes.last_mut() {
-            n.push_str(&format!(
-                " ({} .. {})",
-                format_rfc3339_secs(baseline_w.0),
-                format_rfc3339_secs(baseline_w.1)
-            ));
-        }
-    }
 
     // Localisation.
-    let mut att = localise::attribute(t, &g, baseline_w, incident_w);
-    let slow_entry_threshold: HashMap<(u32, u32), i64> = eps
-        .iter()
-        .map(|e| ((e.service, e.operation), e.duration_quantile(baseline_w.0, baseline_w.1, 0.99).max(1)))
-        .collect();
+    let mut att = localise::attribute_sides(t, &g, &sides);
+    let slow_entry_threshold: HashMap<(u32, u32), i64> = if by_requests {
+        outcome_slow
+    } else {
+        eps.iter()
+            .map(|e| ((e.service, e.operation), e.duration_quantile(baseline_w.0, baseline_w.1, 0.99).max(1)))
+            .collect()
+    };
     let slow_entry = |i: usize| {
         slow_entry_threshold.get(&(t.service[i], t.operation[i])).is_some_and(|&th| t.duration[i] > th)
     };
-    let (failing, slow) = localise::coverage(t, &g, &mut att, incident_w, &slow_entry);
-    let sym_err = rises.iter().any(|r| r.signal == Signal::Errors);
-    let sym_lat = rises.iter().any(|r| r.signal == Signal::Latency);
+    let (failing, slow) = localise::coverage(t, &g, &mut att, &sides, &slow_entry);
+    let (sym_err, sym_lat) = if by_requests && rises.is_empty() {
+        (failing > 0 && failing >= slow, slow > failing)
+    } else {
+        (rises.iter().any(|r| r.signal == Signal::Errors), rises.iter().any(|r| r.signal == Signal::Latency))
+    };
     let edges = crate::deps::dependency_map_in(t, &g, incident_w.0, incident_w.1);
     let mut callees: HashMap<u32, Vec<u32>> = HashMap::new();
     for &(a, b) in edges.keys() {
@@ -224,7 +172,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     // Latency weighs by how much of the slow requests a node is in and how much of the time added
     // per request is its own: a node that added half a millisecond to every request is in all the
     // slow ones too, but did not make them slow.
-    let requests = [symptom::requests_in(&eps, baseline_w), symptom::requests_in(&eps, incident_w)];
+    let requests = localise::entries_per_side(t, &g, &sides);
     let excess = localise::excess_per_request(&att, requests);
     let total_excess: f64 = excess.values().filter(|x| **x > 0.0).sum();
     let mut score: HashMap<u32, f64> = HashMap::new();
@@ -274,6 +222,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         }
     }
 
+    let by_rule = if p.named { rule_scores(&att, requests, &mut score) } else { HashMap::new() };
+
     let name = |id: u32| t.names.name(id).to_string();
     // Up to three example traces per node where it failed on its own, in one pass.
     let mut example_traces: HashMap<u32, Vec<String>> = HashMap::new();
@@ -293,7 +243,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     let mut cands: Vec<Candidate> = Vec::new();
     for (&id, &s) in &score {
-        cands.push(node_candidate(
+        let mut c = node_candidate(
             t,
             &att,
             id,
@@ -302,15 +252,23 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             &edges,
             failing,
             slow,
-        ));
+        );
+        if let Some((summary, text)) = by_rule.get(&id) {
+            c.summary = summary.clone();
+            c.evidence("traces", text.clone(), vec![]);
+        }
+        cands.push(c);
     }
     // Spans that quietly stopped making their usual calls.
-    for tr in crate::shape::missing_calls(t, &g, baseline_w, incident_w).into_iter().take(3) {
+    let shapes =
+        if by_requests { Vec::new() } else { crate::shape::missing_calls(t, &g, baseline_w, incident_w) };
+    for tr in shapes.into_iter().take(3) {
         cands.push(truncation_candidate(t, &tr, requests[1]));
     }
     // The nodes' own metrics: evidence and weight for the hypotheses, and weak hypotheses of their
     // own where the traces name none.
-    let suspects = detect::metric_suspects(&inp.metrics, baseline_w, incident_w);
+    let suspects =
+        if by_requests { Vec::new() } else { detect::metric_suspects(&inp.metrics, baseline_w, incident_w) };
     let traces_explain = cands.iter().any(|c| c.score >= 0.5);
     for m in &suspects {
         let mut matched = false;
@@ -324,6 +282,34 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         if !matched && !traces_explain && m.strength >= 0.3 {
             cands.push(metric_candidate(m, 0.25 * m.strength));
         }
+    }
+
+    // Logs with no trace id join their trace by the request ids they share with its spans.
+    let (log_traces, logs_joined) =
+        if look { crate::correlate::log_traces(&inp.logs, t) } else { (Vec::new(), 0) };
+    let log_templates = crate::logs::template_changes(
+        &inp.logs,
+        &log_traces,
+        if look && !by_requests { baseline_w } else { (0, 0) },
+        if look && !by_requests { incident_w } else { (0, 0) },
+    );
+    // The services' own logs: errors of their own, events of their requests that stopped.
+    if look && !by_requests {
+        let callee_names: HashMap<String, Vec<String>> = callees
+            .iter()
+            .map(|(&a, bs)| {
+                (t.names.name(a).to_string(), bs.iter().map(|&b| t.names.name(b).to_string()).collect())
+            })
+            .collect();
+        let accused = crate::logs::log_suspects(
+            &inp.logs,
+            &log_traces,
+            &log_templates,
+            &callee_names,
+            baseline_w,
+            incident_w,
+        );
+        add_log_suspects(&mut cands, &accused, traces_explain);
     }
 
     // Detectors.
@@ -371,7 +357,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         c.evidence("metrics", text, vec![]);
         cands.push(c);
     }
-    if symptom_found {
+    if symptom_found && !by_requests {
         for h in detect::thundering_herd(t, baseline_w, incident_w) {
             let cache = name(h.cache);
             let mut c = Candidate::new(&cache, 1.0 + (h.hit_before - h.hit_after));
@@ -510,15 +496,6 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
             .collect()
     };
     let reference_time = onset.unwrap_or(incident_w.0);
-    // Logs with no trace id join their trace by the request ids they share with its spans.
-    let (log_traces, logs_joined) =
-        if symptom_found { crate::correlate::log_traces(&inp.logs, t) } else { (Vec::new(), 0) };
-    let log_templates = crate::logs::template_changes(
-        &inp.logs,
-        &log_traces,
-        if symptom_found { baseline_w } else { (0, 0) },
-        if symptom_found { incident_w } else { (0, 0) },
-    );
     for c in merged.iter_mut().take(5) {
         if c.change.is_none() {
             if let Some((ch, why)) =
@@ -549,7 +526,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
                 c.evidence("metrics", text, vec![]);
             }
         }
-        if symptom_found {
+        if look {
             log_evidence(inp, &att, &log_traces, &log_templates, c, incident_w);
         }
     }
@@ -560,7 +537,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         }
     }
     // What the failing (or slow) requests of the incident have in common that the others lack.
-    let differences = if symptom_found {
+    let differences = if look {
         let side: Box<crate::diff::Grouping<'_>> = if sym_err {
             Box::new(crate::diff::failing(t, incident_w))
         } else {
@@ -622,12 +599,20 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     // Symptom.
     let mut affected: Vec<(f64, Affected)> = Vec::new();
     let mut seen_ep = HashSet::new();
-    for r in &rises {
+    for r in rises.iter().filter(|_| !by_requests) {
         if !seen_ep.insert(r.endpoint) {
             continue;
         }
         let ep = &eps[r.endpoint];
         affected.push((r.shift.z.abs(), affected_of(t, ep, baseline_w, incident_w)));
+    }
+    if by_requests {
+        for ep in &eps {
+            let th = slow_entry_threshold.get(&(ep.service, ep.operation)).copied().unwrap_or(i64::MAX);
+            if let Some((weight, a)) = affected_by_outcome(t, ep, th, incident_w) {
+                affected.push((weight, a));
+            }
+        }
     }
     affected.sort_by(|a, b| b.0.total_cmp(&a.0));
     let affected: Vec<Affected> = affected.into_iter().map(|a| a.1).collect();
@@ -639,6 +624,19 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         }
     });
     let summary = match (&main, affected.first()) {
+        (_, Some(a)) if by_requests => format!(
+            "{} of the window's requests to {} {} failed or were slow (p99 {} against {} for the others){}",
+            pct(a.requests.incident / (a.requests.incident + a.requests.baseline).max(1e-9)),
+            a.service,
+            a.operation,
+            ms(a.latency_p99_ms.incident * 1e6),
+            ms(a.latency_p99_ms.baseline * 1e6),
+            if a.error_rate.incident > 0.0 {
+                format!(", {} failed", pct(a.error_rate.incident))
+            } else {
+                String::new()
+            }
+        ),
         (Some(m), Some(a)) => {
             let what = match m.signal {
                 Signal::Errors => format!(
@@ -683,7 +681,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
 
     // Propagation: from the leading cause up to the endpoints it hurt.
     let mut propagation = Vec::new();
-    if let (Some(top), true) = (root_causes.first(), symptom_found) {
+    if let (Some(top), true) = (root_causes.first(), symptom_found || by_requests) {
         for a in symptom.affected.iter().take(3) {
             if let Some(path) = path_up(t, &edges, &top.service, &a.service) {
                 if path.len() > 1 && !propagation.contains(&path) {
@@ -700,8 +698,11 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
 
     // Correlated metrics, first movers first.
-    let moves =
-        if symptom_found { detect::metric_moves(&inp.metrics, baseline_w, incident_w) } else { vec![] };
+    let moves = if look && !by_requests {
+        detect::metric_moves(&inp.metrics, baseline_w, incident_w)
+    } else {
+        vec![]
+    };
     let mut correlated: Vec<MetricMove> = moves
         .iter()
         .take(40)
@@ -779,7 +780,11 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     Ok(Report {
         schema: SCHEMA.into(),
         window: Window { from: format_rfc3339_secs(incident_w.0), to: format_rfc3339_secs(incident_w.1) },
-        baseline: Window { from: format_rfc3339_secs(baseline_w.0), to: format_rfc3339_secs(baseline_w.1) },
+        baseline: Window {
+            from: format_rfc3339_secs(baseline_shown.0),
+            to: format_rfc3339_secs(baseline_shown.1),
+        },
+        comparison: if by_requests { "requests" } else { "time" }.into(),
         incident,
         symptom,
         root_causes,
@@ -787,10 +792,11 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         propagation,
         suggested_actions,
         timeline: timeline.into_iter().map(|e| e.1).collect(),
-        dependencies: edge_red(t, &g, &edges, baseline_w, incident_w),
+        dependencies: if by_requests { Vec::new() } else { edge_red(t, &g, &edges, baseline_w, incident_w) },
         log_templates: log_templates.changes.into_iter().take(10).collect(),
         // What the affected requests share (up to ten), then what they lack (up to five).
         differences: differences
+            .filter(|_| incident)
             .map(|d| {
                 let (more, less): (Vec<_>, Vec<_>) = d.features.into_iter().partition(|f| f.z > 0.0);
                 more.into_iter().take(10).chain(less.into_iter().take(5)).collect()
@@ -808,6 +814,131 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         },
         notes,
     })
+}
+
+/// Weight of a log suspect added to a hypothesis about the same service, and of one that stands
+/// alone where the traces explain nothing (a code fault in a service whose spans carry no error
+/// status): strong own error logs then lead, near the confidence of a trace anomaly.
+const LOG_SUPPORT_WEIGHT: f64 = 0.3;
+const LOG_ALONE_WEIGHT: f64 = 0.6;
+
+fn add_log_suspects(cands: &mut Vec<Candidate>, accused: &[crate::logs::LogSuspect], traces_explain: bool) {
+    for ls in accused {
+        let mut matched = false;
+        for c in cands.iter_mut().filter(|c| c.service == ls.service) {
+            c.score += LOG_SUPPORT_WEIGHT * ls.strength;
+            matched = true;
+        }
+        if let Some(c) = cands.iter_mut().find(|c| c.service == ls.service) {
+            c.evidence("logs", ls.text.clone(), ls.refs.clone());
+        }
+        if matched {
+            continue;
+        }
+        let weight = if traces_explain { LOG_SUPPORT_WEIGHT } else { LOG_ALONE_WEIGHT };
+        let mut c = Candidate::new(&ls.service, weight * ls.strength);
+        c.pattern(if ls.errors { "code_exception" } else { "bad_response" });
+        c.summary = if ls.errors {
+            format!("{} logs errors of its own", ls.service)
+        } else {
+            format!("{}'s requests stopped part-way: events it always logged are missing", ls.service)
+        };
+        c.evidence("logs", ls.text.clone(), ls.refs.clone());
+        cands.push(c);
+    }
+}
+
+/// Each span's side (baseline, incident) in the plan's comparison, with the endpoints' slow
+/// thresholds when requests are compared.
+fn sides_of(t: &SpanTable, g: &Graph, p: &crate::plan::Plan) -> (Vec<u8>, HashMap<(u32, u32), i64>) {
+    match p.baseline_time() {
+        Some(b) => (localise::sides_by_time(t, b.pair(), p.incident.pair()), HashMap::new()),
+        None => localise::sides_by_outcome(t, g, p.incident.pair()),
+    }
+}
+
+/// The simple rules' leading services on the windows the investigation would compare: by growth
+/// of own time per request, and by growth of own error rate (the accuracy benchmarks' yardstick).
+pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option<String>) {
+    let t = &inp.spans;
+    let Some(data) = t.time_range() else { return (None, None) };
+    let g = Graph::build(t);
+    let eps = symptom::endpoints(t, &g);
+    let ask = crate::plan::Ask { from: o.from, to: o.to, baseline: o.baseline };
+    let Some(p) = crate::plan::plan(&ask, data, &eps) else { return (None, None) };
+    let (sides, _) = sides_of(t, &g, &p);
+    let att = localise::attribute_sides(t, &g, &sides);
+    let requests = localise::entries_per_side(t, &g, &sides);
+    let name = |x: Option<&(u32, f64)>| x.map(|x| t.names.name(x.0).to_string());
+    (
+        name(crate::rules::own_time_growth(&att, requests).first()),
+        name(crate::rules::own_error_growth(&att).first()),
+    )
+}
+
+/// Weight of a hypothesis from the simple rules alone (`rules.rs`): the node that added most of the
+/// time (or errors) scores this much, a confidence near one half; a node that passed the
+/// significance bars with strong evidence still ranks above it.
+const RULE_WEIGHT: f64 = 0.3;
+
+/// Scores, from the simple rules, the nodes whose own time or own errors grew without passing the
+/// significance bars (a few requests, a mild fault); returns their summary and evidence.
+fn rule_scores(
+    att: &Attribution,
+    requests: [usize; 2],
+    score: &mut HashMap<u32, f64>,
+) -> HashMap<u32, (String, String)> {
+    let mut out = HashMap::new();
+    let side = |nd: &localise::Node, w: usize| {
+        nd.total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64
+    };
+    let times = crate::rules::own_time_growth(att, requests);
+    let total: f64 = times.iter().map(|x| x.1).sum();
+    for &(id, x) in &times {
+        if score.contains_key(&id) {
+            continue;
+        }
+        let nd = &att.nodes[&id];
+        score.insert(id, RULE_WEIGHT * x / total.max(1.0));
+        out.insert(
+            id,
+            (
+                format!("its own time per request grew by {} ({} of all the time added)", ms(x), pct(x / total.max(1.0))),
+                format!(
+                    "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
+                    ms(side(nd, 0)),
+                    ms(side(nd, 1)),
+                    requests[0],
+                    requests[1]
+                ),
+            ),
+        );
+    }
+    let errors = crate::rules::own_error_growth(att);
+    let top = errors.first().map_or(1.0, |x| x.1);
+    for &(id, d) in &errors {
+        let nd = &att.nodes[&id];
+        let s = RULE_WEIGHT * d / top;
+        if score.get(&id).is_some_and(|&x| x >= s) {
+            continue;
+        }
+        score.insert(id, s);
+        out.insert(
+            id,
+            (
+                format!(
+                    "its own error rate grew from {} to {}",
+                    pct(nd.total[0].rate()),
+                    pct(nd.total[1].rate())
+                ),
+                format!(
+                    "own errors: {} of {} on the baseline side, {} of {} on the incident side",
+                    nd.total[0].errors, nd.total[0].n, nd.total[1].errors, nd.total[1].n
+                ),
+            ),
+        );
+    }
+    out
 }
 
 /// The dependency map with each edge's RED in the baseline and the incident.
@@ -912,6 +1043,7 @@ fn metrics_only(
         schema: SCHEMA.into(),
         window: Window { from: format_rfc3339_secs(window.0), to: format_rfc3339_secs(window.1) },
         baseline: Window { from: format_rfc3339_secs(baseline.0), to: format_rfc3339_secs(baseline.1) },
+        comparison: "time".into(),
         incident,
         symptom: Symptom { summary, onset: None, affected: vec![], trend: None, end: None },
         root_causes,
@@ -1312,6 +1444,43 @@ fn affected_of(t: &SpanTable, ep: &Endpoint, b: (i64, i64), i: (i64, i64)) -> Af
             incident: round1(ni as f64 / secs(i)),
         },
     }
+}
+
+/// An endpoint's failing or slow requests (durations above `slow_ns`) in `w` against its others,
+/// with the share of its requests they are (the weight for ordering); `None` when all were fine.
+fn affected_by_outcome(t: &SpanTable, ep: &Endpoint, slow_ns: i64, w: (i64, i64)) -> Option<(f64, Affected)> {
+    let (mut bad, mut good): (Vec<(i64, bool)>, Vec<(i64, bool)>) = (Vec::new(), Vec::new());
+    for &(_, d, failed) in ep.requests.iter().filter(|r| r.0 >= w.0 && r.0 < w.1) {
+        if failed || d > slow_ns {
+            bad.push((d, failed));
+        } else {
+            good.push((d, failed));
+        }
+    }
+    if bad.is_empty() {
+        return None;
+    }
+    let n = (bad.len() + good.len()) as f64;
+    let secs = ((w.1 - w.0) as f64 / 1e9).max(1.0);
+    let p99 = |v: &[(i64, bool)]| {
+        let mut d: Vec<i64> = v.iter().map(|x| x.0).collect();
+        d.sort_unstable();
+        round1(quantile(&d, 0.99) as f64 / 1e6)
+    };
+    let failed = bad.iter().filter(|x| x.1).count() as f64;
+    Some((
+        bad.len() as f64 / n,
+        Affected {
+            service: t.names.name(ep.service).into(),
+            operation: t.names.name(ep.operation).into(),
+            error_rate: BeforeAfter { baseline: 0.0, incident: round4(failed / n) },
+            latency_p99_ms: BeforeAfter { baseline: p99(&good), incident: p99(&bad) },
+            requests: BeforeAfter {
+                baseline: round1(good.len() as f64 / secs),
+                incident: round1(bad.len() as f64 / secs),
+            },
+        },
+    ))
 }
 
 fn round4(x: f64) -> f64 {

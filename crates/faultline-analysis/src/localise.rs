@@ -108,17 +108,61 @@ pub struct Attribution {
 /// Smallest growth of an edge's typical gap that counts, so that jitter of a fast network does not.
 const MIN_GAP_GROWTH_NS: f64 = 2e6;
 
-fn window(t: i64, b: (i64, i64), i: (i64, i64)) -> Option<usize> {
-    if t >= i.0 && t < i.1 {
-        Some(1)
-    } else if t >= b.0 && t < b.1 {
-        Some(0)
-    } else {
-        None
+/// A span's side in a comparison: the baseline (0), the incident (1), or neither.
+pub const NO_SIDE: u8 = u8::MAX;
+
+/// Sides by start time: the incident window wins where the two overlap.
+pub fn sides_by_time(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<u8> {
+    t.start
+        .iter()
+        .map(|&s| {
+            if s >= incident.0 && s < incident.1 {
+                1
+            } else if s >= baseline.0 && s < baseline.1 {
+                0
+            } else {
+                NO_SIDE
+            }
+        })
+        .collect()
+}
+
+/// Sides by what happened to the request: the spans of traces whose entry failed or was slow (the
+/// slow group of its endpoint's durations, `stats::slow_split`) are the incident side, those of the
+/// other traces in `window` the baseline. Returns the sides and each endpoint's slow threshold.
+pub fn sides_by_outcome(t: &SpanTable, g: &Graph, window: (i64, i64)) -> (Vec<u8>, HashMap<(u32, u32), i64>) {
+    let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::new();
+    let entries: Vec<Option<usize>> =
+        g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
+    for &e in entries.iter().flatten() {
+        if t.start[e] >= window.0 && t.start[e] < window.1 {
+            durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
+        }
     }
+    let thresholds: HashMap<(u32, u32), i64> =
+        durations.iter().filter_map(|(&k, d)| Some((k, crate::stats::slow_split(d)?))).collect();
+    let mut sides = vec![NO_SIDE; t.len()];
+    for (spans, entry) in g.traces().zip(&entries) {
+        let Some(e) = *entry else { continue };
+        if t.start[e] < window.0 || t.start[e] >= window.1 {
+            continue;
+        }
+        let slow = thresholds.get(&(t.service[e], t.operation[e])).is_some_and(|&th| t.duration[e] > th);
+        let side = (t.error[e] || slow) as u8;
+        for &i in spans {
+            sides[i as usize] = side;
+        }
+    }
+    (sides, thresholds)
 }
 
 pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i64)) -> Attribution {
+    attribute_sides(t, g, &sides_by_time(t, baseline, incident))
+}
+
+/// Attribution over any two groups of spans: two windows, or the spans of failing (slow) requests
+/// against those of the others when no healthy stretch of time is there to compare with.
+pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
     let n = t.len();
     let mut a = Attribution {
         node: vec![NONE; n],
@@ -131,7 +175,10 @@ pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64,
     };
     let mut edge_index: HashMap<(u32, u32), u32> = HashMap::new();
     for i in 0..n {
-        let Some(w) = window(t.start[i], baseline, incident) else { continue };
+        let w = sides[i] as usize;
+        if w > 1 {
+            continue;
+        }
         let call =
             matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
         // A call answered by another service (spans without kind too: a span that does not answer
@@ -359,13 +406,24 @@ pub fn anomaly(p: &Pair, slow_ns: i64) -> Anomaly {
     an
 }
 
+/// Requests (entry spans) on each side.
+pub fn entries_per_side(t: &SpanTable, g: &Graph, sides: &[u8]) -> [usize; 2] {
+    let mut n = [0usize; 2];
+    for i in 0..t.len() {
+        if sides[i] <= 1 && g.is_entry(t, i) {
+            n[sides[i] as usize] += 1;
+        }
+    }
+    n
+}
+
 /// For each node, the share of failing (and of slow) incident requests whose traces hold one of its
 /// own errors (a slow own time). `slow_entry` says which entry spans were slow.
 pub fn coverage(
     t: &SpanTable,
     g: &Graph,
     a: &mut Attribution,
-    incident: (i64, i64),
+    sides: &[u8],
     slow_entry: &dyn Fn(usize) -> bool,
 ) -> (u64, u64) {
     let (mut failing, mut slow) = (0u64, 0u64);
@@ -375,7 +433,7 @@ pub fn coverage(
     for spans in g.traces() {
         let Some(&entry) = spans.iter().find(|&&i| g.is_entry(t, i as usize)) else { continue };
         let e = entry as usize;
-        if t.start[e] < incident.0 || t.start[e] >= incident.1 {
+        if sides[e] != 1 {
             continue;
         }
         if t.error[e] {

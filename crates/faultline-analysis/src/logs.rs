@@ -141,6 +141,173 @@ pub fn template_changes(
     LogTemplates { template_of, texts, changes }
 }
 
+/// A service whose own logs say it went wrong.
+#[derive(Debug, Clone)]
+pub struct LogSuspect {
+    pub service: String,
+    /// 0..1: its share of the requests' own error lines, or how much of its usual sequence of
+    /// events stopped.
+    pub strength: f64,
+    /// It logged errors (else events it usually logs stopped).
+    pub errors: bool,
+    pub text: String,
+    pub refs: Vec<String>,
+}
+
+/// Fewest own error lines in the incident for a service's logs to accuse it: one or two are the
+/// background every real system logs.
+const MIN_OWN_ERROR_LINES: u64 = 5;
+/// How many times its baseline rate (scaled to the incident's length) a service's own error lines
+/// must reach: error logs that were always there at this rate are not news.
+const ERROR_LINES_RISE: f64 = 3.0;
+/// Fewest requests a service logged in, on each side, to compare the events of its requests.
+const MIN_LOGGED_REQUESTS: u64 = 10;
+/// Least share of a service's requests that logged an event in the baseline for its stopping to
+/// count: an event of a rare path says nothing when it is missing.
+const MIN_USUAL_EVENT_SHARE: f64 = 0.3;
+/// An event stopped when its share of requests fell to at most this fraction of the baseline's.
+const STOPPED_EVENT_FRACTION: f64 = 0.5;
+
+/// Services accused by their logs, strongest first:
+/// - error lines that are their own: in each request, the errors of the deepest services that
+///   logged errors (their callers' errors about them are inherited), rising above their baseline;
+/// - events they usually log for every request that stopped (a request's sequence of log events
+///   breaks off part-way: the log analogue of a call that vanished).
+///
+/// `callees` maps a service to the services it calls (from the spans).
+pub fn log_suspects(
+    logs: &LogTable,
+    log_traces: &[Option<[u8; 16]>],
+    tpl: &LogTemplates,
+    callees: &HashMap<String, Vec<String>>,
+    baseline: (i64, i64),
+    incident: (i64, i64),
+) -> Vec<LogSuspect> {
+    let side = |t: i64| {
+        if t >= incident.0 && t < incident.1 {
+            Some(1usize)
+        } else if t >= baseline.0 && t < baseline.1 {
+            Some(0)
+        } else {
+            None
+        }
+    };
+    // Per request: the services that logged errors, and the templates each service logged.
+    type Events = HashMap<u32, std::collections::HashSet<u32>>;
+    let mut requests: HashMap<[u8; 16], (usize, std::collections::HashSet<u32>, Events)> = HashMap::new();
+    let mut untraced_errors: HashMap<u32, [u64; 2]> = HashMap::new();
+    for k in 0..logs.len() {
+        let Some(w) = side(logs.time[k]) else { continue };
+        let svc = logs.service[k];
+        match log_traces.get(k).copied().flatten() {
+            Some(tr) => {
+                let r = requests.entry(tr).or_insert_with(|| (w, Default::default(), Default::default()));
+                if logs.error[k] {
+                    r.1.insert(svc);
+                }
+                r.2.entry(svc).or_default().insert(tpl.template_of[k]);
+            }
+            None if logs.error[k] => untraced_errors.entry(svc).or_default()[w] += 1,
+            None => {}
+        }
+    }
+    let name = |s: u32| logs.names.name(s).to_string();
+    // Whether `a` reaches `b` down the call graph.
+    let reaches = |a: &str, b: &str| {
+        let mut seen = std::collections::HashSet::from([a.to_string()]);
+        let mut stack = vec![a.to_string()];
+        while let Some(x) = stack.pop() {
+            for c in callees.get(&x).into_iter().flatten() {
+                if c == b {
+                    return true;
+                }
+                if seen.insert(c.clone()) {
+                    stack.push(c.clone());
+                }
+            }
+        }
+        false
+    };
+    let mut own: HashMap<u32, [u64; 2]> = untraced_errors;
+    let mut examples: HashMap<u32, Vec<String>> = HashMap::new();
+    for (tr, (w, erring, _)) in &requests {
+        for &s in erring {
+            let deeper = erring.iter().any(|&o| o != s && reaches(&name(s), &name(o)));
+            if !deeper {
+                own.entry(s).or_default()[*w] += 1;
+                let e = examples.entry(s).or_default();
+                if *w == 1 && e.len() < 3 {
+                    e.push(tr.iter().map(|b| format!("{b:02x}")).collect());
+                }
+            }
+        }
+    }
+    let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
+    let rising: Vec<(u32, [u64; 2])> = own
+        .into_iter()
+        .filter(|(_, [b, i])| {
+            *i >= MIN_OWN_ERROR_LINES && *i as f64 >= ERROR_LINES_RISE * (*b as f64 * scale).max(1.0)
+        })
+        .collect();
+    let total: u64 = rising.iter().map(|x| x.1[1]).sum();
+    let mut out: Vec<LogSuspect> = rising
+        .into_iter()
+        .map(|(s, [b, i])| LogSuspect {
+            service: name(s),
+            strength: i as f64 / total.max(1) as f64,
+            errors: true,
+            text: format!(
+                "{} logged errors of its own (the deepest service logging errors) in {i} requests of the incident, {b} of the baseline",
+                name(s)
+            ),
+            refs: examples.remove(&s).unwrap_or_default(),
+        })
+        .collect();
+    // Events that stopped: per service, the share of its requests that logged each template.
+    let mut seen: HashMap<u32, [u64; 2]> = HashMap::new();
+    let mut with: HashMap<(u32, u32), [u64; 2]> = HashMap::new();
+    for (w, _, events) in requests.values() {
+        for (&s, tpls) in events {
+            seen.entry(s).or_default()[*w] += 1;
+            for &t in tpls {
+                with.entry((s, t)).or_default()[*w] += 1;
+            }
+        }
+    }
+    let mut stopped: HashMap<u32, (f64, u32, f64, f64)> = HashMap::new();
+    for (&(s, t), n) in &with {
+        let [nb, ni] = seen[&s];
+        if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
+            continue;
+        }
+        let (pb, pi) = (n[0] as f64 / nb as f64, n[1] as f64 / ni as f64);
+        let z = crate::stats::two_proportion_z(n[1], ni, n[0], nb);
+        if pb >= MIN_USUAL_EVENT_SHARE && pi <= STOPPED_EVENT_FRACTION * pb && z >= 4.0 {
+            let drop = pb - pi;
+            if stopped.get(&s).is_none_or(|x| drop > x.0) {
+                stopped.insert(s, (drop, t, pb, pi));
+            }
+        }
+    }
+    for (s, (drop, t, pb, pi)) in stopped {
+        let text = format!(
+            "{} stopped logging \"{}\": in {} of its requests in the baseline, {} in the incident",
+            name(s),
+            tpl.texts.get(t as usize - 1).map_or("", String::as_str),
+            crate::report::fmt_rate(pb),
+            crate::report::fmt_rate(pi)
+        );
+        match out.iter_mut().find(|x| x.service == name(s)) {
+            Some(x) => x.text = format!("{}; {text}", x.text),
+            None => {
+                out.push(LogSuspect { service: name(s), strength: drop, errors: false, text, refs: vec![] })
+            }
+        }
+    }
+    out.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.service.cmp(&b.service)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "faultline.investigation/v1";
 
+fn time_comparison() -> String {
+    "time".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     pub from: String,
@@ -102,6 +106,11 @@ pub struct Report {
     pub schema: String,
     pub window: Window,
     pub baseline: Window,
+    /// What the incident was compared with: `time` (the baseline window) or `requests` (the
+    /// window's other requests, when no healthy stretch of time was there; `baseline` is then the
+    /// time those requests span).
+    #[serde(default = "time_comparison")]
+    pub comparison: String,
     pub incident: bool,
     pub symptom: Symptom,
     pub root_causes: Vec<RootCause>,
@@ -230,7 +239,15 @@ pub fn render_text(r: &Report, color: bool) -> String {
     let bold = |s: &str| paint("1", s);
     let mut o = String::new();
     let _ = writeln!(o, "{}  {} .. {}", bold("Investigation"), r.window.from, r.window.to);
-    let _ = writeln!(o, "baseline       {} .. {}", r.baseline.from, r.baseline.to);
+    if r.comparison == "requests" {
+        let _ = writeln!(
+            o,
+            "baseline       the window's other requests (neither failing nor slow; {} .. {})",
+            r.baseline.from, r.baseline.to
+        );
+    } else {
+        let _ = writeln!(o, "baseline       {} .. {}", r.baseline.from, r.baseline.to);
+    }
     for n in &r.notes {
         let _ = writeln!(o, "{}", paint("33", &format!("note: {n}")));
     }

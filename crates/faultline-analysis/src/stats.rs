@@ -56,6 +56,41 @@ pub fn std_dev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
+/// Least separation of two groups of durations, as the ratio of their geometric means, for the
+/// split between them to count as "slow" against "normal": below it the split is one group's
+/// spread, not two groups (a healthy endpoint's durations vary by well under 1.5x around their
+/// centre on the log scale).
+pub const MIN_SLOW_SPLIT_RATIO: f64 = 1.5;
+
+/// The threshold that best splits durations into a fast and a slow group (Otsu's method on their
+/// logarithms: the split with the largest variance between the groups), or `None` when the two
+/// groups are not `MIN_SLOW_SPLIT_RATIO` apart. Works on a handful of values as on millions, and
+/// for a slow group of any size (a slow stretch can be most of a window).
+pub fn slow_split(durations: &[i64]) -> Option<i64> {
+    let mut v: Vec<f64> = durations.iter().map(|&d| (d.max(1) as f64).ln()).collect();
+    if v.len() < 2 {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    let total: f64 = v.iter().sum();
+    let (mut left, mut best) = (0.0, None::<(f64, usize)>);
+    for k in 1..n {
+        left += v[k - 1];
+        if v[k] == v[k - 1] {
+            continue;
+        }
+        let (m1, m2) = (left / k as f64, (total - left) / (n - k) as f64);
+        let between = k as f64 * (n - k) as f64 * (m2 - m1).powi(2);
+        if best.is_none_or(|b| between > b.0) {
+            best = Some((between, k));
+        }
+    }
+    let (_, k) = best?;
+    let (m1, m2) = (v[..k].iter().sum::<f64>() / k as f64, v[k..].iter().sum::<f64>() / (n - k) as f64);
+    ((m2 - m1).exp() >= MIN_SLOW_SPLIT_RATIO).then(|| v[k - 1].exp().ceil() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +105,17 @@ mod tests {
         assert_eq!(m, 102.0);
         assert!(h > 0.0 && h < 1.0);
         assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 3);
+    }
+
+    #[test]
+    fn slow_split_separates_two_groups_and_not_one() {
+        // Two normal requests, then seven slow ones (a delay injected after a few seconds).
+        let d = [20, 22, 260, 250, 270, 255, 262, 248, 251];
+        let th = slow_split(&d).unwrap();
+        assert!((22..248).contains(&th), "{th}");
+        // One group with a healthy spread: no split.
+        let one: Vec<i64> = (0..200).map(|k| 100 + (k * 7) % 40).collect();
+        assert_eq!(slow_split(&one), None);
+        assert_eq!(slow_split(&[5]), None);
     }
 }

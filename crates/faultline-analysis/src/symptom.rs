@@ -126,7 +126,8 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
     let mut out = Vec::new();
     for (k, ep) in eps.iter().enumerate() {
         let total = ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).count();
-        if total < 60 {
+        if total < MIN_BUCKETED_REQUESTS {
+            out.extend(small_rise(k, ep, from, to));
             continue;
         }
         let p99 = ep.duration_quantile(reference.0, reference.1, 0.99).max(1);
@@ -170,6 +171,63 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
             }
         }
         out.extend(best_latency);
+    }
+    out
+}
+
+/// Requests an endpoint needs in the range for its onset to be found from bucketed rates (sixty
+/// buckets, one request each on average); below it, requests are taken one by one.
+pub const MIN_BUCKETED_REQUESTS: usize = 60;
+/// Fewest requests on each side of a change taken request by request: one is an accident.
+const SMALL_MIN_SIDE: usize = 2;
+/// Least z of a change taken request by request. A handful of requests never reaches the bucketed
+/// bar (5): two normal requests then seven slow ones give z = 3.0.
+const SMALL_MIN_Z: f64 = 2.8;
+/// Least rise of the share of failing or slow requests across such a change: on a few requests only
+/// a change of most of them is one (a random run of slow requests in a healthy endpoint shifts the
+/// share by far less).
+const SMALL_MIN_SHIFT: f64 = 0.5;
+
+/// The rise of an endpoint with few requests (a quiet system, a short window), request by request:
+/// the best split of its sequence of outcomes (failed; slower than its slow group's threshold).
+fn small_rise(k: usize, ep: &Endpoint, from: i64, to: i64) -> Vec<Rise> {
+    let reqs: Vec<&(i64, i64, bool)> = ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).collect();
+    if reqs.len() < 2 * SMALL_MIN_SIDE {
+        return Vec::new();
+    }
+    let durations: Vec<i64> = reqs.iter().map(|r| r.1).collect();
+    let slow_ns = crate::stats::slow_split(&durations);
+    let mut out = Vec::new();
+    for signal in [Signal::Errors, Signal::Latency] {
+        let th = match (signal, slow_ns) {
+            (Signal::Errors, _) => 0,
+            (Signal::Latency, Some(th)) => th,
+            (Signal::Latency, None) => continue,
+        };
+        let buckets: Vec<Bucket> = reqs
+            .iter()
+            .map(|r| Bucket {
+                start: r.0,
+                count: 1,
+                errors: match signal {
+                    Signal::Errors => r.2 as u64,
+                    Signal::Latency => (r.1 > th) as u64,
+                },
+                ..Bucket::default()
+            })
+            .collect();
+        let Some(shift) = error_rate_shift(&buckets, SMALL_MIN_SIDE, SMALL_MIN_Z) else { continue };
+        if shift.after - shift.before < SMALL_MIN_SHIFT {
+            continue;
+        }
+        out.push(Rise {
+            endpoint: k,
+            signal,
+            onset: buckets[shift.index].start,
+            shift,
+            slow_ns: th,
+            end: None,
+        });
     }
     out
 }
@@ -221,5 +279,35 @@ pub fn trend(ep: &Endpoint, rise: &Rise, from: i64, to: i64) -> &'static str {
         "recovering"
     } else {
         "steady"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    fn endpoint(durations: &[i64]) -> Endpoint {
+        let requests =
+            durations.iter().enumerate().map(|(k, &d)| (k as i64 * 1_000_000_000, d * MS, false)).collect();
+        Endpoint { service: 0, operation: 0, requests }
+    }
+
+    #[test]
+    fn an_onset_from_a_handful_of_requests() {
+        let ep = endpoint(&[20, 22, 21, 260, 250, 270, 255, 262, 248]);
+        let r = find_rises(&[ep], 0, 10_000_000_000, 1_000_000_000, (0, 3_000_000_000));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].signal, Signal::Latency);
+        assert_eq!(r[0].onset, 3_000_000_000);
+    }
+
+    #[test]
+    fn no_onset_in_a_healthy_bimodal_endpoint() {
+        // Cache hits and misses, mixed all along: two groups of durations, no change.
+        let d: Vec<i64> = (0..50).map(|k| if (k * 7) % 3 == 0 { 80 } else { 8 }).collect();
+        let ep = endpoint(&d);
+        assert!(find_rises(&[ep], 0, 60_000_000_000, 1_000_000_000, (0, 20_000_000_000)).is_empty());
     }
 }

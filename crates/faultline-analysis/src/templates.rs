@@ -9,6 +9,13 @@
 use std::collections::HashMap;
 
 pub const WILDCARD: &str = "<*>";
+/// Most groups the leaves a message routes to may hold before it must join one of them: bounds
+/// the work per message (each is compared with them all) and the groups an endless variety of
+/// one event can make.
+pub const MAX_GROUPS_PER_LEAF: usize = 200;
+/// Most templates one miner holds: beyond it, every message joins its most similar group, so
+/// memory stays bounded however long a server mines.
+pub const MAX_TEMPLATES: usize = 20_000;
 
 /// The miner's settings. The defaults are the ones faultline uses everywhere.
 #[derive(Debug, Clone, Copy)]
@@ -75,7 +82,23 @@ pub fn is_variable(token: &str) -> bool {
     }
     let hex =
         token.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()));
-    hex || digits * 10 >= alnum * 3
+    hex || digits * 10 >= alnum * 3 || token.split(|c: char| !c.is_alphanumeric()).any(is_value_segment)
+}
+
+/// Shortest run of digits that makes a piece of a token a value (a port, a pid, a count): one or
+/// two digits are as often part of a name (`HTTP/1.1`, `v2`, `ipv6`).
+const MIN_NUMBER_DIGITS: usize = 3;
+/// Shortest hexadecimal piece that makes a token a value (an id or a hash): short ones are words
+/// (`cafe`, `add`, `dead`).
+const MIN_HEX_DIGITS: usize = 8;
+
+/// A piece of a token (between punctuation) that is a value: a number of `MIN_NUMBER_DIGITS` digits
+/// or more, or a hexadecimal id of `MIN_HEX_DIGITS` or more with digits in it. It makes the whole
+/// token a value: `host:5070`, `/v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail`.
+fn is_value_segment(seg: &str) -> bool {
+    let digits = seg.bytes().filter(u8::is_ascii_digit).count();
+    (digits == seg.len() && digits >= MIN_NUMBER_DIGITS)
+        || (seg.len() >= MIN_HEX_DIGITS && digits > 0 && seg.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Splits a message into tokens, with values masked.
@@ -114,18 +137,26 @@ impl Miner {
     pub fn add(&mut self, msg: &str) -> usize {
         let tokens = tokenize(msg);
         let cfg = self.config;
-        let node = self.route(&tokens);
-        // The most similar group in the leaf.
+        // The most similar group in the leaves the message routes to (its own tokens, or `<*>`,
+        // at each level: a line seen before finds its group whatever the tree grew since).
+        let mut leaves = Vec::new();
+        self.leaves(&tokens, &mut leaves);
         let mut best: Option<(f64, usize, usize)> = None;
-        for &g in &node.groups {
-            let t = &self.templates[g - 1];
-            let (sim, params) = similarity(&t.tokens, &tokens);
-            if best.is_none_or(|b| sim > b.0 || (sim == b.0 && params > b.1)) {
-                best = Some((sim, params, g));
+        let mut in_leaves = 0usize;
+        for node in &leaves {
+            in_leaves += node.groups.len();
+            for &g in &node.groups {
+                let t = &self.templates[g - 1];
+                let (sim, params) = similarity(&t.tokens, &tokens);
+                if best.is_none_or(|b| sim > b.0 || (sim == b.0 && params < b.1)) {
+                    best = Some((sim, params, g));
+                }
             }
         }
+        // Memory stays bounded: past the caps a message joins its most similar group.
+        let full = in_leaves >= MAX_GROUPS_PER_LEAF || self.templates.len() >= MAX_TEMPLATES;
         match best {
-            Some((sim, _, g)) if sim >= cfg.similarity => {
+            Some((sim, _, g)) if sim >= cfg.similarity || full => {
                 let t = &mut self.templates[g - 1];
                 for (a, b) in t.tokens.iter_mut().zip(&tokens) {
                     if a != b && a != WILDCARD {
@@ -145,16 +176,27 @@ impl Miner {
         }
     }
 
-    fn route(&self, tokens: &[String]) -> &TreeNode {
-        static EMPTY: std::sync::LazyLock<TreeNode> = std::sync::LazyLock::new(TreeNode::default);
-        let Some(mut node) = self.root.get(&tokens.len()) else { return &EMPTY };
-        for tok in tokens.iter().take(self.config.depth.saturating_sub(2)) {
-            node = match node.children.get(tok.as_str()).or_else(|| node.children.get(WILDCARD)) {
-                Some(n) => n,
-                None => return &EMPTY,
-            };
+    /// The leaves a message's tokens route to: at each level its own token's child and the `<*>`
+    /// child.
+    fn leaves<'a>(&'a self, tokens: &[String], out: &mut Vec<&'a TreeNode>) {
+        let Some(root) = self.root.get(&tokens.len()) else { return };
+        let depth = self.config.depth.saturating_sub(2).min(tokens.len());
+        let mut level = vec![root];
+        for tok in &tokens[..depth] {
+            let mut next = Vec::with_capacity(level.len() * 2);
+            for node in level {
+                if let Some(n) = node.children.get(tok.as_str()) {
+                    next.push(n);
+                }
+                if tok != WILDCARD {
+                    if let Some(n) = node.children.get(WILDCARD) {
+                        next.push(n);
+                    }
+                }
+            }
+            level = next;
         }
-        node
+        out.extend(level);
     }
 
     /// The leaf for a new group's tokens, creating the path (a token past `max_children`, or a
@@ -177,8 +219,14 @@ impl Miner {
     }
 }
 
-/// Share of positions where the template's token equals the message's (wildcards do not count as
-/// matches), and the number of wildcards, for tie-breaking.
+/// Weight of a template's wildcard position in the similarity: half a match. Counted as a full
+/// match, a template that lost most of its words would take in any message of its length; counted
+/// as none (Drain), a template with many values stops taking in even the lines it was made from.
+/// With one half, a message that matches every word of a template is always at least 0.5 similar.
+const WILDCARD_WEIGHT: f64 = 0.5;
+
+/// Share of positions where the template's token equals the message's (a wildcard counts
+/// `WILDCARD_WEIGHT`), and the number of wildcards, for tie-breaking.
 fn similarity(template: &[String], tokens: &[String]) -> (f64, usize) {
     if template.len() != tokens.len() || tokens.is_empty() {
         return (0.0, 0);
@@ -191,7 +239,7 @@ fn similarity(template: &[String], tokens: &[String]) -> (f64, usize) {
             same += 1;
         }
     }
-    (same as f64 / tokens.len() as f64, params)
+    ((same as f64 + WILDCARD_WEIGHT * params as f64) / tokens.len() as f64, params)
 }
 
 /// Grouping accuracy: the share of lines whose group holds exactly the lines of their true group.

@@ -10,6 +10,7 @@ use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
 use faultline_sim::{Chunk, RunOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
@@ -156,6 +157,115 @@ fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     s + &format!("[[faults]]\nat = \"{at}m\"\n{fault}")
 }
 
+/// How the user asks (../shared/contracts/investigation.md): no window; a window covering all the
+/// data; a narrow window after the fault's start with a healthy baseline elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    NoWindow,
+    WholeData,
+    Narrow,
+}
+
+pub const PROTOCOLS: [Protocol; 3] = [Protocol::NoWindow, Protocol::WholeData, Protocol::Narrow];
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::NoWindow => "no window",
+            Protocol::WholeData => "window = all the data",
+            Protocol::Narrow => "narrow window + baseline",
+        }
+    }
+}
+
+/// Length of the narrow window after the fault starts (the fault-injection protocol's three
+/// minutes), and where its baseline lies: a healthy stretch of the same length before the fault.
+const NARROW_WINDOW_NS: i64 = 3 * 60 * 1_000_000_000;
+const NARROW_BASELINE_GAP_NS: i64 = 2 * 60 * 1_000_000_000;
+
+/// Telemetry conventions real systems differ in, applied to the simulator's output before the
+/// investigation sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Convention {
+    /// As the OpenTelemetry semantic conventions say: kinds, status, codes, severities.
+    Otel,
+    /// No span kind anywhere.
+    NoKind,
+    /// No span status: errors only from HTTP or gRPC codes and exception events.
+    NoStatus,
+    /// Spans carry no sign of failure at all: errors show only in the logs.
+    ErrorsOnlyInLogs,
+    /// Logs without severity: the level is inside the plain text.
+    PlainTextLogs,
+}
+
+pub const CONVENTIONS: [Convention; 5] = [
+    Convention::Otel,
+    Convention::NoKind,
+    Convention::NoStatus,
+    Convention::ErrorsOnlyInLogs,
+    Convention::PlainTextLogs,
+];
+
+impl Convention {
+    fn name(self) -> &'static str {
+        match self {
+            Convention::Otel => "otel",
+            Convention::NoKind => "no span kind",
+            Convention::NoStatus => "no span status",
+            Convention::ErrorsOnlyInLogs => "errors only in logs",
+            Convention::PlainTextLogs => "level inside plain-text logs",
+        }
+    }
+
+    fn spans(self, spans: &mut [faultline_model::Span]) {
+        use faultline_model::{SpanKind, StatusCode};
+        for s in spans {
+            match self {
+                Convention::NoKind => s.kind = SpanKind::Unspecified,
+                Convention::NoStatus => {
+                    s.status_code = StatusCode::Unset;
+                    s.status_message.clear();
+                }
+                Convention::ErrorsOnlyInLogs => {
+                    s.status_code = StatusCode::Unset;
+                    s.status_message.clear();
+                    for k in [
+                        "http.response.status_code",
+                        "http.status_code",
+                        "rpc.grpc.status_code",
+                        "error",
+                        "error.type",
+                    ] {
+                        s.attributes.remove(k);
+                    }
+                    s.events.retain(|e| e.name != "exception");
+                }
+                Convention::Otel | Convention::PlainTextLogs => {}
+            }
+        }
+    }
+
+    fn logs(self, logs: &mut [faultline_model::LogRecord]) {
+        if self != Convention::PlainTextLogs {
+            return;
+        }
+        for l in logs {
+            let level = match l.severity_number {
+                17.. => "ERROR",
+                13..=16 => "WARN ",
+                1..=8 => "DEBUG",
+                _ => "INFO ",
+            };
+            let t = faultline_model::time::format_rfc3339(l.time_unix_nano);
+            let clock = t.get(11..23).unwrap_or("00:00:00.000");
+            l.body = format!("{clock} {level} {}", l.body);
+            l.severity_number = 0;
+            l.severity_text.clear();
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     runs: usize,
@@ -169,37 +279,79 @@ struct Tally {
     pattern_ok: usize,
     controls: usize,
     false_alarms: usize,
-    secs: Vec<f64>,
+    /// The simple rules on the same cases: services ranked by own-time growth, by own-error growth.
+    rule_time_ac1: usize,
+    rule_error_ac1: usize,
     misses: Vec<String>,
 }
 
-/// One simulated run, investigated.
+/// One simulated run, investigated in each protocol.
 struct Outcome {
     truth: serde_json::Value,
-    report: faultline_analysis::Report,
+    convention: Convention,
+    reports: Vec<(Protocol, faultline_analysis::Report, Option<String>, Option<String>)>,
     secs: f64,
 }
 
-fn evaluate(dir: &std::path::Path, k: usize, text: &str) -> anyhow::Result<Outcome> {
+fn ns(v: &serde_json::Value) -> Option<i64> {
+    faultline_model::time::parse_time_ns(v.as_str()?, 0).ok()
+}
+
+fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention) -> anyhow::Result<Outcome> {
     let path = dir.join(format!("random-{k}.toml"));
     std::fs::write(&path, text)?;
     let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
     let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
     let res = faultline_sim::run(&sc, &RunOptions::default(), &mut |c| match c {
-        Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
-        Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
+        Chunk::Spans(mut s) => {
+            convention.spans(&mut s);
+            spans.push(&spans_to_batch(&s))
+        }
+        Chunk::Logs(mut l) => {
+            convention.logs(&mut l);
+            logs.push(logs_to_batch(&l))
+        }
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
-    let start = Instant::now();
     let inputs = Inputs {
         spans: spans.finish(),
         logs: LogTable::from_batches(&logs),
         metrics: MetricTable::from_batches(&metrics),
         changes: res.changes.clone(),
     };
-    let report = investigate(&inputs, &Options::default())?;
-    Ok(Outcome { truth: res.truth, report, secs: start.elapsed().as_secs_f64() })
+    let (lo, hi) = inputs.spans.time_range().unwrap_or((0, 0));
+    // The fault's start, or for a healthy control the same place a fault would be (mid-run).
+    let at = res.truth["faults"].get(0).and_then(|f| ns(&f["start"])).unwrap_or(lo + (hi - lo) / 2);
+    let start = Instant::now();
+    let mut reports = Vec::new();
+    for protocol in PROTOCOLS {
+        let o = match protocol {
+            Protocol::NoWindow => Options::default(),
+            Protocol::WholeData => Options { from: Some(lo), to: Some(hi + 1), ..Options::default() },
+            Protocol::Narrow => {
+                let b_end = at - NARROW_BASELINE_GAP_NS;
+                Options {
+                    from: Some(at),
+                    to: Some(at + NARROW_WINDOW_NS),
+                    baseline: Some((b_end - NARROW_WINDOW_NS, b_end)),
+                    ..Options::default()
+                }
+            }
+        };
+        let report = investigate(&inputs, &o)?;
+        let (time_rule, error_rule) = faultline_analysis::investigate::simple_rule_leaders(&inputs, &o);
+        reports.push((protocol, report, time_rule, error_rule));
+    }
+    Ok(Outcome {
+        truth: res.truth,
+        convention,
+        reports,
+        secs: start.elapsed().as_secs_f64() / PROTOCOLS.len() as f64,
+    })
 }
+
+/// Seeds of the reserved test split: reported, never tuned on. The tuning split is `--seed`.
+pub const TEST_SPLIT_SEED: u64 = 20_261_130;
 
 pub fn run(
     runs: usize,
@@ -213,6 +365,10 @@ pub fn run(
     let dir = tempfile::tempdir()?;
     let (texts, labels): (Vec<String>, Vec<&str>) =
         (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).unzip();
+    // Conventions are drawn from their own stream, so that the scenarios of a seed stay the same.
+    let mut crng = StdRng::seed_from_u64(seed ^ 0x5eed_c0de);
+    let conventions: Vec<Convention> =
+        (0..runs).map(|_| CONVENTIONS[crng.random_range(0..CONVENTIONS.len())]).collect();
     if let Some(d) = dump {
         // The scenario files, to rerun one with `faultline sim --scenario FILE`.
         std::fs::create_dir_all(d)?;
@@ -236,113 +392,142 @@ pub fn run(
                 if healthy_only && k % 5 != 4 {
                     continue;
                 }
-                let out = evaluate(dir.path(), k, &texts[k]);
+                let out = evaluate(dir.path(), k, &texts[k], conventions[k]);
                 *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
             });
         }
     });
-    let mut t = Tally::default();
-    let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    let mut by_topology: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let mut by_protocol: BTreeMap<Protocol, Tally> = BTreeMap::new();
+    let mut by_convention: BTreeMap<(Convention, Protocol), (usize, usize)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(String, Protocol), (usize, usize)> = BTreeMap::new();
+    let mut by_topology: BTreeMap<(&str, Protocol), (usize, usize)> = BTreeMap::new();
+    let mut secs = Vec::new();
     for (k, slot) in results.into_iter().enumerate() {
         let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
         let out = out?;
-        let r = out.report;
-        t.secs.push(out.secs);
+        secs.push(out.secs);
         let faults = out.truth["faults"].as_array().cloned().unwrap_or_default();
-        if faults.is_empty() {
-            t.controls += 1;
-            t.false_alarms += r.incident as usize;
-            if r.incident && verbose {
-                println!("run {k}: false alarm: {}", r.symptom.summary);
+        for (protocol, r, time_rule, error_rule) in &out.reports {
+            let t = by_protocol.entry(*protocol).or_default();
+            if faults.is_empty() {
+                t.controls += 1;
+                t.false_alarms += r.incident as usize;
+                if r.incident && verbose {
+                    println!("run {k} ({}): false alarm: {}", protocol.name(), r.symptom.summary);
+                }
+                continue;
             }
-            continue;
-        }
-        t.runs += 1;
-        let topo = by_topology.entry(labels[k]).or_default();
-        let f = &faults[0];
-        let truth_svc = f["service"].as_str().unwrap_or("");
-        let pattern = f["pattern"].as_str().unwrap_or("");
-        let rank = r.root_causes.iter().position(|c| c.service == truth_svc);
-        t.ac1 += (rank == Some(0)) as usize;
-        topo.0 += 1;
-        topo.1 += (rank == Some(0)) as usize;
-        t.ac3 += rank.is_some_and(|r| r < 3) as usize;
-        t.avg5 += (1..=5).map(|k| rank.is_some_and(|r| r < k) as usize as f64).sum::<f64>() / 5.0;
-        let e = by_kind.entry(pattern.to_string()).or_default();
-        e.0 += 1;
-        e.1 += (rank == Some(0)) as usize;
-        if let Some(top) = r.root_causes.first().filter(|_| rank == Some(0)) {
-            t.pattern_ok += top.patterns.iter().any(|p| p == pattern) as usize;
-        }
-        if let Some(i) = f["instance"].as_str() {
-            t.inst_total += 1;
-            t.inst_ok += r
-                .root_causes
-                .first()
-                .is_some_and(|c| c.service == truth_svc && c.instance.as_deref() == Some(i))
-                as usize;
-        }
-        if let Some(c) = f["change_id"].as_str() {
-            t.change_total += 1;
-            t.change_ok +=
-                r.root_causes.first().and_then(|x| x.change.as_ref()).is_some_and(|x| x.id == c) as usize;
-        }
-        if rank != Some(0) {
-            let got = r
-                .root_causes
-                .first()
-                .map(|c| format!("{} {:?}", c.service, c.patterns))
-                .unwrap_or("nothing".into());
-            t.misses.push(format!("run {k}: {pattern} {truth_svc} -> {got} (rank {rank:?})"));
-            if verbose {
-                println!("{}", t.misses.last().unwrap());
+            t.runs += 1;
+            let f = &faults[0];
+            let truth_svc = f["service"].as_str().unwrap_or("");
+            let pattern = f["pattern"].as_str().unwrap_or("");
+            let rank = r.root_causes.iter().position(|c| c.service == truth_svc);
+            let hit = rank == Some(0);
+            t.ac1 += hit as usize;
+            t.ac3 += rank.is_some_and(|r| r < 3) as usize;
+            t.avg5 += (1..=5).map(|k| rank.is_some_and(|r| r < k) as usize as f64).sum::<f64>() / 5.0;
+            t.rule_time_ac1 += (time_rule.as_deref() == Some(truth_svc)) as usize;
+            t.rule_error_ac1 += (error_rule.as_deref() == Some(truth_svc)) as usize;
+            let e = by_convention.entry((out.convention, *protocol)).or_default();
+            e.0 += 1;
+            e.1 += hit as usize;
+            let e = by_kind.entry((pattern.to_string(), *protocol)).or_default();
+            e.0 += 1;
+            e.1 += hit as usize;
+            let e = by_topology.entry((labels[k], *protocol)).or_default();
+            e.0 += 1;
+            e.1 += hit as usize;
+            if let Some(top) = r.root_causes.first().filter(|_| hit) {
+                t.pattern_ok += top.patterns.iter().any(|p| p == pattern) as usize;
+            }
+            if let Some(i) = f["instance"].as_str() {
+                t.inst_total += 1;
+                t.inst_ok += r
+                    .root_causes
+                    .first()
+                    .is_some_and(|c| c.service == truth_svc && c.instance.as_deref() == Some(i))
+                    as usize;
+            }
+            if let Some(c) = f["change_id"].as_str() {
+                t.change_total += 1;
+                t.change_ok +=
+                    r.root_causes.first().and_then(|x| x.change.as_ref()).is_some_and(|x| x.id == c) as usize;
+            }
+            if !hit {
+                let got = r
+                    .root_causes
+                    .first()
+                    .map(|c| format!("{} {:?}", c.service, c.patterns))
+                    .unwrap_or("nothing".into());
+                t.misses.push(format!(
+                    "run {k} [{}]: {pattern} {truth_svc} -> {got} (rank {rank:?})",
+                    out.convention.name()
+                ));
+                if verbose {
+                    println!("{} ({})", t.misses.last().expect("pushed"), protocol.name());
+                }
             }
         }
     }
-    let n = t.runs.max(1) as f64;
-    t.secs.sort_by(f64::total_cmp);
-    println!("{runs} randomised runs ({} incidents, {} healthy controls), seed {seed}", t.runs, t.controls);
+    secs.sort_by(f64::total_cmp);
+    let split = if seed == TEST_SPLIT_SEED { "reserved test split" } else { "tuning split" };
     println!(
-        "  service  AC@1 {:.3}  AC@3 {:.3}  Avg@5 {:.3}",
-        t.ac1 as f64 / n,
-        t.ac3 as f64 / n,
-        t.avg5 / n
+        "{runs} randomised runs, seed {seed} ({split}), each investigated in {} protocols",
+        PROTOCOLS.len()
     );
-    println!(
-        "  instance attribution {}/{} = {:.3}",
-        t.inst_ok,
-        t.inst_total,
-        t.inst_ok as f64 / t.inst_total.max(1) as f64
-    );
-    println!(
-        "  change attribution   {}/{} = {:.3}",
-        t.change_ok,
-        t.change_total,
-        t.change_ok as f64 / t.change_total.max(1) as f64
-    );
-    println!("  pattern named (when the service is right) {}/{}", t.pattern_ok, t.ac1);
-    println!(
-        "  false alarms on healthy runs {}/{} = {:.3}",
-        t.false_alarms,
-        t.controls,
-        t.false_alarms as f64 / t.controls.max(1) as f64
-    );
-    println!(
-        "  time per investigation: median {:.2} s, max {:.2} s",
-        t.secs.get(t.secs.len() / 2).copied().unwrap_or(0.0),
-        t.secs.last().copied().unwrap_or(0.0)
-    );
-    println!("  AC@1 by topology:");
-    for (topo, (n, ok)) in &by_topology {
-        println!("    {topo:<28} {ok}/{n}");
+    for (protocol, t) in &by_protocol {
+        let n = t.runs.max(1) as f64;
+        println!("\n{} ({} incidents, {} healthy controls)", protocol.name(), t.runs, t.controls);
+        println!(
+            "  service  AC@1 {:.3}  AC@3 {:.3}  Avg@5 {:.3}   simple rules: own time AC@1 {:.3}, own errors AC@1 {:.3}",
+            t.ac1 as f64 / n,
+            t.ac3 as f64 / n,
+            t.avg5 / n,
+            t.rule_time_ac1 as f64 / n,
+            t.rule_error_ac1 as f64 / n
+        );
+        println!(
+            "  instance {}/{}, change {}/{}, pattern named {}/{}, false alarms {}/{} = {:.3}",
+            t.inst_ok,
+            t.inst_total,
+            t.change_ok,
+            t.change_total,
+            t.pattern_ok,
+            t.ac1,
+            t.false_alarms,
+            t.controls,
+            t.false_alarms as f64 / t.controls.max(1) as f64
+        );
     }
-    println!("  AC@1 by fault pattern:");
-    for (p, (n, ok)) in by_kind {
-        println!("    {p:<28} {ok}/{n}");
-    }
-    for m in t.misses.iter().take(20) {
-        println!("  miss: {m}");
+    let table = |title: &str, rows: Vec<(String, Protocol, (usize, usize))>| {
+        println!("\nAC@1 by {title}:");
+        let mut names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        names.dedup();
+        for name in names {
+            let cells: Vec<String> = PROTOCOLS
+                .iter()
+                .map(|p| {
+                    rows.iter()
+                        .find(|r| r.0 == name && r.1 == *p)
+                        .map_or("-".into(), |r| format!("{}/{}", r.2 .1, r.2 .0))
+                })
+                .collect();
+            println!("  {name:<30} {}", cells.iter().map(|c| format!("{c:>9}")).collect::<String>());
+        }
+    };
+    println!("\ncolumns: {}", PROTOCOLS.map(|p| p.name()).join(" | "));
+    table("convention", by_convention.iter().map(|((c, p), v)| (c.name().to_string(), *p, *v)).collect());
+    table("topology", by_topology.iter().map(|((c, p), v)| (c.to_string(), *p, *v)).collect());
+    table("fault pattern", by_kind.iter().map(|((c, p), v)| (c.clone(), *p, *v)).collect());
+    println!(
+        "\ntime per investigation: median {:.2} s, max {:.2} s",
+        secs.get(secs.len() / 2).copied().unwrap_or(0.0),
+        secs.last().copied().unwrap_or(0.0)
+    );
+    for (protocol, t) in &by_protocol {
+        for m in t.misses.iter().take(12) {
+            println!("  miss ({}): {m}", protocol.name());
+        }
     }
     Ok(())
 }

@@ -1,0 +1,300 @@
+//! Which stretch of the data is the incident, and what it is compared with.
+//!
+//! One pure function decides it from the request (a window or none, a baseline or none) and the
+//! data there is. Three ways of asking are first-class:
+//! - no window: the incident is found (the onset of errors or slow requests at the user-facing
+//!   endpoints) and compared with a healthy stretch before it;
+//! - a window covering all the data: nothing precedes it, so the baseline is the healthy stretch
+//!   inside it before the onset;
+//! - a narrow window with a baseline elsewhere, before or after it.
+//!
+//! When no healthy stretch of time exists at all (a named window with no onset inside it and no
+//! data before it), the window's failing or slow requests are compared with its other requests.
+//! The baseline is never the incident window itself.
+
+use crate::symptom::{self, Endpoint, Rise};
+use faultline_model::time::format_rfc3339_secs;
+
+const SECOND: i64 = 1_000_000_000;
+const MINUTE: i64 = 60 * SECOND;
+pub const HOUR: i64 = 60 * MINUTE;
+/// Fewest requests a baseline must hold to be compared with: below it, rates and percentiles of
+/// the baseline are noise (one request more or less moves an error rate by 10%).
+pub const MIN_BASELINE_REQUESTS: usize = 10;
+/// Requests a baseline found in the data should hold: it is stretched back until it does, so a
+/// p99 of the baseline rests on a couple of requests above it, not on one.
+pub const GOOD_BASELINE_REQUESTS: usize = 200;
+/// Buckets the analysed range is cut into for change points: a minute's resolution over an hour.
+const BUCKETS: i64 = 60;
+
+/// A half-open stretch of time `[from, to)`, unix nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl TimeRange {
+    pub fn new(from: i64, to: i64) -> TimeRange {
+        TimeRange { from, to }
+    }
+
+    pub fn pair(self) -> (i64, i64) {
+        (self.from, self.to)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.to <= self.from
+    }
+
+    pub fn len(self) -> i64 {
+        (self.to - self.from).max(0)
+    }
+
+    pub fn contains(self, t: i64) -> bool {
+        t >= self.from && t < self.to
+    }
+
+    /// `from .. to` in RFC 3339 seconds, as notes write ranges.
+    pub fn display(self) -> String {
+        format!("{} .. {}", format_rfc3339_secs(self.from), format_rfc3339_secs(self.to))
+    }
+}
+
+/// What the incident is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// A stretch of time: the one given, one before the window, or the healthy stretch inside the
+    /// window before the onset.
+    Time(TimeRange),
+    /// No healthy stretch of time: the window's failing or slow requests against its others.
+    Requests,
+}
+
+/// What the user asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ask {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub baseline: Option<(i64, i64)>,
+}
+
+/// The windows an investigation works on.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The range searched for the symptom and charted.
+    pub range: TimeRange,
+    /// Bucket width of the symptom's series.
+    pub step: i64,
+    /// The incident: from the onset (or the window's start) to its end.
+    pub incident: TimeRange,
+    pub baseline: Baseline,
+    /// The user named the window: something is wrong in it.
+    pub named: bool,
+    /// Significant rises of errors or slow requests at the endpoints, and the strongest.
+    pub rises: Vec<Rise>,
+    pub main: Option<Rise>,
+    pub onset: Option<i64>,
+    /// What had to be assumed, for the report's notes.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The baseline as a time range for the steps that need one; `None` when requests are compared.
+    pub fn baseline_time(&self) -> Option<TimeRange> {
+        match self.baseline {
+            Baseline::Time(b) => Some(b),
+            Baseline::Requests => None,
+        }
+    }
+}
+
+/// Decides the windows. `data` is the first and last span start; `eps` the user-facing endpoints.
+pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
+    let (dlo, max_start) = data;
+    let hi = ask.to.unwrap_or(max_start + 1);
+    // The range the symptom is searched for and drawn over: a given baseline before the window is
+    // part of it; else as much again as the window before it.
+    let lo = match (ask.from, ask.baseline) {
+        (f, Some(b)) if b.1 <= f.unwrap_or(hi) => b.0.max(dlo),
+        (Some(f), _) => dlo.max(f - (hi - f)),
+        (None, _) => dlo,
+    };
+    if hi <= lo {
+        return None;
+    }
+    let step = (((hi - lo) / BUCKETS).max(SECOND) / SECOND) * SECOND;
+    let mut notes = Vec::new();
+    let enough = |w: (i64, i64)| symptom::requests_in(eps, w) >= MIN_BASELINE_REQUESTS;
+    let given = match ask.baseline {
+        Some(b) if enough(b) => Some(b),
+        Some(b) => {
+            notes.push(format!(
+                "the baseline {} holds fewer than {MIN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
+                TimeRange::new(b.0, b.1).display()
+            ));
+            None
+        }
+        None => None,
+    };
+    // The window before `end` of length `len`, stretched back until it holds enough requests to
+    // compare with (telemetry with gaps, or little traffic).
+    let before = |end: i64, len: i64| -> Option<(i64, i64)> {
+        let w = ((end - len).max(dlo), end);
+        if symptom::requests_in(eps, w) >= GOOD_BASELINE_REQUESTS {
+            return Some(w);
+        }
+        let start = symptom::start_of_last(eps, end, GOOD_BASELINE_REQUESTS)?;
+        let w = (start.min(w.0), end);
+        enough(w).then_some(w)
+    };
+    let outside = ask.from.and_then(|f| given.or_else(|| before(f, (hi - f).min(HOUR))));
+    // The slow thresholds come from the baseline; with none outside the window, from its first
+    // third (the onset search then tells where it actually ends).
+    let reference = given.or(outside).unwrap_or(match ask.from {
+        Some(f) if f > lo => (lo, f),
+        _ => (lo, lo + (hi - lo) / 3),
+    });
+    let mut rises = symptom::find_rises(eps, lo, hi, step, reference);
+    if let Some(f) = ask.from {
+        rises.retain(|r| r.onset >= f - 2 * step);
+    }
+    let main = rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned();
+    // The onset: the earliest rise of comparable strength (a cascade reaches some endpoints first).
+    let onset = main.as_ref().map(|m| {
+        rises
+            .iter()
+            .filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs())
+            .map(|r| r.onset)
+            .min()
+            .unwrap_or(m.onset)
+    });
+    let end_of = |on: i64| {
+        main.as_ref()
+            .and_then(|m| m.end.or_else(|| symptom::recovery(&eps[m.endpoint], m, hi, step)))
+            .unwrap_or(hi)
+            .max(on + 1)
+    };
+    let (incident, baseline) = match (ask.from, outside, onset) {
+        (Some(f), Some(b), _) => ((f, hi), Baseline::Time(TimeRange::new(b.0, b.1))),
+        (Some(f), None, Some(on)) if on > f && enough((f, on)) => {
+            notes.push(format!(
+                "nothing healthy before the window: its stretch before the onset ({}) is the baseline",
+                TimeRange::new(f, on).display()
+            ));
+            ((on, end_of(on)), Baseline::Time(TimeRange::new(f, on)))
+        }
+        (Some(f), None, Some(on)) => {
+            notes.push(format!(
+                "fewer than {MIN_BASELINE_REQUESTS} requests before the onset and nothing before the window: the window's failing or slow requests are compared with its other requests"
+            ));
+            ((f.min(on), hi), Baseline::Requests)
+        }
+        (Some(f), None, None) => {
+            let mid = f + (hi - f) / 2;
+            notes.push("nothing before the window and no onset inside it: its second half is compared with its first".to_string());
+            ((mid, hi), Baseline::Time(TimeRange::new(f, mid)))
+        }
+        (None, _, Some(on)) => {
+            let b = given.or_else(|| before(on, HOUR)).unwrap_or(((on - HOUR).max(lo), on));
+            let incident = (on, end_of(on));
+            if b.1 > b.0 {
+                (incident, Baseline::Time(TimeRange::new(b.0, b.1)))
+            } else {
+                notes.push("the onset is where the data starts: the incident's failing or slow requests are compared with its other requests".to_string());
+                (incident, Baseline::Requests)
+            }
+        }
+        (None, _, None) => match given {
+            Some(b) => ((lo, hi), Baseline::Time(TimeRange::new(b.0, b.1))),
+            // Nothing rose: the later half is compared with the earlier, so that a component
+            // that changed without hurting users still shows.
+            None => {
+                let mid = lo + (hi - lo) / 2;
+                ((mid, hi), Baseline::Time(TimeRange::new(lo, mid)))
+            }
+        },
+    };
+    Some(Plan {
+        range: TimeRange::new(lo, hi),
+        step,
+        incident: TimeRange::new(incident.0, incident.1),
+        baseline,
+        named: ask.from.is_some() || ask.to.is_some(),
+        rises,
+        main,
+        onset,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One endpoint with a request every second over `[0, n)` s; those from `bad_from` on fail.
+    fn endpoint(n: i64, bad_from: i64) -> Vec<Endpoint> {
+        let requests = (0..n).map(|k| (k * SECOND, 10_000_000, k >= bad_from)).collect();
+        vec![Endpoint { service: 0, operation: 0, requests }]
+    }
+
+    #[test]
+    fn a_window_over_all_the_data_compares_with_its_stretch_before_the_onset() {
+        let eps = endpoint(2400, 1500);
+        let ask = Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 2399 * SECOND), &eps).unwrap();
+        let on = p.onset.unwrap();
+        assert!((on - 1500 * SECOND).abs() <= 60 * SECOND, "onset {on}");
+        assert_eq!(p.incident.from, on);
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, on)));
+    }
+
+    #[test]
+    fn the_baseline_is_never_the_incident_window() {
+        // A named window over all the data with nothing wrong in it.
+        let eps = endpoint(600, i64::MAX);
+        let ask = Ask { from: Some(0), to: Some(600 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 599 * SECOND), &eps).unwrap();
+        let b = p.baseline_time().unwrap();
+        assert!(b.to <= p.incident.from && !b.is_empty());
+        // No window, nothing wrong: halves.
+        let p = plan(&Ask::default(), (0, 599 * SECOND), &eps).unwrap();
+        let b = p.baseline_time().unwrap();
+        assert!(b.to <= p.incident.from && !b.is_empty());
+    }
+
+    #[test]
+    fn a_few_requests_then_a_slow_stretch_compares_requests() {
+        let requests =
+            (0..12).map(|k| (k * SECOND, if k < 3 { 20_000_000 } else { 250_000_000 }, false)).collect();
+        let eps = vec![Endpoint { service: 0, operation: 0, requests }];
+        let ask = Ask { from: Some(0), to: Some(12 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 11 * SECOND), &eps).unwrap();
+        assert_eq!(p.onset, Some(3 * SECOND));
+        assert_eq!(p.baseline, Baseline::Requests);
+    }
+
+    #[test]
+    fn a_narrow_window_uses_the_given_baseline_after_it() {
+        let eps = endpoint(3600, i64::MAX);
+        let ask = Ask {
+            from: Some(600 * SECOND),
+            to: Some(780 * SECOND),
+            baseline: Some((1800 * SECOND, 1860 * SECOND)),
+        };
+        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        assert_eq!(p.incident, TimeRange::new(600 * SECOND, 780 * SECOND));
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(1800 * SECOND, 1860 * SECOND)));
+    }
+
+    #[test]
+    fn a_baseline_too_small_is_replaced_with_a_note() {
+        let eps = endpoint(3600, i64::MAX);
+        let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 5 * SECOND)) };
+        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        assert!(p.notes[0].contains("fewer than"));
+        let b = p.baseline_time().unwrap();
+        assert_eq!(b.to, 1800 * SECOND);
+        assert!(symptom::requests_in(&eps, b.pair()) >= MIN_BASELINE_REQUESTS);
+    }
+}
