@@ -292,7 +292,10 @@ fn per_interval(points: &[Cumulative]) -> Vec<(i64, f64)> {
             {
                 Some((q.time, q.sum, q.count.unwrap_or(0.0)))
             }
-            _ if p.start > 0 && p.start < p.time => Some((p.start, 0.0, 0.0)),
+            // The first point, or a restart that says when it started.
+            _ if p.start > 0 && p.start < p.time && prev.is_none_or(|q| q.start != p.start) => {
+                Some((p.start, 0.0, 0.0))
+            }
             _ => None,
         };
         prev = Some(p);

@@ -832,11 +832,12 @@ fn add_log_suspects(cands: &mut Vec<Candidate>, accused: &[crate::logs::LogSuspe
         if let Some(c) = cands.iter_mut().find(|c| c.service == ls.service) {
             c.evidence("logs", ls.text.clone(), ls.refs.clone());
         }
-        if matched {
+        // Where the traces explain the incident, a service accused by its logs alone is most often
+        // a caller logging its callee's failure (an uninstrumented one's): support only.
+        if matched || traces_explain {
             continue;
         }
-        let weight = if traces_explain { LOG_SUPPORT_WEIGHT } else { LOG_ALONE_WEIGHT };
-        let mut c = Candidate::new(&ls.service, weight * ls.strength);
+        let mut c = Candidate::new(&ls.service, LOG_ALONE_WEIGHT * ls.strength);
         c.pattern(if ls.errors { "code_exception" } else { "bad_response" });
         c.summary = if ls.errors {
             format!("{} logs errors of its own", ls.service)

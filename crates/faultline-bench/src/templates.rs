@@ -175,7 +175,7 @@ pub fn run(data: &Path, python: &str, repeat: usize) -> anyhow::Result<()> {
 fn grid() -> Vec<Config> {
     let mut v = Vec::new();
     for depth in [3, 4, 5] {
-        for similarity in [0.4, 0.5, 0.6, 0.7] {
+        for similarity in [0.5, 0.6, 0.65, 0.7] {
             v.push(Config { depth, similarity, ..Config::default() });
         }
     }
@@ -197,6 +197,16 @@ fn leave_one_out(sets: &[(String, Vec<String>, Vec<String>)]) {
     let grid = grid();
     let ga: Vec<Vec<f64>> =
         grid.iter().map(|&c| sets.iter().map(|(_, l, t)| accuracy_with(c, l, t)).collect()).collect();
+    println!("\nconfigurations (GA per set, in the order above):");
+    for (c, g) in grid.iter().zip(&ga) {
+        let cells: String = g.iter().map(|x| format!(" {x:.3}")).collect();
+        println!(
+            "  depth {} similarity {:.2}: mean {:.3} |{cells}",
+            c.depth,
+            c.similarity,
+            g.iter().sum::<f64>() / g.len() as f64
+        );
+    }
     println!("\nleave-one-out (each set scored by the configuration best on the others):");
     let mut sum = 0.0;
     for (k, (name, _, _)) in sets.iter().enumerate() {
