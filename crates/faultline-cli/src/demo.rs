@@ -23,7 +23,10 @@ fn free_addr(want: SocketAddr, allow_other: bool) -> Option<SocketAddr> {
 }
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let sc = faultline_sim::load(&a.scenario)?;
+    let mut sc = faultline_sim::load(&a.scenario)?;
+    // The demo's incident is recent telemetry: it ends now.
+    let length = faultline_model::time::parse_duration_ns(&sc.duration).context("the scenario's duration")?;
+    sc.place(None, length, faultline_model::time::now_ns());
     let data_dir = match &a.data_dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("faultline-demo-{}", std::process::id())),

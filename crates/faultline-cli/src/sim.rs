@@ -16,10 +16,12 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
     let name = a.scenario.as_deref().context("--scenario is required")?;
     let mut sc = faultline_sim::load(name)?;
     let now = faultline_model::time::now_ns();
-    if let Some(s) = &a.start {
-        let ns = faultline_model::time::parse_time_ns(s, now).context("--start")?;
-        sc.start = faultline_model::time::format_rfc3339(ns);
-    }
+    let placed = a
+        .start
+        .as_deref()
+        .map(|s| faultline_model::time::parse_time_ns(s, now))
+        .transpose()
+        .context("--start")?;
     let opts = RunOptions {
         seed: a.seed,
         duration_ns: a
@@ -30,11 +32,13 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
             .context("--duration")?,
         rps: a.rps,
     };
-    let start = faultline_model::time::parse_time_ns(&sc.start, now).context("the scenario's start")?;
     let length = match opts.duration_ns {
         Some(d) => d,
         None => faultline_model::time::parse_duration_ns(&sc.duration).context("the scenario's duration")?,
     };
+    // A run ends now unless a start is placed (--start, or the scenario file's own).
+    sc.place(placed, length, now);
+    let start = faultline_model::time::parse_time_ns(&sc.start, now).context("the scenario's start")?;
     if start + length > now + 86_400_000_000_000 {
         eprintln!(
             "note: this run is dated {} .. {}, more than a day ahead: faultline import and the OTLP \
@@ -82,7 +86,7 @@ pub async fn stream(
     progress: Option<indicatif::ProgressBar>,
 ) -> anyhow::Result<faultline_sim::RunResult> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, &'static str, Vec<u8>, u64)>(64);
-    let start = faultline_model::time::parse_time_ns(&sc.start, 0)?;
+    let start = sc.start_ns();
     let producer = tokio::task::spawn_blocking(move || {
         faultline_sim::run(&sc, &opts, &mut |chunk| {
             let spans = match &chunk {

@@ -163,6 +163,9 @@ fn check_time(what: &str, t: u64, limits: &Limits) -> Result<i64, String> {
     if t == 0 {
         return Err(format!("{what} is zero"));
     }
+    if t == crate::TIME_OUT_OF_RANGE {
+        return Err(format!("{what} is negative or out of range"));
+    }
     let t = i64::try_from(t).map_err(|_| format!("{what} {t} is out of range"))?;
     if t < limits.min_time_ns {
         return Err(format!("{what} {t} is before the year 2000 (is it in nanoseconds?)"));

@@ -75,6 +75,18 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A timestamp: an unsigned integer, where a negative or too large one (a broken clock, a
+    /// writer's bug) becomes `TIME_OUT_OF_RANGE`, so that conversion rejects that record alone
+    /// instead of the whole document.
+    fn time(&self, key: &str) -> R<u64> {
+        match self.get(key) {
+            None => Ok(0),
+            Some(v) => as_u64(v)
+                .or_else(|| is_integer(v).then_some(crate::TIME_OUT_OF_RANGE))
+                .ok_or_else(|| field_err(self.path, key, format!("expected an unsigned integer, got {v}"))),
+        }
+    }
+
     fn i64(&self, key: &str) -> R<i64> {
         match self.get(key) {
             None => Ok(0),
@@ -213,6 +225,19 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// A JSON number or numeric string that is an integer of any sign or size.
+fn is_integer(v: &Value) -> bool {
+    let digits = |s: &str| {
+        let s = s.trim().strip_prefix('-').unwrap_or(s.trim());
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    match v {
+        Value::Number(n) => digits(&n.to_string()),
+        Value::String(s) => digits(s),
+        _ => false,
+    }
+}
+
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
@@ -332,13 +357,13 @@ fn span(o: Obj<'_>) -> R<Span> {
         flags: o.u32("flags")?,
         name: o.str("name")?,
         kind: o.enumeration("kind", SPAN_KINDS)?,
-        start_time_unix_nano: o.u64("startTimeUnixNano")?,
-        end_time_unix_nano: o.u64("endTimeUnixNano")?,
+        start_time_unix_nano: o.time("startTimeUnixNano")?,
+        end_time_unix_nano: o.time("endTimeUnixNano")?,
         attributes: attributes(o)?,
         dropped_attributes_count: o.u32("droppedAttributesCount")?,
         events: o.objects("events", |e| {
             Ok(span::Event {
-                time_unix_nano: e.u64("timeUnixNano")?,
+                time_unix_nano: e.time("timeUnixNano")?,
                 name: e.str("name")?,
                 attributes: attributes(e)?,
                 dropped_attributes_count: e.u32("droppedAttributesCount")?,
@@ -364,8 +389,8 @@ fn span(o: Obj<'_>) -> R<Span> {
 
 fn log_record(o: Obj<'_>, severities: &[(&str, i32)]) -> R<LogRecord> {
     Ok(LogRecord {
-        time_unix_nano: o.u64("timeUnixNano")?,
-        observed_time_unix_nano: o.u64("observedTimeUnixNano")?,
+        time_unix_nano: o.time("timeUnixNano")?,
+        observed_time_unix_nano: o.time("observedTimeUnixNano")?,
         severity_number: o.enumeration("severityNumber", severities)?,
         severity_text: o.str("severityText")?,
         body: o.object("body", any_value)?,
@@ -388,8 +413,8 @@ fn number_point(o: Obj<'_>) -> R<NumberDataPoint> {
     };
     Ok(NumberDataPoint {
         attributes: attributes(o)?,
-        start_time_unix_nano: o.u64("startTimeUnixNano")?,
-        time_unix_nano: o.u64("timeUnixNano")?,
+        start_time_unix_nano: o.time("startTimeUnixNano")?,
+        time_unix_nano: o.time("timeUnixNano")?,
         exemplars: Vec::new(),
         flags: o.u32("flags")?,
         value,
@@ -424,8 +449,8 @@ fn metric(o: Obj<'_>) -> R<Metric> {
                 data_points: h.objects("dataPoints", |p| {
                     Ok(HistogramDataPoint {
                         attributes: attributes(p)?,
-                        start_time_unix_nano: p.u64("startTimeUnixNano")?,
-                        time_unix_nano: p.u64("timeUnixNano")?,
+                        start_time_unix_nano: p.time("startTimeUnixNano")?,
+                        time_unix_nano: p.time("timeUnixNano")?,
                         count: p.u64("count")?,
                         sum: p.opt_f64("sum")?,
                         bucket_counts: p.numbers("bucketCounts", as_u64)?,
@@ -445,8 +470,8 @@ fn metric(o: Obj<'_>) -> R<Metric> {
                 data_points: h.objects("dataPoints", |p| {
                     Ok(ExponentialHistogramDataPoint {
                         attributes: attributes(p)?,
-                        start_time_unix_nano: p.u64("startTimeUnixNano")?,
-                        time_unix_nano: p.u64("timeUnixNano")?,
+                        start_time_unix_nano: p.time("startTimeUnixNano")?,
+                        time_unix_nano: p.time("timeUnixNano")?,
                         count: p.u64("count")?,
                         sum: p.opt_f64("sum")?,
                         scale: p.i32("scale")?,
@@ -469,8 +494,8 @@ fn metric(o: Obj<'_>) -> R<Metric> {
                 data_points: s.objects("dataPoints", |p| {
                     Ok(SummaryDataPoint {
                         attributes: attributes(p)?,
-                        start_time_unix_nano: p.u64("startTimeUnixNano")?,
-                        time_unix_nano: p.u64("timeUnixNano")?,
+                        start_time_unix_nano: p.time("startTimeUnixNano")?,
+                        time_unix_nano: p.time("timeUnixNano")?,
                         count: p.u64("count")?,
                         sum: p.f64("sum")?,
                         quantile_values: p.objects("quantileValues", |q| {
@@ -1094,5 +1119,36 @@ mod fast_tests {
         write_traces(&spans, &mut out);
         let Request::Traces(back) = decode(Signal::Traces, &out).unwrap() else { panic!() };
         assert_eq!(spans_from_request(&back, &limits).items, spans);
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    /// Regression: one log record with a negative timestamp rejected its whole document.
+    #[test]
+    fn a_negative_timestamp_rejects_its_record_alone() {
+        let now = faultline_model::time::now_ns();
+        let doc = format!(
+            r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[
+                {{"timeUnixNano":"{now}","body":{{"stringValue":"good"}}}},
+                {{"timeUnixNano":-5,"body":{{"stringValue":"bad"}}}},
+                {{"timeUnixNano":"-1700000000000000000","body":{{"stringValue":"bad too"}}}}
+            ]}}]}}]}}"#
+        );
+        let Ok(Request::Logs(req)) = decode(Signal::Logs, doc.as_bytes()) else {
+            panic!("document rejected")
+        };
+        let d = crate::convert::logs_from_request(&req, &crate::convert::Limits::default());
+        assert_eq!(d.items.len(), 1);
+        assert_eq!(d.rejected, 2);
+        assert!(d.errors[0].contains("negative or out of range"), "{:?}", d.errors);
+        // Not a number at all is still a malformed document.
+        assert!(decode(
+            Signal::Logs,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"soon"}]}]}]}"#
+        )
+        .is_err());
     }
 }

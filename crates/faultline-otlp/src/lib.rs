@@ -68,3 +68,7 @@ pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Request, DecodeEr
         Signal::Metrics => Request::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(err)?),
     })
 }
+
+/// What the JSON decoder reads for a timestamp that is negative or too large for 64 bits:
+/// conversion rejects the record that carries it, alone.
+pub const TIME_OUT_OF_RANGE: u64 = u64::MAX;

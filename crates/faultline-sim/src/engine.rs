@@ -5,7 +5,7 @@
 
 use crate::scenario::{Call, FaultKind, Scenario, ServiceKind};
 use crate::telemetry::Recorder;
-use faultline_model::time::{parse_duration_ns, parse_time_ns};
+use faultline_model::time::parse_duration_ns;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
@@ -272,7 +272,7 @@ fn lognormal_params(median_ns: i64, p99_ns: i64) -> (f64, f64) {
 
 impl Sim {
     pub fn new(sc: &Scenario, seed: u64, duration_ns: Option<i64>, rps: Option<f64>) -> Sim {
-        let start = parse_time_ns(&sc.start, 0).unwrap_or(0);
+        let start = sc.start_ns();
         let end = start + duration_ns.unwrap_or_else(|| dur(&sc.duration));
         let mut svc_index = HashMap::new();
         for (i, s) in sc.services.iter().enumerate() {

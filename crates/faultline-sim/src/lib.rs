@@ -9,7 +9,7 @@ pub mod engine;
 pub mod scenario;
 pub mod telemetry;
 
-use faultline_model::time::{format_rfc3339_secs, parse_time_ns};
+use faultline_model::time::format_rfc3339_secs;
 use faultline_model::{ChangeEvent, ChangeKind};
 pub use scenario::{Scenario, ScenarioError};
 use serde_json::{json, Value};
@@ -105,7 +105,7 @@ fn default_pattern(k: scenario::FaultKind) -> &'static str {
 /// Runs a scenario, handing telemetry to `sink` in chunks (in time order within each signal).
 pub fn run(sc: &Scenario, opts: &RunOptions, sink: &mut dyn FnMut(Chunk)) -> RunResult {
     let seed = opts.seed.unwrap_or(sc.seed);
-    let start = parse_time_ns(&sc.start, 0).unwrap_or(0);
+    let start = sc.start_ns();
     let mut sim = engine::Sim::new(sc, seed, opts.duration_ns, opts.rps);
     let end = sim.end;
     let mut rec = telemetry::Recorder::new(sink);

@@ -311,7 +311,9 @@ fn deploy() -> String {
 pub struct Scenario {
     pub name: String,
     pub description: String,
-    /// RFC 3339 start of the simulated window.
+    /// RFC 3339 start of the simulated window; empty when the scenario places none (the built-ins):
+    /// `faultline sim` then ends the run now, and the library starts it at `UNPLACED_START`.
+    #[serde(default)]
     pub start: String,
     pub duration: String,
     #[serde(default)]
@@ -351,7 +353,28 @@ fn invalid(file: &str, field: impl Into<String>, message: impl Into<String>) -> 
     }
 }
 
+/// Where a run of a scenario that places no start begins when the library runs it (tests and
+/// benchmarks): a fixed time, so that a seed gives the same bytes on every run.
+pub const UNPLACED_START: &str = "2026-11-13T07:30:00Z";
+
 impl Scenario {
+    /// The run's start, unix nanoseconds.
+    pub fn start_ns(&self) -> i64 {
+        let s = if self.start.is_empty() { UNPLACED_START } else { &self.start };
+        parse_time_ns(s, 0).unwrap_or(0)
+    }
+
+    /// Places the run: at `start` when given, else (when the scenario places none) so that it ends
+    /// at `now`.
+    pub fn place(&mut self, start: Option<i64>, length_ns: i64, now: i64) {
+        if let Some(s) = start {
+            self.start = faultline_model::time::format_rfc3339(s);
+        } else if self.start.is_empty() {
+            let s = now - length_ns;
+            self.start = faultline_model::time::format_rfc3339(s - s.rem_euclid(1_000_000_000));
+        }
+    }
+
     /// Parses a scenario file's text; `file` names it in errors.
     pub fn parse(
         file: &str,
@@ -379,7 +402,9 @@ impl Scenario {
     pub fn validate(&self, file: &str) -> Result<(), ScenarioError> {
         let dur =
             |field: &str, v: &str| parse_duration_ns(v).map_err(|e| invalid(file, field, e.to_string()));
-        parse_time_ns(&self.start, 0).map_err(|e| invalid(file, "start", e.to_string()))?;
+        if !self.start.is_empty() {
+            parse_time_ns(&self.start, 0).map_err(|e| invalid(file, "start", e.to_string()))?;
+        }
         dur("duration", &self.duration)?;
         let mut names = BTreeSet::new();
         let mut endpoints = BTreeSet::new();
