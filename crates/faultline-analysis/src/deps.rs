@@ -59,7 +59,7 @@ pub fn dependency_map_in(
         // As the caller saw it (a 404 fails the client span, not the server's), when the caller
         // recorded the call as a span of its own.
         let call_span =
-            matches!(t.kind[pi], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+            t.is_call(pi);
         e.errors += if call_span { t.error[pi] || t.error[i] } else { t.error[i] } as u64;
         e.durations.push(t.duration[pi]);
     }

@@ -7,7 +7,6 @@ use crate::inputs::{MetricKey, MetricTable};
 use crate::localise::Attribution;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::{mean, median_ci, std_dev};
-use faultline_model::SpanKind;
 use std::collections::HashMap;
 
 const MS: f64 = 1e6;
@@ -153,7 +152,7 @@ pub fn thundering_herd(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)
     let mut hits: HashMap<u32, [(u64, u64); 2]> = HashMap::new();
     let mut per_second: HashMap<(u32, u32, i64), [u64; 2]> = HashMap::new();
     for i in 0..t.len() {
-        if t.kind[i] != SpanKind::Client {
+        if !t.is_client_call(i) {
             continue;
         }
         let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
@@ -285,7 +284,7 @@ pub fn retry_storm(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) ->
     type Counts = [(u64, u64, u32); 2];
     let mut by: HashMap<(u32, u32), Counts> = HashMap::new();
     for i in 0..t.len() {
-        if !matches!(t.kind[i], SpanKind::Client | SpanKind::Producer) {
+        if !t.is_call(i) {
             continue;
         }
         let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
@@ -354,7 +353,7 @@ pub fn network_partition(
         if t.start[i] < incident.0 || t.start[i] >= incident.1 {
             continue;
         }
-        if !matches!(t.kind[i], SpanKind::Client) {
+        if !t.is_client_call(i) {
             continue;
         }
         let addr = t.attr_info(i).peer_addr;

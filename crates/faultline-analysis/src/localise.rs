@@ -179,8 +179,8 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         if w > 1 {
             continue;
         }
-        let call =
-            matches!(t.kind[i], faultline_model::SpanKind::Client | faultline_model::SpanKind::Producer);
+        // Calls: client and producer spans, and spans without kind that name a peer.
+        let call = t.is_call(i);
         // A call answered by another service (spans without kind too: a span that does not answer
         // a request itself but has a child in another service made a call).
         let callee = if call || !g.answers_request(t, i) {

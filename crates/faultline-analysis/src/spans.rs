@@ -306,7 +306,11 @@ impl SpanTableBuilder {
 
 impl SpanTable {
     fn parse_attrs(&mut self, attrs: &Map<String, Value>, kind: SpanKind) -> AttrInfo {
-        let calls_out = matches!(kind, SpanKind::Client | SpanKind::Producer);
+        // A span without kind that names whom it called (real data often sets no kind) is a call
+        // too; `server.address` alone is not enough there, as servers name themselves with it.
+        let calls_out = matches!(kind, SpanKind::Client | SpanKind::Producer)
+            || (kind == SpanKind::Unspecified
+                && str_attr(attrs, &["peer.service", "db.system", "net.peer.name"]).is_some());
         let names = &mut self.names;
         let peer = match str_attr(
             attrs,
@@ -375,6 +379,18 @@ impl SpanTable {
 
     pub fn end(&self, i: usize) -> i64 {
         self.start[i] + self.duration[i]
+    }
+
+    /// Whether span i is a call to another service: a client or producer span, or a span without
+    /// kind that names the peer it called.
+    pub fn is_call(&self, i: usize) -> bool {
+        matches!(self.kind[i], SpanKind::Client | SpanKind::Producer)
+            || (self.kind[i] == SpanKind::Unspecified && self.peer[i] != NO_PEER)
+    }
+
+    /// A call that waits for its answer (not a message sent to a queue).
+    pub fn is_client_call(&self, i: usize) -> bool {
+        self.kind[i] != SpanKind::Producer && self.is_call(i)
     }
 
     pub fn attr_info(&self, i: usize) -> &AttrInfo {
