@@ -58,8 +58,7 @@ pub fn dependency_map_in(
         e.calls += 1;
         // As the caller saw it (a 404 fails the client span, not the server's), when the caller
         // recorded the call as a span of its own.
-        let call_span =
-            t.is_call(pi);
+        let call_span = t.is_call(pi);
         e.errors += if call_span { t.error[pi] || t.error[i] } else { t.error[i] } as u64;
         e.durations.push(t.duration[pi]);
     }

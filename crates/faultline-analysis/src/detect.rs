@@ -634,11 +634,6 @@ fn baseline_values(s: &[(i64, f64)], baseline: (i64, i64), incident: (i64, i64))
 }
 
 /// The strongest bad move of each service's metrics, strongest first.
-/// The deviation that stands in for a flat baseline of a metric whose values are counts (errors
-/// per interval): a Poisson count of mean m varies by sqrt(m), up to this cap (beyond it the
-/// baseline's own spread, or a hundredth of the level, is the measure).
-const COUNT_NOISE: f64 = 3.0;
-
 pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
     // Instances of a service on which a metric moved, to pin an instance only when it stands alone.
     let mut moved_on: HashMap<(&str, &str), usize> = HashMap::new();
@@ -650,11 +645,8 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
         }
         let role = metric_role(&key.name);
         let (mb, sb, mi) = (mean(&b), std_dev(&b), mean(&i));
-        // A flat baseline has no deviation to measure in: a hundredth of the new level stands in,
-        // and for a level of a few units, counting noise (a baseline of zero errors that sees a
-        // couple is not a move).
-        let floor = sb.max(0.02 * mb.abs()).max(0.01 * mi.abs()).max(1e-9);
-        let z = (mi - mb) / floor.max(COUNT_NOISE.min(mi.abs().max(mb.abs()).sqrt()));
+        // A flat baseline has no deviation to measure in: a hundredth of the new level stands in.
+        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(0.01 * mi.abs()).max(1e-9);
         let z = if role.bad == 0 { z.abs() } else { z * role.bad as f64 };
         if z < 5.0 {
             continue;

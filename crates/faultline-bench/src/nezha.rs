@@ -143,7 +143,10 @@ pub async fn run(data: &Path, verbose: bool, only: Option<String>) -> anyhow::Re
             let truth = s("service");
             let rank = ranked.iter().position(|x| x == truth);
             all.add(rank);
-            by_day.entry(day.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string()).or_default().add(rank);
+            by_day
+                .entry(day.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string())
+                .or_default()
+                .add(rank);
             if c["complete_traces"].as_bool().unwrap_or(true) {
                 complete.add(rank)
             } else {
