@@ -634,6 +634,10 @@ fn baseline_values(s: &[(i64, f64)], baseline: (i64, i64), incident: (i64, i64))
 }
 
 /// The strongest bad move of each service's metrics, strongest first.
+/// The share of the new level that stands in for the deviation of a baseline flat at zero: a move
+/// from nothing is at most 1 / FLAT_ZERO_SHARE = 10 deviations, big but not certain.
+const FLAT_ZERO_SHARE: f64 = 0.1;
+
 pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
     // Instances of a service on which a metric moved, to pin an instance only when it stands alone.
     let mut moved_on: HashMap<(&str, &str), usize> = HashMap::new();
@@ -645,8 +649,11 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
         }
         let role = metric_role(&key.name);
         let (mb, sb, mi) = (mean(&b), std_dev(&b), mean(&i));
-        // A flat baseline has no deviation to measure in: a hundredth of the new level stands in.
-        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(0.01 * mi.abs()).max(1e-9);
+        // A flat baseline has no deviation to measure in: a hundredth of the new level stands in;
+        // for a baseline flat at zero, a tenth (a rate of rare errors that was zero in a short
+        // baseline is not 100 deviations away at its first error).
+        let share = if sb == 0.0 && mb == 0.0 { FLAT_ZERO_SHARE } else { 0.01 };
+        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(share * mi.abs()).max(1e-9);
         let z = if role.bad == 0 { z.abs() } else { z * role.bad as f64 };
         if z < 5.0 {
             continue;

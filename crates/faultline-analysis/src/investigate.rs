@@ -723,7 +723,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     // Timeline.
     let mut timeline: Vec<(i64, TimelineEntry)> = Vec::new();
     for ch in &inp.changes {
-        if ch.time_unix_nano >= baseline_w.0 && ch.time_unix_nano < incident_w.1.max(hi) {
+        if ch.time_unix_nano >= baseline_shown.0.min(incident_w.0) && ch.time_unix_nano < incident_w.1.max(hi)
+        {
             timeline.push((
                 ch.time_unix_nano,
                 TimelineEntry {
@@ -1450,7 +1451,9 @@ fn affected_of(t: &SpanTable, ep: &Endpoint, b: (i64, i64), i: (i64, i64)) -> Af
 /// An endpoint's failing or slow requests (durations above `slow_ns`) in `w` against its others,
 /// with the share of its requests they are (the weight for ordering); `None` when all were fine.
 fn affected_by_outcome(t: &SpanTable, ep: &Endpoint, slow_ns: i64, w: (i64, i64)) -> Option<(f64, Affected)> {
-    let (mut bad, mut good): (Vec<(i64, bool)>, Vec<(i64, bool)>) = (Vec::new(), Vec::new());
+    // (duration, failed) of each request.
+    type Requests = Vec<(i64, bool)>;
+    let (mut bad, mut good): (Requests, Requests) = (Vec::new(), Vec::new());
     for &(_, d, failed) in ep.requests.iter().filter(|r| r.0 >= w.0 && r.0 < w.1) {
         if failed || d > slow_ns {
             bad.push((d, failed));

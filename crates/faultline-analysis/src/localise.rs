@@ -174,12 +174,11 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         edges: Vec::new(),
     };
     let mut edge_index: HashMap<(u32, u32), u32> = HashMap::new();
-    for i in 0..n {
-        let w = sides[i] as usize;
+    for (i, &side) in sides.iter().enumerate().take(n) {
+        let w = side as usize;
         if w > 1 {
             continue;
         }
-        // Calls: client and producer spans, and spans without kind that name a peer.
         let call = t.is_call(i);
         // A call answered by another service (spans without kind too: a span that does not answer
         // a request itself but has a child in another service made a call).
