@@ -16,6 +16,27 @@ pub const MIN_OWN_TIME_GROWTH_RATIO: f64 = 0.2;
 pub const MIN_OWN_ERROR_GROWTH: f64 = 0.01;
 /// Fewest own errors on the incident side for an error growth to count: one failure is an accident.
 pub const MIN_OWN_ERRORS: u64 = 2;
+/// Least z of a growth (two-proportion z for errors, Welch's z of the mean own time of its spans
+/// for time) for it to count: a 3-minute window of a quiet node sees two noise errors, or a slow
+/// span or two, by chance; a real change on a handful of requests (two normal, seven 300 ms
+/// slower) is far above it.
+pub const MIN_GROWTH_Z: f64 = 3.0;
+
+/// Welch's z of the mean of the incident side's own times against the baseline side's.
+fn mean_z(b: &[i64], i: &[i64]) -> f64 {
+    let stats = |v: &[i64]| {
+        let n = v.len().max(1) as f64;
+        let m = v.iter().sum::<i64>() as f64 / n;
+        let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        (m, var / n)
+    };
+    if b.is_empty() || i.is_empty() {
+        return 0.0;
+    }
+    let ((mb, vb), (mi, vi)) = (stats(b), stats(i));
+    // A floor on the spread: identical durations on both sides are not infinitely certain.
+    (mi - mb) / (vb + vi).sqrt().max(0.01 * mb.abs().max(1e3))
+}
 
 /// Each node's growth of own time per request (ns), largest first; only growths that count.
 /// `requests` are the entry requests on the (baseline, incident) sides.
@@ -26,7 +47,9 @@ pub fn own_time_growth(a: &Attribution, requests: [usize; 2]) -> Vec<(u32, f64)>
         .filter(|&(id, x)| {
             let nd = &a.nodes[&id];
             let before = nd.total[0].self_ns.iter().sum::<i64>() as f64 / requests[0].max(1) as f64;
-            x >= MIN_OWN_TIME_GROWTH_NS && x >= MIN_OWN_TIME_GROWTH_RATIO * before
+            x >= MIN_OWN_TIME_GROWTH_NS
+                && x >= MIN_OWN_TIME_GROWTH_RATIO * before
+                && mean_z(&nd.total[0].self_ns, &nd.total[1].self_ns) >= MIN_GROWTH_Z
         })
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -39,6 +62,10 @@ pub fn own_error_growth(a: &Attribution) -> Vec<(u32, f64)> {
         .nodes
         .iter()
         .filter(|(_, nd)| nd.total[1].errors >= MIN_OWN_ERRORS)
+        .filter(|(_, nd)| {
+            let (b, i) = (&nd.total[0], &nd.total[1]);
+            crate::stats::two_proportion_z(b.errors, b.n, i.errors, i.n) >= MIN_GROWTH_Z
+        })
         .map(|(&id, nd)| (id, nd.total[1].rate() - nd.total[0].rate()))
         .filter(|&(_, d)| d >= MIN_OWN_ERROR_GROWTH)
         .collect();
@@ -80,6 +107,13 @@ mod tests {
         ]);
         let g = own_time_growth(&a, [10, 10]);
         assert_eq!(g.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn two_noise_errors_in_a_short_window_are_not_a_growth() {
+        // 2 errors in 150 requests against none in 150: z about 1.4.
+        let a = attribution(vec![(1, node((150, 0, 1), (150, 2, 1)))]);
+        assert!(own_error_growth(&a).is_empty());
     }
 
     #[test]

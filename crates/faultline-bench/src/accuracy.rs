@@ -351,7 +351,7 @@ fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention)
 }
 
 /// Seeds of the reserved test split: reported, never tuned on. The tuning split is `--seed`.
-pub const TEST_SPLIT_SEED: u64 = 20_261_130;
+pub const TEST_SPLIT_SEED: u64 = 7_310_541;
 
 pub fn run(
     runs: usize,
