@@ -236,9 +236,14 @@ pub fn log_suspects(
             let deeper = erring.iter().any(|&o| o != s && reaches(&name(s), &name(o)));
             if !deeper {
                 own.entry(s).or_default()[*w] += 1;
+                // The three smallest trace ids, so that the examples do not depend on hash order.
                 let e = examples.entry(s).or_default();
-                if *w == 1 && e.len() < 3 {
+                if *w == 1 {
                     e.push(tr.iter().map(|b| format!("{b:02x}")).collect());
+                    if e.len() > 3 {
+                        e.sort_unstable();
+                        e.truncate(3);
+                    }
                 }
             }
         }
@@ -261,7 +266,10 @@ pub fn log_suspects(
                 "{} logged errors of its own (the deepest service logging errors) in {i} requests of the incident, {b} of the baseline",
                 name(s)
             ),
-            refs: examples.remove(&s).unwrap_or_default(),
+            refs: examples.remove(&s).map(|mut e| {
+                e.sort_unstable();
+                e
+            }).unwrap_or_default(),
         })
         .collect();
     // Events that stopped: per service, the share of its requests that logged each template.
@@ -285,7 +293,7 @@ pub fn log_suspects(
         let z = crate::stats::two_proportion_z(n[1], ni, n[0], nb);
         if pb >= MIN_USUAL_EVENT_SHARE && pi <= STOPPED_EVENT_FRACTION * pb && z >= 4.0 {
             let drop = pb - pi;
-            if stopped.get(&s).is_none_or(|x| drop > x.0) {
+            if stopped.get(&s).is_none_or(|x| drop > x.0 || (drop == x.0 && t < x.1)) {
                 stopped.insert(s, (drop, t, pb, pi));
             }
         }
