@@ -85,7 +85,7 @@ fn connection_leak_times_out_only_on_the_leaking_instance() {
         o.logs.iter().filter(|l| l.body.contains("acquiring connection")).collect();
     assert!(timeouts.len() > 100, "{}", timeouts.len());
     assert!(timeouts.iter().all(|l| l.resource.instance.as_deref() == Some("fe-2")));
-    assert!(timeouts.iter().all(|l| l.time_unix_nano >= ts("2026-11-27T07:55:00Z")));
+    assert!(timeouts.iter().all(|l| l.time_unix_nano >= ts("2026-11-13T07:55:00Z")));
     // The leaking instance's pool metric climbs to its size; its peers' stay low.
     let max_conn = |inst: &str| {
         o.metrics
@@ -107,7 +107,7 @@ fn slow_external_api_under_a_spike_cascades_to_504s_at_the_edge() {
     let o = run_keeping("slow-external-spike", sc.traffic.rps, |s| {
         s.resource.service_name == "frontend" || s.attributes.get("peer.service") == Some(&"fraud-api".into())
     });
-    let (from, to) = (ts("2026-12-04T08:00:00Z"), ts("2026-12-04T08:20:00Z"));
+    let (from, to) = (ts("2026-11-13T08:00:00Z"), ts("2026-11-13T08:20:00Z"));
     let checkout_504 = |a: i64, b: i64| {
         o.spans
             .iter()
@@ -176,7 +176,7 @@ fn cache_flush_sends_a_herd_of_identical_queries_to_the_database() {
         s.attributes.get("peer.service") == Some(&"inventory-db".into())
             || (s.resource.service_name == "frontend" && s.kind == SpanKind::Server)
     });
-    let start = "2026-12-08T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let db_calls = |a: i64, b: i64| {
         o.spans
             .iter()
@@ -231,7 +231,7 @@ fn network_partition_fails_only_calls_across_the_cut() {
             ))
         })
         .collect();
-    let start = "2026-12-10T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let cut: Vec<&Span> = o
         .spans
         .iter()
@@ -261,7 +261,7 @@ fn bad_deploy_errors_come_from_the_new_version_only() {
     let o = run_keeping("bad-deploy", 20.0, |s| {
         s.resource.service_name == "payment" && s.kind == SpanKind::Server
     });
-    let start = "2026-12-11T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let errors: Vec<&Span> = o
         .spans
         .iter()
@@ -285,7 +285,7 @@ fn dns_failure_fails_calls_to_one_service_for_its_window() {
     let o = run_keeping("dns-failure", 20.0, |s| {
         s.kind == SpanKind::Client && s.attributes.get("peer.service") == Some(&"billing".into())
     });
-    let start = "2026-12-12T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let failed: Vec<&Span> = o.spans.iter().filter(|s| s.status_code == StatusCode::Error).collect();
     let dns: Vec<&&Span> = failed.iter().filter(|s| s.status_message.contains("dns")).collect();
     assert!(
@@ -363,7 +363,7 @@ fn retry_storm_multiplies_calls_to_the_struggling_api() {
     let o = run_keeping("retry-storm", sc.traffic.rps, |s| {
         s.kind == SpanKind::Client && s.attributes.get("peer.service") == Some(&"fraud-api".into())
     });
-    let start = "2026-12-15T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let calls = |a: i64, b: i64| {
         o.spans
             .iter()
@@ -382,7 +382,7 @@ fn traffic_spike_beyond_capacity_overloads_the_database() {
     let o = run_keeping("traffic-spike", sc.traffic.rps, |s| {
         s.resource.service_name == "frontend" && s.kind == SpanKind::Server
     });
-    let start = "2026-12-16T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let count = |a: i64, b: i64| {
         o.spans
             .iter()
@@ -401,7 +401,7 @@ fn cpu_cap_flattens_throughput_at_a_ceiling_without_errors() {
         (s.resource.service_name == "inventory" || s.resource.service_name == "frontend")
             && s.kind == SpanKind::Server
     });
-    let start = "2026-12-17T09:00:00Z";
+    let start = faultline_sim::scenario::UNPLACED_START;
     let per_minute = |a: i64, b: i64| -> Vec<usize> {
         (a..b)
             .map(|m| {
