@@ -111,20 +111,20 @@ const MIN_GAP_GROWTH_NS: f64 = 2e6;
 /// A span's side in a comparison: the baseline (0), the incident (1), or neither.
 pub const NO_SIDE: u8 = u8::MAX;
 
-/// Sides by start time: the incident window wins where the two overlap.
+/// The side of time `at`: the incident window wins where the two overlap.
+pub fn side_at(at: i64, baseline: (i64, i64), incident: (i64, i64)) -> u8 {
+    if at >= incident.0 && at < incident.1 {
+        1
+    } else if at >= baseline.0 && at < baseline.1 {
+        0
+    } else {
+        NO_SIDE
+    }
+}
+
+/// Sides by start time.
 pub fn sides_by_time(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<u8> {
-    t.start
-        .iter()
-        .map(|&s| {
-            if s >= incident.0 && s < incident.1 {
-                1
-            } else if s >= baseline.0 && s < baseline.1 {
-                0
-            } else {
-                NO_SIDE
-            }
-        })
-        .collect()
+    t.start.iter().map(|&s| side_at(s, baseline, incident)).collect()
 }
 
 /// Sides by what happened to the request: the spans of traces whose entry failed or was slow (the

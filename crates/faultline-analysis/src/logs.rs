@@ -184,14 +184,9 @@ pub fn log_suspects(
     baseline: (i64, i64),
     incident: (i64, i64),
 ) -> Vec<LogSuspect> {
-    let side = |t: i64| {
-        if t >= incident.0 && t < incident.1 {
-            Some(1usize)
-        } else if t >= baseline.0 && t < baseline.1 {
-            Some(0)
-        } else {
-            None
-        }
+    let side = |t: i64| match crate::localise::side_at(t, baseline, incident) {
+        crate::localise::NO_SIDE => None,
+        w => Some(w as usize),
     };
     // Per request: the services that logged errors, and the templates each service logged.
     type Events = HashMap<u32, std::collections::HashSet<u32>>;
@@ -320,6 +315,43 @@ pub fn log_suspects(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `front` calls `back`; in the incident both log errors in the same requests: the errors are
+    /// `back`'s own (the deepest), `front`'s are inherited. Below `MIN_OWN_ERROR_LINES` nothing is
+    /// accused.
+    #[test]
+    fn own_error_lines_accuse_the_deepest_service() {
+        let build = |incident_requests: u8| {
+            let mut t = LogTable::default();
+            let (front, back) = (t.names.intern("front"), t.names.intern("back"));
+            let mut add = |time: i64, svc: u32, error: bool, trace: u8, body: &str| {
+                t.time.push(time);
+                t.service.push(svc);
+                t.instance.push(svc);
+                t.error.push(error);
+                t.body.push(body.to_string());
+                t.trace_id.push(Some([trace; 16]));
+                t.corr.push(vec![]);
+            };
+            for k in 0..20u8 {
+                add(k as i64, front, false, k, "request served");
+            }
+            for k in 0..incident_requests {
+                add(100 + k as i64, back, true, 100 + k, "ledger locked");
+                add(100 + k as i64, front, true, 100 + k, "invalid response from server");
+            }
+            t
+        };
+        let callees = HashMap::from([("front".to_string(), vec!["back".to_string()])]);
+        for (n, accused) in [(12u8, vec!["back"]), (5, vec![])] {
+            let t = build(n);
+            let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+            let tpl = template_changes(&t, &traces, (0, 50), (100, 200));
+            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
+            let errors: Vec<&str> = got.iter().filter(|s| s.errors).map(|s| s.service.as_str()).collect();
+            assert_eq!(errors, accused, "{n} requests");
+        }
+    }
 
     #[test]
     fn messages_of_structured_bodies() {

@@ -47,14 +47,6 @@ impl TimeRange {
         self.to <= self.from
     }
 
-    pub fn len(self) -> i64 {
-        (self.to - self.from).max(0)
-    }
-
-    pub fn contains(self, t: i64) -> bool {
-        t >= self.from && t < self.to
-    }
-
     /// `from .. to` in RFC 3339 seconds, as notes write ranges.
     pub fn display(self) -> String {
         format!("{} .. {}", format_rfc3339_secs(self.from), format_rfc3339_secs(self.to))
