@@ -5,6 +5,15 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, Int8Type, TimestampNanosecondType};
 use std::collections::BTreeMap;
 
+/// Everything an investigation reads: a window's spans, logs, metrics and changes.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub spans: crate::SpanTable,
+    pub logs: LogTable,
+    pub metrics: MetricTable,
+    pub changes: Vec<faultline_model::ChangeEvent>,
+}
+
 /// Columns the analysis reads from the logs table.
 pub const LOG_COLUMNS: &[&str] = &[
     "time",

@@ -134,7 +134,7 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
             o,
             "Most likely root cause: **{}** ({}; confidence {:.2}).\n",
             who(c),
-            c.patterns.join(", "),
+            crate::pattern::joined(&c.patterns),
             c.confidence
         );
     }
@@ -183,7 +183,7 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
             "### {}. {} — {} (confidence {:.2})\n",
             c.rank,
             who(c),
-            c.patterns.join(", "),
+            crate::pattern::joined(&c.patterns),
             c.confidence
         );
         let _ = writeln!(o, "{}\n", c.summary);

@@ -1,6 +1,7 @@
 //! The investigation report: the JSON shape of ../shared/contracts/investigation.md (fields may be
 //! added, never removed or renamed), and its renderings for the terminal and as Markdown.
 
+pub use crate::pattern::{EvidenceKind, Pattern};
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "faultline.investigation/v1";
@@ -56,8 +57,7 @@ pub struct ChangeRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `traces`, `logs`, `metrics` or `changes`.
-    pub signal: String,
+    pub signal: EvidenceKind,
     pub text: String,
     /// Trace ids, log template ids, metric series or change ids the claim rests on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -71,7 +71,7 @@ pub struct RootCause {
     pub instance: Option<String>,
     pub operation: Option<String>,
     pub change: Option<ChangeRef>,
-    pub patterns: Vec<String>,
+    pub patterns: Vec<Pattern>,
     pub confidence: f64,
     pub summary: String,
     pub evidence: Vec<Evidence>,
@@ -79,7 +79,7 @@ pub struct RootCause {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub pattern: String,
+    pub pattern: Pattern,
     pub service: Option<String>,
     pub instance: Option<String>,
     pub text: String,
@@ -88,7 +88,7 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub at: String,
-    pub signal: String,
+    pub signal: EvidenceKind,
     pub text: String,
 }
 
@@ -290,7 +290,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
             o,
             "{}  [{}]  confidence {:.2}",
             paint(if c.rank == 1 { "31;1" } else { "33" }, &head),
-            c.patterns.join(", "),
+            crate::pattern::joined(&c.patterns),
             c.confidence
         );
         let _ = writeln!(o, "   {}", c.summary);

@@ -65,7 +65,12 @@ pub async fn bench(spans: u64, scenario: &str, runs: usize) -> anyhow::Result<()
             .root_causes
             .first()
             .map(|c| {
-                format!("{} {} [{}]", c.service, c.instance.clone().unwrap_or_default(), c.patterns.join(","))
+                format!(
+                    "{} {} [{}]",
+                    c.service,
+                    c.instance.clone().unwrap_or_default(),
+                    faultline_analysis::pattern::joined(&c.patterns)
+                )
             })
             .unwrap_or_else(|| "no root cause".into());
     }

@@ -3,7 +3,7 @@
 //! spans on skewed hosts are shifted back by it.
 
 use crate::error::AppError;
-use faultline_analysis::detect::clock_skew;
+use faultline_analysis::detectors::clock_skew;
 use faultline_analysis::graph::Graph;
 use faultline_analysis::{spans, SpanTable};
 use faultline_model::schema::Table;

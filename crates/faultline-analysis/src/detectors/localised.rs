@@ -1,0 +1,357 @@
+//! Localised anomalies: the services (and uninstrumented peers) whose own errors or own time
+//! changed, scored by how much of the symptom they explain, a node whose callees changed too
+//! discounted (it inherited their trouble). In a window the user named, the simple rules' leaders
+//! (growth of own time, of own errors) join where nothing passed the significance bars.
+
+use super::text::{ms, pct, trace_hex};
+use super::{Detector, Finding};
+use crate::evidence::message_pattern;
+use crate::localise::{self, outlier, Attribution, Node};
+use crate::pattern::{EvidenceKind, Pattern};
+use crate::signals::Signals;
+use crate::spans::NONE;
+use crate::stats::quantile;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// A node whose callee (transitively) scores at least this share of its own score inherited its
+/// trouble from it...
+const INHERITED_SHARE: f64 = 0.25;
+/// ... and keeps this share of its score: still a suspect, below the callee.
+const INHERITED_DISCOUNT: f64 = 0.4;
+/// Weight of a hypothesis from the simple rules alone (`rules.rs`): the node that added most of
+/// the time (or errors) scores this much, a confidence near one half; a node that passed the
+/// significance bars with strong evidence still ranks above it.
+const RULE_WEIGHT: f64 = 0.3;
+/// Example traces kept per node, where it failed on its own.
+const EXAMPLES: usize = 3;
+
+pub struct Localised;
+
+impl Detector for Localised {
+    fn name(&self) -> &'static str {
+        "localised"
+    }
+
+    fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
+        let mut score = node_scores(s);
+        discount_inherited(s, &mut score);
+        let by_rule =
+            if s.plan.named { rule_scores(&s.attribution, s.requests, &mut score) } else { HashMap::new() };
+        let mut examples = example_traces(s, &score);
+        score
+            .iter()
+            .map(|(&id, &sc)| {
+                let mut f = node_finding(s, id, sc, examples.remove(&id).unwrap_or_default());
+                if let Some((summary, text)) = by_rule.get(&id) {
+                    f.summary = summary.clone();
+                    f.evidence(EvidenceKind::Traces, text.clone(), vec![]);
+                }
+                f
+            })
+            .collect()
+    }
+}
+
+/// Each changed node's score. Latency weighs by how much of the slow requests a node is in and how
+/// much of the time added per request is its own: a node that added half a millisecond to every
+/// request is in all the slow ones too, but did not make them slow.
+fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
+    let att = &s.attribution;
+    let excess = localise::excess_per_request(att, s.requests);
+    let total_excess: f64 = excess.values().filter(|x| **x > 0.0).sum();
+    let mut score = HashMap::new();
+    for (&id, nd) in &att.nodes {
+        let an = &nd.anomaly;
+        let err = if an.errors { an.error_coverage.max(0.05) * (an.error_z / 10.0).min(1.0) } else { 0.0 };
+        let share = excess.get(&id).map_or(0.0, |x| x.max(0.0) / total_excess.max(1.0));
+        let lat = if an.latency {
+            (0.25 * an.latency_coverage + 0.75 * share).max(0.05) * (an.latency_z / 10.0).min(1.0)
+        } else {
+            0.0
+        };
+        let sc = match (s.errors_matter, s.latency_matters) {
+            (true, false) => err.max(0.5 * lat),
+            (false, true) => lat.max(0.5 * err),
+            _ => err.max(lat),
+        };
+        if sc > 0.0 {
+            score.insert(id, sc);
+        }
+    }
+    score
+}
+
+/// Deepest first: a node whose callees (transitively) changed too inherits its trouble.
+fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
+    let mut inherited: HashSet<u32> = HashSet::new();
+    for (&a, &sa) in score.iter() {
+        // Its calls' gaps grew on all its edges: no callee explains that.
+        if s.attribution.nodes.get(&a).is_some_and(|nd| nd.anomaly.network && !nd.anomaly.errors) {
+            continue;
+        }
+        let mut seen = HashSet::from([a]);
+        let mut queue: VecDeque<u32> = s.callees.get(&a).into_iter().flatten().copied().collect();
+        while let Some(d) = queue.pop_front() {
+            if !seen.insert(d) {
+                continue;
+            }
+            if score.get(&d).is_some_and(|&sd| sd >= INHERITED_SHARE * sa) {
+                inherited.insert(a);
+                break;
+            }
+            queue.extend(s.callees.get(&d).into_iter().flatten().copied());
+        }
+    }
+    for a in inherited {
+        if let Some(x) = score.get_mut(&a) {
+            *x *= INHERITED_DISCOUNT;
+        }
+    }
+}
+
+/// Scores, from the simple rules, the nodes whose own time or own errors grew without passing the
+/// significance bars (a few requests, a mild fault); returns their summary and evidence.
+fn rule_scores(
+    att: &Attribution,
+    requests: [usize; 2],
+    score: &mut HashMap<u32, f64>,
+) -> HashMap<u32, (String, String)> {
+    let mut out = HashMap::new();
+    let side =
+        |nd: &Node, w: usize| nd.total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
+    let times = crate::rules::own_time_growth(att, requests);
+    let total: f64 = times.iter().map(|x| x.1).sum();
+    for &(id, x) in &times {
+        if score.contains_key(&id) {
+            continue;
+        }
+        let nd = &att.nodes[&id];
+        score.insert(id, RULE_WEIGHT * x / total.max(1.0));
+        let summary = format!(
+            "its own time per request grew by {} ({} of all the time added)",
+            ms(x),
+            pct(x / total.max(1.0))
+        );
+        let text = format!(
+            "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
+            ms(side(nd, 0)),
+            ms(side(nd, 1)),
+            requests[0],
+            requests[1]
+        );
+        out.insert(id, (summary, text));
+    }
+    let errors = crate::rules::own_error_growth(att);
+    let top = errors.first().map_or(1.0, |x| x.1);
+    for &(id, d) in &errors {
+        let nd = &att.nodes[&id];
+        let sc = RULE_WEIGHT * d / top;
+        if score.get(&id).is_some_and(|&x| x >= sc) {
+            continue;
+        }
+        score.insert(id, sc);
+        let (b, i) = (&nd.total[0], &nd.total[1]);
+        let summary = format!("its own error rate grew from {} to {}", pct(b.rate()), pct(i.rate()));
+        let text = format!(
+            "own errors: {} of {} on the baseline side, {} of {} on the incident side",
+            b.errors, b.n, i.errors, i.n
+        );
+        out.insert(id, (summary, text));
+    }
+    out
+}
+
+/// Up to three example traces per scored node where it failed on its own, in one pass.
+fn example_traces(s: &Signals<'_>, score: &HashMap<u32, f64>) -> HashMap<u32, Vec<String>> {
+    let (t, att) = (s.spans, &s.attribution);
+    let mut out: HashMap<u32, Vec<String>> = HashMap::new();
+    for k in 0..t.len() {
+        let node = att.node[k];
+        if node == NONE || !att.own_error[k] || !score.contains_key(&node) {
+            continue;
+        }
+        if t.start[k] < s.incident.from || t.start[k] >= s.incident.to {
+            continue;
+        }
+        let refs = out.entry(node).or_default();
+        let h = trace_hex(&t.trace_id[k]);
+        if refs.len() < EXAMPLES && !refs.contains(&h) {
+            refs.push(h);
+        }
+    }
+    out
+}
+
+/// The hypothesis about one node: its instance and operation when one stands out, the evidence of
+/// its own errors and time, its patterns and its summary.
+fn node_finding(s: &Signals<'_>, id: u32, score: f64, refs: Vec<String>) -> Finding {
+    let nd = &s.attribution.nodes[&id];
+    let svc = s.name(id);
+    let mut f = Finding::cause(&svc, score);
+    pin_instance_and_operation(s, nd, &mut f);
+    let top_msg = nd
+        .messages
+        .iter()
+        .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+        .map(|(k, _)| s.spans.names.name(*k));
+    let who = if nd.uninstrumented {
+        format!("{svc} (not instrumented; seen from its callers)")
+    } else {
+        svc.clone()
+    };
+    let an = nd.anomaly;
+    if an.errors {
+        let msg = top_msg.map(|m| format!(": \"{m}\"")).unwrap_or_default();
+        f.evidence(
+            EvidenceKind::Traces,
+            format!(
+                "{who} fails on its own: error rate {} in the baseline, {} in the incident{msg}; in {} of {} failing requests",
+                pct(nd.total[0].rate()),
+                pct(nd.total[1].rate()),
+                pct(an.error_coverage),
+                s.failing
+            ),
+            refs,
+        );
+    }
+    if an.latency && an.network {
+        network_evidence(s, id, nd, &mut f);
+    } else if an.latency {
+        own_time_evidence(s, nd, who, &mut f);
+    }
+    if let Some(p) = top_msg.and_then(message_pattern).filter(|_| an.errors) {
+        f.pattern(p);
+    }
+    node_patterns(s, id, nd, &mut f);
+    let place = f.instance.as_ref().map(|i| format!("{svc} instance {i}")).unwrap_or_else(|| svc.clone());
+    let (b, i) = (&nd.total[0], &nd.total[1]);
+    f.summary = if an.errors {
+        format!("{place} fails on its own ({} of its requests, baseline {})", pct(i.rate()), pct(b.rate()))
+    } else if an.network {
+        format!("calls to and from {place} got slower outside the services (gap p95 {:.1}x the baseline): its network or its queues", an.p95_ratio)
+    } else {
+        format!("{place} got slower on its own (own-time p95 {:.1}x the baseline)", an.p95_ratio)
+    };
+    f
+}
+
+/// The instance whose errors or slow requests stand out among its peers', and the operation.
+fn pin_instance_and_operation(s: &Signals<'_>, nd: &Node, f: &mut Finding) {
+    let by_latency = !nd.anomaly.errors;
+    if let Some(out) = outlier(&nd.by_instance, nd.slow_ns, by_latency) {
+        let inst = s.name(out.key);
+        let what = if out.latency { "slow requests" } else { "errors" };
+        f.evidence(
+            EvidenceKind::Traces,
+            format!(
+                "{} of {}'s {what} come from {inst} ({} there, {} on its peers)",
+                pct(out.share),
+                f.service,
+                pct(out.rate_after),
+                pct(out.others_after)
+            ),
+            vec![],
+        );
+        f.instance = Some(inst);
+        f.pattern(Pattern::FaultyInstance);
+    }
+    if nd.by_operation.len() > 1 {
+        if let Some(out) = outlier(&nd.by_operation, nd.slow_ns, by_latency) {
+            f.operation = Some(s.name(out.key));
+        }
+    }
+}
+
+fn own_q(st: &localise::Stat, p: f64) -> f64 {
+    quantile(&st.self_ns, p) as f64
+}
+
+/// Calls to and from the node that take longer outside both services.
+fn network_evidence(s: &Signals<'_>, id: u32, nd: &Node, f: &mut Finding) {
+    let att = &s.attribution;
+    let grown: Vec<&localise::EdgeGaps> = nd.network.iter().map(|&k| &att.edges[k as usize]).collect();
+    let incident_edges =
+        att.edges.iter().filter(|e| e.caller == id || e.callee == id).filter(|e| e.total[1].n > 0).count();
+    let Some(e) = grown.iter().max_by(|a, b| a.anomaly.latency_z.total_cmp(&b.anomaly.latency_z)) else {
+        return;
+    };
+    let svc = &f.service;
+    let (b, i) = (&e.total[0], &e.total[1]);
+    let (dir, other) = if e.callee == id {
+        ("to", format!("{svc} from {}", s.name(e.caller)))
+    } else {
+        ("from", format!("{svc} to {}", s.name(e.callee)))
+    };
+    let text = format!(
+        "calls {dir} {other} take longer outside both services (network or queueing): p50 {} -> {}, p95 {} -> {}; {} of {svc}'s {incident_edges} call edges grew, slow in {} of {} slow requests",
+        ms(own_q(b, 0.5)),
+        ms(own_q(i, 0.5)),
+        ms(own_q(b, 0.95)),
+        ms(own_q(i, 0.95)),
+        grown.len(),
+        pct(nd.anomaly.latency_coverage),
+        s.slow
+    );
+    f.evidence(EvidenceKind::Traces, text, vec![]);
+}
+
+/// The node's own time (of its slow operation when one stands out), baseline against incident.
+fn own_time_evidence(s: &Signals<'_>, nd: &Node, who: String, f: &mut Finding) {
+    let (who, [b, i]) = match nd.slow_op.and_then(|(op, _)| Some((op, nd.by_operation.get(&op)?))) {
+        Some((op, pair)) => {
+            f.operation.get_or_insert_with(|| s.name(op));
+            (format!("{who} {}", s.name(op)), pair)
+        }
+        None => (who, &nd.total),
+    };
+    f.evidence(
+        EvidenceKind::Traces,
+        format!(
+            "{who}'s own time: p50 {} -> {}, p95 {} -> {}; slow in {} of {} slow requests",
+            ms(own_q(b, 0.5)),
+            ms(own_q(i, 0.5)),
+            ms(own_q(b, 0.95)),
+            ms(own_q(i, 0.95)),
+            pct(nd.anomaly.latency_coverage),
+            s.slow
+        ),
+        vec![],
+    );
+}
+
+/// The patterns the node's anomaly names.
+fn node_patterns(s: &Signals<'_>, id: u32, nd: &Node, f: &mut Finding) {
+    let an = nd.anomaly;
+    if nd.uninstrumented && !nd.datastore {
+        f.pattern(Pattern::ExternalDependency);
+    } else if nd.uninstrumented || s.edges.keys().any(|&(_, callee)| callee == id) {
+        f.pattern(Pattern::DependencyFailure);
+    }
+    if an.latency && an.network && !an.errors {
+        f.pattern(Pattern::NetworkDelay);
+    } else if an.latency && !an.errors && !nd.uninstrumented {
+        f.pattern(Pattern::LatencyInjection);
+    }
+    if f.patterns.is_empty() || f.patterns == [Pattern::FaultyInstance] {
+        if an.errors {
+            f.pattern(Pattern::CodeException);
+        } else if an.latency {
+            f.pattern(Pattern::LatencyInjection);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testkit;
+
+    #[test]
+    fn finds_its_scenario_and_nothing_on_a_healthy_run() {
+        let (found, healthy) = testkit::on(&Localised, "lb-bad-backend");
+        assert!(healthy.iter().all(|f| f.weight < 0.3), "{healthy:?}");
+        let top = found.iter().max_by(|a, b| a.weight.total_cmp(&b.weight)).expect("a finding");
+        assert_eq!(top.service, testkit::truth("lb-bad-backend"));
+        assert!(top.patterns.contains(&Pattern::FaultyInstance), "{top:?}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Missing calls: spans that quietly stopped making their usual calls (a wrong value returned, an
+//! exception swallowed). The reading of the trace shapes is `crate::shape::missing_calls`; this
+//! detector turns its strongest truncations into hypotheses.
+
+use super::text::{pct, trace_hex};
+use super::{Detector, Finding};
+use crate::pattern::{EvidenceKind, Pattern};
+use crate::shape::Truncation;
+use crate::signals::Signals;
+use crate::spans::NONE;
+
+/// Truncations turned into hypotheses: the strongest few; more would be one fault seen again
+/// from the operations around it.
+const MAX_TRUNCATIONS: usize = 3;
+
+pub struct MissingCalls;
+
+impl Detector for MissingCalls {
+    fn name(&self) -> &'static str {
+        "missing_calls"
+    }
+
+    fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
+        let Some(baseline) = s.baseline else { return vec![] };
+        crate::shape::missing_calls(s.spans, &s.graph, baseline.pair(), s.incident.pair())
+            .iter()
+            .take(MAX_TRUNCATIONS)
+            .map(|tr| truncation_finding(s, tr))
+            .collect()
+    }
+}
+
+/// A hypothesis from spans that stopped making their usual calls, scored by the share of the
+/// incident's requests it touched.
+fn truncation_finding(s: &Signals<'_>, tr: &Truncation) -> Finding {
+    let name = |id: u32| s.name(id);
+    let svc = name(tr.blamed);
+    let op = format!("{} {}", name(tr.service), name(tr.operation));
+    let change = (tr.share_after - tr.share_before).abs();
+    let touched = (change * tr.spans as f64 / s.requests[1].max(1) as f64).min(1.0);
+    let mut f = Finding::cause(&svc, 0.3 + 0.7 * touched);
+    let missing: Vec<String> = tr
+        .missing
+        .iter()
+        .take(4)
+        .map(|&(callee, child, b, a)| match child {
+            NONE => format!("{} ({b:.2} -> {a:.2} per span)", name(callee)),
+            _ => format!("{} {} ({} -> {} of spans)", name(callee), name(child), pct(b), pct(a)),
+        })
+        .collect();
+    let text = if tr.vanished {
+        f.pattern(Pattern::CodeException);
+        f.operation = Some(name(tr.operation));
+        f.summary = format!(
+            "{op} no longer makes calls it used to make, without an error status: its code takes another path (an exception caught, a wrong value)"
+        );
+        format!("{op} spans no longer call {}", missing.join(", "))
+    } else {
+        let missing = if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; calls no longer made: {}", missing.join(", "))
+        };
+        let how = if tr.after.is_some() {
+            f.pattern(Pattern::BadResponse);
+            f.summary = format!(
+                "{svc} answers without an error, but {op} stops right after its answer and skips its usual calls: {svc} likely returns something wrong"
+            );
+            format!("right after {svc} answers")
+        } else {
+            f.pattern(Pattern::CodeException);
+            f.operation = Some(name(tr.operation));
+            f.summary = format!(
+                "{op} ends early without its usual calls and without an error status: it likely fails silently (an exception caught, a wrong value returned)"
+            );
+            "without calling on".to_string()
+        };
+        format!(
+            "{} of {op} spans now end {how} (baseline {}); calls per span {:.1} -> {:.1}{missing}",
+            pct(tr.share_after),
+            pct(tr.share_before),
+            tr.calls_before,
+            tr.calls_after
+        )
+    };
+    f.evidence(EvidenceKind::Traces, text, tr.examples.iter().map(trace_hex).collect());
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testkit::{signals_of, span};
+    use crate::plan::Ask;
+
+    const MS: i64 = 1_000_000;
+    const SECOND: i64 = 1_000_000_000;
+
+    /// `front` asks `check`, then `store`; in the second half, `checked_bad` of the requests stop
+    /// right after `check` answers (a wrong answer, no error anywhere).
+    fn traces(stopped_share: f64) -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let mut out = Vec::new();
+        for k in 0..400u64 {
+            let start = t0 + k as i64 * SECOND;
+            let late = k >= 200;
+            let stops = late && ((k - 200) as f64) < stopped_share * 200.0;
+            let tr = 10_000 + k as u128;
+            out.push(span(tr, 1, None, "front", start, 40 * MS));
+            out.push(span(tr, 2, Some(1), "check", start + MS, 10 * MS));
+            if !stops {
+                out.push(span(tr, 3, Some(1), "store", start + 12 * MS, 20 * MS));
+            }
+        }
+        out
+    }
+
+    fn named_second_half() -> Ask {
+        let t0 = 1_800_000_000 * SECOND;
+        Ask { from: Some(t0 + 200 * SECOND), to: Some(t0 + 400 * SECOND), baseline: Some((t0, t0 + 200 * SECOND)) }
+    }
+
+    #[test]
+    fn blames_the_callee_after_whose_answer_requests_stop() {
+        let found = MissingCalls.detect(&signals_of(&traces(0.6), named_second_half()));
+        let f = found.first().expect("a truncation");
+        assert_eq!(f.service, "check", "{found:?}");
+        assert!(f.patterns.contains(&Pattern::BadResponse));
+        assert!(f.weight > 0.5, "{}", f.weight);
+    }
+
+    #[test]
+    fn unchanged_shapes_say_nothing() {
+        assert!(MissingCalls.detect(&signals_of(&traces(0.0), named_second_half())).is_empty());
+    }
+}
