@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod graph;
 pub mod inputs;
 pub mod investigate;
+pub mod load;
 pub mod localise;
 pub mod logs;
 pub mod pattern;

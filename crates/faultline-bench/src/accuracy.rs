@@ -30,7 +30,7 @@ fn scenario(rng: &mut StdRng, k: usize, healthy: bool) -> (String, &'static str)
 /// A random scenario on a generated topology (`topology.rs`).
 fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
-    let rps = rng.random_range(40..=90);
+    let rps = crate::topology::draw_rps(rng);
     let sys = crate::topology::random_system(rng, rps);
     let mut s = format!(
         "name = \"random-{k}\"\ndescription = \"randomised, generated topology\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\n\n{}\n",
@@ -66,7 +66,7 @@ fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
 /// A random scenario on the built-in e-commerce topology.
 fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
-    let rps = rng.random_range(40..=90);
+    let rps = crate::topology::draw_rps(rng);
     let mut s = format!(
         "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
         rng.random_range(1..1_000_000),
@@ -197,14 +197,21 @@ pub enum Convention {
     ErrorsOnlyInLogs,
     /// Logs without severity: the level is inside the plain text.
     PlainTextLogs,
+    /// Traces exported as Jaeger JSON and imported (tags, process tags, `error` tag, `span.kind`).
+    JaegerImport,
+    /// Traces exported as Zipkin v2 JSON and imported: microseconds, string tags, no status but the
+    /// `error` tag, instances as `ip:port`.
+    ZipkinImport,
 }
 
-pub const CONVENTIONS: [Convention; 5] = [
+pub const CONVENTIONS: [Convention; 7] = [
     Convention::Otel,
     Convention::NoKind,
     Convention::NoStatus,
     Convention::ErrorsOnlyInLogs,
     Convention::PlainTextLogs,
+    Convention::JaegerImport,
+    Convention::ZipkinImport,
 ];
 
 impl Convention {
@@ -215,11 +222,24 @@ impl Convention {
             Convention::NoStatus => "no span status",
             Convention::ErrorsOnlyInLogs => "errors only in logs",
             Convention::PlainTextLogs => "level inside plain-text logs",
+            Convention::JaegerImport => "Jaeger JSON import",
+            Convention::ZipkinImport => "Zipkin JSON import",
         }
     }
 
-    fn spans(self, spans: &mut [faultline_model::Span]) {
+    /// Whether the instance names of the truth survive the convention (Zipkin names instances by
+    /// address).
+    fn keeps_instances(self) -> bool {
+        self != Convention::ZipkinImport
+    }
+
+    fn spans(self, spans: &mut Vec<faultline_model::Span>) {
         use faultline_model::{SpanKind, StatusCode};
+        match self {
+            Convention::JaegerImport => return *spans = crate::exports::through_jaeger(spans),
+            Convention::ZipkinImport => return *spans = crate::exports::through_zipkin(spans),
+            _ => {}
+        }
         for s in spans {
             match self {
                 Convention::NoKind => s.kind = SpanKind::Unspecified,
@@ -241,7 +261,7 @@ impl Convention {
                     }
                     s.events.retain(|e| e.name != "exception");
                 }
-                Convention::Otel | Convention::PlainTextLogs => {}
+                _ => {}
             }
         }
     }
@@ -440,7 +460,8 @@ pub fn run(
             if let Some(top) = r.root_causes.first().filter(|_| hit) {
                 t.pattern_ok += top.patterns.iter().any(|p| p == pattern) as usize;
             }
-            if let Some(i) = f["instance"].as_str() {
+            // Instances named by address survive every convention; names only some.
+            if let Some(i) = f["instance"].as_str().filter(|i| out.convention.keeps_instances() || i.contains(':')) {
                 t.inst_total += 1;
                 t.inst_ok += r
                     .root_causes

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 mod accuracy;
+mod exports;
 mod investigate;
 mod nezha;
 mod templates;

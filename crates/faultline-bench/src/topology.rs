@@ -81,14 +81,45 @@ fn instance_line(
     format!("  {{ id = \"{id}\", ip = \"{ip}\", port = {port}, zone = \"{zone}\", region = \"{region}\"{version}{extra} }},\n")
 }
 
+/// Services between the entry and the stores: most systems drawn are small (4 to 9), a third are
+/// large (10 to 45), so that with entries, databases, caches and external APIs a system has 5 to
+/// about 60 components.
+fn mid_services(rng: &mut StdRng) -> usize {
+    if rng.random_bool(0.33) {
+        rng.random_range(10..=45)
+    } else {
+        rng.random_range(4..=9)
+    }
+}
+
+/// `n` distinct service names in random order, so that no name means anything: the words, then
+/// pairs of them.
+fn service_names(rng: &mut StdRng, n: usize) -> Vec<String> {
+    let mut names: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
+    for a in WORDS {
+        for b in WORDS.iter().filter(|b| *b != a) {
+            if names.len() >= (n + 3).max(WORDS.len()) {
+                break;
+            }
+            names.push(format!("{a}-{b}"));
+        }
+    }
+    for i in (1..names.len()).rev() {
+        names.swap(i, rng.random_range(0..=i));
+    }
+    names
+}
+
+/// Requests per second: log-uniform from 1 to 200, as real systems range from a quiet internal
+/// tool to a busy shop (half the draws under 14/s).
+pub fn draw_rps(rng: &mut StdRng) -> u32 {
+    (rng.random_range(0.0..(200f64).ln())).exp().round().max(1.0) as u32
+}
+
 pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
     let (za, zb, region) = ZONES[rng.random_range(0..ZONES.len())];
-    let mut words: Vec<&str> = WORDS.to_vec();
-    // Shuffle the names, so that no name means anything.
-    for i in (1..words.len()).rev() {
-        words.swap(i, rng.random_range(0..=i));
-    }
-    let n_mid = rng.random_range(4..=9);
+    let n_mid = mid_services(rng);
+    let words = service_names(rng, n_mid);
     let entry = ENTRIES[rng.random_range(0..ENTRIES.len())].to_string();
     let mids: Vec<String> = words[..n_mid].iter().map(|w| w.to_string()).collect();
     let grpc: Vec<bool> = (0..n_mid).map(|_| rng.random_bool(0.35)).collect();

@@ -4,6 +4,8 @@ use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
+use faultline_analysis::load::{Load, LoadAsk, CONTEXT_BEFORE};
+use faultline_analysis::TimeRange;
 use faultline_analysis::{
     inputs, spans, Inputs, InvestigateError, LogTable, MetricTable, Options, Report, SpanTable,
 };
@@ -13,8 +15,6 @@ use faultline_store::{Scan, Store};
 use std::collections::HashMap;
 
 const HOUR: i64 = 3_600_000_000_000;
-/// Spans before the window below which the last stretch of older data is loaded for the baseline.
-const MIN_BASELINE_SPANS: usize = 2_000;
 
 /// What to investigate, as the API and the CLI take it.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,16 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request as the load plan reads it.
+    pub fn load_ask(&self) -> LoadAsk {
+        LoadAsk {
+            from: self.from,
+            to: self.to,
+            baseline: self.baseline.map(|b| TimeRange::new(b.0, b.1)),
+            lookback: self.lookback,
+        }
+    }
+
     pub fn from_params(p: &HashMap<String, String>) -> Result<Request, AppError> {
         let now = now_ns();
         let time = |k: &str| -> Result<Option<i64>, AppError> {
@@ -76,7 +86,7 @@ impl Request {
     }
 }
 
-/// Loads what the request needs and investigates it.
+/// Loads what the request needs (as `faultline_analysis::load` decides) and investigates it.
 pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
     let stats = store.stats();
     let latest = stats.tables.get("spans").and_then(|t| t.max_time);
@@ -86,46 +96,36 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
             "no spans stored: nothing to investigate (import or send telemetry first)",
         ));
     };
-    let to = r.to.unwrap_or(latest + 1);
-    // The window (with as much again before it, for the symptom's onset), and the baseline
-    // wherever it lies: before, or after (a healthy stretch once it was fixed).
-    let mut ranges = vec![match r.from {
-        Some(f) => (f - (to - f).min(HOUR), to),
-        None => (to - r.lookback.unwrap_or(HOUR), to),
-    }];
-    if let Some(b) = r.baseline {
-        ranges.push(b);
-    }
-    // Telemetry with gaps: when little precedes the window, the last stretch of data before it
-    // (within six hours) is loaded too, for the baseline.
-    if let Some(f) = r.from {
-        let len = (to - f).min(HOUR);
-        let before = |w: (i64, i64)| async move {
-            let b = store.scan(&Scan::new(Table::Spans).time(w.0, w.1).columns(&["start_time"])).await?;
-            Ok::<_, AppError>((b.iter().map(|b| b.num_rows()).sum::<usize>(), latest_start(&b)))
-        };
-        let mut have = before((f - len, f)).await?.0;
+    let mut load = r.load_ask().plan(latest);
+    if let Some(before) = load.before {
+        let mut have = span_count(store, before).await?.0;
         if let Some(b) = r.baseline {
-            have += before(b).await?.0;
+            have += span_count(store, TimeRange::new(b.0, b.1)).await?.0;
         }
-        if have < MIN_BASELINE_SPANS {
-            if let (_, Some(last)) = before((f - 6 * HOUR, f - len)).await? {
-                ranges.push((last + 1 - len, last + 1));
+        if let Some(older) = load.older.filter(|_| load.needs_older(have)) {
+            if let (_, Some(last)) = span_count(store, older).await? {
+                load.add_older(last);
             }
         }
     }
     let opts = Options { from: r.from, to: r.to, baseline: r.baseline, top: r.top };
-    let span_range = ranges.iter().fold((i64::MAX, i64::MIN), |a, w| (a.0.min(w.0), a.1.max(w.1)));
+    let extent = load.extent();
     let report =
-        with_inputs(store, &ranges, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
+        with_inputs(store, &load, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
     report.map_err(|e| match e {
         InvestigateError::NoData => AppError::not_found(format!(
             "no spans between {} and {}",
-            format_rfc3339_secs(span_range.0),
-            format_rfc3339_secs(span_range.1)
+            format_rfc3339_secs(extent.from),
+            format_rfc3339_secs(extent.to)
         )),
         e => AppError::bad_request(e.to_string()),
     })
+}
+
+/// The spans starting in `w`, and the latest start among them.
+async fn span_count(store: &Store, w: TimeRange) -> Result<(usize, Option<i64>), AppError> {
+    let b = store.scan(&Scan::new(Table::Spans).time(w.from, w.to).columns(&["start_time"])).await?;
+    Ok((b.iter().map(|b| b.num_rows()).sum::<usize>(), latest_start(&b)))
 }
 
 /// The latest `start_time` in batches of the spans table.
@@ -140,38 +140,24 @@ fn latest_start(batches: &[arrow::array::RecordBatch]) -> Option<i64> {
         .max()
 }
 
-/// Merges overlapping ranges.
-fn merge(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let mut v: Vec<(i64, i64)> = ranges.iter().copied().filter(|r| r.0 < r.1).collect();
-    v.sort_unstable();
-    let mut out: Vec<(i64, i64)> = Vec::new();
-    for r in v {
-        match out.last_mut() {
-            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
 /// Loads spans and logs of the `ranges`, metrics and changes around them (metrics an hour before
 /// too: one point a minute needs a longer baseline), and hands them to `f` on a blocking thread.
 async fn with_inputs<T: Send + 'static>(
     store: &Store,
-    ranges: &[(i64, i64)],
+    load: &Load,
     f: impl FnOnce(Inputs) -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    let ranges = merge(ranges);
-    let (from, to) = ranges.iter().fold((i64::MAX, i64::MIN), |a, w| (a.0.min(w.0), a.1.max(w.1)));
+    let TimeRange { from, to } = load.extent();
     let (mut span_batches, mut log_batches) = (Vec::new(), Vec::new());
-    for &(a, b) in &ranges {
+    for TimeRange { from: a, to: b } in load.merged() {
         span_batches.extend(store.scan(&Scan::new(Table::Spans).time(a, b).columns(spans::COLUMNS)).await?);
         log_batches
             .extend(store.scan(&Scan::new(Table::Logs).time(a, b).columns(inputs::LOG_COLUMNS)).await?);
     }
-    let metric_batches =
-        store.scan(&Scan::new(Table::Metrics).time(from - HOUR, to).columns(inputs::METRIC_COLUMNS)).await?;
-    let change_batches = store.scan(&Scan::new(Table::Changes).time(from - HOUR, to)).await?;
+    let metric_batches = store
+        .scan(&Scan::new(Table::Metrics).time(from - CONTEXT_BEFORE, to).columns(inputs::METRIC_COLUMNS))
+        .await?;
+    let change_batches = store.scan(&Scan::new(Table::Changes).time(from - CONTEXT_BEFORE, to)).await?;
     tokio::task::spawn_blocking(move || {
         f(Inputs {
             spans: SpanTable::from_batches(&span_batches),
@@ -205,10 +191,10 @@ pub async fn verify_handler(
     }
     let from = r.baseline.map_or(since - r.lookback.unwrap_or(2 * HOUR), |b| b.0.min(since));
     let (b, t) = (r.baseline, r.to);
-    let v = with_inputs(&st.store, &[(from, to)], move |inputs| {
-        faultline_analysis::verify::verify(&inputs, since, t, b)
-    })
-    .await?;
+    let load = Load::single(TimeRange::new(from, to));
+    let v =
+        with_inputs(&st.store, &load, move |inputs| faultline_analysis::verify::verify(&inputs, since, t, b))
+            .await?;
     v.map(Json).ok_or_else(|| AppError::not_found("no spans after the fix to verify"))
 }
 

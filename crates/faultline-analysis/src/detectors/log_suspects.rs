@@ -52,3 +52,21 @@ impl Detector for LogSuspects {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testkit;
+
+    #[test]
+    fn accuses_by_own_error_lines_and_stays_quiet_on_a_healthy_run() {
+        for name in ["bad-deploy", "disk-full"] {
+            let (found, healthy) = testkit::on(&LogSuspects, name);
+            assert!(healthy.is_empty(), "{healthy:?}");
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            assert_eq!(found[0].service, testkit::truth(name));
+            assert!(matches!(found[0].role, Role::Support { alone: Some(_) }));
+            assert!(found[0].patterns.contains(&Pattern::CodeException));
+        }
+    }
+}

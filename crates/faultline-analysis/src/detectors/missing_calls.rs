@@ -117,7 +117,11 @@ mod tests {
 
     fn named_second_half() -> Ask {
         let t0 = 1_800_000_000 * SECOND;
-        Ask { from: Some(t0 + 200 * SECOND), to: Some(t0 + 400 * SECOND), baseline: Some((t0, t0 + 200 * SECOND)) }
+        Ask {
+            from: Some(t0 + 200 * SECOND),
+            to: Some(t0 + 400 * SECOND),
+            baseline: Some((t0, t0 + 200 * SECOND)),
+        }
     }
 
     #[test]

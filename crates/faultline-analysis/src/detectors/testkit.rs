@@ -14,9 +14,12 @@ use std::sync::{Mutex, OnceLock};
 /// Requests per second the scenarios run at here: enough for their signatures, quick in debug.
 const RPS: f64 = 20.0;
 
-/// The scenario's telemetry and its ground truth (the faulty service, when there is one).
-pub fn inputs(name: &str) -> &'static (Inputs, Option<String>) {
-    static CACHE: OnceLock<Mutex<HashMap<String, &'static (Inputs, Option<String>)>>> = OnceLock::new();
+/// A scenario's telemetry and its ground truth (the faulty service, when there is one).
+type Run = (Inputs, Option<String>);
+
+/// The scenario's run.
+pub fn inputs(name: &str) -> &'static Run {
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static Run>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(x) = cache.lock().unwrap().get(name) {
         return x;
@@ -36,7 +39,7 @@ pub fn inputs(name: &str) -> &'static (Inputs, Option<String>) {
         changes: res.changes,
     };
     let truth = res.truth["faults"].get(0).and_then(|f| f["service"].as_str()).map(String::from);
-    let leaked: &'static (Inputs, Option<String>) = Box::leak(Box::new((inputs, truth)));
+    let leaked: &'static Run = Box::leak(Box::new((inputs, truth)));
     cache.lock().unwrap().insert(name.to_string(), leaked);
     leaked
 }
@@ -62,7 +65,14 @@ pub fn on(d: &dyn super::Detector, name: &str) -> (Vec<super::Finding>, Vec<supe
 }
 
 /// A span of a hand-made trace: `service` answering `name`, as a server span, with no status.
-pub fn span(trace: u128, id: u64, parent: Option<u64>, service: &str, start: i64, dur: i64) -> faultline_model::Span {
+pub fn span(
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    service: &str,
+    start: i64,
+    dur: i64,
+) -> faultline_model::Span {
     use faultline_model::{ResourceInfo, Span, SpanId, SpanKind, StatusCode, TraceId};
     let mut a = serde_json::Map::new();
     a.insert("service.name".into(), service.into());
