@@ -169,6 +169,31 @@ const MIN_USUAL_EVENT_SHARE: f64 = 0.3;
 /// An event stopped when its share of requests fell to at most this fraction of the baseline's.
 const STOPPED_EVENT_FRACTION: f64 = 0.5;
 
+/// Significance an event's fall must reach (two-proportion z) to count as stopped.
+const STOPPED_EVENT_Z: f64 = 4.0;
+
+/// Significance the rise of own error lines must reach: the incident's share of the lines of both
+/// sides against the share of the time it spans (a binomial z). Twelve lines against three in as
+/// long a baseline (z = 2.3) happen among a large system's services in a healthy run.
+const ERROR_LINES_MIN_Z: f64 = 3.0;
+
+/// Whether a service's own error lines rose: `i` in the incident against `b` in a baseline
+/// `scale` times shorter or longer (the incident spans `scale` baselines).
+fn error_lines_rose(b: u64, i: u64, scale: f64) -> bool {
+    let n = (b + i) as f64;
+    let p = scale / (1.0 + scale);
+    let z = (i as f64 - n * p) / (n * p * (1.0 - p)).sqrt().max(1e-9);
+    i >= MIN_OWN_ERROR_LINES
+        && i as f64 >= ERROR_LINES_RISE * (b as f64 * scale).max(1.0)
+        && z >= ERROR_LINES_MIN_Z
+}
+
+/// Whether an event a service logged in a share `pb` of its requests in the baseline stopped,
+/// logged in a share `pi` in the incident, with significance `z`.
+fn event_stopped(pb: f64, pi: f64, z: f64) -> bool {
+    pb >= MIN_USUAL_EVENT_SHARE && pi <= STOPPED_EVENT_FRACTION * pb && z >= STOPPED_EVENT_Z
+}
+
 /// Services accused by their logs, strongest first:
 /// - error lines that are their own: in each request, the errors of the deepest services that
 ///   logged errors (their callers' errors about them are inherited), rising above their baseline;
@@ -244,12 +269,8 @@ pub fn log_suspects(
         }
     }
     let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
-    let rising: Vec<(u32, [u64; 2])> = own
-        .into_iter()
-        .filter(|(_, [b, i])| {
-            *i >= MIN_OWN_ERROR_LINES && *i as f64 >= ERROR_LINES_RISE * (*b as f64 * scale).max(1.0)
-        })
-        .collect();
+    let rising: Vec<(u32, [u64; 2])> =
+        own.into_iter().filter(|(_, [b, i])| error_lines_rose(*b, *i, scale)).collect();
     let total: u64 = rising.iter().map(|x| x.1[1]).sum();
     let mut out: Vec<LogSuspect> = rising
         .into_iter()
@@ -286,7 +307,7 @@ pub fn log_suspects(
         }
         let (pb, pi) = (n[0] as f64 / nb as f64, n[1] as f64 / ni as f64);
         let z = crate::stats::two_proportion_z(n[1], ni, n[0], nb);
-        if pb >= MIN_USUAL_EVENT_SHARE && pi <= STOPPED_EVENT_FRACTION * pb && z >= 4.0 {
+        if event_stopped(pb, pi, z) {
             let drop = pb - pi;
             if stopped.get(&s).is_none_or(|x| drop > x.0 || (drop == x.0 && t < x.1)) {
                 stopped.insert(s, (drop, t, pb, pi));
@@ -315,6 +336,33 @@ pub fn log_suspects(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_lines_need_ten_and_three_times_the_baseline() {
+        // MIN_OWN_ERROR_LINES: nine errors in a window are background, ten a rise.
+        assert!(!error_lines_rose(0, 9, 1.0));
+        assert!(error_lines_rose(0, 10, 1.0));
+        // ERROR_LINES_RISE: 29 against 10 in as long a baseline is not news; 30 is.
+        assert!(!error_lines_rose(10, 29, 1.0));
+        assert!(error_lines_rose(10, 30, 1.0));
+        // ERROR_LINES_MIN_Z: twelve against three is chance among many services (z = 2.3).
+        assert!(!error_lines_rose(3, 12, 1.0));
+        // The baseline is scaled to the incident's length: 10 lines in a baseline ten times as
+        // long are one in the incident's time.
+        assert!(error_lines_rose(10, 10, 0.1));
+    }
+
+    #[test]
+    fn an_event_stops_when_a_usual_one_halves_significantly() {
+        // MIN_USUAL_EVENT_SHARE: an event of a rare path (29% of requests) says nothing missing.
+        assert!(!event_stopped(0.29, 0.0, 10.0));
+        assert!(event_stopped(0.3, 0.0, 10.0));
+        // STOPPED_EVENT_FRACTION: down to half is stopped, to 60% is not.
+        assert!(event_stopped(0.8, 0.4, 10.0));
+        assert!(!event_stopped(0.8, 0.48, 10.0));
+        // STOPPED_EVENT_Z: a fall on a handful of requests is not significant.
+        assert!(!event_stopped(0.8, 0.0, 3.9));
+    }
 
     /// `front` calls `back`; in the incident both log errors in the same requests: the errors are
     /// `back`'s own (the deepest), `front`'s are inherited. Below `MIN_OWN_ERROR_LINES` nothing is

@@ -40,6 +40,9 @@ pub struct Truncation {
     pub z: f64,
     /// Traces with a span that ends this way.
     pub examples: Vec<[u8; 16]>,
+    /// The spans are calls to the blamed peer that its answer (its server span) no longer
+    /// follows: it is down, unreachable or cannot be resolved, and the caller records no error.
+    pub unanswered: bool,
 }
 
 #[derive(Default)]
@@ -54,6 +57,8 @@ struct OpStats {
     /// Spans making at least one call to (callee, child operation).
     has: HashMap<(u32, u32), u64>,
     examples: HashMap<u32, Vec<[u8; 16]>>,
+    /// The peer the operation's spans call, when they are calls (client spans naming a peer).
+    peer: Option<u32>,
 }
 
 /// The node a child span stands for, seen from its parent in service `s`: its own service when it
@@ -93,6 +98,9 @@ pub fn missing_calls(
         let s = t.service[i];
         let st = &mut ops.entry((s, t.operation[i])).or_default()[w];
         st.spans += 1;
+        if t.is_client_call(i) && t.peer[i] != NONE {
+            st.peer = Some(t.peer[i]);
+        }
         st.calls += kids.len() as f64;
         st.calls_sq += (kids.len() * kids.len()) as f64;
         let mut last: Option<usize> = None;
@@ -148,11 +156,14 @@ pub fn missing_calls(
                 .collect();
             missing.sort_by(|x, y| (y.2 - y.3).total_cmp(&(x.2 - x.3)).then(x.0.cmp(&y.0)));
             let after = (end != NONE && end != service).then_some(end);
+            // A call that now ends with no child at all: its callee no longer answers.
+            let unanswered = if end == NONE { b.peer.or(i.peer) } else { None };
             out.push(Truncation {
                 service,
                 operation,
-                blamed: after.unwrap_or(service),
+                blamed: after.or(unanswered).unwrap_or(service),
                 after,
+                unanswered: unanswered.is_some(),
                 calls_before: mb,
                 calls_after: mi,
                 share_before: share(&b, end),
@@ -178,12 +189,15 @@ pub fn missing_calls(
             .filter(|&(_, _, before, after, z)| before >= 0.15 && after <= 0.25 * before && z >= 5.0)
             .collect();
         vanished.sort_by(|x, y| y.4.total_cmp(&x.4).then((x.0, x.1).cmp(&(y.0, y.1))));
-        let Some(&(_, _, before, after, z)) = vanished.first() else { continue };
+        let Some(&(callee, _, before, after, z)) = vanished.first() else { continue };
+        // A call whose callee's answer vanished: the callee no longer answers.
+        let unanswered = b.peer.or(i.peer).filter(|&p| p == callee);
         out.push(Truncation {
             service,
             operation,
-            blamed: service,
+            blamed: unanswered.unwrap_or(service),
             after: None,
+            unanswered: unanswered.is_some(),
             calls_before: mb,
             calls_after: mi,
             share_before: before,

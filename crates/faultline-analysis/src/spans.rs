@@ -99,6 +99,18 @@ fn int_attr(attrs: &Map<String, Value>, k: &str) -> Option<i64> {
     attrs.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
 }
 
+/// A boolean attribute, typed or as text (Zipkin tags and many SDKs' string attributes carry
+/// `"true"` and `"false"`).
+fn bool_attr(attrs: &Map<String, Value>, k: &str) -> Option<bool> {
+    attrs.get(k).and_then(|v| {
+        v.as_bool().or_else(|| match v.as_str()?.trim() {
+            s if s.eq_ignore_ascii_case("true") => Some(true),
+            s if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        })
+    })
+}
+
 /// Whether a span failed, from its status, or, where real telemetry has none, from its HTTP or gRPC
 /// status code attributes, an exception event, or an error message.
 pub fn span_failed(
@@ -339,7 +351,7 @@ impl SpanTable {
             peer,
             peer_addr,
             query: str_attr(attrs, &["db.query.text", "db.statement"]).map_or(NONE, |q| names.intern(q)),
-            cache_hit: attrs.get("cache.hit").and_then(|v| v.as_bool()),
+            cache_hit: bool_attr(attrs, "cache.hit"),
             resend: int_attr(attrs, "http.request.resend_count").unwrap_or(0).max(0) as u32,
             status,
             db: attrs.contains_key("db.system"),

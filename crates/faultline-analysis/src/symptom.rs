@@ -144,11 +144,14 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
             let big = |before: f64, after: f64| after - before >= min_abs && after >= before * min_ratio;
             // A step (it started and goes on), or a stretch (it started, then ended) when that
             // describes the series clearly better.
-            let step_shift = error_rate_shift(&buckets, 3, 5.0).filter(|s| big(s.before, s.after));
+            let events = |a: usize, b: usize| buckets[a..b].iter().map(|b| b.errors).sum::<u64>();
+            let step_shift = error_rate_shift(&buckets, 3, 5.0)
+                .filter(|s| big(s.before, s.after) && events(s.index, buckets.len()) >= MIN_RISE_EVENTS);
             // A stretch is one of n^2/2 candidates against a split's n: it needs a stricter bar
             // (a lone noisy bucket of a quiet endpoint must not pass for an incident).
             let stretch = error_rate_segment(&buckets, 1, 6.5)
                 .filter(|g| g.end < buckets.len() && big(g.outside, g.inside))
+                .filter(|g| events(g.start, g.end) >= MIN_RISE_EVENTS)
                 .filter(|g| step_shift.is_none_or(|s| g.z > 1.15 * s.z.abs()));
             let (shift, end) = match (stretch, step_shift) {
                 (Some(g), _) => (
@@ -174,6 +177,11 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
     }
     out
 }
+
+/// Fewest failing (or slow) requests a rise must hold: on a quiet endpoint one noise error among
+/// nine requests in a bucket has a z of 17 against a clean hour, but a single error is not an
+/// incident; noise at 0.2% gives one or two in a stretch, a fault gives dozens.
+pub const MIN_RISE_EVENTS: u64 = 5;
 
 /// Requests an endpoint needs in the range for its onset to be found from bucketed rates (sixty
 /// buckets, one request each on average); below it, requests are taken one by one.
@@ -309,5 +317,28 @@ mod tests {
         let d: Vec<i64> = (0..50).map(|k| if (k * 7) % 3 == 0 { 80 } else { 8 }).collect();
         let ep = endpoint(&d);
         assert!(find_rises(&[ep], 0, 60_000_000_000, 1_000_000_000, (0, 20_000_000_000)).is_empty());
+    }
+
+    /// An hour at one request a second with `errors` failing requests from the 40th minute on,
+    /// one a bucket-width apart.
+    fn quiet_endpoint(errors: usize) -> Endpoint {
+        let requests = (0..3600)
+            .map(|k| {
+                let failed = k >= 2400 && k < 2400 + errors * 7 && (k - 2400) % 7 == 0;
+                (k as i64 * 1_000_000_000, 20 * MS, failed)
+            })
+            .collect();
+        Endpoint { service: 0, operation: 0, requests }
+    }
+
+    #[test]
+    fn a_rise_needs_five_failing_requests() {
+        let hour = 3_600_000_000_000;
+        let find = |errors| find_rises(&[quiet_endpoint(errors)], 0, hour, hour / 60, (0, hour / 2));
+        // MIN_RISE_EVENTS: one error, or four, on a clean quiet endpoint is noise however large
+        // its z; five close together are a rise.
+        assert!(find(1).is_empty());
+        assert!(find(4).is_empty());
+        assert_eq!(find(5).len(), 1);
     }
 }

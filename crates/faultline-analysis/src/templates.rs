@@ -103,11 +103,35 @@ fn is_value_segment(seg: &str) -> bool {
         || (seg.len() >= MIN_HEX_DIGITS && digits > 0 && seg.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Whether a token has a digit: such a token routes a new group through the `<*>` branch (as in
+/// Drain), so that names with numbers in them (`node-39.example.com`, `MSRA-SA-41`) do not give
+/// each value a branch of its own; the template still compares the token itself.
+fn has_digit(tok: &str) -> bool {
+    tok.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// The key of a `key:number` or `key=number` token (`ScheduledMaps:9`, `vCores:-27>`, `ask=4`):
+/// counters and settings that a line reports by name. Its value is masked, its key kept.
+fn numeric_pair(t: &str) -> Option<(&str, char)> {
+    let at = t.find([':', '='])?;
+    let (key, sep) = (&t[..at], t.as_bytes()[at] as char);
+    let value = t[at + 1..].trim_end_matches(['>', ',', ';', ')', ']', '}']);
+    let value = value.strip_prefix('-').unwrap_or(value);
+    let word = !key.is_empty() && key.chars().all(|c| c.is_alphabetic() || c == '_' || c == '.' || c == '-');
+    let number = !value.is_empty()
+        && value.bytes().any(|b| b.is_ascii_digit())
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    (word && number).then_some((key, sep))
+}
+
 /// Splits a message into tokens, with values masked. Tokens borrow from the message; only a
 /// masked `key=value` is allocated.
 pub fn tokenize(msg: &str) -> Vec<Cow<'_, str>> {
     msg.split_whitespace()
         .map(|t| {
+            if let Some((key, sep)) = numeric_pair(t) {
+                return Cow::Owned(format!("{key}{sep}{WILDCARD}"));
+            }
             if is_variable(t) {
                 // Keep the key of a `key=value` pair, so `retries=3` and `size=3` stay apart.
                 if let Some((k, v)) = t.split_once('=') {
@@ -215,7 +239,7 @@ impl Miner {
         for tok in tokens.iter().take(depth.saturating_sub(2)) {
             let key = if node.children.contains_key(tok.as_str()) {
                 tok.clone()
-            } else if tok == WILDCARD || node.children.len() + 1 >= max_children {
+            } else if tok == WILDCARD || has_digit(tok) || node.children.len() + 1 >= max_children {
                 WILDCARD.to_string()
             } else {
                 tok.clone()
@@ -280,6 +304,26 @@ pub fn grouping_accuracy(found: &[usize], truth: &[String]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_reported_by_name_keep_their_name_and_lose_their_value() {
+        let t = tokenize("After Scheduling: ScheduledMaps:9 vCores:-27> ask=4 HTTP/1.1 10:30:00");
+        let t: Vec<&str> = t.iter().map(|c| c.as_ref()).collect();
+        assert_eq!(
+            t,
+            ["After", "Scheduling:", "ScheduledMaps:<*>", "vCores:<*>", "ask=<*>", "HTTP/1.1", "<*>"]
+        );
+    }
+
+    #[test]
+    fn names_with_numbers_do_not_split_an_event() {
+        let mut m = Miner::new(Config::default());
+        let a = m.add("Resolved MSRA-SA-39.fareast.corp.microsoft.com to /default-rack");
+        let b = m.add("Resolved 04DN8IQ.fareast.corp.microsoft.com to /default-rack");
+        let c = m.add("Resolved MININT-FNANLI5.fareast.corp.microsoft.com to /default-rack");
+        assert_eq!((a, b), (b, c));
+        assert_eq!(m.template(a).text(), "Resolved <*> to /default-rack");
+    }
 
     #[test]
     fn groups_messages_that_differ_in_values() {

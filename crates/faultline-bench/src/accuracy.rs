@@ -370,6 +370,21 @@ fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention)
     })
 }
 
+/// Which runs to evaluate.
+#[derive(Debug, Default)]
+pub struct Select {
+    /// Only the healthy controls (every fifth run).
+    pub healthy_only: bool,
+    /// Only these runs, their reports printed in full.
+    pub only: Vec<usize>,
+}
+
+impl Select {
+    fn includes(&self, k: usize) -> bool {
+        (!self.healthy_only || k % 5 == 4) && (self.only.is_empty() || self.only.contains(&k))
+    }
+}
+
 /// Seeds of the reserved test split: reported, never tuned on. The tuning split is `--seed`.
 pub const TEST_SPLIT_SEED: u64 = 7_310_541;
 
@@ -379,7 +394,7 @@ pub fn run(
     verbose: bool,
     jobs: usize,
     dump: Option<&std::path::Path>,
-    healthy_only: bool,
+    select: &Select,
 ) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
@@ -409,7 +424,7 @@ pub fn run(
                 if k >= runs {
                     break;
                 }
-                if healthy_only && k % 5 != 4 {
+                if !select.includes(k) {
                     continue;
                 }
                 let out = evaluate(dir.path(), k, &texts[k], conventions[k]);
@@ -426,6 +441,16 @@ pub fn run(
         let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
         let out = out?;
         secs.push(out.secs);
+        if !select.only.is_empty() {
+            for (protocol, r, _, _) in &out.reports {
+                println!(
+                    "=== run {k}, {} [{}]\n{}",
+                    protocol.name(),
+                    out.convention.name(),
+                    faultline_analysis::report::render_text(r, false)
+                );
+            }
+        }
         let faults = out.truth["faults"].as_array().cloned().unwrap_or_default();
         for (protocol, r, time_rule, error_rule) in &out.reports {
             let t = by_protocol.entry(*protocol).or_default();
@@ -461,7 +486,9 @@ pub fn run(
                 t.pattern_ok += top.patterns.iter().any(|p| p == pattern) as usize;
             }
             // Instances named by address survive every convention; names only some.
-            if let Some(i) = f["instance"].as_str().filter(|i| out.convention.keeps_instances() || i.contains(':')) {
+            if let Some(i) =
+                f["instance"].as_str().filter(|i| out.convention.keeps_instances() || i.contains(':'))
+            {
                 t.inst_total += 1;
                 t.inst_ok += r
                     .root_causes

@@ -101,7 +101,8 @@ mod tests {
             links: vec![],
             resource,
         };
-        for back in [through_jaeger(std::slice::from_ref(&span)), through_zipkin(std::slice::from_ref(&span))] {
+        for back in [through_jaeger(std::slice::from_ref(&span)), through_zipkin(std::slice::from_ref(&span))]
+        {
             let b = &back[0];
             assert_eq!(b.resource.service_name, "orders");
             assert_eq!(b.kind, SpanKind::Client);

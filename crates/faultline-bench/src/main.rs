@@ -77,6 +77,9 @@ enum Cmd {
         /// Only the healthy controls (every fifth run): the false-alarm rate alone.
         #[arg(long)]
         healthy_only: bool,
+        /// Only these runs (by number), each report printed in full.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<usize>,
     },
     /// Investigation speed on a stored window of about N spans.
     Investigate {
@@ -491,8 +494,9 @@ fn main() -> anyhow::Result<()> {
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
-            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only } => {
-                accuracy::run(runs, seed, verbose, jobs, dump.as_deref(), healthy_only)
+            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only, only } => {
+                let select = accuracy::Select { healthy_only, only };
+                accuracy::run(runs, seed, verbose, jobs, dump.as_deref(), &select)
             }
             Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,
         }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use faultline_ingest::{Items, ReadOptions};
 use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch, Table};
 use faultline_model::time::parse_time_ns;
-use faultline_server::investigate::{run as investigate, Request};
+use faultline_server::investigate::{run as investigate, simple_rules, Request};
 use faultline_store::{Store, StoreConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -90,6 +90,8 @@ pub async fn run(data: &Path, verbose: bool, only: Option<String>) -> anyhow::Re
     let mut by_day: BTreeMap<String, Score> = BTreeMap::new();
     let mut times = Vec::new();
     let mut misses = Vec::new();
+    // The simple rules on the same cases (AC@1 only: each names one service).
+    let (mut rule_time, mut rule_error) = (Score::default(), Score::default());
     for day in &days {
         let cases: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(day.join("cases.json"))?)?;
@@ -141,6 +143,9 @@ pub async fn run(data: &Path, verbose: bool, only: Option<String>) -> anyhow::Re
             };
             times.push(t.elapsed().as_secs_f64());
             let truth = s("service");
+            let (time_rule, error_rule) = simple_rules(&store, &req).await.unwrap_or((None, None));
+            rule_time.add((time_rule.as_deref() == Some(truth)).then_some(0));
+            rule_error.add((error_rule.as_deref() == Some(truth)).then_some(0));
             let rank = ranked.iter().position(|x| x == truth);
             all.add(rank);
             by_day
@@ -180,6 +185,8 @@ pub async fn run(data: &Path, verbose: bool, only: Option<String>) -> anyhow::Re
     }
     println!("  faultline, complete traces    {}", complete.line());
     println!("  faultline, partial traces     {}", partial.line());
+    println!("  own-time growth rule, AC@1   {:.3}", rule_time.ac1 as f64 / rule_time.n.max(1) as f64);
+    println!("  own-error growth rule, AC@1  {:.3}", rule_error.ac1 as f64 / rule_error.n.max(1) as f64);
     for (name, a1, a3) in PUBLISHED {
         println!("  {name:<10} (published, complete data)  AC@1 {a1:.3}  AC@3 {a3:.3}");
     }

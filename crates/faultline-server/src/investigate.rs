@@ -28,6 +28,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request as the analysis reads it.
+    pub fn options(&self) -> Options {
+        Options { from: self.from, to: self.to, baseline: self.baseline, top: self.top }
+    }
+
     /// The request as the load plan reads it.
     pub fn load_ask(&self) -> LoadAsk {
         LoadAsk {
@@ -88,6 +93,34 @@ impl Request {
 
 /// Loads what the request needs (as `faultline_analysis::load` decides) and investigates it.
 pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
+    let load = load_plan(store, r).await?;
+    let opts = r.options();
+    let extent = load.extent();
+    let report =
+        with_inputs(store, &load, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
+    report.map_err(|e| match e {
+        InvestigateError::NoData => AppError::not_found(format!(
+            "no spans between {} and {}",
+            format_rfc3339_secs(extent.from),
+            format_rfc3339_secs(extent.to)
+        )),
+        e => AppError::bad_request(e.to_string()),
+    })
+}
+
+/// The simple rules' leaders (own-time growth, own-error growth) on what the investigation of
+/// the request would load and compare: the benchmarks' yardstick.
+pub async fn simple_rules(store: &Store, r: &Request) -> Result<(Option<String>, Option<String>), AppError> {
+    let load = load_plan(store, r).await?;
+    let opts = r.options();
+    with_inputs(store, &load, move |inputs| {
+        faultline_analysis::investigate::simple_rule_leaders(&inputs, &opts)
+    })
+    .await
+}
+
+/// The ranges to load for the request, counting what lies before its window where the plan asks.
+async fn load_plan(store: &Store, r: &Request) -> Result<Load, AppError> {
     let stats = store.stats();
     let latest = stats.tables.get("spans").and_then(|t| t.max_time);
     let latest_metric = stats.tables.get("metrics").and_then(|t| t.max_time);
@@ -108,18 +141,7 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
             }
         }
     }
-    let opts = Options { from: r.from, to: r.to, baseline: r.baseline, top: r.top };
-    let extent = load.extent();
-    let report =
-        with_inputs(store, &load, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
-    report.map_err(|e| match e {
-        InvestigateError::NoData => AppError::not_found(format!(
-            "no spans between {} and {}",
-            format_rfc3339_secs(extent.from),
-            format_rfc3339_secs(extent.to)
-        )),
-        e => AppError::bad_request(e.to_string()),
-    })
+    Ok(load)
 }
 
 /// The spans starting in `w`, and the latest start among them.

@@ -40,6 +40,11 @@ fn metric_role(name: &str) -> MetricRole {
         MetricRole { what: "success rate", weight: 0.8, bad: -1 }
     } else if has(&["memory", "mem", "heap", "rss"]) {
         MetricRole { what: "memory", weight: 0.4, bad: 1 }
+    } else if has(&["connection", "connections", "pool", "pending", "queue", "queued", "waiting", "backlog"])
+    {
+        // Saturation (the USE method): connections held, requests waiting; a leak shows here
+        // before anything fails.
+        MetricRole { what: "connections or queues", weight: 0.6, bad: 1 }
     } else {
         MetricRole { what: "other", weight: 0.15, bad: 0 }
     }
@@ -63,10 +68,21 @@ pub struct MetricSuspect {
 /// from nothing is at most 1 / FLAT_ZERO_SHARE = 10 deviations, big but not certain.
 const FLAT_ZERO_SHARE: f64 = 0.1;
 
+/// Per metric name, the deviation of its baseline values over all its series: the noise it shows
+/// across the system.
+fn peer_deviations(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<&str, f64> {
+    let mut values: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (key, s) in &m.series {
+        values.entry(key.name.as_str()).or_default().extend(baseline_values(s, baseline, incident));
+    }
+    values.into_iter().map(|(k, v)| (k, std_dev(&v))).collect()
+}
+
 pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
     // Instances of a service on which a metric moved, to pin an instance only when it stands alone.
     let mut moved_on: HashMap<(&str, &str), usize> = HashMap::new();
     let mut moves = Vec::new();
+    let peer_sd = peer_deviations(m, baseline, incident);
     for (key, s) in &m.series {
         let (b, i) = (baseline_values(s, baseline, incident), window_values(s, incident));
         if b.len() < 3 || i.is_empty() || key.service.is_empty() {
@@ -76,19 +92,33 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
         let (mb, sb, mi) = (mean(&b), std_dev(&b), mean(&i));
         // A flat baseline has no deviation to measure in: a hundredth of the new level stands in;
         // for a baseline flat at zero, a tenth (a rate of rare errors that was zero in a short
-        // baseline is not 100 deviations away at its first error).
-        let share = if sb == 0.0 && mb == 0.0 { FLAT_ZERO_SHARE } else { 0.01 };
-        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(share * mi.abs()).max(1e-9);
+        // baseline is not 100 deviations away at its first error), or the deviation the metric
+        // shows on the other series of its name, when larger (a first noise error on one instance
+        // is what the others show all along).
+        let flat_zero = sb == 0.0 && mb == 0.0;
+        let share = if flat_zero { FLAT_ZERO_SHARE } else { 0.01 };
+        let borrowed = if flat_zero { peer_sd.get(key.name.as_str()).copied().unwrap_or(0.0) } else { 0.0 };
+        let z = (mi - mb) / sb.max(0.02 * mb.abs()).max(share * mi.abs()).max(borrowed).max(1e-9);
         let z = if role.bad == 0 { z.abs() } else { z * role.bad as f64 };
         if z < 5.0 {
             continue;
         }
         *moved_on.entry((&key.service, &key.name)).or_default() += 1;
-        moves.push((key, role, mb, mi, z));
+        moves.push((key, role, mb, mi, z, flat_zero));
+    }
+    // Moves from nothing all read as ten deviations: among those of one metric, the larger new
+    // level is the stronger (one instance holding four times the connections the others took).
+    let mut top_from_zero: HashMap<&str, f64> = HashMap::new();
+    for (key, _, _, mi, _, flat_zero) in &moves {
+        if *flat_zero {
+            let t = top_from_zero.entry(key.name.as_str()).or_default();
+            *t = t.max(mi.abs());
+        }
     }
     let mut best: HashMap<&str, MetricSuspect> = HashMap::new();
-    for (key, role, mb, mi, z) in moves {
-        let strength = role.weight * (z / 100.0).min(1.0);
+    for (key, role, mb, mi, z, flat_zero) in moves {
+        let size = if flat_zero { mi.abs() / top_from_zero[key.name.as_str()].max(1e-12) } else { 1.0 };
+        let strength = role.weight * (z / 100.0).min(1.0) * size;
         if best.get(key.service.as_str()).is_some_and(|x| x.strength >= strength) {
             continue;
         }
@@ -146,9 +176,10 @@ impl Detector for MetricSuspects {
             .iter()
             .map(|m| {
                 let mut f = metric_finding(m, SUPPORT_WEIGHT * m.strength);
-                f.role = Role::Support {
-                    alone: (m.strength >= MIN_ALONE_STRENGTH).then_some(ALONE_WEIGHT * m.strength),
-                };
+                // In a window the user named as bad, whatever changed is ranked, with the low
+                // confidence a weak move deserves.
+                let stands = s.plan.named || m.strength >= MIN_ALONE_STRENGTH;
+                f.role = Role::Support { alone: stands.then_some(ALONE_WEIGHT * m.strength) };
                 f
             })
             .collect()
@@ -162,6 +193,7 @@ pub fn metric_finding(m: &MetricSuspect, weight: f64) -> Finding {
     f.pattern(match m.what {
         "CPU" | "CPU of its host" => Pattern::CpuSaturation,
         "memory" => Pattern::ResourceExhaustion,
+        "connections or queues" => Pattern::ConnectionPoolExhaustion,
         "errors" | "success rate" => Pattern::CodeException,
         _ => Pattern::LatencyInjection,
     });
@@ -174,6 +206,43 @@ pub fn metric_finding(m: &MetricSuspect, weight: f64) -> Finding {
 mod tests {
     use super::*;
     use crate::detectors::testkit;
+    use crate::inputs::MetricKey;
+
+    fn table(name: &str, values: &[f64]) -> MetricTable {
+        let key = MetricKey {
+            name: name.into(),
+            service: "billing".into(),
+            instance: String::new(),
+            attributes: "{}".into(),
+        };
+        let series = values.iter().enumerate().map(|(k, &v)| (k as i64 * 60, v)).collect();
+        MetricTable { series: [(key, series)].into_iter().collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_move_from_a_baseline_flat_at_zero_reads_as_ten_deviations() {
+        // FLAT_ZERO_SHARE: the first errors after a baseline of none are a move, not a certainty.
+        let m = table("http.server.errors", &[0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.4, 0.4]);
+        let s = metric_suspects(&m, (0, 300), (300, 480));
+        assert_eq!(s.len(), 1);
+        assert!(s[0].text.contains("(10 baseline deviations)"), "{}", s[0].text);
+        assert!((s[0].strength - 0.8 * 0.1).abs() < 1e-9, "{}", s[0].strength);
+        // A first error on one instance, where the others show such errors all along, is noise.
+        let mut noisy = table("http.server.errors", &[0.0, 0.0, 0.0, 0.0, 0.0, 0.01, 0.01, 0.01]);
+        let peer = MetricKey { instance: "billing-2".into(), ..noisy.series.keys().next().unwrap().clone() };
+        noisy.series.insert(
+            peer,
+            [0.0, 0.02, 0.0, 0.01, 0.03, 0.0, 0.02, 0.0]
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| (k as i64 * 60, v))
+                .collect(),
+        );
+        assert!(metric_suspects(&noisy, (0, 300), (300, 480)).is_empty());
+        // A flat baseline elsewhere than zero: a hundredth of the new level stands in.
+        let m = table("http.server.errors", &[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+        assert!(metric_suspects(&m, (0, 300), (300, 480))[0].text.contains("(50 baseline deviations)"));
+    }
 
     #[test]
     fn finds_its_scenario_and_nothing_on_a_healthy_run() {

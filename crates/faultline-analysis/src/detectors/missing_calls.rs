@@ -48,7 +48,17 @@ fn truncation_finding(s: &Signals<'_>, tr: &Truncation) -> Finding {
             _ => format!("{} {} ({} -> {} of spans)", name(callee), name(child), pct(b), pct(a)),
         })
         .collect();
-    let text = if tr.vanished {
+    let text = if tr.unanswered {
+        f.pattern(Pattern::DependencyFailure);
+        f.summary = format!(
+            "{svc} no longer answers {op}'s calls: its side of them vanished, with no error recorded by the caller (down, unreachable, or its name does not resolve)"
+        );
+        format!(
+            "{} of {op} calls now end with no answer from {svc} (baseline {})",
+            pct(if tr.vanished { 1.0 - tr.share_after } else { tr.share_after }),
+            pct(if tr.vanished { 1.0 - tr.share_before } else { tr.share_before })
+        )
+    } else if tr.vanished {
         f.pattern(Pattern::CodeException);
         f.operation = Some(name(tr.operation));
         f.summary = format!(
@@ -131,6 +141,35 @@ mod tests {
         assert_eq!(f.service, "check", "{found:?}");
         assert!(f.patterns.contains(&Pattern::BadResponse));
         assert!(f.weight > 0.5, "{}", f.weight);
+    }
+
+    /// `front` calls `pay` through a client span, which `pay` answers with a server span; in the
+    /// second half the answers vanish and the caller records no error.
+    fn unanswered_calls() -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let mut out = Vec::new();
+        for k in 0..400u64 {
+            let start = t0 + k as i64 * SECOND;
+            let tr = 20_000 + k as u128;
+            out.push(span(tr, 1, None, "front", start, 40 * MS));
+            let mut call = span(tr, 2, Some(1), "front", start + MS, 30 * MS);
+            call.kind = faultline_model::SpanKind::Client;
+            call.name = "POST /pay".into();
+            call.attributes.insert("peer.service".into(), "pay".into());
+            out.push(call);
+            if k < 200 {
+                out.push(span(tr, 3, Some(2), "pay", start + 2 * MS, 25 * MS));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blames_the_callee_whose_answers_vanished() {
+        let found = MissingCalls.detect(&signals_of(&unanswered_calls(), named_second_half()));
+        let f = found.first().expect("a truncation");
+        assert_eq!(f.service, "pay", "{found:?}");
+        assert!(f.patterns.contains(&Pattern::DependencyFailure));
     }
 
     #[test]

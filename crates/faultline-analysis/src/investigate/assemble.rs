@@ -225,19 +225,24 @@ fn correlated_metrics(s: &Signals<'_>) -> Vec<MetricMove> {
         crate::evidence::metric_moves(&s.inputs.metrics, b.pair(), s.incident.pair())
             .iter()
             .take(CORRELATED_CONSIDERED)
-            .map(|m| MetricMove {
-                metric: m.key.name.clone(),
-                service: m.key.service.clone(),
-                instance: (!m.key.instance.is_empty()).then(|| m.key.instance.clone()),
-                baseline: m.before,
-                incident: m.after,
-                moved_at: m.moved_at.map(format_rfc3339_secs),
-                lead_seconds: m.moved_at.zip(onset).map(|(a, b)| (a - b) as f64 / 1e9),
-            })
+            .map(|m| metric_move(m, onset))
             .collect();
     out.sort_by(|a, b| a.lead_seconds.unwrap_or(f64::MAX).total_cmp(&b.lead_seconds.unwrap_or(f64::MAX)));
     out.truncate(CORRELATED_KEPT);
     out
+}
+
+/// A metric's move as the report lists it, with its lead over the onset when there is one.
+pub fn metric_move(m: &crate::evidence::Move, onset: Option<i64>) -> MetricMove {
+    MetricMove {
+        metric: m.key.name.clone(),
+        service: m.key.service.clone(),
+        instance: (!m.key.instance.is_empty()).then(|| m.key.instance.clone()),
+        baseline: m.before,
+        incident: m.after,
+        moved_at: m.moved_at.map(format_rfc3339_secs),
+        lead_seconds: m.moved_at.zip(onset).map(|(a, b)| (a - b) as f64 / 1e9),
+    }
 }
 
 /// Changes, the onset, the first metrics that moved and the end, in time order.

@@ -34,15 +34,7 @@ pub fn report(
     let correlated_metrics = crate::evidence::metric_moves(&inp.metrics, baseline.pair(), w.pair())
         .into_iter()
         .take(10)
-        .map(|m| MetricMove {
-            metric: m.key.name.clone(),
-            service: m.key.service.clone(),
-            instance: (!m.key.instance.is_empty()).then(|| m.key.instance.clone()),
-            baseline: m.before,
-            incident: m.after,
-            moved_at: m.moved_at.map(format_rfc3339_secs),
-            lead_seconds: None,
-        })
+        .map(|m| super::assemble::metric_move(&m, None))
         .collect();
     let summary = match root_causes.first() {
         Some(c) => format!("no spans in the window; from the metrics alone: {}", c.summary),
