@@ -172,20 +172,19 @@ const STOPPED_EVENT_FRACTION: f64 = 0.5;
 /// Significance an event's fall must reach (two-proportion z) to count as stopped.
 const STOPPED_EVENT_Z: f64 = 4.0;
 
-/// Significance the rise of own error lines must reach: the incident's share of the lines of both
-/// sides against the share of the time it spans (a binomial z). Twelve lines against three in as
-/// long a baseline (z = 2.3) happen among a large system's services in a healthy run.
-const ERROR_LINES_MIN_Z: f64 = 3.0;
+/// Chance level below which a rise of own error lines is significant: the probability that the
+/// incident would hold this many of both sides' lines were they spread over the time alone (a
+/// binomial tail). Twelve lines against three in as long a baseline (p = 0.018) happen among a
+/// large system's services in a healthy run; twelve against none (p = 0.0002) do not.
+const ERROR_LINES_MAX_P: f64 = 0.01;
 
 /// Whether a service's own error lines rose: `i` in the incident against `b` in a baseline
 /// `scale` times shorter or longer (the incident spans `scale` baselines).
 fn error_lines_rose(b: u64, i: u64, scale: f64) -> bool {
-    let n = (b + i) as f64;
-    let p = scale / (1.0 + scale);
-    let z = (i as f64 - n * p) / (n * p * (1.0 - p)).sqrt().max(1e-9);
+    let chance = crate::stats::binomial_upper_tail(b + i, i, scale / (1.0 + scale));
     i >= MIN_OWN_ERROR_LINES
         && i as f64 >= ERROR_LINES_RISE * (b as f64 * scale).max(1.0)
-        && z >= ERROR_LINES_MIN_Z
+        && chance <= ERROR_LINES_MAX_P
 }
 
 /// Whether an event a service logged in a share `pb` of its requests in the baseline stopped,
@@ -345,8 +344,9 @@ mod tests {
         // ERROR_LINES_RISE: 29 against 10 in as long a baseline is not news; 30 is.
         assert!(!error_lines_rose(10, 29, 1.0));
         assert!(error_lines_rose(10, 30, 1.0));
-        // ERROR_LINES_MIN_Z: twelve against three is chance among many services (z = 2.3).
+        // ERROR_LINES_MAX_P: twelve against three is chance among many services.
         assert!(!error_lines_rose(3, 12, 1.0));
+        assert!(error_lines_rose(0, 12, 1.0));
         // The baseline is scaled to the incident's length: 10 lines in a baseline ten times as
         // long are one in the incident's time.
         assert!(error_lines_rose(10, 10, 0.1));

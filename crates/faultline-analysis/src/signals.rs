@@ -54,7 +54,15 @@ pub struct Signals<'a> {
 
 impl<'a> Signals<'a> {
     /// Builds the signals of a planned investigation.
-    pub fn build(inputs: &'a Inputs, graph: Graph, endpoints: Vec<Endpoint>, plan: Plan) -> Signals<'a> {
+    /// `joined_logs` is each log record's trace and how many were joined by request ids
+    /// (`crate::correlate::log_traces`).
+    pub fn build(
+        inputs: &'a Inputs,
+        graph: Graph,
+        endpoints: Vec<Endpoint>,
+        plan: Plan,
+        joined_logs: (Vec<Option<[u8; 16]>>, usize),
+    ) -> Signals<'a> {
         let t = &inputs.spans;
         let incident = plan.incident;
         let baseline = plan.baseline_time();
@@ -86,8 +94,7 @@ impl<'a> Signals<'a> {
         }
         let requests = localise::entries_per_side(t, &graph, &sides);
         let look = plan.main.is_some() || plan.named;
-        let (log_traces, logs_joined) =
-            if look { crate::correlate::log_traces(&inputs.logs, t) } else { (Vec::new(), 0) };
+        let (log_traces, logs_joined) = joined_logs;
         let compared = baseline.filter(|_| look);
         let log_templates = crate::logs::template_changes(
             &inputs.logs,

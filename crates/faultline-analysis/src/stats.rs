@@ -26,6 +26,44 @@ pub fn two_proportion_z(e1: u64, n1: u64, e2: u64, n2: u64) -> f64 {
 }
 
 /// Median and a 95% confidence half-width for it (from the median absolute deviation).
+/// Probability that a binomial(n, p) count is at least k: exact (in log space) up to a few
+/// hundred trials, the normal approximation with continuity correction beyond.
+pub fn binomial_upper_tail(n: u64, k: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    if n > 400 {
+        let (m, sd) = (n as f64 * p, (n as f64 * p * (1.0 - p)).sqrt());
+        return 0.5 * erfc((k as f64 - 0.5 - m) / (sd * std::f64::consts::SQRT_2));
+    }
+    // ln C(n, j) p^j (1-p)^(n-j), summed from j = k.
+    let ln_choose = |j: u64| (1..=j).map(|i| ((n - j + i) as f64 / i as f64).ln()).sum::<f64>();
+    (k..=n)
+        .map(|j| (ln_choose(j) + j as f64 * p.ln() + (n - j) as f64 * (1.0 - p).ln()).exp())
+        .sum::<f64>()
+        .min(1.0)
+}
+
+/// The complementary error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.3275911 * z);
+    let poly =
+        t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let r = poly * (-z * z).exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
 pub fn median_ci(values: &mut [f64]) -> Option<(f64, f64)> {
     if values.is_empty() {
         return None;
@@ -117,5 +155,15 @@ mod tests {
         let one: Vec<i64> = (0..200).map(|k| 100 + (k * 7) % 40).collect();
         assert_eq!(slow_split(&one), None);
         assert_eq!(slow_split(&[5]), None);
+    }
+
+    #[test]
+    fn binomial_tail_exact_and_approximate() {
+        assert!((binomial_upper_tail(12, 12, 0.5) - 0.5f64.powi(12)).abs() < 1e-12);
+        assert!((binomial_upper_tail(15, 12, 0.5) - 576.0 / 32768.0).abs() < 1e-9);
+        assert_eq!(binomial_upper_tail(10, 0, 0.3), 1.0);
+        // The normal approximation agrees with the exact sum near the switch.
+        let (a, b) = (binomial_upper_tail(400, 220, 0.5), binomial_upper_tail(401, 220, 0.5));
+        assert!((a - b).abs() < 0.05, "{a} {b}");
     }
 }

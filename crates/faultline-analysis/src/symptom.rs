@@ -36,6 +36,54 @@ pub fn endpoints(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
         .collect()
 }
 
+/// The user-facing endpoints, their requests' failures read from the logs where the spans carry
+/// none: an endpoint none of whose spans ever failed (no status, no HTTP or gRPC code, no
+/// exception event: errors only in the logs) counts a request as failed when its service logged an
+/// error in the request's trace. `log_traces` is each log record's trace.
+pub fn endpoints_with_logs(
+    t: &SpanTable,
+    g: &Graph,
+    logs: &crate::inputs::LogTable,
+    log_traces: &[Option<[u8; 16]>],
+) -> Vec<Endpoint> {
+    let mut eps = endpoints(t, g);
+    if eps.iter().all(|e| e.requests.iter().any(|r| r.2)) {
+        return eps;
+    }
+    // (trace, service name) pairs where the service logged an error.
+    let mut logged: std::collections::HashSet<([u8; 16], &str)> = std::collections::HashSet::new();
+    for (k, tr) in log_traces.iter().enumerate() {
+        if let (Some(tr), true) = (tr, logs.error[k]) {
+            logged.insert((*tr, logs.names.name(logs.service[k])));
+        }
+    }
+    if logged.is_empty() {
+        return eps;
+    }
+    let silent: std::collections::HashSet<(u32, u32)> =
+        eps.iter().filter(|e| !e.requests.iter().any(|r| r.2)).map(|e| (e.service, e.operation)).collect();
+    let mut failed: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+    for i in 0..t.len() {
+        let key = (t.service[i], t.operation[i]);
+        if g.is_entry(t, i)
+            && silent.contains(&key)
+            && logged.contains(&(t.trace_id[i], t.names.name(t.service[i])))
+        {
+            failed.entry(key).or_default().push(t.start[i]);
+        }
+    }
+    for e in eps.iter_mut() {
+        let Some(starts) = failed.get_mut(&(e.service, e.operation)) else { continue };
+        starts.sort_unstable();
+        for r in e.requests.iter_mut() {
+            if starts.binary_search(&r.0).is_ok() {
+                r.2 = true;
+            }
+        }
+    }
+    eps
+}
+
 /// Requests of all endpoints that started in `[w.0, w.1)`.
 pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
     eps.iter()
@@ -340,5 +388,48 @@ mod tests {
         assert!(find(1).is_empty());
         assert!(find(4).is_empty());
         assert_eq!(find(5).len(), 1);
+    }
+
+    #[test]
+    fn failures_come_from_the_logs_only_where_the_spans_never_fail() {
+        use crate::detectors::testkit::span;
+        use faultline_model::schema::{logs_to_batch, spans_to_batch};
+        const SECOND: i64 = 1_000_000_000;
+        let mut spans = Vec::new();
+        let mut logs = Vec::new();
+        for k in 0..20u64 {
+            let tr = 500 + k as u128;
+            let s = span(tr, 1, None, "shop", 1_800_000_000 * SECOND + k as i64 * SECOND, 10 * MS);
+            if k % 4 == 0 {
+                logs.push(faultline_model::LogRecord {
+                    time_unix_nano: s.start_unix_nano + MS,
+                    observed_time_unix_nano: 0,
+                    severity_number: 17,
+                    severity_text: "ERROR".into(),
+                    body: "payment declined by upstream".into(),
+                    attributes: Default::default(),
+                    trace_id: Some(s.trace_id),
+                    span_id: None,
+                    flags: 0,
+                    event_name: String::new(),
+                    resource: s.resource.clone(),
+                });
+            }
+            spans.push(s);
+        }
+        let mut b = crate::spans::SpanTableBuilder::default();
+        b.push(&spans_to_batch(&spans));
+        let t = b.finish();
+        let logs = crate::inputs::LogTable::from_batches(&[logs_to_batch(&logs)]);
+        let g = Graph::build(&t);
+        let (traces, _) = crate::correlate::log_traces(&logs, &t);
+        let failed = |eps: &[Endpoint]| eps[0].requests.iter().filter(|r| r.2).count();
+        assert_eq!(failed(&endpoints_with_logs(&t, &g, &logs, &traces)), 5);
+        // Where a span of the endpoint carries a failure, the spans are trusted alone.
+        spans[1].status_code = faultline_model::StatusCode::Error;
+        let mut b = crate::spans::SpanTableBuilder::default();
+        b.push(&spans_to_batch(&spans));
+        let t = b.finish();
+        assert_eq!(failed(&endpoints_with_logs(&t, &Graph::build(&t), &logs, &traces)), 1);
     }
 }

@@ -117,7 +117,10 @@ fn numeric_pair(t: &str) -> Option<(&str, char)> {
     let (key, sep) = (&t[..at], t.as_bytes()[at] as char);
     let value = t[at + 1..].trim_end_matches(['>', ',', ';', ')', ']', '}']);
     let value = value.strip_prefix('-').unwrap_or(value);
-    let word = !key.is_empty() && key.chars().all(|c| c.is_alphabetic() || c == '_' || c == '.' || c == '-');
+    // After `:` the key is a plain name (`host.example.org:5070` and `my-host:80` are addresses);
+    // after `=` dotted and dashed names are keys too (`db.rows=5`, `retry-count=2`).
+    let word = !key.is_empty()
+        && key.chars().all(|c| c.is_alphabetic() || c == '_' || (sep == '=' && (c == '.' || c == '-')));
     let number = !value.is_empty()
         && value.bytes().any(|b| b.is_ascii_digit())
         && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
@@ -307,12 +310,21 @@ mod tests {
 
     #[test]
     fn counters_reported_by_name_keep_their_name_and_lose_their_value() {
-        let t = tokenize("After Scheduling: ScheduledMaps:9 vCores:-27> ask=4 HTTP/1.1 10:30:00");
-        let t: Vec<&str> = t.iter().map(|c| c.as_ref()).collect();
-        assert_eq!(
-            t,
-            ["After", "Scheduling:", "ScheduledMaps:<*>", "vCores:<*>", "ask=<*>", "HTTP/1.1", "<*>"]
+        let t = tokenize(
+            "After Scheduling: ScheduledMaps:9 vCores:-27> ask=4 db.rows=5 10:30:00 node.example.org:8080",
         );
+        let t: Vec<&str> = t.iter().map(|c| c.as_ref()).collect();
+        let want = [
+            "After",
+            "Scheduling:",
+            "ScheduledMaps:<*>",
+            "vCores:<*>",
+            "ask=<*>",
+            "db.rows=<*>",
+            "<*>",
+            "<*>",
+        ];
+        assert_eq!(t, want);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::spans::NONE;
 /// Truncations turned into hypotheses: the strongest few; more would be one fault seen again
 /// from the operations around it.
 const MAX_TRUNCATIONS: usize = 3;
+/// What a node blamed for truncated requests keeps of its weight when its own calls went
+/// unanswered by a deeper node (as localisation discounts a node whose callees changed).
+const INHERITED_DISCOUNT: f64 = 0.4;
 
 pub struct MissingCalls;
 
@@ -22,10 +25,20 @@ impl Detector for MissingCalls {
 
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
         let Some(baseline) = s.baseline else { return vec![] };
-        crate::shape::missing_calls(s.spans, &s.graph, baseline.pair(), s.incident.pair())
+        let truncations = crate::shape::missing_calls(s.spans, &s.graph, baseline.pair(), s.incident.pair());
+        truncations
             .iter()
             .take(MAX_TRUNCATIONS)
-            .map(|tr| truncation_finding(s, tr))
+            .map(|tr| {
+                let mut f = truncation_finding(s, tr);
+                // Deepest first: the node blamed has calls of its own that stopped being
+                // answered by another; its wrong answers are inherited.
+                if truncations.iter().any(|o| o.service == tr.blamed && o.unanswered && o.blamed != tr.blamed)
+                {
+                    f.weight *= INHERITED_DISCOUNT;
+                }
+                f
+            })
             .collect()
     }
 }
@@ -170,6 +183,42 @@ mod tests {
         let f = found.first().expect("a truncation");
         assert_eq!(f.service, "pay", "{found:?}");
         assert!(f.patterns.contains(&Pattern::DependencyFailure));
+    }
+
+    /// `front` calls `mid`, then `store`; `mid` calls `leaf`. In the second half `leaf` no longer
+    /// answers, `mid` answers without an error, and `front` stops right after `mid` answers.
+    fn chain() -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let call = |tr, id, parent, from: &str, to: &str, start| {
+            let mut c = span(tr, id, Some(parent), from, start, 10 * MS);
+            c.kind = faultline_model::SpanKind::Client;
+            c.name = format!("call {to}");
+            c.attributes.insert("peer.service".into(), to.into());
+            c
+        };
+        let mut out = Vec::new();
+        for k in 0..400u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND, 30_000 + k as u128, k >= 200);
+            out.push(span(tr, 1, None, "front", start, 40 * MS));
+            out.push(call(tr, 2, 1, "front", "mid", start + MS));
+            out.push(span(tr, 3, Some(2), "mid", start + 2 * MS, 8 * MS));
+            out.push(call(tr, 4, 3, "mid", "leaf", start + 3 * MS));
+            if !late {
+                out.push(span(tr, 5, Some(4), "leaf", start + 4 * MS, 5 * MS));
+                out.push(call(tr, 6, 1, "front", "store", start + 20 * MS));
+                out.push(span(tr, 7, Some(6), "store", start + 21 * MS, 5 * MS));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_node_whose_own_calls_went_unanswered_inherits_the_blame() {
+        let found = MissingCalls.detect(&signals_of(&chain(), named_second_half()));
+        let weight =
+            |svc: &str| found.iter().filter(|f| f.service == svc).map(|f| f.weight).fold(0.0, f64::max);
+        assert!(weight("leaf") > 0.0, "{found:?}");
+        assert!(weight("leaf") > weight("mid"), "{found:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod thundering_herd;
 mod traffic_spike;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use clock_skew::{clock_skew, Skew};
 pub use memory_leak::memory_leaks;

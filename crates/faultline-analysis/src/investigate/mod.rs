@@ -65,12 +65,13 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     let data = t.time_range().ok_or(InvestigateError::NoData)?;
     let graph = Graph::build(t);
-    let endpoints = symptom::endpoints(t, &graph);
+    let joined_logs = crate::correlate::log_traces(&inp.logs, t);
+    let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
     if endpoints.is_empty() {
         return Err(InvestigateError::NoData);
     }
     let plan = crate::plan::plan(&o.ask(), data, &endpoints).ok_or(InvestigateError::NoData)?;
-    let signals = Signals::build(inp, graph, endpoints, plan);
+    let signals = Signals::build(inp, graph, endpoints, plan, joined_logs);
     let mut hypotheses = hypotheses::gather(&signals);
     let listed = std::mem::take(&mut hypotheses.listed);
     let differences = assemble::differences(&signals);
@@ -84,7 +85,8 @@ pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option
     let t = &inp.spans;
     let Some(data) = t.time_range() else { return (None, None) };
     let graph = Graph::build(t);
-    let endpoints = symptom::endpoints(t, &graph);
+    let joined_logs = crate::correlate::log_traces(&inp.logs, t);
+    let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
     let Some(plan) = crate::plan::plan(&o.ask(), data, &endpoints) else { return (None, None) };
     let (sides, _) = crate::signals::sides(t, &graph, &plan);
     let attribution = crate::localise::attribute_sides(t, &graph, &sides);
