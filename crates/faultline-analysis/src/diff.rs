@@ -522,9 +522,9 @@ pub fn render_text(r: &DiffReport) -> String {
             "{name}  {:<32} {:>7} traces  errors {:>6}  p50 {:>9}  p95 {:>9}",
             g.label,
             g.traces,
-            crate::report::fmt_rate(g.error_rate),
-            crate::report::fmt_ms(g.latency_p50_ms),
-            crate::report::fmt_ms(g.latency_p95_ms)
+            crate::fmt::fmt_rate(g.error_rate),
+            crate::fmt::fmt_ms(g.latency_p50_ms),
+            crate::fmt::fmt_ms(g.latency_p95_ms)
         );
     }
     if r.features.is_empty() {
@@ -543,8 +543,8 @@ pub fn render_text(r: &DiffReport) -> String {
             let _ = writeln!(
                 o,
                 "  {label:w$}  {:>7}  {:>7}  {:>7.1}  {}",
-                crate::report::fmt_rate(f.a_share),
-                crate::report::fmt_rate(f.b_share),
+                crate::fmt::fmt_rate(f.a_share),
+                crate::fmt::fmt_rate(f.b_share),
                 f.z,
                 f.kind
             );
@@ -557,8 +557,8 @@ pub fn render_text(r: &DiffReport) -> String {
                 o,
                 "  {:<28} A {:>9}  B {:>9}",
                 t.service,
-                crate::report::fmt_ms(t.a_ms_per_trace),
-                crate::report::fmt_ms(t.b_ms_per_trace)
+                crate::fmt::fmt_ms(t.a_ms_per_trace),
+                crate::fmt::fmt_ms(t.b_ms_per_trace)
             );
         }
     }
@@ -575,14 +575,14 @@ pub fn render_trace_comparison(c: &TraceComparison) -> String {
             "{name}  {}  {} spans  {}{}",
             s.trace_id,
             s.spans,
-            crate::report::fmt_ms(s.duration_ms),
+            crate::fmt::fmt_ms(s.duration_ms),
             if s.error { "  failed" } else { "" }
         );
     }
     let _ = writeln!(o, "\n  {:<60} {:>10} {:>10}", "span", "A", "B");
     let cell = |ms: Option<f64>, err: bool| match ms {
         None => "-".to_string(),
-        Some(v) => format!("{}{}", crate::report::fmt_ms(v), if err { " !" } else { "" }),
+        Some(v) => format!("{}{}", crate::fmt::fmt_ms(v), if err { " !" } else { "" }),
     };
     for r in &c.spans {
         let label = format!("{}{}", "  ".repeat(r.depth), r.path.rsplit(" > ").next().unwrap_or(&r.path));

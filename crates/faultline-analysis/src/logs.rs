@@ -318,8 +318,8 @@ pub fn log_suspects(
             "{} stopped logging \"{}\": in {} of its requests in the baseline, {} in the incident",
             name(s),
             tpl.texts.get(t as usize - 1).map_or("", String::as_str),
-            crate::report::fmt_rate(pb),
-            crate::report::fmt_rate(pi)
+            crate::fmt::fmt_rate(pb),
+            crate::fmt::fmt_rate(pi)
         );
         match out.iter_mut().find(|x| x.service == name(s)) {
             Some(x) => x.text = format!("{}; {text}", x.text),

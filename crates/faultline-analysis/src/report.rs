@@ -1,6 +1,7 @@
 //! The investigation report: the JSON shape of ../shared/contracts/investigation.md (fields may be
 //! added, never removed or renamed), and its renderings for the terminal and as Markdown.
 
+use crate::fmt::{fmt_ms, fmt_rate};
 pub use crate::pattern::{EvidenceKind, Pattern};
 use serde::{Deserialize, Serialize};
 
@@ -203,28 +204,6 @@ pub fn sparkline(values: &[f64]) -> String {
             }
         })
         .collect()
-}
-
-pub(crate) fn fmt_rate(r: f64) -> String {
-    if r == 0.0 {
-        "0%".into()
-    } else if r < 0.001 {
-        format!("{:.3}%", r * 100.0)
-    } else if r < 0.1 {
-        format!("{:.1}%", r * 100.0)
-    } else {
-        format!("{:.0}%", r * 100.0)
-    }
-}
-
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else if ms >= 10.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{ms:.1} ms")
-    }
 }
 
 /// Shortens RFC 3339 to the time of day when the report's window stays within one day.

@@ -55,7 +55,7 @@ pub struct Signals<'a> {
 impl<'a> Signals<'a> {
     /// Builds the signals of a planned investigation.
     /// `joined_logs` is each log record's trace and how many were joined by request ids
-    /// (`crate::correlate::log_traces`).
+    /// (`crate::join::log_traces`).
     pub fn build(
         inputs: &'a Inputs,
         graph: Graph,

@@ -422,7 +422,7 @@ mod tests {
         let t = b.finish();
         let logs = crate::inputs::LogTable::from_batches(&[logs_to_batch(&logs)]);
         let g = Graph::build(&t);
-        let (traces, _) = crate::correlate::log_traces(&logs, &t);
+        let (traces, _) = crate::join::log_traces(&logs, &t);
         let failed = |eps: &[Endpoint]| eps[0].requests.iter().filter(|r| r.2).count();
         assert_eq!(failed(&endpoints_with_logs(&t, &g, &logs, &traces)), 5);
         // Where a span of the endpoint carries a failure, the spans are trusted alone.

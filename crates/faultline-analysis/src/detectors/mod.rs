@@ -118,12 +118,12 @@ pub static ALL: &[&dyn Detector] = &[
 
 /// Formatting shared by the detectors' texts.
 pub(crate) mod text {
-    pub(crate) use crate::report::fmt_rate as pct;
+    pub(crate) use crate::fmt::fmt_rate as pct;
     use faultline_model::time::format_rfc3339_secs;
 
     /// A duration in nanoseconds, as the report writes durations.
     pub fn ms(ns: f64) -> String {
-        crate::report::fmt_ms(ns / 1e6)
+        crate::fmt::fmt_ms(ns / 1e6)
     }
 
     /// The time of day of a timestamp, `HH:MM:SS`.

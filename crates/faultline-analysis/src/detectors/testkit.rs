@@ -51,7 +51,7 @@ pub fn signals(name: &str) -> Signals<'static> {
     let endpoints = crate::symptom::endpoints(&inp.spans, &graph);
     let data = inp.spans.time_range().expect("spans");
     let plan = crate::plan::plan(&Default::default(), data, &endpoints).expect("a plan");
-    Signals::build(inp, graph, endpoints, plan, crate::correlate::log_traces(&inp.logs, &inp.spans))
+    Signals::build(inp, graph, endpoints, plan, crate::join::log_traces(&inp.logs, &inp.spans))
 }
 
 /// The truth's faulty service of a scenario.

@@ -65,7 +65,7 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     }
     let data = t.time_range().ok_or(InvestigateError::NoData)?;
     let graph = Graph::build(t);
-    let joined_logs = crate::correlate::log_traces(&inp.logs, t);
+    let joined_logs = crate::join::log_traces(&inp.logs, t);
     let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
     if endpoints.is_empty() {
         return Err(InvestigateError::NoData);
@@ -85,7 +85,7 @@ pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option
     let t = &inp.spans;
     let Some(data) = t.time_range() else { return (None, None) };
     let graph = Graph::build(t);
-    let joined_logs = crate::correlate::log_traces(&inp.logs, t);
+    let joined_logs = crate::join::log_traces(&inp.logs, t);
     let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
     let Some(plan) = crate::plan::plan(&o.ask(), data, &endpoints) else { return (None, None) };
     let (sides, _) = crate::signals::sides(t, &graph, &plan);
