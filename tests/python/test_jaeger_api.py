@@ -54,6 +54,13 @@ def test_jaeger_query_api(server):
     assert requests.get(f"{base}/traces/zz").status_code == 400
     assert requests.get(f"{base}/traces/{'0' * 31}1").status_code == 404
 
+    # Compare links and /search?traceID=: every id asked for, whatever else is newer.
+    other = send_trace(server)
+    missing = "0" * 31 + "1"
+    r = requests.get(f"{base}/traces?traceID={trace_id}&traceID={other}&traceID={missing}").json()
+    assert [x["traceID"] for x in r["data"]] == [trace_id, other]
+    assert [e["code"] for e in r["errors"]] == [404]
+
 
 def test_jaeger_json_imports(server, binary, tmp_path):
     trace_id = send_trace(server)

@@ -236,6 +236,7 @@ impl Parser<'_> {
                 Expr::AttrExists { column: "resource_attributes".into(), key },
             ])),
             Field::ResourceAttr(key) => Ok(Expr::AttrExists { column: "resource_attributes".into(), key }),
+            Field::RecordAttr(key) => Ok(Expr::AttrExists { column: "attributes".into(), key }),
             Field::Unknown => Err(self.err(pos, format!("unknown field {field:?}"))),
         }
     }
@@ -287,6 +288,9 @@ impl Parser<'_> {
             }
             Field::ResourceAttr(key) => {
                 Ok(Expr::Attr { column: "resource_attributes".into(), key, op: cmp, value: value.scalar() })
+            }
+            Field::RecordAttr(key) => {
+                Ok(Expr::Attr { column: "attributes".into(), key, op: cmp, value: value.scalar() })
             }
             Field::Column(col, ty) => {
                 let scalar = match ty {
@@ -410,7 +414,11 @@ enum Ty {
 
 enum Field {
     Column(&'static str, Ty),
+    /// A bare dotted name: the record's attribute, else its resource's.
     Attr(String),
+    /// `attr.<key>`: the record's own attribute only.
+    RecordAttr(String),
+    /// `resource.<key>`: the resource's attribute only.
     ResourceAttr(String),
     Unknown,
 }
@@ -420,7 +428,7 @@ fn resolve(table: Table, field: &str) -> Field {
         return Field::ResourceAttr(k.to_string());
     }
     if let Some(k) = field.strip_prefix("attr.").or_else(|| field.strip_prefix("attributes.")) {
-        return Field::Attr(k.to_string());
+        return Field::RecordAttr(k.to_string());
     }
     let f = field.to_ascii_lowercase();
     let common = match f.as_str() {
@@ -509,6 +517,22 @@ mod tests {
         assert!(
             matches!(&items[3], Expr::Or(v) if matches!(&v[0], Expr::Attr { key, value: Scalar::Int(504), .. } if key == "http.response.status_code"))
         );
+    }
+
+    #[test]
+    fn attr_prefix_reads_the_record_only_and_resource_prefix_the_resource_only() {
+        let on = |e: Expr| match e {
+            Expr::Attr { column, key, .. } | Expr::AttrExists { column, key } => (column, key),
+            other => panic!("{other:?}"),
+        };
+        let col = |c: &str, k: &str| (c.to_string(), k.to_string());
+        let want = col("attributes", "service.version");
+        assert_eq!(on(parse(Table::Spans, r#"attr.service.version = "9.8.7""#).unwrap()), want);
+        assert_eq!(on(parse(Table::Spans, "attr.service.version exists").unwrap()), want);
+        let want = col("resource_attributes", "service.version");
+        assert_eq!(on(parse(Table::Spans, r#"resource.service.version = "9.8.7""#).unwrap()), want);
+        // A bare name looks at both.
+        assert!(matches!(parse(Table::Spans, r#"service.version = "9.8.7""#).unwrap(), Expr::Or(_)));
     }
 
     #[test]

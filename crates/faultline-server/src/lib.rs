@@ -67,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp_http::routes())
         .merge(api::routes())
         .merge(jaeger::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), otlp_http::refuse_declared_oversize))
         .with_state(state)
         // A bug must cost one request a 500, never the connection or the server.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -35,6 +35,22 @@ async fn oversized_bodies_and_gzip_bombs_get_413() {
 }
 
 #[tokio::test]
+async fn a_declared_length_above_the_limit_is_refused_before_the_body_is_read() {
+    let s = TestServer::new(ServerLimits { max_body_bytes: 100_000, ..ServerLimits::default() }).await;
+    for (path, ct) in
+        [("/v1/traces", PB), ("/v1/logs", "application/json"), ("/api/v2/spans", "application/json")]
+    {
+        let req = axum::http::Request::post(path)
+            .header("content-type", ct)
+            .header("content-length", "1073741824")
+            .body(axum::body::Body::from(vec![b'{', b'}']))
+            .unwrap();
+        let (status, body) = s.send(req).await;
+        assert_eq!(status, 413, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+}
+
+#[tokio::test]
 async fn invalid_utf8_and_garbage_get_400_and_keep_what_was_stored() {
     let s = TestServer::new(ServerLimits::default()).await;
     let (status, _) =
