@@ -61,6 +61,12 @@ def test_jaeger_query_api(server):
     assert [x["traceID"] for x in r["data"]] == [trace_id, other]
     assert [e["code"] for e in r["errors"]] == [404]
 
+    # Errors in Jaeger's shape, which Jaeger UI shows as a message.
+    bad = requests.get(f"{base}/traces/zz")
+    assert bad.json()["errors"][0]["code"] == 400 and "zz" in bad.json()["errors"][0]["msg"]
+    unknown = requests.get(f"{base}/no-such-route")
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["code"] == 404
+
 
 def test_jaeger_json_imports(server, binary, tmp_path):
     trace_id = send_trace(server)

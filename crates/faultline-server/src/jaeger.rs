@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/jaeger/api/traces", get(find_traces))
         .route("/jaeger/api/traces/{id}", get(trace))
         .route("/jaeger/api/dependencies", get(deps))
+        .route("/jaeger/{*rest}", axum::routing::any(unknown))
 }
 
 fn envelope(data: Value) -> Json<Value> {
@@ -29,6 +30,30 @@ fn envelope(data: Value) -> Json<Value> {
 }
 
 type Params = Query<HashMap<String, String>>;
+
+/// An error in Jaeger's shape, `{"data": null, ..., "errors": [{"code": 400, "msg": "..."}]}`,
+/// which Jaeger UI shows as a message (it shows any other body raw).
+pub struct JaegerError(AppError);
+
+impl<E: Into<AppError>> From<E> for JaegerError {
+    fn from(e: E) -> Self {
+        JaegerError(e.into())
+    }
+}
+
+impl axum::response::IntoResponse for JaegerError {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.0.code.http();
+        let body = json!({"data": null, "total": 0, "limit": 0, "offset": 0,
+            "errors": [{"code": status.as_u16(), "msg": self.0.message}]});
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Routes under `/jaeger` that do not exist: a 404 in Jaeger's shape, never an empty body.
+async fn unknown(uri: axum::http::Uri) -> JaegerError {
+    JaegerError(AppError::not_found(format!("no such Jaeger API route: {}", uri.path())))
+}
 
 fn micros(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, AppError> {
     p.get(k)
@@ -62,7 +87,7 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     Ok((from, to))
 }
 
-async fn services(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
+async fn services(State(st): State<AppState>) -> Result<Json<Value>, JaegerError> {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
     Ok(envelope(json!(m.keys().collect::<Vec<_>>())))
 }
@@ -70,13 +95,13 @@ async fn services(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
 async fn service_operations(
     State(st): State<AppState>,
     Path(service): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, JaegerError> {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
     let ops: Vec<&String> = m.get(&service).map(|o| o.keys().collect()).unwrap_or_default();
     Ok(envelope(json!(ops)))
 }
 
-async fn operations(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn operations(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, JaegerError> {
     let service = p.get("service").ok_or_else(|| AppError::bad_request("service is required"))?;
     let kind = p.get("spanKind").filter(|s| !s.is_empty());
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
@@ -108,7 +133,7 @@ fn duration_param(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, A
 async fn find_traces(
     State(st): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, JaegerError> {
     let ids: Vec<&str> =
         pairs.iter().filter(|(k, v)| k == "traceID" && !v.is_empty()).map(|(_, v)| v.as_str()).collect();
     if !ids.is_empty() {
@@ -165,7 +190,7 @@ async fn find_traces(
 
 /// The traces with these ids, in the order asked; ids not found (or not ids) are listed under
 /// `errors` as Jaeger lists them.
-async fn traces_by_id(st: &AppState, ids: &[&str]) -> Result<Json<Value>, AppError> {
+async fn traces_by_id(st: &AppState, ids: &[&str]) -> Result<Json<Value>, JaegerError> {
     let (mut data, mut errors) = (Vec::new(), Vec::new());
     for id in ids {
         let Ok(tid) = TraceId::from_hex_lenient(id) else {
@@ -185,17 +210,17 @@ async fn traces_by_id(st: &AppState, ids: &[&str]) -> Result<Json<Value>, AppErr
     Ok(Json(json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors})))
 }
 
-async fn trace(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn trace(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, JaegerError> {
     let tid = TraceId::from_hex_lenient(&id)
         .map_err(|e| AppError::bad_request(format!("invalid trace id {id:?}: {e}")))?;
     let spans = trace_spans(&st.store, tid).await?;
     if spans.is_empty() {
-        return Err(AppError::not_found(format!("trace {tid} not found")));
+        return Err(AppError::not_found(format!("trace {tid} not found")).into());
     }
     Ok(envelope(json!([trace_to_json(tid, &spans)])))
 }
 
-async fn deps(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn deps(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, JaegerError> {
     let (from, to) = window(&p)?;
     let d = dependencies(&st.store, from, to).await?;
     let out: Vec<Value> =

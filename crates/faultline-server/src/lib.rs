@@ -67,6 +67,9 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp_http::routes())
         .merge(api::routes())
         .merge(jaeger::routes())
+        .fallback(|uri: axum::http::Uri| async move {
+            AppError::not_found(format!("no such route: {} (see docs/api.md)", uri.path()))
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), otlp_http::refuse_declared_oversize))
         .with_state(state)
         // A bug must cost one request a 500, never the connection or the server.
