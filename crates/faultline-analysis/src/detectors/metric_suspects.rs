@@ -176,10 +176,15 @@ impl Detector for MetricSuspects {
             .iter()
             .map(|m| {
                 let mut f = metric_finding(m, SUPPORT_WEIGHT * m.strength);
-                // In a window the user named as bad, whatever changed is ranked, with the low
-                // confidence a weak move deserves.
-                let stands = s.plan.named || m.strength >= MIN_ALONE_STRENGTH;
-                f.role = Role::Support { alone: stands.then_some(ALONE_WEIGHT * m.strength) };
+                f.role = if m.strength >= MIN_ALONE_STRENGTH {
+                    Role::Support { alone: Some(ALONE_WEIGHT * m.strength) }
+                } else if s.plan.named {
+                    // In a window the user named as bad where the traces name nothing, whatever
+                    // changed is ranked, with the low confidence a weak move deserves.
+                    Role::Fallback { alone: ALONE_WEIGHT * m.strength }
+                } else {
+                    Role::Support { alone: None }
+                };
                 f
             })
             .collect()

@@ -36,6 +36,9 @@ pub enum Role {
     /// Where none is about its service and the traces explain nothing, it stands alone, scored
     /// `alone` (when set).
     Support { alone: Option<f64> },
+    /// Support that stands alone (scored `alone`) only where no hypothesis at all came before
+    /// it: a weak signal ranked for want of any other.
+    Fallback { alone: f64 },
     /// Evidence for whatever ranks first (a rise of traffic too small to be a cause).
     Contributing,
 }

@@ -18,28 +18,45 @@ pub struct Hypotheses {
 /// Runs the detectors and weighs their findings.
 pub fn gather(s: &Signals<'_>) -> Hypotheses {
     let mut h = Hypotheses::default();
-    // Whether the trace hypotheses explain the incident, taken when the first supporting finding
-    // comes in (the trace detectors run first).
-    let mut traces_explain: Option<bool> = None;
+    let mut state = Weighing::default();
     for d in detectors::ALL {
         let found = d.detect(s);
         tracing::debug!(detector = d.name(), findings = found.len(), "detector ran");
         for f in found {
-            if f.listed {
-                h.listed.push(f.listing());
-            }
-            match f.role {
-                Role::Cause => h.causes.push(f),
-                Role::Contributing => h.contributing.push(f),
-                Role::Support { alone } => {
-                    let explain =
-                        *traces_explain.get_or_insert_with(|| h.causes.iter().any(|c| c.weight >= EXPLAINS));
-                    support(&mut h.causes, f, alone.filter(|_| !explain));
-                }
-            }
+            weigh(&mut h, f, &mut state);
         }
     }
     h
+}
+
+/// What the weighing remembers from the findings before.
+#[derive(Debug, Default)]
+struct Weighing {
+    /// Whether the trace hypotheses explain the incident, taken when the first supporting finding
+    /// comes in (the trace detectors run first).
+    traces_explain: Option<bool>,
+    /// Whether no hypothesis came before the first fallback finding.
+    nothing_before: Option<bool>,
+}
+
+/// Weighs one finding into the hypotheses, in the order the detectors gave them.
+fn weigh(h: &mut Hypotheses, f: Finding, state: &mut Weighing) {
+    if f.listed {
+        h.listed.push(f.listing());
+    }
+    match f.role {
+        Role::Cause => h.causes.push(f),
+        Role::Contributing => h.contributing.push(f),
+        Role::Support { alone } => {
+            let explain =
+                *state.traces_explain.get_or_insert_with(|| h.causes.iter().any(|c| c.weight >= EXPLAINS));
+            support(&mut h.causes, f, alone.filter(|_| !explain));
+        }
+        Role::Fallback { alone } => {
+            let none = *state.nothing_before.get_or_insert(h.causes.is_empty());
+            support(&mut h.causes, f, none.then_some(alone));
+        }
+    }
 }
 
 /// Adds a supporting finding to the hypotheses about its service, or makes it one (scored
@@ -93,5 +110,25 @@ mod tests {
         assert_eq!(causes.len(), 2);
         assert_eq!(causes[1].role, Role::Cause);
         assert!((causes[1].weight - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_fallback_stands_alone_only_where_nothing_came_before() {
+        let weak = |svc: &str| {
+            let mut f = Finding::cause(svc, 0.01);
+            f.role = Role::Fallback { alone: 0.02 };
+            f
+        };
+        let ranked = |found: Vec<Finding>| {
+            let (mut h, mut state) = (Hypotheses::default(), Weighing::default());
+            for f in found {
+                weigh(&mut h, f, &mut state);
+            }
+            h.causes.iter().map(|c| c.service.clone()).collect::<Vec<_>>()
+        };
+        // Every weak move is ranked where the traces named nothing, however many there are.
+        assert_eq!(ranked(vec![weak("a"), weak("b")]), ["a", "b"]);
+        // Where they named something, a weak move only supports.
+        assert_eq!(ranked(vec![Finding::cause("x", 0.9), weak("a")]), ["x"]);
     }
 }
