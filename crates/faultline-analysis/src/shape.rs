@@ -84,12 +84,9 @@ pub fn missing_calls(
 ) -> Vec<Truncation> {
     let mut ops: HashMap<(u32, u32), [OpStats; 2]> = HashMap::new();
     for i in 0..t.len() {
-        let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
-            1
-        } else if t.start[i] >= baseline.0 && t.start[i] < baseline.1 {
-            0
-        } else {
-            continue;
+        let w = match crate::localise::side_at(t.start[i], baseline, incident) {
+            crate::localise::NO_SIDE => continue,
+            w => w as usize,
         };
         let kids = g.children(i);
         if t.error[i] || kids.iter().any(|&c| t.error[c as usize]) {

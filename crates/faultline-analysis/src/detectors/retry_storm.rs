@@ -28,12 +28,9 @@ pub fn retry_storm(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) ->
         if !t.is_call(i) {
             continue;
         }
-        let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
-            1
-        } else if t.start[i] >= baseline.0 && t.start[i] < baseline.1 {
-            0
-        } else {
-            continue;
+        let w = match crate::localise::side_at(t.start[i], baseline, incident) {
+            crate::localise::NO_SIDE => continue,
+            w => w as usize,
         };
         let r = t.attr_info(i).resend;
         let e = &mut by.entry((t.service[i], t.peer[i])).or_default()[w];

@@ -26,12 +26,9 @@ pub fn thundering_herd(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)
         if !t.is_client_call(i) {
             continue;
         }
-        let w = if t.start[i] >= incident.0 && t.start[i] < incident.1 {
-            1
-        } else if t.start[i] >= baseline.0 && t.start[i] < baseline.1 {
-            0
-        } else {
-            continue;
+        let w = match crate::localise::side_at(t.start[i], baseline, incident) {
+            crate::localise::NO_SIDE => continue,
+            w => w as usize,
         };
         let a = t.attr_info(i);
         // A lookup that failed (timed out, refused, cut off) is not a miss: the cache did not
