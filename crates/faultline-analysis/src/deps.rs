@@ -2,8 +2,9 @@
 //! services (which works when spans have no kind), and uninstrumented peers (databases, caches,
 //! external APIs) as virtual nodes from client spans no server span answers.
 
+use crate::hash::HashSet;
 use crate::spans::{SpanTable, NO_PEER};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Calls on one edge.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -39,7 +40,7 @@ pub fn dependency_map_in(
     to: i64,
 ) -> BTreeMap<(u32, u32), Edge> {
     // Spans that have a child in another service: their call was answered by an instrumented peer.
-    let mut answered: HashSet<usize> = HashSet::new();
+    let mut answered: HashSet<usize> = HashSet::default();
     let mut edges: BTreeMap<(u32, u32), Edge> = BTreeMap::new();
     for i in 0..t.len() {
         let pi = g.parent[i];

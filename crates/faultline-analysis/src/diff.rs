@@ -14,10 +14,10 @@
 //! their path from the root, what only one of them did, and their critical paths.
 
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::{quantile, two_proportion_z};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 pub const SCHEMA: &str = "faultline.diff/v1";
 
@@ -131,7 +131,7 @@ fn callee(t: &SpanTable, g: &Graph, i: usize) -> u32 {
 fn trace_features(t: &SpanTable, g: &Graph, spans: &[u32], own: &mut HashMap<u32, i64>, out: &mut Vec<Key>) {
     out.clear();
     own.clear();
-    let mut calls: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut calls: HashMap<(u32, u32), u32> = HashMap::default();
     for &i in spans {
         let i = i as usize;
         let s = t.service[i];
@@ -195,13 +195,13 @@ pub fn diff(
     restates_status: bool,
     side: &dyn Fn(&[u32], Option<usize>) -> Side,
 ) -> DiffReport {
-    let mut entry_services: std::collections::HashSet<u32> = std::collections::HashSet::new();
-    let mut counts: HashMap<Key, [u64; 2]> = HashMap::new();
+    let mut entry_services: crate::hash::HashSet<u32> = crate::hash::HashSet::default();
+    let mut counts: HashMap<Key, [u64; 2]> = HashMap::default();
     let mut n = [0u64; 2];
     let mut errors = [0u64; 2];
     let mut durations: [Vec<i64>; 2] = Default::default();
     let mut own_total: [HashMap<u32, i64>; 2] = Default::default();
-    let (mut feats, mut own) = (Vec::new(), HashMap::new());
+    let (mut feats, mut own) = (Vec::new(), HashMap::default());
     for spans in g.traces() {
         let entry = spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i));
         let w = match side(spans, entry) {
@@ -341,7 +341,7 @@ pub fn failing(t: &SpanTable, w: (i64, i64)) -> impl Fn(&[u32], Option<usize>) -
 
 /// Requests slower than their endpoint's 95th percentile in `w` (A) against the rest (B).
 pub fn slow<'a>(t: &'a SpanTable, g: &Graph, w: (i64, i64)) -> impl Fn(&[u32], Option<usize>) -> Side + 'a {
-    let mut by_ep: HashMap<(u32, u32), Vec<i64>> = HashMap::new();
+    let mut by_ep: HashMap<(u32, u32), Vec<i64>> = HashMap::default();
     for i in 0..t.len() {
         if t.start[i] >= w.0 && t.start[i] < w.1 && g.is_entry(t, i) {
             by_ep.entry((t.service[i], t.operation[i])).or_default().push(t.duration[i]);
@@ -368,8 +368,8 @@ pub fn slow<'a>(t: &'a SpanTable, g: &Graph, w: (i64, i64)) -> impl Fn(&[u32], O
 /// Traces whose ids are in `a` (A) against those in `b` (B); with `b` empty, against all others.
 pub fn by_trace_ids<'a>(
     t: &'a SpanTable,
-    a: &'a std::collections::HashSet<[u8; 16]>,
-    b: &'a std::collections::HashSet<[u8; 16]>,
+    a: &'a crate::hash::HashSet<[u8; 16]>,
+    b: &'a crate::hash::HashSet<[u8; 16]>,
 ) -> impl Fn(&[u32], Option<usize>) -> Side + 'a {
     move |spans, _| {
         let Some(&i) = spans.first() else { return Side::Neither };
@@ -426,7 +426,7 @@ pub fn compare_traces(t: &SpanTable, g: &Graph, a: &[u8; 16], b: &[u8; 16]) -> O
     // Path of every span, with an occurrence index among same-path siblings.
     let paths = |spans: &[u32]| -> Vec<(String, usize, usize)> {
         let mut out = Vec::new();
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashMap<String, usize> = HashMap::default();
         let mut stack: Vec<(usize, String, usize)> = spans
             .iter()
             .map(|&i| i as usize)
@@ -453,7 +453,7 @@ pub fn compare_traces(t: &SpanTable, g: &Graph, a: &[u8; 16], b: &[u8; 16]) -> O
     let index_b: HashMap<&str, usize> = pb.iter().map(|(k, _, i)| (k.as_str(), *i)).collect();
     let ms = |i: usize| round2(t.duration[i] as f64 / 1e6);
     let mut rows: Vec<SpanPair> = Vec::new();
-    let mut matched_b = std::collections::HashSet::new();
+    let mut matched_b = crate::hash::HashSet::default();
     for (k, depth, i) in &pa {
         let j = index_b.get(k.as_str()).copied();
         if let Some(j) = j {

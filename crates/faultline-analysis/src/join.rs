@@ -1,9 +1,9 @@
 //! Logs joined to their traces: by their own trace id, or, for logs without one, by the request
 //! ids (`correlate.rs`) they share with the trace's spans.
 
+use crate::hash::HashMap;
 use crate::inputs::LogTable;
 use crate::spans::SpanTable;
-use std::collections::HashMap;
 
 /// The trace of every log record: its own trace id, or the trace whose spans carry one of its
 /// correlation ids. Returns the traces (parallel to the records) and how many were joined by id.
@@ -12,7 +12,7 @@ pub fn log_traces(logs: &LogTable, spans: &SpanTable) -> (Vec<Option<[u8; 16]>>,
     if logs.corr.iter().all(|c| c.is_empty()) {
         return (out, 0);
     }
-    let mut by_id: HashMap<&str, [u8; 16]> = HashMap::new();
+    let mut by_id: HashMap<&str, [u8; 16]> = HashMap::default();
     for i in 0..spans.len() {
         for &v in &spans.attr_info(i).corr {
             by_id.entry(spans.names.name(v)).or_insert(spans.trace_id[i]);

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod evidence;
 mod fmt;
 pub mod graph;
+pub mod hash;
 pub mod inputs;
 pub mod investigate;
 pub mod join;
@@ -49,7 +50,7 @@ use std::sync::Arc;
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     names: Vec<Arc<str>>,
-    index: std::collections::HashMap<Arc<str>, u32>,
+    index: crate::hash::HashMap<Arc<str>, u32>,
 }
 
 impl Interner {

@@ -13,9 +13,9 @@
 //! delays all its calls, in and out, and only those.
 
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::{quantile, two_proportion_z};
-use std::collections::HashMap;
 
 /// Counts of one window.
 #[derive(Debug, Default, Clone)]
@@ -131,7 +131,7 @@ pub fn sides_by_time(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) 
 /// slow group of its endpoint's durations, `stats::slow_split`) are the incident side, those of the
 /// other traces in `window` the baseline. Returns the sides and each endpoint's slow threshold.
 pub fn sides_by_outcome(t: &SpanTable, g: &Graph, window: (i64, i64)) -> (Vec<u8>, HashMap<(u32, u32), i64>) {
-    let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::new();
+    let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::default();
     let entries: Vec<Option<usize>> =
         g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
     for &e in entries.iter().flatten() {
@@ -170,10 +170,10 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         own_error: vec![false; n],
         self_ns: vec![0; n],
         edge: vec![NONE; n],
-        nodes: HashMap::new(),
+        nodes: HashMap::default(),
         edges: Vec::new(),
     };
-    let mut edge_index: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut edge_index: HashMap<(u32, u32), u32> = HashMap::default();
     for (i, &side) in sides.iter().enumerate().take(n) {
         let w = side as usize;
         if w > 1 {
@@ -244,7 +244,7 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
             }
         }
     }
-    let services: std::collections::HashSet<u32> = t.service.iter().copied().collect();
+    let services: crate::hash::HashSet<u32> = t.service.iter().copied().collect();
     for (&id, nd) in a.nodes.iter_mut() {
         nd.uninstrumented = !services.contains(&id);
         for s in &mut nd.total {
@@ -262,7 +262,7 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
 /// callee on a tie: calls to it are what got slow); the blamed node takes the edge's anomaly when
 /// its own is weaker.
 fn blame_edges(a: &mut Attribution) {
-    let mut grown: HashMap<u32, (u32, u32)> = HashMap::new();
+    let mut grown: HashMap<u32, (u32, u32)> = HashMap::default();
     for e in a.edges.iter_mut() {
         for s in &mut e.total {
             s.self_ns.sort_unstable();
@@ -288,7 +288,7 @@ fn blame_edges(a: &mut Attribution) {
         (g.saturating_sub(1) as f64 + 0.5) / (k.saturating_sub(1) as f64 + 1.0)
     };
     // On a tie, the endpoint whose own time grew too (a starved CPU delays its calls as well).
-    let own_slow: std::collections::HashSet<u32> =
+    let own_slow: crate::hash::HashSet<u32> =
         a.nodes.iter().filter(|(_, nd)| nd.anomaly.latency).map(|(&id, _)| id).collect();
     for k in 0..a.edges.len() {
         let e = &a.edges[k];
@@ -426,8 +426,8 @@ pub fn coverage(
     slow_entry: &dyn Fn(usize) -> bool,
 ) -> (u64, u64) {
     let (mut failing, mut slow) = (0u64, 0u64);
-    let mut err_cov: HashMap<u32, u64> = HashMap::new();
-    let mut lat_cov: HashMap<u32, u64> = HashMap::new();
+    let mut err_cov: HashMap<u32, u64> = HashMap::default();
+    let mut lat_cov: HashMap<u32, u64> = HashMap::default();
     let mut seen: Vec<u32> = Vec::new();
     for spans in g.traces() {
         let Some(&entry) = spans.iter().find(|&&i| g.is_entry(t, i as usize)) else { continue };

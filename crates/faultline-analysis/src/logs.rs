@@ -5,10 +5,10 @@
 //! Structured logs often carry the message inside a JSON body: the `message` (or `msg`) field is
 //! what is mined.
 
+use crate::hash::HashMap;
 use crate::inputs::LogTable;
 use crate::templates::{Config, Miner};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A template that is new or surging in the incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,8 +88,8 @@ pub fn template_changes(
         template_of[k] = miner.add(&message_of(&logs.body[k])) as u32;
     }
     let texts: Vec<String> = miner.templates().iter().map(|t| t.text()).collect();
-    let mut counts: HashMap<(u32, u32), Counts> = HashMap::new();
-    let mut instances_of: HashMap<u32, std::collections::HashSet<u32>> = HashMap::new();
+    let mut counts: HashMap<(u32, u32), Counts> = HashMap::default();
+    let mut instances_of: HashMap<u32, crate::hash::HashSet<u32>> = HashMap::default();
     for &k in &order {
         let w = (logs.time[k] >= incident.0 && logs.time[k] < incident.1) as usize;
         let c = counts.entry((logs.service[k], template_of[k])).or_default();
@@ -213,9 +213,9 @@ pub fn log_suspects(
         w => Some(w as usize),
     };
     // Per request: the services that logged errors, and the templates each service logged.
-    type Events = HashMap<u32, std::collections::HashSet<u32>>;
-    let mut requests: HashMap<[u8; 16], (usize, std::collections::HashSet<u32>, Events)> = HashMap::new();
-    let mut untraced_errors: HashMap<u32, [u64; 2]> = HashMap::new();
+    type Events = HashMap<u32, crate::hash::HashSet<u32>>;
+    let mut requests: HashMap<[u8; 16], (usize, crate::hash::HashSet<u32>, Events)> = HashMap::default();
+    let mut untraced_errors: HashMap<u32, [u64; 2]> = HashMap::default();
     for k in 0..logs.len() {
         let Some(w) = side(logs.time[k]) else { continue };
         let svc = logs.service[k];
@@ -249,7 +249,7 @@ pub fn log_suspects(
         false
     };
     let mut own: HashMap<u32, [u64; 2]> = untraced_errors;
-    let mut examples: HashMap<u32, Vec<String>> = HashMap::new();
+    let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
     for (tr, (w, erring, _)) in &requests {
         for &s in erring {
             let deeper = erring.iter().any(|&o| o != s && reaches(&name(s), &name(o)));
@@ -288,8 +288,8 @@ pub fn log_suspects(
         })
         .collect();
     // Events that stopped: per service, the share of its requests that logged each template.
-    let mut seen: HashMap<u32, [u64; 2]> = HashMap::new();
-    let mut with: HashMap<(u32, u32), [u64; 2]> = HashMap::new();
+    let mut seen: HashMap<u32, [u64; 2]> = HashMap::default();
+    let mut with: HashMap<(u32, u32), [u64; 2]> = HashMap::default();
     for (w, _, events) in requests.values() {
         for (&s, tpls) in events {
             seen.entry(s).or_default()[*w] += 1;
@@ -298,7 +298,7 @@ pub fn log_suspects(
             }
         }
     }
-    let mut stopped: HashMap<u32, (f64, u32, f64, f64)> = HashMap::new();
+    let mut stopped: HashMap<u32, (f64, u32, f64, f64)> = HashMap::default();
     for (&(s, t), n) in &with {
         let [nb, ni] = seen[&s];
         if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
@@ -390,7 +390,7 @@ mod tests {
             }
             t
         };
-        let callees = HashMap::from([("front".to_string(), vec!["back".to_string()])]);
+        let callees = HashMap::from_iter([("front".to_string(), vec!["back".to_string()])]);
         for (n, accused) in [(12u8, vec!["back"]), (5, vec![])] {
             let t = build(n);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();

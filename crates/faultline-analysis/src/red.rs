@@ -50,7 +50,7 @@ pub fn answers_requests(t: &SpanTable, i: usize, parent_service: Option<u32>) ->
 /// zero counts) so that series line up.
 pub fn red_series(t: &SpanTable, from: i64, to: i64, bucket_ns: i64) -> BTreeMap<SeriesKey, Vec<Bucket>> {
     let n_buckets = ((to - from + bucket_ns - 1) / bucket_ns).max(1) as usize;
-    let span_service: std::collections::HashMap<([u8; 16], [u8; 8]), u32> =
+    let span_service: crate::hash::HashMap<([u8; 16], [u8; 8]), u32> =
         (0..t.len()).map(|i| ((t.trace_id[i], t.span_id[i]), t.service[i])).collect();
     let mut durations: BTreeMap<SeriesKey, Vec<Vec<i64>>> = BTreeMap::new();
     let mut out: BTreeMap<SeriesKey, Vec<Bucket>> = BTreeMap::new();

@@ -10,9 +10,9 @@
 //! elsewhere, which localisation explains, is not counted twice.
 
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::two_proportion_z;
-use std::collections::HashMap;
 
 /// An operation whose spans stopped making their usual calls.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub fn missing_calls(
     baseline: (i64, i64),
     incident: (i64, i64),
 ) -> Vec<Truncation> {
-    let mut ops: HashMap<(u32, u32), [OpStats; 2]> = HashMap::new();
+    let mut ops: HashMap<(u32, u32), [OpStats; 2]> = HashMap::default();
     for i in 0..t.len() {
         let w = match crate::localise::side_at(t.start[i], baseline, incident) {
             crate::localise::NO_SIDE => continue,

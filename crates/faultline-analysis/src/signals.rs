@@ -6,13 +6,14 @@
 
 use crate::deps::Edge;
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::inputs::Inputs;
 use crate::localise::{self, Attribution};
 use crate::logs::LogTemplates;
 use crate::plan::{Plan, TimeRange};
 use crate::spans::SpanTable;
 use crate::symptom::{Endpoint, Signal};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The slow threshold of a user-facing endpoint, keyed by (service, operation).
 pub type SlowThresholds = HashMap<(u32, u32), i64>;
@@ -88,7 +89,7 @@ impl<'a> Signals<'a> {
             )
         };
         let edges = crate::deps::dependency_map_in(t, &graph, incident.from, incident.to);
-        let mut callees: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut callees: HashMap<u32, Vec<u32>> = HashMap::default();
         for &(a, b) in edges.keys() {
             callees.entry(a).or_default().push(b);
         }
@@ -153,7 +154,7 @@ impl<'a> Signals<'a> {
 /// window's requests are compared among themselves.
 pub fn sides(t: &SpanTable, g: &Graph, plan: &Plan) -> (Vec<u8>, SlowThresholds) {
     match plan.baseline_time() {
-        Some(b) => (localise::sides_by_time(t, b.pair(), plan.incident.pair()), HashMap::new()),
+        Some(b) => (localise::sides_by_time(t, b.pair(), plan.incident.pair()), HashMap::default()),
         None => localise::sides_by_outcome(t, g, plan.incident.pair()),
     }
 }

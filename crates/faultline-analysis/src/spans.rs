@@ -2,12 +2,12 @@
 //! that does not rely on span status alone, and the few attributes the analysis reads, parsed once
 //! per distinct attribute set (spans of one call site share theirs).
 
+use crate::hash::HashMap;
 use crate::Interner;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, Int8Type, TimestampNanosecondType};
 use faultline_model::{SpanKind, StatusCode};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// The columns the analysis reads from the spans table.
 pub const COLUMNS: &[&str] = &[

@@ -51,7 +51,7 @@ pub fn endpoints_with_logs(
         return eps;
     }
     // (trace, service name) pairs where the service logged an error.
-    let mut logged: std::collections::HashSet<([u8; 16], &str)> = std::collections::HashSet::new();
+    let mut logged: crate::hash::HashSet<([u8; 16], &str)> = crate::hash::HashSet::default();
     for (k, tr) in log_traces.iter().enumerate() {
         if let (Some(tr), true) = (tr, logs.error[k]) {
             logged.insert((*tr, logs.names.name(logs.service[k])));
@@ -60,7 +60,7 @@ pub fn endpoints_with_logs(
     if logged.is_empty() {
         return eps;
     }
-    let silent: std::collections::HashSet<(u32, u32)> =
+    let silent: crate::hash::HashSet<(u32, u32)> =
         eps.iter().filter(|e| !e.requests.iter().any(|r| r.2)).map(|e| (e.service, e.operation)).collect();
     let mut failed: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
     for i in 0..t.len() {

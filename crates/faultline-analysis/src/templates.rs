@@ -6,8 +6,8 @@
 //! Before routing, tokens that are mostly digits (numbers, ids, addresses, hex) become `<*>`, so
 //! that variable first tokens do not scatter one event over many branches.
 
+use crate::hash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 pub const WILDCARD: &str = "<*>";
 /// Most groups the leaves a message routes to may hold before it must join one of them: bounds
@@ -288,8 +288,8 @@ fn fits(template: &[String], tokens: &[Cow<'_, str>]) -> bool {
 /// Grouping accuracy: the share of lines whose group holds exactly the lines of their true group.
 pub fn grouping_accuracy(found: &[usize], truth: &[String]) -> f64 {
     assert_eq!(found.len(), truth.len());
-    let mut by_found: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_found: HashMap<usize, Vec<usize>> = HashMap::default();
+    let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::default();
     for (i, (&f, t)) in found.iter().zip(truth).enumerate() {
         by_found.entry(f).or_default().push(i);
         by_truth.entry(t.as_str()).or_default().push(i);

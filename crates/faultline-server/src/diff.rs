@@ -16,18 +16,19 @@ use axum::extract::{Query, State};
 use axum::Json;
 use faultline_analysis::diff;
 use faultline_analysis::graph::Graph;
+use faultline_analysis::hash::HashSet;
 use faultline_analysis::{spans, SpanTable};
 use faultline_model::schema::Table;
 use faultline_model::time::{format_rfc3339_secs, now_ns, parse_time_ns};
 use faultline_model::TraceId;
 use faultline_store::Scan;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 const HOUR: i64 = 3_600_000_000_000;
 
 fn trace_ids(batches: &[RecordBatch]) -> HashSet<[u8; 16]> {
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     for b in batches {
         if let Some(c) = b.column_by_name("trace_id").and_then(|c| c.as_fixed_size_binary_opt()) {
             for i in 0..c.len() {
@@ -106,7 +107,7 @@ pub async fn handler(
             ids(filter(a)?).await?,
             match &fb {
                 Some(b) => ids(filter(b)?).await?,
-                None => HashSet::new(),
+                None => HashSet::default(),
             },
         ),
         None if fb.is_some() => {

@@ -3,11 +3,11 @@
 use super::text::{ms, pct};
 use super::{Detector, Finding};
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::{SpanTable, NONE};
 use crate::stats::median_ci;
-use std::collections::HashMap;
 
 const MS: f64 = 1e6;
 
@@ -37,9 +37,9 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
     // far the child starts after its parent and ends before it.
     let mut pairs: Vec<(u32, u32, f64)> = Vec::new();
     let mut margins: Vec<(i64, i64)> = Vec::new();
-    let mut before: HashMap<u32, (u64, u64)> = HashMap::new();
-    let mut outside: HashMap<u32, (u64, u64)> = HashMap::new();
-    let mut service_of: HashMap<u32, u32> = HashMap::new();
+    let mut before: HashMap<u32, (u64, u64)> = HashMap::default();
+    let mut outside: HashMap<u32, (u64, u64)> = HashMap::default();
+    let mut service_of: HashMap<u32, u32> = HashMap::default();
     for c in 0..t.len() {
         let p = g.parent[c];
         if p == NONE {
@@ -66,7 +66,7 @@ pub fn clock_skew(t: &SpanTable, g: &Graph) -> Vec<Skew> {
     let mut out: Vec<Skew> = Vec::new();
     let mut found: Vec<u32> = Vec::new();
     loop {
-        let mut votes: HashMap<u32, Vec<f64>> = HashMap::new();
+        let mut votes: HashMap<u32, Vec<f64>> = HashMap::default();
         for &(c, p, d) in &pairs {
             if found.contains(&c) || found.contains(&p) {
                 continue;

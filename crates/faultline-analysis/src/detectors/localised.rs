@@ -6,12 +6,13 @@
 use super::text::{ms, pct, trace_hex};
 use super::{Detector, Finding};
 use crate::evidence::message_pattern;
+use crate::hash::{HashMap, HashSet};
 use crate::localise::{self, outlier, Attribution, Node};
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::NONE;
 use crate::stats::quantile;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// A node whose callee (transitively) scores at least this share of its own score inherited its
 /// trouble from it...
@@ -35,8 +36,11 @@ impl Detector for Localised {
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
         let mut score = node_scores(s);
         discount_inherited(s, &mut score);
-        let by_rule =
-            if s.plan.named { rule_scores(&s.attribution, s.requests, &mut score) } else { HashMap::new() };
+        let by_rule = if s.plan.named {
+            rule_scores(&s.attribution, s.requests, &mut score)
+        } else {
+            HashMap::default()
+        };
         let mut examples = example_traces(s, &score);
         score
             .iter()
@@ -59,7 +63,7 @@ fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
     let att = &s.attribution;
     let excess = localise::excess_per_request(att, s.requests);
     let total_excess: f64 = excess.values().filter(|x| **x > 0.0).sum();
-    let mut score = HashMap::new();
+    let mut score = HashMap::default();
     for (&id, nd) in &att.nodes {
         let an = &nd.anomaly;
         let err = if an.errors { an.error_coverage.max(0.05) * (an.error_z / 10.0).min(1.0) } else { 0.0 };
@@ -83,13 +87,13 @@ fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
 
 /// Deepest first: a node whose callees (transitively) changed too inherits its trouble.
 fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
-    let mut inherited: HashSet<u32> = HashSet::new();
+    let mut inherited: HashSet<u32> = HashSet::default();
     for (&a, &sa) in score.iter() {
         // Its calls' gaps grew on all its edges: no callee explains that.
         if s.attribution.nodes.get(&a).is_some_and(|nd| nd.anomaly.network && !nd.anomaly.errors) {
             continue;
         }
-        let mut seen = HashSet::from([a]);
+        let mut seen = HashSet::from_iter([a]);
         let mut queue: VecDeque<u32> = s.callees.get(&a).into_iter().flatten().copied().collect();
         while let Some(d) = queue.pop_front() {
             if !seen.insert(d) {
@@ -116,7 +120,7 @@ fn rule_scores(
     requests: [usize; 2],
     score: &mut HashMap<u32, f64>,
 ) -> HashMap<u32, (String, String)> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     let side =
         |nd: &Node, w: usize| nd.total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
     let times = crate::rules::own_time_growth(att, requests);
@@ -164,7 +168,7 @@ fn rule_scores(
 /// Up to three example traces per scored node where it failed on its own, in one pass.
 fn example_traces(s: &Signals<'_>, score: &HashMap<u32, f64>) -> HashMap<u32, Vec<String>> {
     let (t, att) = (s.spans, &s.attribution);
-    let mut out: HashMap<u32, Vec<String>> = HashMap::new();
+    let mut out: HashMap<u32, Vec<String>> = HashMap::default();
     for k in 0..t.len() {
         let node = att.node[k];
         if node == NONE || !att.own_error[k] || !score.contains_key(&node) {

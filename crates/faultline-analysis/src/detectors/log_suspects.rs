@@ -3,9 +3,9 @@
 //! `crate::logs::log_suspects`; this detector weighs it.
 
 use super::{Detector, Finding, Role};
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
-use std::collections::HashMap;
 
 /// Weight of a log suspect added to a hypothesis about the same service, and of one that stands
 /// alone where the traces explain nothing (a code fault in a service whose spans carry no error

@@ -3,11 +3,11 @@
 
 use super::{Detector, Finding, Role};
 use crate::evidence::{baseline_values, window_values};
+use crate::hash::HashMap;
 use crate::inputs::MetricTable;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::stats::{mean, std_dev};
-use std::collections::HashMap;
 
 /// What a metric measures, judged from the words of its name: how much a move of it says about
 /// the node that reports it, and which way is bad.
@@ -71,7 +71,7 @@ const FLAT_ZERO_SHARE: f64 = 0.1;
 /// Per metric name, the deviation of its baseline values over all its series: the noise it shows
 /// across the system.
 fn peer_deviations(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<&str, f64> {
-    let mut values: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut values: HashMap<&str, Vec<f64>> = HashMap::default();
     for (key, s) in &m.series {
         values.entry(key.name.as_str()).or_default().extend(baseline_values(s, baseline, incident));
     }
@@ -80,7 +80,7 @@ fn peer_deviations(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) 
 
 pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<MetricSuspect> {
     // Instances of a service on which a metric moved, to pin an instance only when it stands alone.
-    let mut moved_on: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut moved_on: HashMap<(&str, &str), usize> = HashMap::default();
     let mut moves = Vec::new();
     let peer_sd = peer_deviations(m, baseline, incident);
     for (key, s) in &m.series {
@@ -108,14 +108,14 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
     }
     // Moves from nothing all read as ten deviations: among those of one metric, the larger new
     // level is the stronger (one instance holding four times the connections the others took).
-    let mut top_from_zero: HashMap<&str, f64> = HashMap::new();
+    let mut top_from_zero: HashMap<&str, f64> = HashMap::default();
     for (key, _, _, mi, _, flat_zero) in &moves {
         if *flat_zero {
             let t = top_from_zero.entry(key.name.as_str()).or_default();
             *t = t.max(mi.abs());
         }
     }
-    let mut best: HashMap<&str, MetricSuspect> = HashMap::new();
+    let mut best: HashMap<&str, MetricSuspect> = HashMap::default();
     for (key, role, mb, mi, z, flat_zero) in moves {
         let size = if flat_zero { mi.abs() / top_from_zero[key.name.as_str()].max(1e-12) } else { 1.0 };
         let strength = role.weight * (z / 100.0).min(1.0) * size;

@@ -3,11 +3,11 @@
 use super::text::pct;
 use super::{Detector, Finding};
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::localise::Attribution;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::{SpanTable, NONE};
-use std::collections::HashMap;
 
 /// Calls that fail only across one pair of zones.
 #[derive(Debug, Clone)]
@@ -29,17 +29,17 @@ pub fn network_partition(
     incident: (i64, i64),
 ) -> Option<Partition> {
     // Zone of each address: resources name their host's ip and zone.
-    let mut zone_of_ip: HashMap<&str, u32> = HashMap::new();
+    let mut zone_of_ip: HashMap<&str, u32> = HashMap::default();
     for r in &t.resources {
         if r.ip != NONE && r.zone != NONE {
             zone_of_ip.insert(t.names.name(r.ip), r.zone);
         }
     }
     // Calls no one answered, by (caller zone, callee zone).
-    let mut pairs: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
+    let mut pairs: HashMap<(u32, u32), (u64, u64)> = HashMap::default();
     // Failed calls per calling service, and whether it made them while answering users directly.
-    let mut callers: HashMap<(u32, u32, u32), (u64, bool)> = HashMap::new();
-    let mut callees: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    let mut callers: HashMap<(u32, u32, u32), (u64, bool)> = HashMap::default();
+    let mut callees: HashMap<(u32, u32), Vec<u32>> = HashMap::default();
     for i in 0..t.len() {
         if t.start[i] < incident.0 || t.start[i] >= incident.1 {
             continue;

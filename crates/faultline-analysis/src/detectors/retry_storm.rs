@@ -2,10 +2,10 @@
 
 use super::text::pct;
 use super::{Detector, Finding};
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::SpanTable;
-use std::collections::HashMap;
 
 /// A caller retrying much more than it did.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct Retries {
 pub fn retry_storm(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<Retries> {
     // (retries, calls, most attempts) per (caller, callee), baseline and incident.
     type Counts = [(u64, u64, u32); 2];
-    let mut by: HashMap<(u32, u32), Counts> = HashMap::new();
+    let mut by: HashMap<(u32, u32), Counts> = HashMap::default();
     for i in 0..t.len() {
         if !t.is_call(i) {
             continue;

@@ -3,12 +3,12 @@
 //! simulated once per test binary.
 
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::inputs::{Inputs, LogTable, MetricTable};
 use crate::signals::Signals;
 use crate::spans::SpanTableBuilder;
 use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
 use faultline_sim::{Chunk, RunOptions};
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 /// Requests per second the scenarios run at here: enough for their signatures, quick in debug.

@@ -2,10 +2,10 @@
 
 use super::text::pct;
 use super::{Detector, Finding};
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::{SpanTable, NONE};
-use std::collections::HashMap;
 
 /// A cache that stopped answering, and what the misses did to the database behind it.
 #[derive(Debug, Clone)]
@@ -20,8 +20,8 @@ pub struct Herd {
 }
 
 pub fn thundering_herd(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) -> Vec<Herd> {
-    let mut hits: HashMap<u32, [(u64, u64); 2]> = HashMap::new();
-    let mut per_second: HashMap<(u32, u32, i64), [u64; 2]> = HashMap::new();
+    let mut hits: HashMap<u32, [(u64, u64); 2]> = HashMap::default();
+    let mut per_second: HashMap<(u32, u32, i64), [u64; 2]> = HashMap::default();
     for i in 0..t.len() {
         if !t.is_client_call(i) {
             continue;
@@ -42,7 +42,7 @@ pub fn thundering_herd(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)
             per_second.entry((t.peer[i], a.query, t.start[i] / 1_000_000_000)).or_default()[w] += 1;
         }
     }
-    let mut max_q: HashMap<(u32, u32), [u64; 2]> = HashMap::new();
+    let mut max_q: HashMap<(u32, u32), [u64; 2]> = HashMap::default();
     for ((store, q, _), c) in per_second {
         let m = max_q.entry((store, q)).or_default();
         m[0] = m[0].max(c[0]);

@@ -2,10 +2,10 @@
 
 use super::{Detector, Finding, Role};
 use crate::graph::Graph;
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::SpanTable;
-use std::collections::HashMap;
 
 /// Requests per second at the entry points, before and during.
 #[derive(Debug, Clone)]
@@ -18,10 +18,10 @@ pub struct Traffic {
 }
 
 pub fn traffic(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i64)) -> Option<Traffic> {
-    let mut count: HashMap<u32, [u64; 2]> = HashMap::new();
-    let mut minutes: HashMap<i64, u64> = HashMap::new();
+    let mut count: HashMap<u32, [u64; 2]> = HashMap::default();
+    let mut minutes: HashMap<i64, u64> = HashMap::default();
     // Rates are over the seconds that hold requests: telemetry with gaps is not a traffic drop.
-    let mut active: [std::collections::HashSet<i64>; 2] = Default::default();
+    let mut active: [crate::hash::HashSet<i64>; 2] = Default::default();
     for i in 0..t.len() {
         if !g.is_entry(t, i) {
             continue;

@@ -4,6 +4,7 @@
 use crate::detectors::text::{hms, ms, pct};
 use crate::diff::DiffReport;
 use crate::graph::Graph;
+use crate::hash::{HashMap, HashSet};
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::plan::TimeRange;
 use crate::report::*;
@@ -12,7 +13,7 @@ use crate::spans::SpanTable;
 use crate::stats::quantile;
 use crate::symptom::{self, Endpoint, Signal};
 use faultline_model::time::format_rfc3339_secs;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Metrics moved, first movers first, kept in the report.
 const CORRELATED_KEPT: usize = 10;
@@ -120,7 +121,7 @@ fn affected(s: &Signals<'_>) -> Vec<Affected> {
     let mut affected: Vec<(f64, Affected)> = Vec::new();
     match s.baseline {
         Some(b) => {
-            let mut seen = HashSet::new();
+            let mut seen = HashSet::default();
             for r in &s.plan.rises {
                 if seen.insert(r.endpoint) {
                     let a = affected_of(s.spans, &s.endpoints[r.endpoint], b.pair(), s.incident.pair());
@@ -383,9 +384,9 @@ fn path_up(
     to: &str,
 ) -> Option<Vec<String>> {
     let (f, g) = (t.names.get(from)?, t.names.get(to)?);
-    let mut prev: HashMap<u32, u32> = HashMap::new();
+    let mut prev: HashMap<u32, u32> = HashMap::default();
     let mut queue = VecDeque::from([f]);
-    let mut seen = HashSet::from([f]);
+    let mut seen = HashSet::from_iter([f]);
     while let Some(x) = queue.pop_front() {
         if x == g {
             let mut path = vec![t.names.name(g).to_string()];

@@ -5,13 +5,13 @@ use crate::detectors::text::{hms, pct, trace_hex};
 use crate::detectors::Finding;
 use crate::diff::{DiffReport, FeatureDiff};
 use crate::evidence::{message_pattern, resource_patterns};
+use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::report::{ChangeRef, RootCause};
 use crate::signals::Signals;
 use crate::spans::NONE;
 use faultline_model::time::{format_duration, format_rfc3339_secs};
 use faultline_model::ChangeEvent;
-use std::collections::HashMap;
 
 use super::hypotheses::Hypotheses;
 
@@ -232,7 +232,7 @@ fn own_error_templates(s: &Signals<'_>, c: &mut Finding) {
 fn vague_messages(s: &Signals<'_>, c: &mut Finding) {
     let (t, logs, att) = (s.spans, &s.inputs.logs, &s.attribution);
     let Some(id) = t.names.get(&c.service) else { return };
-    let mut failed_at: HashMap<[u8; 16], u32> = HashMap::new();
+    let mut failed_at: HashMap<[u8; 16], u32> = HashMap::default();
     for k in 0..t.len() {
         if att.node[k] == id
             && att.own_error[k]
@@ -250,7 +250,7 @@ fn vague_messages(s: &Signals<'_>, c: &mut Finding) {
     let svc = logs.names.get(&c.service);
     // (service, message) -> (count, failure details with counts, example traces)
     type Vague = (u64, HashMap<u32, u64>, Vec<String>);
-    let mut vague: HashMap<(u32, String), Vague> = HashMap::new();
+    let mut vague: HashMap<(u32, String), Vague> = HashMap::default();
     for (k, tid) in s.log_traces.iter().enumerate() {
         if !logs.error[k] || Some(logs.service[k]) == svc {
             continue;
