@@ -81,3 +81,61 @@ def test_jaeger_json_imports(server, binary, tmp_path):
     spans = json.loads(got.stdout)["spans"]
     assert {s["name"] for s in spans} == {"GET /cart", "SELECT cart"}
     assert spans[1]["status_code"] == "error" and spans[1]["status_message"] == "deadlock"
+
+
+def test_jaeger_api_v3(server):
+    """The api_v3 gateway every Jaeger UI since 2.15 reads: services, operations with span kind,
+    a trace by id and a search as OTLP/JSON in {"result": ...}, and (UI 2.19+) trace summaries."""
+    trace_id = send_trace(server)
+    base = f"{server.api}/jaeger/api/v3"
+    assert requests.get(f"{base}/services").json() == {"services": ["db", "web"]}
+    ops = requests.get(f"{base}/operations", params={"service": "db"}).json()
+    assert ops == {"operations": [{"name": "SELECT cart", "spanKind": "client"}]}
+    assert requests.get(f"{base}/operations", params={"service": "db", "span_kind": "server"}).json() == {"operations": []}
+
+    t = requests.get(f"{base}/traces/{trace_id}").json()["result"]
+    spans = [s for rs in t["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    by_name = {s["name"]: s for s in spans}
+    child, root = by_name["SELECT cart"], by_name["GET /cart"]
+    assert child["traceId"] == trace_id and child["parentSpanId"] == root["spanId"]
+    assert child["kind"] == 3 and child["status"]["code"] == 2
+    assert int(root["endTimeUnixNano"]) >= int(child["endTimeUnixNano"])
+    services = {a["value"]["stringValue"] for rs in t["resourceSpans"] for a in rs["resource"]["attributes"]
+                if a["key"] == "service.name"}
+    assert services == {"db", "web"}
+
+    window = {"query.start_time_min": "2000-01-01T00:00:00Z", "query.start_time_max": "2100-01-01T00:00:00.000000001Z"}
+    found = requests.get(f"{base}/traces", params={**window, "query.service_name": "db", "query.num_traces": 5}).json()
+    assert {s["traceId"] for rs in found["result"]["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]} == {trace_id}
+    posted = requests.post(f"{base}/traces", json={"query": {"serviceName": "db", "startTimeMin": window["query.start_time_min"],
+                                                             "startTimeMax": window["query.start_time_max"]}}).json()
+    assert posted == found
+
+    # The search of Jaeger UI 2.19+: the span name, the tags as JSON, the limit as num_traces.
+    summaries = requests.get(f"{base}/trace-summaries", params={
+        **window, "query.service_name": "web", "query.span_name": "GET /cart", "query.num_traces": 20,
+        "query.attributes": json.dumps({"http.response.status_code": "500"})}).json()["summaries"]
+    assert len(summaries) == 1
+    s = summaries[0]
+    assert s["traceId"] == trace_id and s["rootServiceName"] == "web" and s["rootOperationName"] == "GET /cart"
+    assert s["spanCount"] == 2 and s["errorSpanCount"] == 1 and s["orphanSpanCount"] == 0
+    assert int(s["maxEndTimeUnixNano"]) > int(s["minStartTimeUnixNano"])
+    assert s["services"] == [{"name": "db", "spanCount": 1, "errorSpanCount": 1},
+                             {"name": "web", "spanCount": 1, "errorSpanCount": 0}]
+    none = requests.get(f"{base}/trace-summaries", params={**window, "query.duration_min": "1h30m"}).json()
+    assert none == {"summaries": []}
+
+    deps = requests.get(f"{base}/dependencies", params={"start_time": window["query.start_time_min"],
+                                                       "end_time": window["query.start_time_max"]}).json()
+    assert deps == {"dependencies": [{"parent": "web", "child": "db", "callCount": "1"}]}
+
+    # Errors in the gateway's shape, with the parameter named.
+    missing = requests.get(f"{base}/traces/{'0' * 31}1")
+    assert missing.status_code == 404 and missing.json()["error"]["httpCode"] == 404
+    bad = requests.get(f"{base}/traces", params={"query.service_name": "db"})
+    assert bad.status_code == 400 and "query.start_time_min" in bad.json()["error"]["message"]
+    assert bad.json()["error"]["grpcCode"] == 3
+    bad = requests.get(f"{base}/trace-summaries", params={**window, "query.duration_min": "soon"})
+    assert bad.status_code == 400 and "query.duration_min" in bad.json()["error"]["message"]
+    nothing = requests.get(f"{base}/traces", params={**window, "query.service_name": "nobody"})
+    assert nothing.status_code == 404 and nothing.json()["error"]["message"] == "No traces found"

@@ -6,7 +6,9 @@
 //! `traceID, spanID, operationName, references: [{refType: CHILD_OF|FOLLOWS_FROM, traceID, spanID}],
 //! startTime` and `duration` in microseconds, `tags: [{key, type, value}]`, `logs: [{timestamp,
 //! fields}]`, `processID`. Span kind and status travel as the tags `span.kind`, `error`,
-//! `otel.status_code` and `otel.status_description`, as Jaeger's own OTLP translation does.
+//! `otel.status_code` and `otel.status_description`, as Jaeger's own OTLP translation does; the
+//! scope as `otel.scope.name` and `otel.scope.version`, the W3C trace state as `w3c.tracestate`, and
+//! links as references whose type is their `opentracing.ref_type` attribute.
 
 use faultline_model::{
     Attributes, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
@@ -118,12 +120,13 @@ fn span_from_json(s: &Value, processes: &BTreeMap<String, Arc<ResourceInfo>>) ->
         {
             parent = Some(sid);
         } else {
-            links.push(SpanLink {
-                trace_id: t,
-                span_id: sid,
-                trace_state: String::new(),
-                attributes: Attributes::new(),
-            });
+            let mut attributes = tags(r.get("tags"));
+            let ref_type = match r.get("refType").and_then(Value::as_str) {
+                Some("FOLLOWS_FROM") => "follows_from",
+                _ => "child_of",
+            };
+            attributes.insert(REF_TYPE_KEY.into(), ref_type.into());
+            links.push(SpanLink { trace_id: t, span_id: sid, trace_state: String::new(), attributes });
         }
     }
     let mut attrs = tags(s.get("tags"));
@@ -139,6 +142,7 @@ fn span_from_json(s: &Value, processes: &BTreeMap<String, Arc<ResourceInfo>>) ->
         status = StatusCode::Error;
         attrs.remove("error");
     }
+    let trace_state = attrs.remove("w3c.tracestate").and_then(|v| v.as_str().map(str::to_string));
     let message = attrs
         .remove("otel.status_description")
         .and_then(|v| v.as_str().map(str::to_string))
@@ -181,7 +185,7 @@ fn span_from_json(s: &Value, processes: &BTreeMap<String, Arc<ResourceInfo>>) ->
         trace_id,
         span_id,
         parent_span_id: parent,
-        trace_state: String::new(),
+        trace_state: trace_state.unwrap_or_default(),
         flags: s.get("flags").and_then(Value::as_u64).unwrap_or(0) as u32,
         name: str_of("operationName").unwrap_or("").to_string(),
         kind,
@@ -212,6 +216,32 @@ fn to_tags(attrs: &Attributes) -> Vec<Value> {
 }
 
 /// Writes one trace in the Jaeger query API's JSON shape.
+/// A span link as a Jaeger reference: `CHILD_OF` when the link says so in
+/// `opentracing.ref_type` (as OpenTracing shims and Jaeger's own translator mark them), else
+/// `FOLLOWS_FROM`. Jaeger's references have no attributes; the link's are kept under `tags`, a
+/// field Jaeger clients ignore and faultline's import reads back.
+fn link_reference(l: &SpanLink) -> Value {
+    let child_of = l.attributes.get(REF_TYPE_KEY).and_then(Value::as_str) == Some("child_of");
+    let mut r = json!({
+        "refType": if child_of { "CHILD_OF" } else { "FOLLOWS_FROM" },
+        "traceID": l.trace_id.to_hex(),
+        "spanID": l.span_id.to_hex(),
+    });
+    let attrs: Map<String, Value> = l
+        .attributes
+        .iter()
+        .filter(|(k, _)| *k != REF_TYPE_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !attrs.is_empty() {
+        r["tags"] = Value::Array(to_tags(&attrs));
+    }
+    r
+}
+
+/// The link attribute that carries an OpenTracing reference type.
+const REF_TYPE_KEY: &str = "opentracing.ref_type";
+
 pub fn trace_to_json(trace_id: TraceId, spans: &[Span]) -> Value {
     let mut processes: Vec<(String, &ResourceInfo)> = Vec::new();
     let mut out_spans = Vec::with_capacity(spans.len());
@@ -242,12 +272,18 @@ pub fn trace_to_json(trace_id: TraceId, spans: &[Span]) -> Value {
         if !s.resource.scope_name.is_empty() {
             t.push(json!({"key": "otel.scope.name", "type": "string", "value": s.resource.scope_name}));
         }
+        if !s.resource.scope_version.is_empty() {
+            t.push(json!({"key": "otel.scope.version", "type": "string", "value": s.resource.scope_version}));
+        }
+        if !s.trace_state.is_empty() {
+            t.push(json!({"key": "w3c.tracestate", "type": "string", "value": s.trace_state}));
+        }
         let mut refs: Vec<Value> = s
             .parent_span_id
             .iter()
             .map(|p| json!({"refType": "CHILD_OF", "traceID": trace_id.to_hex(), "spanID": p.to_hex()}))
             .collect();
-        refs.extend(s.links.iter().map(|l| json!({"refType": "FOLLOWS_FROM", "traceID": l.trace_id.to_hex(), "spanID": l.span_id.to_hex()})));
+        refs.extend(s.links.iter().map(link_reference));
         let logs: Vec<Value> = s
             .events
             .iter()
@@ -313,5 +349,62 @@ mod tests {
         let back = trace_to_json(spans[0].trace_id, &spans);
         let (again, _) = spans_from_json(&back);
         assert_eq!(again, spans);
+    }
+
+    #[test]
+    fn links_trace_state_and_scope_version_survive_the_jaeger_shape() {
+        let mut a = Attributes::new();
+        a.insert("service.name".into(), "web".into());
+        let mut r = ResourceInfo::from_attributes(a);
+        r.scope_name = "io.opentelemetry.okhttp".into();
+        r.scope_version = "1.42.0".into();
+        let id = |h: &str| SpanId::from_hex(h).unwrap();
+        let tid = TraceId::from_hex_lenient("5b8efff798038103d269b633813fc60c").unwrap();
+        let other = TraceId::from_hex_lenient("00000000000000000000000000000abc").unwrap();
+        let link = |t, s: &str, kv: &[(&str, &str)]| SpanLink {
+            trace_id: t,
+            span_id: id(s),
+            trace_state: String::new(),
+            attributes: kv.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect(),
+        };
+        let span = Span {
+            trace_id: tid,
+            span_id: id("00000000000000a1"),
+            parent_span_id: None,
+            trace_state: "vendor=abc".into(),
+            flags: 1,
+            name: "consume".into(),
+            kind: SpanKind::Consumer,
+            start_unix_nano: 1_700_000_000_000_000_000,
+            end_unix_nano: 1_700_000_000_002_000_000,
+            status_code: StatusCode::Unset,
+            status_message: String::new(),
+            attributes: Attributes::new(),
+            events: vec![],
+            links: vec![
+                link(
+                    other,
+                    "00000000000000b1",
+                    &[("opentracing.ref_type", "child_of"), ("batch.index", "3")],
+                ),
+                link(other, "00000000000000b2", &[("opentracing.ref_type", "follows_from")]),
+            ],
+            resource: Arc::new(r),
+        };
+        let json = trace_to_json(tid, std::slice::from_ref(&span));
+        let s = &json["spans"][0];
+        let tags: BTreeMap<&str, &Value> =
+            s["tags"].as_array().unwrap().iter().map(|t| (t["key"].as_str().unwrap(), &t["value"])).collect();
+        assert_eq!(tags["otel.scope.version"], "1.42.0");
+        assert_eq!(tags["w3c.tracestate"], "vendor=abc");
+        let refs = s["references"].as_array().unwrap();
+        assert_eq!(refs[0]["refType"], "CHILD_OF");
+        assert_eq!(refs[0]["tags"], json!([{"key": "batch.index", "type": "string", "value": "3"}]));
+        assert_eq!(refs[1]["refType"], "FOLLOWS_FROM");
+        let (back, errors) = spans_from_json(&json!({"data": [json]}));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(back[0].trace_state, "vendor=abc");
+        assert_eq!(back[0].links, span.links);
+        assert_eq!(back[0].parent_span_id, None);
     }
 }

@@ -11,26 +11,39 @@ pub enum TimeError {
 }
 
 /// Parses a duration such as `500ms`, `1.5s`, `90s`, `10m`, `2h`, `1d`, `250us`, `100ns` into
-/// nanoseconds.
+/// nanoseconds; Go's compound form (`1h30m`, `2m3.5s`, as Jaeger clients send) is the sum of its
+/// parts.
 pub fn parse_duration_ns(s: &str) -> Result<i64, TimeError> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| TimeError::BadDuration(s.to_string()))?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| TimeError::BadDuration(s.to_string()))?;
-    let mult: f64 = match unit.trim() {
+    let bad = || TimeError::BadDuration(s.to_string());
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let is_num = |c: char| c.is_ascii_digit() || c == '.';
+        let num_end = rest.find(|c: char| !is_num(c)).ok_or_else(bad)?;
+        let unit_end = rest[num_end..].find(is_num).map_or(rest.len(), |k| num_end + k);
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        total += n * unit_ns(rest[num_end..unit_end].trim()).ok_or_else(bad)?;
+        rest = &rest[unit_end..];
+    }
+    Ok(total.round() as i64)
+}
+
+/// Nanoseconds in one of a duration's units.
+fn unit_ns(unit: &str) -> Option<f64> {
+    Some(match unit {
         "ns" => 1.0,
-        "us" | "µs" => 1e3,
+        "us" | "µs" | "μs" => 1e3,
         "ms" => 1e6,
         "s" | "sec" => 1e9,
         "m" | "min" => 60e9,
         "h" => 3600e9,
         "d" => 86400e9,
         "w" => 7.0 * 86400e9,
-        _ => return Err(TimeError::BadDuration(s.to_string())),
-    };
-    Ok((n * mult).round() as i64)
+        _ => return None,
+    })
 }
 
 /// Parses a point in time relative to `now_ns`: RFC 3339, unix seconds (with fractions), `now`, or
@@ -54,6 +67,14 @@ pub fn parse_time_ns(s: &str, now_ns: i64) -> Result<i64, TimeError> {
     DateTime::parse_from_rfc3339(t)
         .map(|d| d.timestamp_nanos_opt().unwrap_or(i64::MAX))
         .map_err(|_| TimeError::BadTime(s.to_string()))
+}
+
+/// Parses an RFC 3339 time alone (fractions to the nanosecond), as protobuf's JSON `Timestamp`.
+pub fn parse_rfc3339_ns(s: &str) -> Result<i64, TimeError> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .and_then(|d| d.timestamp_nanos_opt())
+        .ok_or_else(|| TimeError::BadTime(s.to_string()))
 }
 
 /// Current time in unix nanoseconds.
@@ -104,6 +125,12 @@ mod tests {
         assert_eq!(parse_duration_ns("500ms").unwrap(), 500_000_000);
         assert_eq!(parse_duration_ns("1.5s").unwrap(), 1_500_000_000);
         assert!(parse_duration_ns("5 parsecs").is_err());
+        assert_eq!(parse_duration_ns("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_duration_ns("2m3.5s").unwrap(), 123_500_000_000);
+        assert_eq!(parse_duration_ns("1m500ms").unwrap(), 60_500_000_000);
+        for bad in ["", "s", "10", "1h30", "1.2.3s", "-5s"] {
+            assert!(parse_duration_ns(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(format_rfc3339(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(format_duration(12_345_678), "12.3ms");
     }

@@ -157,26 +157,7 @@ async fn find_traces(
     if let Some(t) = p.get("tags").filter(|s| !s.is_empty()) {
         let tags: serde_json::Map<String, Value> = serde_json::from_str(t)
             .map_err(|e| AppError::bad_request(format!("tags must be a JSON object: {e}")))?;
-        for (k, v) in tags {
-            let text = match &v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if k == "error" {
-                let code = if text == "true" { 2 } else { 0 };
-                parts.push(Expr::col(
-                    "status_code",
-                    if code == 2 { CmpOp::Eq } else { CmpOp::Ne },
-                    Scalar::Int(2),
-                ));
-                continue;
-            }
-            let lit = text.parse::<i64>().map(Scalar::Int).unwrap_or(Scalar::Str(text));
-            parts.push(Expr::Or(vec![
-                Expr::Attr { column: "attributes".into(), key: k.clone(), op: CmpOp::Eq, value: lit.clone() },
-                Expr::Attr { column: "resource_attributes".into(), key: k, op: CmpOp::Eq, value: lit },
-            ]));
-        }
+        parts.extend(tag_filters(&tags));
     }
     let limit =
         p.get("limit").and_then(|s| s.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(20).min(1500);
@@ -186,6 +167,29 @@ async fn find_traces(
         out.push(trace_to_json(tid, &trace_spans(&st.store, tid).await?));
     }
     Ok(envelope(json!(out)))
+}
+
+/// Span filters for Jaeger tags: each must hold on the span's own attributes or its resource's;
+/// `error=true` (or anything else) asks for spans with (or without) an error status.
+pub fn tag_filters(tags: &serde_json::Map<String, Value>) -> Vec<Expr> {
+    let mut parts = Vec::with_capacity(tags.len());
+    for (k, v) in tags {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if k == "error" {
+            let op = if text == "true" { CmpOp::Eq } else { CmpOp::Ne };
+            parts.push(Expr::col("status_code", op, Scalar::Int(2)));
+            continue;
+        }
+        let lit = text.parse::<i64>().map(Scalar::Int).unwrap_or(Scalar::Str(text));
+        parts.push(Expr::Or(vec![
+            Expr::Attr { column: "attributes".into(), key: k.clone(), op: CmpOp::Eq, value: lit.clone() },
+            Expr::Attr { column: "resource_attributes".into(), key: k.clone(), op: CmpOp::Eq, value: lit },
+        ]));
+    }
+    parts
 }
 
 /// The traces with these ids, in the order asked; ids not found (or not ids) are listed under

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod ingest;
 pub mod investigate;
 pub mod jaeger;
+pub mod jaeger_v3;
 pub mod otlp_http;
 pub mod skew;
 pub mod telemetry;
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp_http::routes())
         .merge(api::routes())
         .merge(jaeger::routes())
+        .merge(jaeger_v3::routes())
         .fallback(|uri: axum::http::Uri| async move {
             AppError::not_found(format!("no such route: {} (see docs/api.md)", uri.path()))
         })
