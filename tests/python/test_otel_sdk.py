@@ -63,8 +63,10 @@ def test_sdk_round_trip(server, kind):
     reader = PeriodicExportingMetricReader(metric_exp, export_interval_millis=60_000)
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     meter = mp.get_meter("faultline.test")
-    meter.create_counter("requests", unit="1").add(5, {"route": "/api/cart"})
-    meter.create_histogram("latency", unit="ms").record(12.5, {"route": "/api/cart"})
+    meter.create_counter("requests", unit="1", description="requests served").add(5, {"route": "/api/cart"})
+    latency = meter.create_histogram("latency", unit="ms")
+    for v in (12.5, 40.0, 40.0, 900.0):
+        latency.record(v, {"route": "/api/cart"})
     mp.force_flush()
     tp.force_flush()
     lp.force_flush()
@@ -102,12 +104,26 @@ def test_sdk_round_trip(server, kind):
     assert logs[0]["span_id"] == format(log_ctx.span_id, "016x")
     assert logs[0]["attributes"]["peer.address"] == "10.0.0.7:8080"
 
-    r = requests.get(f"{server.api}/api/v1/metrics", params={"service": f"checkout-{kind}"})
+    r = requests.get(f"{server.api}/api/v1/metrics", params={"service": f"checkout-{kind}", "percentiles": "50,99"})
     series = {s["name"]: s for s in r.json()["series"]}
-    assert series["requests"]["points"][0][1] == 5
-    assert series["requests"]["attributes"] == {"route": "/api/cart"}
-    assert series["latency"]["kind"] == "histogram"
-    assert series["latency"]["points"][0][1] == 12.5
+    requests_ = series["requests"]
+    assert requests_["points"][0][1] == 5 and isinstance(requests_["points"][0][1], int)
+    assert requests_["attributes"] == {"route": "/api/cart"}
+    assert requests_["description"] == "requests served"
+    assert requests_["temporality"] == "cumulative" and requests_["is_monotonic"] is True
+    assert requests_["data_points"][0]["value"] == 5
+    assert 0 < requests_["data_points"][0]["start_time_unix_nano"] <= requests_["data_points"][0]["time_unix_nano"]
+    lat = series["latency"]
+    assert lat["kind"] == "histogram" and lat["points"][0][1] == (12.5 + 40 + 40 + 900) / 4
+    d = lat["data_points"][0]
+    # The SDK's default bounds: 0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, ...
+    bounds = d["explicit_bounds"]
+    assert bounds[:4] == [0.0, 5.0, 10.0, 25.0] and len(d["bucket_counts"]) == len(bounds) + 1
+    assert d["bucket_counts"][bounds.index(25.0)] == 1 and d["bucket_counts"][bounds.index(50.0)] == 2
+    assert (d["count"], d["sum"], d["min"], d["max"]) == (4, 992.5, 12.5, 900.0)
+    assert 25.0 <= d["percentiles"]["50"] <= 50.0 and d["percentiles"]["99"] <= 900.0
+    bad = requests.get(f"{server.api}/api/v1/metrics", params={"percentiles": "p99"})
+    assert bad.status_code == 400 and "p99" in bad.text
 
     r = requests.get(f"{server.api}/api/v1/traces", params={"filter": f'service = "checkout-{kind}" and status = error'})
     assert [t["trace_id"] for t in r.json()["traces"]] == [trace_hex]

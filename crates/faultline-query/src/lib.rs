@@ -4,6 +4,7 @@
 //! Invariant: this crate reads through `faultline_store::Store` only; it never writes.
 
 pub mod filter;
+pub mod metrics;
 pub mod traces;
 
 pub use filter::{parse, FilterError};

@@ -16,7 +16,7 @@ use faultline_query::traces::{get_trace, services_and_operations};
 use faultline_store::expr::{CmpOp, Expr, Scalar};
 use faultline_store::Scan;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 pub fn routes() -> Router<AppState> {
@@ -38,9 +38,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 type Params = Query<HashMap<String, String>>;
-
-/// Metric name, service, instance and point attributes (as JSON).
-type SeriesKey = (String, String, String, String);
 
 /// The `[from, to)` window of a request: `from`/`to` in any form `faultline` takes; by default all
 /// stored data.
@@ -165,36 +162,10 @@ async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<J
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
     }
+    let pct = faultline_query::metrics::Percentiles::parse(p.get("percentiles").map_or("", String::as_str))
+        .map_err(AppError::bad_request)?;
     let batches = st.store.scan(&Scan::new(Table::Metrics).time(from, to).filter(Expr::and(parts))).await?;
-    // One series per metric name, service, instance and point attributes.
-    let mut series: BTreeMap<SeriesKey, (Value, Vec<(i64, f64)>)> = BTreeMap::new();
-    for p in batches.iter().flat_map(metrics_from_batch) {
-        let attrs = faultline_model::value::attributes_to_json(&p.attributes);
-        let key = (
-            p.name.clone(),
-            p.resource.service_name.clone(),
-            p.resource.instance.clone().unwrap_or_default(),
-            attrs,
-        );
-        let e = series.entry(key).or_insert_with(|| {
-            (
-                json!({"name": p.name, "unit": p.unit, "kind": p.kind, "service": p.resource.service_name,
-                       "instance": p.resource.instance, "attributes": p.attributes}),
-                Vec::new(),
-            )
-        });
-        if let Some(v) = p.scalar() {
-            e.1.push((p.time_unix_nano, v));
-        }
-    }
-    let out: Vec<Value> = series
-        .into_values()
-        .map(|(mut head, mut pts)| {
-            pts.sort_by_key(|p| p.0);
-            head["points"] = json!(pts);
-            head
-        })
-        .collect();
+    let out = faultline_query::metrics::series(batches.iter().flat_map(metrics_from_batch), &pct);
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"series": out})))
 }
