@@ -62,11 +62,19 @@ def stored_spans(server, starts):
     counts = Counter()
     for a in starts:
         f = f'service = "crashy" and request >= {a} and request < {a + MAX_PER_THREAD}'
-        r = requests.get(f"{server.api}/api/v1/spans", params={"filter": f, "limit": 100000}, timeout=60)
-        r.raise_for_status()
-        body = r.json()
-        assert body["total"] == len(body["spans"]), "the answer was cut by its limit: the check would be blind"
-        counts.update((s["trace_id"], s["span_id"]) for s in body["spans"])
+        cursor, total, seen = None, None, 0
+        while True:
+            params = {"filter": f, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            r = requests.get(f"{server.api}/api/v1/spans", params=params, timeout=60)
+            r.raise_for_status()
+            body = r.json()
+            total = body["total"] if total is None else total
+            seen += len(body["spans"])
+            counts.update((s["trace_id"], s["span_id"]) for s in body["spans"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == total, "the pages missed rows: the check would be blind"
     return counts
 
 

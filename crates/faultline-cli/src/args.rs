@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, decompressed (e.g. 64MB).
     #[arg(long, default_value = "64MB")]
     pub max_body: String,
+    /// Stop a read (search, trace, investigation) still running after this long.
+    #[arg(long, default_value = "30s")]
+    pub query_timeout: String,
     /// Flush memory to Parquet segments at least this often.
     #[arg(long, default_value = "60s")]
     pub flush_interval: String,
@@ -152,8 +155,8 @@ pub enum TracesCommand {
         filter: String,
         #[command(flatten)]
         window: WindowArgs,
-        /// Most traces to show.
-        #[arg(long, default_value_t = 20)]
+        /// Most traces to show (read from the API a page at a time).
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |n| n as usize))]
         limit: usize,
     },
 }
@@ -195,7 +198,8 @@ pub enum LogsCommand {
         trace_id: Option<String>,
         #[command(flatten)]
         window: WindowArgs,
-        #[arg(long, default_value_t = 100)]
+        /// Most log records to show (read from the API a page at a time).
+        #[arg(long, default_value_t = 100, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |n| n as usize))]
         limit: usize,
     },
 }

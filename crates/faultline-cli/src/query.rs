@@ -110,6 +110,38 @@ pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
+/// The most rows the API returns in one page (`faultline_query::page::MAX_PAGE_SIZE`).
+const API_PAGE: usize = 1000;
+
+/// Up to `limit` items of a paged listing (`items` names its array), read page after page through
+/// `next_cursor`; the first page's `total`, and the last page's `next_cursor`.
+async fn get_pages(
+    b: &Backend,
+    path: &str,
+    mut q: Vec<(&'static str, Option<String>)>,
+    items: &str,
+    limit: usize,
+) -> anyhow::Result<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    let (mut first, mut cursor): (Option<Value>, Option<String>) = (None, None);
+    loop {
+        let want = (limit - all.len()).min(API_PAGE);
+        q.retain(|(k, _)| *k != "limit" && *k != "cursor");
+        q.extend([("limit", Some(want.to_string())), ("cursor", cursor.clone())]);
+        let mut page = b.get(&format!("{path}{}", query_string(&q))).await?;
+        all.extend(page[items].as_array_mut().map(std::mem::take).unwrap_or_default());
+        cursor = page["next_cursor"].as_str().map(String::from);
+        first.get_or_insert(page);
+        if cursor.is_none() || all.len() >= limit {
+            break;
+        }
+    }
+    let mut v = first.unwrap_or_default();
+    v[items] = Value::Array(all);
+    v["next_cursor"] = cursor.map_or(Value::Null, Value::String);
+    Ok(v)
+}
+
 fn window_pairs(w: &WindowArgs) -> Vec<(&'static str, Option<String>)> {
     vec![("from", w.from.clone()), ("to", w.to.clone())]
 }
@@ -142,8 +174,7 @@ pub async fn traces(a: TracesArgs) -> anyhow::Result<()> {
         TracesCommand::Search { filter, window, limit } => {
             let mut q = window_pairs(&window);
             q.push(("filter", Some(filter)));
-            q.push(("limit", Some(limit.to_string())));
-            let v = b.get(&format!("/api/v1/traces{}", query_string(&q))).await?;
+            let v = get_pages(&b, "/api/v1/traces", q, "traces", limit).await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::trace_list(&v)),
@@ -163,9 +194,8 @@ pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
                 ("severity", severity),
                 ("service", service),
                 ("trace_id", trace_id),
-                ("limit", Some(limit.to_string())),
             ]);
-            let v = b.get(&format!("/api/v1/logs{}", query_string(&q))).await?;
+            let v = get_pages(&b, "/api/v1/logs", q, "logs", limit).await?;
             match a.source.format {
                 Format::Json => print_json(&v),
                 Format::Text => print_text(&output::log_list(&v)),

@@ -5,6 +5,7 @@
 
 pub mod filter;
 pub mod metrics;
+pub mod page;
 pub mod traces;
 
 pub use filter::{parse, FilterError};
@@ -16,4 +17,7 @@ pub enum QueryError {
     Filter(#[from] FilterError),
     #[error(transparent)]
     Store(#[from] faultline_store::StoreError),
+    /// A page size or cursor the request got wrong.
+    #[error("{0}")]
+    Cursor(String),
 }

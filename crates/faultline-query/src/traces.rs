@@ -1,5 +1,6 @@
 //! Traces: assembling one into a tree, and searching for traces that match a filter.
 
+use crate::page::Key;
 use crate::QueryError;
 use faultline_model::schema::{spans_from_batch, Table};
 use faultline_model::{Span, StatusCode, TraceId};
@@ -99,25 +100,46 @@ pub async fn find_trace_ids(
     to: i64,
     limit: usize,
 ) -> Result<Vec<(TraceId, usize)>, QueryError> {
+    Ok(find_trace_page(store, filter, from, to, limit, None).await?.0)
+}
+
+/// A page of [`find_trace_ids`]: the traces after `cursor` (keyed by their latest matching start
+/// and their id), and the cursor of the next page when there is one.
+pub async fn find_trace_page(
+    store: &Store,
+    filter: faultline_store::expr::Expr,
+    from: i64,
+    to: i64,
+    limit: usize,
+    cursor: Option<&Key>,
+) -> Result<(Vec<(TraceId, usize)>, Option<Key>), QueryError> {
     let scan = Scan::new(Table::Spans).time(from, to).filter(filter).columns(&["trace_id", "start_time"]);
-    let batches = store.scan(&scan).await?;
     let mut matched: HashMap<TraceId, (i64, usize)> = HashMap::new();
-    for b in &batches {
-        let c = faultline_model::schema::Columns::new(b);
-        for row in 0..b.num_rows() {
-            let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else {
-                continue;
-            };
-            let start = c.i64("start_time", row).unwrap_or(0);
-            let e = matched.entry(t).or_insert((start, 0));
-            e.0 = e.0.max(start);
-            e.1 += 1;
-        }
-    }
-    let mut ids: Vec<(TraceId, i64, usize)> = matched.into_iter().map(|(t, (s, n))| (t, s, n)).collect();
-    ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    store
+        .scan_each(&scan, |b| {
+            let c = faultline_model::schema::Columns::new(&b);
+            for row in 0..b.num_rows() {
+                let Some(t) = c.fsb("trace_id", row).and_then(|x| x.try_into().ok()).map(TraceId) else {
+                    continue;
+                };
+                let start = c.i64("start_time", row).unwrap_or(0);
+                let e = matched.entry(t).or_insert((start, 0));
+                e.0 = e.0.max(start);
+                e.1 += 1;
+            }
+            Ok(())
+        })
+        .await?;
+    let key = |t: &TraceId, s: i64| Key { time: s, id: t.0.to_vec() };
+    let mut ids: Vec<(Key, TraceId, usize)> = matched
+        .into_iter()
+        .map(|(t, (s, n))| (key(&t, s), t, n))
+        .filter(|(k, _, _)| cursor.is_none_or(|c| k < c))
+        .collect();
+    ids.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let next = (ids.len() > limit).then(|| ids[limit - 1].0.clone());
     ids.truncate(limit);
-    Ok(ids.into_iter().map(|(t, _, n)| (t, n)).collect())
+    Ok((ids.into_iter().map(|(_, t, n)| (t, n)).collect(), next))
 }
 
 /// All spans of a trace (each once).
@@ -125,21 +147,30 @@ pub async fn trace_spans(store: &Store, trace_id: TraceId) -> Result<Vec<Span>, 
     Ok(store.trace(trace_id).await?.iter().flat_map(spans_from_batch).collect())
 }
 
-/// Finds traces with at least one span matching `filter` in `[from, to)`, newest first.
+/// A page of traces found by a search, and where the next page starts.
+pub struct TracePage {
+    pub traces: Vec<TraceSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// Finds traces with at least one span matching `filter` in `[from, to)`, newest first, a page
+/// of `limit` after `cursor`.
 pub async fn search_traces(
     store: &Store,
     filter: faultline_store::expr::Expr,
     from: i64,
     to: i64,
     limit: usize,
-) -> Result<Vec<TraceSummary>, QueryError> {
-    let mut out = Vec::new();
-    for (tid, n) in find_trace_ids(store, filter, from, to, limit).await? {
+    cursor: Option<&Key>,
+) -> Result<TracePage, QueryError> {
+    let (ids, next) = find_trace_page(store, filter, from, to, limit, cursor).await?;
+    let mut traces = Vec::new();
+    for (tid, n) in ids {
         if let Some(s) = summarize(tid, &trace_spans(store, tid).await?, n) {
-            out.push(s);
+            traces.push(s);
         }
     }
-    Ok(out)
+    Ok(TracePage { traces, next_cursor: next.as_ref().map(Key::cursor) })
 }
 
 /// Calls between services in `[from, to)`: (caller, callee, number of calls), from parent/child

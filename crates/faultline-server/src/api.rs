@@ -12,9 +12,9 @@ use faultline_model::schema::{
 };
 use faultline_model::{ChangeEvent, TraceId};
 use faultline_otlp::Decoded;
+use faultline_query::page::{self, Key, Order, PageQuery};
 use faultline_query::traces::{get_trace, services_and_operations};
 use faultline_store::expr::{CmpOp, Expr, Scalar};
-use faultline_store::Scan;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -58,16 +58,11 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     Ok((from, to))
 }
 
-fn limit(p: &HashMap<String, String>, default: usize) -> Result<usize, AppError> {
-    match p.get("limit") {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(|n| n.min(100_000))
-            .ok_or_else(|| AppError::bad_request(format!("limit must be a positive number, got {s:?}"))),
-    }
+/// A paged read's size and cursor, from `limit` and `cursor`.
+fn paging(p: &HashMap<String, String>, default: usize, max: usize) -> Result<(usize, Option<Key>), AppError> {
+    let n = page::page_size(p.get("limit").map(String::as_str), default, max)?;
+    let cursor = p.get("cursor").filter(|s| !s.is_empty()).map(|s| Key::parse_cursor(s)).transpose()?;
+    Ok((n, cursor))
 }
 
 fn filter(table: Table, p: &HashMap<String, String>) -> Result<Expr, AppError> {
@@ -103,23 +98,30 @@ async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<J
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
-    let traces = faultline_query::search_traces(&st.store, f, from, to, limit(&p, 20)?).await?;
+    let (n, cursor) = paging(&p, 20, page::MAX_PAGE_SIZE)?;
+    let found = faultline_query::search_traces(&st.store, f, from, to, n, cursor.as_ref()).await?;
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
-    Ok(Json(json!({"traces": traces})))
+    Ok(Json(json!({"traces": found.traces, "next_cursor": found.next_cursor})))
 }
 
 async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
-    let n = limit(&p, 100)?;
-    let batches = st.store.scan(&Scan::new(Table::Spans).time(from, to).filter(f)).await?;
-    let mut spans: Vec<_> = batches.iter().flat_map(spans_from_batch).collect();
-    spans.sort_by_key(|s| std::cmp::Reverse(s.start_unix_nano));
-    let total = spans.len();
-    spans.truncate(n);
+    let (limit, cursor) = paging(&p, 100, page::MAX_PAGE_SIZE)?;
+    let q = PageQuery {
+        table: Table::Spans,
+        filter: f,
+        from,
+        to,
+        limit,
+        cursor: cursor.as_ref(),
+        order: Order::NewestFirst,
+    };
+    let page = q.read(&st.store).await?;
+    let spans: Vec<_> = page.rows.iter().flat_map(spans_from_batch).collect();
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
-    Ok(Json(json!({"total": total, "spans": spans})))
+    Ok(Json(json!({"total": page.total, "spans": spans, "next_cursor": page.next_cursor})))
 }
 
 async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
@@ -142,14 +144,21 @@ async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Jso
     if let Some(t) = p.get("trace_id").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(parse_trace_id(t)?.0.to_vec())));
     }
-    let n = limit(&p, 100)?;
-    let batches = st.store.scan(&Scan::new(Table::Logs).time(from, to).filter(Expr::and(parts))).await?;
-    let mut logs: Vec<_> = batches.iter().flat_map(logs_from_batch).collect();
-    logs.sort_by_key(|l| std::cmp::Reverse(l.time_unix_nano));
-    let total = logs.len();
-    logs.truncate(n);
+    let (limit, cursor) = paging(&p, 100, page::MAX_PAGE_SIZE)?;
+    let filter = Expr::and(parts);
+    let q = PageQuery {
+        table: Table::Logs,
+        filter,
+        from,
+        to,
+        limit,
+        cursor: cursor.as_ref(),
+        order: Order::NewestFirst,
+    };
+    let page = q.read(&st.store).await?;
+    let logs: Vec<_> = page.rows.iter().flat_map(logs_from_batch).collect();
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
-    Ok(Json(json!({"total": total, "logs": logs})))
+    Ok(Json(json!({"total": page.total, "logs": logs, "next_cursor": page.next_cursor})))
 }
 
 async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
@@ -164,10 +173,21 @@ async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<J
     }
     let pct = faultline_query::metrics::Percentiles::parse(p.get("percentiles").map_or("", String::as_str))
         .map_err(AppError::bad_request)?;
-    let batches = st.store.scan(&Scan::new(Table::Metrics).time(from, to).filter(Expr::and(parts))).await?;
-    let out = faultline_query::metrics::series(batches.iter().flat_map(metrics_from_batch), &pct);
+    let (limit, cursor) = paging(&p, page::MAX_METRIC_PAGE_SIZE, page::MAX_METRIC_PAGE_SIZE)?;
+    let filter = Expr::and(parts);
+    let q = PageQuery {
+        table: Table::Metrics,
+        filter,
+        from,
+        to,
+        limit,
+        cursor: cursor.as_ref(),
+        order: Order::OldestFirst,
+    };
+    let page = q.read(&st.store).await?;
+    let out = faultline_query::metrics::series(page.rows.iter().flat_map(metrics_from_batch), &pct);
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
-    Ok(Json(json!({"series": out})))
+    Ok(Json(json!({"series": out, "next_cursor": page.next_cursor})))
 }
 
 async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
@@ -198,10 +218,20 @@ async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Js
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let batches = st.store.scan(&Scan::new(Table::Changes).time(from, to).filter(Expr::and(parts))).await?;
-    let mut changes: Vec<ChangeEvent> = batches.iter().flat_map(changes_from_batch).collect();
-    changes.sort_by_key(|c| c.time_unix_nano);
-    Ok(Json(json!({"changes": changes})))
+    let (limit, cursor) = paging(&p, page::MAX_PAGE_SIZE, page::MAX_PAGE_SIZE)?;
+    let filter = Expr::and(parts);
+    let q = PageQuery {
+        table: Table::Changes,
+        filter,
+        from,
+        to,
+        limit,
+        cursor: cursor.as_ref(),
+        order: Order::OldestFirst,
+    };
+    let page = q.read(&st.store).await?;
+    let changes: Vec<ChangeEvent> = page.rows.iter().flat_map(changes_from_batch).collect();
+    Ok(Json(json!({"changes": changes, "next_cursor": page.next_cursor})))
 }
 
 /// `POST /api/v1/changes`: one change event or an array of them (see docs/api.md).

@@ -12,6 +12,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// Temporarily unable to take more: retry later.
     Unavailable,
+    /// A read ran past its time-out and was stopped: retrying the same read will not help.
+    QueryTimeout,
     Internal,
 }
 
@@ -23,6 +25,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -34,6 +37,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => tonic::Code::InvalidArgument,
             ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::QueryTimeout => tonic::Code::DeadlineExceeded,
             ErrorCode::Internal => tonic::Code::Internal,
         }
     }
@@ -62,6 +66,9 @@ impl AppError {
 
 impl From<faultline_store::StoreError> for AppError {
     fn from(e: faultline_store::StoreError) -> Self {
+        if let faultline_store::StoreError::Budget(m) = &e {
+            return AppError::bad_request(m.clone());
+        }
         if e.is_retryable() {
             AppError::new(ErrorCode::Unavailable, e.to_string())
         } else {
@@ -76,6 +83,7 @@ impl From<faultline_query::QueryError> for AppError {
         match e {
             faultline_query::QueryError::Filter(f) => AppError::bad_request(format!("invalid filter: {f}")),
             faultline_query::QueryError::Store(s) => s.into(),
+            faultline_query::QueryError::Cursor(m) => AppError::bad_request(m),
         }
     }
 }

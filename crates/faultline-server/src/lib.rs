@@ -15,6 +15,7 @@ pub mod investigate;
 pub mod jaeger;
 pub mod jaeger_v3;
 pub mod otlp_http;
+pub mod queries;
 pub mod skew;
 pub mod telemetry;
 
@@ -34,12 +35,17 @@ pub struct AppState {
     pub store: Store,
     pub ingest: Arc<Ingestor>,
     pub telemetry: Arc<Telemetry>,
+    /// Reads running at once (`queries`).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
+    pub query_timeout: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(store: Store, limits: ServerLimits) -> Self {
         let telemetry = Arc::new(Telemetry::default());
         AppState {
+            query_slots: Arc::new(tokio::sync::Semaphore::new(limits.query_slots.max(1))),
+            query_timeout: limits.query_timeout,
             ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())),
             store,
             telemetry,
@@ -54,11 +60,20 @@ pub struct ServerLimits {
     pub max_body_bytes: usize,
     /// Records with more attributes are rejected.
     pub max_attributes: usize,
+    /// Reads past this are stopped.
+    pub query_timeout: std::time::Duration,
+    /// Reads that run at once; more wait (within their time-out).
+    pub query_slots: usize,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits { max_body_bytes: 64 << 20, max_attributes: 1024 }
+        ServerLimits {
+            max_body_bytes: 64 << 20,
+            max_attributes: 1024,
+            query_timeout: queries::DEFAULT_QUERY_TIMEOUT,
+            query_slots: queries::default_query_slots(),
+        }
     }
 }
 
@@ -72,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             AppError::not_found(format!("no such route: {} (see docs/api.md)", uri.path()))
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), queries::bound))
         .layer(axum::middleware::from_fn_with_state(state.clone(), otlp_http::refuse_declared_oversize))
         .with_state(state)
         // A bug must cost one request a 500, never the connection or the server.

@@ -15,6 +15,9 @@ pub struct Telemetry {
     pub rejected: [AtomicU64; 4],
     /// Requests refused whole (malformed, too large, overloaded).
     pub requests_failed: AtomicU64,
+    /// Reads whose client went away before the answer, and reads stopped by their time-out.
+    pub queries_cancelled: AtomicU64,
+    pub queries_timed_out: AtomicU64,
     query_count: AtomicU64,
     query_micros: AtomicU64,
     query_buckets: [AtomicU64; 10],
@@ -120,6 +123,18 @@ impl Telemetry {
             "faultline_compactions_total",
             "Segment compactions.",
             &[(String::new(), s.compactions as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_queries_cancelled_total",
+            "Reads stopped because their client went away.",
+            &[(String::new(), self.queries_cancelled.load(Ordering::Relaxed) as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_queries_timed_out_total",
+            "Reads stopped by their time-out.",
+            &[(String::new(), self.queries_timed_out.load(Ordering::Relaxed) as f64)],
             "counter",
         );
         let _ = writeln!(out, "# HELP faultline_query_duration_seconds Time to answer API queries.\n# TYPE faultline_query_duration_seconds histogram");

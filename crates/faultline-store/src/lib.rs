@@ -56,6 +56,9 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("filter: {0}")]
     Expr(#[from] ExprError),
+    /// A query's own limit stopped the scan (its memory budget); the message says what to narrow.
+    #[error("{0}")]
+    Budget(String),
 }
 
 impl StoreError {
@@ -112,6 +115,10 @@ impl StoreConfig {
         }
     }
 }
+
+/// Segments read concurrently by one scan: enough to overlap reads with decoding, few enough that a
+/// scan holds only a handful of segments' rows at once.
+const SEGMENTS_READ_AT_ONCE: usize = 4;
 
 /// A scan of one table.
 #[derive(Debug, Clone)]
@@ -418,6 +425,23 @@ impl Store {
 
     /// Scans a table: matching rows of segments and head, projected.
     pub async fn scan(&self, scan: &Scan) -> Result<Vec<RecordBatch>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_each(scan, |b| {
+            out.push(b);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Scans a table, handing each batch of matching rows to `f` as it is read rather than
+    /// holding them all: queries that keep a page of the rows stay within a page's memory. An
+    /// error from `f` ends the scan. Dropping the future stops it between segments.
+    pub async fn scan_each(
+        &self,
+        scan: &Scan,
+        mut f: impl FnMut(RecordBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let filter = scan.full_filter();
         let (segments, head) = {
             let st = self.inner.state.read();
@@ -441,21 +465,19 @@ impl Store {
                 .collect();
             (segs, head)
         };
-        let seg_scan = SegmentScan {
+        let seg_scan = Arc::new(SegmentScan {
             columns: scan.columns.clone(),
             filter: filter.clone(),
             trace_id: scan.trace_id.map(|t| t.0),
-        };
-        let mut out: Vec<RecordBatch> = Vec::new();
-        let seg_scan = Arc::new(seg_scan);
+        });
         let mut results = futures::stream::iter(segments.into_iter().map(|m| {
             let (store, seg_scan) = (self.clone(), seg_scan.clone());
             async move { store.scan_one(&m, &seg_scan).await }
         }))
-        .buffered(4);
+        .buffered(SEGMENTS_READ_AT_ONCE);
         while let Some(r) = results.next().await {
             match r {
-                Ok(b) => out.extend(b),
+                Ok(batches) => batches.into_iter().try_for_each(&mut f)?,
                 // A segment deleted by retention or compaction since the snapshot: its rows are
                 // gone or elsewhere.
                 Err(StoreError::ObjectStore(object_store::Error::NotFound { .. })) => {}
@@ -475,9 +497,9 @@ impl Store {
                 }
                 None => b,
             };
-            out.push(b);
+            f(b)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn footer(&self, m: &SegmentMeta) -> Result<Arc<ParquetMetaData>, StoreError> {
