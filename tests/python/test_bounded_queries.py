@@ -77,3 +77,19 @@ def test_a_bad_query_time_out_is_refused_at_start(binary, tmp_path):
         assert "--query-timeout" in str(e)
     finally:
         s.stop()
+
+
+def test_a_read_past_its_memory_budget_is_refused_and_pages_still_read(binary, tmp_path):
+    s = Server(binary, tmp_path / "data", ["--query-memory", "1KB"]).start()
+    try:
+        traces, _ = otlp_json(time.time_ns())
+        assert requests.post(f"http://127.0.0.1:{s.http}/v1/traces", json=traces).ok
+        whole = requests.get(f"{s.api}/api/v1/investigate")
+        assert whole.status_code == 400 and "memory budget of 0 MiB" not in whole.text
+        assert "memory budget" in whole.json()["error"] and "--query-memory" in whole.json()["error"]
+        # Pages hold one page of rows whatever matches: they are not charged to the budget.
+        spans, pages, total = read_all(f"{s.api}/api/v1/spans", "spans", {"limit": 1000})
+        assert len(spans) == total == 3 * N_TRACES
+        assert requests.post(f"http://127.0.0.1:{s.http}/v1/traces", json=traces).ok
+    finally:
+        s.stop()

@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Stop a read (search, trace, investigation) still running after this long.
     #[arg(long, default_value = "30s")]
     pub query_timeout: String,
+    /// Memory for the rows one read (trace, investigation, diff) may hold (e.g. 2GB).
+    #[arg(long, default_value = "2GB")]
+    pub query_memory: String,
     /// Flush memory to Parquet segments at least this often.
     #[arg(long, default_value = "60s")]
     pub flush_interval: String,

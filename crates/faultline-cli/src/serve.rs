@@ -59,6 +59,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     let limits = ServerLimits {
         max_body_bytes: parse_bytes(&a.max_body).context("--max-body")? as usize,
+        query_memory: parse_bytes(&a.query_memory).context("--query-memory")? as usize,
         query_timeout: std::time::Duration::from_nanos(
             faultline_model::time::parse_duration_ns(&a.query_timeout).context("--query-timeout")?.max(1)
                 as u64,

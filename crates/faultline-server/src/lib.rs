@@ -38,6 +38,7 @@ pub struct AppState {
     /// Reads running at once (`queries`).
     pub query_slots: Arc<tokio::sync::Semaphore>,
     pub query_timeout: std::time::Duration,
+    pub query_memory: usize,
 }
 
 impl AppState {
@@ -46,6 +47,7 @@ impl AppState {
         AppState {
             query_slots: Arc::new(tokio::sync::Semaphore::new(limits.query_slots.max(1))),
             query_timeout: limits.query_timeout,
+            query_memory: limits.query_memory,
             ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())),
             store,
             telemetry,
@@ -64,6 +66,8 @@ pub struct ServerLimits {
     pub query_timeout: std::time::Duration,
     /// Reads that run at once; more wait (within their time-out).
     pub query_slots: usize,
+    /// Bytes of rows one read may hold.
+    pub query_memory: usize,
 }
 
 impl Default for ServerLimits {
@@ -73,6 +77,7 @@ impl Default for ServerLimits {
             max_attributes: 1024,
             query_timeout: queries::DEFAULT_QUERY_TIMEOUT,
             query_slots: queries::default_query_slots(),
+            query_memory: queries::DEFAULT_QUERY_MEMORY,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Every read is bounded: it waits for one of a few query slots, so that reads can never take
 //! every core from ingest (which needs no slot); it runs under a time-out; and when its client goes
-//! away, or the time-out passes, its future is dropped, which stops its scan between segments.
+//! away, or the time-out passes, its future is dropped, which stops its scan between segments; and
+//! the rows it holds are charged to its memory budget (`faultline_store::budget`).
 //! Page sizes and cursors bound what one read holds (`faultline_query::page`).
 
 use crate::error::{AppError, ErrorCode};
@@ -15,6 +16,10 @@ use std::time::Duration;
 /// How long a read may run by default: an investigation of a million spans takes about a second,
 /// a scan of ten million a few; a read still running after this is reading far more than it needs.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of rows one read may hold by default: an investigation of a million spans holds about
+/// half a gigabyte of them; reads past this are reading far more than any answer needs.
+pub const DEFAULT_QUERY_MEMORY: usize = 2 << 30;
 
 /// Reads that run at once by default: all cores but one, so that ingest always has a core.
 pub fn default_query_slots() -> usize {
@@ -50,7 +55,7 @@ pub async fn bound(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let timeout = st.query_timeout;
     let run = async {
         let _slot = st.query_slots.acquire().await.expect("the query semaphore is never closed");
-        next.run(req).await
+        faultline_store::budget::with_budget(st.query_memory, next.run(req)).await
     };
     let answer = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,

@@ -12,6 +12,7 @@
 //!   log sequence number they cover, and replay skips what they hold;
 //! - nothing here assumes segments live on a local file system.
 
+pub mod budget;
 pub mod expr;
 pub mod segment;
 pub mod wal;
@@ -427,6 +428,7 @@ impl Store {
     pub async fn scan(&self, scan: &Scan) -> Result<Vec<RecordBatch>, StoreError> {
         let mut out = Vec::new();
         self.scan_each(scan, |b| {
+            budget::charge(b.get_array_memory_size())?;
             out.push(b);
             Ok(())
         })
