@@ -56,6 +56,19 @@ pub struct ChangeRef {
     pub service: Option<String>,
 }
 
+impl ChangeRef {
+    /// The report's reference to a change event.
+    pub fn of(ch: &faultline_model::ChangeEvent) -> ChangeRef {
+        ChangeRef {
+            id: ch.id.clone(),
+            kind: ch.kind.as_str().into(),
+            at: faultline_model::time::format_rfc3339_secs(ch.time_unix_nano),
+            description: ch.description.clone(),
+            service: Some(ch.service.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub signal: EvidenceKind,

@@ -11,14 +11,14 @@ use crate::stats::{mean, std_dev};
 
 /// What a metric measures, judged from the words of its name: how much a move of it says about
 /// the node that reports it, and which way is bad.
-struct MetricRole {
-    what: &'static str,
-    weight: f64,
+pub(crate) struct MetricRole {
+    pub(crate) what: &'static str,
+    pub(crate) weight: f64,
     /// +1: a rise is bad; -1: a fall is bad; 0: either.
-    bad: i8,
+    pub(crate) bad: i8,
 }
 
-fn metric_role(name: &str) -> MetricRole {
+pub(crate) fn metric_role(name: &str) -> MetricRole {
     let lower = name.to_ascii_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
     let has = |ws: &[&str]| words.iter().any(|w| ws.contains(w));

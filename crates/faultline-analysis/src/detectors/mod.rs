@@ -5,6 +5,7 @@
 //! then the signals that support it (metrics, logs), then the patterns localisation alone does not
 //! name.
 
+mod changed_in_window;
 mod clock_skew;
 mod localised;
 mod log_suspects;
@@ -117,6 +118,7 @@ pub static ALL: &[&dyn Detector] = &[
     &traffic_spike::TrafficSpike,
     &retry_storm::RetryStorm,
     &network_partition::NetworkPartition,
+    &changed_in_window::ChangedInWindow,
 ];
 
 /// Formatting shared by the detectors' texts.

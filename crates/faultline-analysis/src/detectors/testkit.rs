@@ -98,9 +98,20 @@ pub fn span(
 
 /// The signals of hand-made spans, planned as `ask` asks.
 pub fn signals_of(spans: &[faultline_model::Span], ask: crate::plan::Ask) -> Signals<'static> {
+    signals_with(spans, MetricTable::default(), Vec::new(), ask)
+}
+
+/// The signals of hand-made spans, metrics and changes, planned as `ask` asks.
+pub fn signals_with(
+    spans: &[faultline_model::Span],
+    metrics: MetricTable,
+    changes: Vec<faultline_model::ChangeEvent>,
+    ask: crate::plan::Ask,
+) -> Signals<'static> {
     let mut b = SpanTableBuilder::default();
     b.push(&spans_to_batch(spans));
-    let inp: &'static Inputs = Box::leak(Box::new(Inputs { spans: b.finish(), ..Default::default() }));
+    let inp: &'static Inputs =
+        Box::leak(Box::new(Inputs { spans: b.finish(), metrics, changes, ..Default::default() }));
     let graph = Graph::build(&inp.spans);
     let endpoints = crate::symptom::endpoints(&inp.spans, &graph);
     let data = inp.spans.time_range().expect("spans");

@@ -193,7 +193,12 @@ fn symptom(s: &Signals<'_>, incident: bool, root_causes: &[RootCause]) -> Sympto
             "no change in user-facing errors or latency; {}",
             root_causes.first().map(|c| c.summary.clone()).unwrap_or_default()
         ),
-        _ => "no change in user-facing errors or latency".to_string(),
+        _ => match root_causes.first() {
+            Some(c) => {
+                format!("no change in user-facing errors or latency; only weak signs (below): {}", c.summary)
+            }
+            None => "no change in user-facing errors or latency".to_string(),
+        },
     };
     Symptom {
         summary,

@@ -35,8 +35,8 @@ struct Weighing {
     /// Whether the trace hypotheses explain the incident, taken when the first supporting finding
     /// comes in (the trace detectors run first).
     traces_explain: Option<bool>,
-    /// Whether no hypothesis came before the first fallback finding.
-    nothing_before: Option<bool>,
+    /// Hypotheses that fallback findings made (which do not keep later fallbacks from standing).
+    from_fallbacks: usize,
 }
 
 /// Weighs one finding into the hypotheses, in the order the detectors gave them.
@@ -53,8 +53,11 @@ fn weigh(h: &mut Hypotheses, f: Finding, state: &mut Weighing) {
             support(&mut h.causes, f, alone.filter(|_| !explain));
         }
         Role::Fallback { alone } => {
-            let none = *state.nothing_before.get_or_insert(h.causes.is_empty());
+            // Only fallbacks came before: no other hypothesis exists.
+            let none = h.causes.len() == state.from_fallbacks;
+            let before = h.causes.len();
             support(&mut h.causes, f, none.then_some(alone));
+            state.from_fallbacks += h.causes.len() - before;
         }
     }
 }

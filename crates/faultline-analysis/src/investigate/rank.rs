@@ -10,7 +10,7 @@ use crate::pattern::{EvidenceKind, Pattern};
 use crate::report::{ChangeRef, RootCause};
 use crate::signals::Signals;
 use crate::spans::NONE;
-use faultline_model::time::{format_duration, format_rfc3339_secs};
+use faultline_model::time::format_duration;
 use faultline_model::ChangeEvent;
 
 use super::hypotheses::Hypotheses;
@@ -136,13 +136,7 @@ fn pin_change(s: &Signals<'_>, c: &mut Finding, onset: i64) {
     let Some((ch, why)) = likeliest_change(&s.inputs.changes, c, &near, onset, s.plan.step) else { return };
     c.evidence(EvidenceKind::Changes, why, vec![ch.id.clone()]);
     let kind = ch.kind.as_str();
-    c.change = Some(ChangeRef {
-        id: ch.id.clone(),
-        kind: kind.into(),
-        at: format_rfc3339_secs(ch.time_unix_nano),
-        description: ch.description.clone(),
-        service: Some(ch.service.clone()),
-    });
+    c.change = Some(ChangeRef::of(ch));
     c.weight += 0.1;
     match kind {
         "deploy" | "dependency" => c.pattern(Pattern::BadDeploy),
