@@ -1,4 +1,7 @@
-//! Network partition: calls that fail only across one pair of zones.
+//! Network partition: calls that fail only across one pair of zones; or, where the telemetry
+//! names no zones (Zipkin and many SDKs send none), calls that fail only between some caller
+//! instances and some hosts while those callers reach other hosts and those hosts answer other
+//! callers.
 
 use super::text::pct;
 use super::{Detector, Finding};
@@ -103,6 +106,108 @@ pub fn network_partition(
     })
 }
 
+/// Fewest calls between a caller instance and a host, and elsewhere on either side, to judge the
+/// pair: a handful of calls has no rate.
+const MIN_PAIR_CALLS: u64 = 5;
+/// A pair is cut when at least this share of its calls fail unanswered (the zone test's rate).
+const CUT_RATE: f64 = 0.3;
+/// ...while its caller reaches some other host, and its host answers some other caller, failing at
+/// most this fraction as often: a faulty host fails for every caller, a faulty caller to every host.
+const CUT_ELSEWHERE: f64 = 0.2;
+/// A cut must carry this share of all unanswered calls: a partition is the incident, not a detail.
+const CUT_SHARE: f64 = 0.5;
+
+/// A cut between caller instances and hosts, found without zones.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// Caller instances and hosts on the two sides, interned and as text.
+    pub instances: Vec<u32>,
+    pub hosts: Vec<String>,
+    pub failed: u64,
+    pub calls: u64,
+    pub elsewhere: f64,
+    pub caller: u32,
+    pub callees: Vec<u32>,
+}
+
+/// Calls that fail unanswered only between some caller instances and some hosts (at least two of
+/// each, so that one pool or one host's fault is not a partition).
+pub fn cut_without_zones(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -> Option<Cut> {
+    // (failed, calls) per caller instance and host; the calls' spans, for the callers' services.
+    let mut pair: HashMap<(u32, &str), (u64, u64)> = HashMap::default();
+    let mut spans: HashMap<(u32, &str), Vec<usize>> = HashMap::default();
+    for i in 0..t.len() {
+        if t.start[i] < incident.0 || t.start[i] >= incident.1 || !t.is_client_call(i) {
+            continue;
+        }
+        let addr = t.attr_info(i).peer_addr;
+        if addr == NONE || t.instance[i] == NONE {
+            continue;
+        }
+        let host = t.names.name(addr).rsplit_once(':').map_or(t.names.name(addr), |(h, _)| h);
+        let failed = a.node[i] != NONE && a.own_error[i];
+        let e = pair.entry((t.instance[i], host)).or_default();
+        e.0 += failed as u64;
+        e.1 += 1;
+        if failed {
+            spans.entry((t.instance[i], host)).or_default().push(i);
+        }
+    }
+    let sum = |keep: &dyn Fn(&(u32, &str)) -> bool| {
+        pair.iter().filter(|(k, _)| keep(k)).fold((0u64, 0u64), |s, (_, v)| (s.0 + v.0, s.1 + v.1))
+    };
+    let rate = |(f, n): (u64, u64)| f as f64 / n.max(1) as f64;
+    // A pair is cut when its calls fail while its caller reaches some other host and its host
+    // answers some other caller (each on enough calls, failing at most CUT_ELSEWHERE as often).
+    let fine = |r: f64, keep: &dyn Fn(&(u32, &str)) -> bool| {
+        let calls: u64 = pair
+            .iter()
+            .filter(|(k, v)| keep(k) && v.1 >= MIN_PAIR_CALLS && rate(**v) <= CUT_ELSEWHERE * r)
+            .map(|(_, v)| v.1)
+            .sum();
+        calls >= MIN_PAIR_CALLS
+    };
+    let cut: Vec<(u32, &str)> = pair
+        .iter()
+        .filter(|(&(c, h), &v)| {
+            let r = rate(v);
+            v.1 >= MIN_PAIR_CALLS
+                && r >= CUT_RATE
+                && fine(r, &|k| k.0 == c && k.1 != h)
+                && fine(r, &|k| k.1 == h && k.0 != c)
+        })
+        .map(|(k, _)| *k)
+        .collect();
+    let on_cut = |k: &(u32, &str)| cut.contains(k);
+    let (failed, calls) = sum(&on_cut);
+    let all_failed = sum(&|_| true).0;
+    let mut instances: Vec<u32> = cut.iter().map(|k| k.0).collect();
+    let mut hosts: Vec<String> = cut.iter().map(|k| k.1.to_string()).collect();
+    instances.sort_unstable();
+    instances.dedup();
+    hosts.sort_unstable();
+    hosts.dedup();
+    if failed < 20
+        || (failed as f64) < CUT_SHARE * all_failed as f64
+        || instances.len() < 2
+        || hosts.len() < 2
+    {
+        return None;
+    }
+    // The calling service with most failed calls across the cut, and the services it called.
+    let mut by_service: HashMap<u32, u64> = HashMap::default();
+    let mut callees: Vec<u32> = Vec::new();
+    for i in cut.iter().flat_map(|k| spans.get(k)).flatten().copied() {
+        *by_service.entry(t.service[i]).or_default() += 1;
+        if !callees.contains(&t.peer[i]) {
+            callees.push(t.peer[i]);
+        }
+    }
+    let caller = by_service.into_iter().max_by_key(|&(s, n)| (n, std::cmp::Reverse(s)))?.0;
+    let elsewhere = rate(sum(&|k| !on_cut(k)));
+    Some(Cut { instances, hosts, failed, calls, elsewhere, caller, callees })
+}
+
 /// Whether call span i was made while answering a user's request: the spans above it in its own
 /// service lead up to the trace's entry.
 fn serves_users(t: &SpanTable, g: &Graph, i: usize) -> bool {
@@ -131,7 +236,11 @@ impl Detector for NetworkPartition {
             return vec![];
         }
         let Some(p) = network_partition(s.spans, &s.graph, &s.attribution, s.incident.pair()) else {
-            return vec![];
+            let zones_known = s.spans.resources.iter().any(|r| r.zone != NONE);
+            return match cut_without_zones(s.spans, &s.attribution, s.incident.pair()) {
+                Some(c) if !zones_known => vec![cut_finding(s, &c)],
+                _ => vec![],
+            };
         };
         let (za, zb) = (s.name(p.zones.0), s.name(p.zones.1));
         let caller = s.name(p.caller);
@@ -154,6 +263,35 @@ impl Detector for NetworkPartition {
     }
 }
 
+/// The finding of a cut found without zones.
+fn cut_finding(s: &Signals<'_>, c: &Cut) -> Finding {
+    let caller = s.name(c.caller);
+    let instances: Vec<String> = c.instances.iter().map(|&x| s.name(x)).collect();
+    let callees: Vec<String> = c.callees.iter().map(|&x| s.name(x)).collect();
+    let mut f = Finding::cause(&caller, 1.2);
+    f.pattern(Pattern::NetworkPartition);
+    f.summary = format!(
+        "the network between {} and {} is cut: {caller}'s calls across it fail",
+        instances.join(", "),
+        c.hosts.join(", ")
+    );
+    f.evidence(
+        EvidenceKind::Traces,
+        format!(
+            "{} of {} calls from {} to {} failed unanswered (to {}), while those callers reached other hosts and \
+             those hosts answered other callers; {} elsewhere",
+            c.failed,
+            c.calls,
+            instances.join(", "),
+            c.hosts.join(", "),
+            callees.join(", "),
+            pct(c.elsewhere)
+        ),
+        vec![],
+    );
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +303,53 @@ mod tests {
         assert!(healthy.is_empty(), "{healthy:?}");
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].patterns.contains(&Pattern::NetworkPartition));
+    }
+
+    /// Requests to `web` instances, each calling an `api` host; `fails(caller, host)` says which
+    /// calls fail unanswered.
+    fn calls(fails: impl Fn(usize, usize) -> bool) -> Option<Cut> {
+        use faultline_model::{ResourceInfo, SpanKind, StatusCode};
+        let mut spans = Vec::new();
+        let mut trace = 0u128;
+        for round in 0..20i64 {
+            for c in 0..4 {
+                for h in 0..4 {
+                    trace += 1;
+                    let start = round * 1_000_000_000 + (c * 4 + h) as i64 * 1_000_000;
+                    let mut entry = testkit::span(trace, 1, None, "web", start, 5_000_000);
+                    let mut call = testkit::span(trace, 2, Some(1), "web", start + 100_000, 1_000_000);
+                    let mut res = (*entry.resource).attributes.clone();
+                    res.insert("service.instance.id".into(), format!("web-{c}").into());
+                    let res = std::sync::Arc::new(ResourceInfo::from_attributes(res));
+                    entry.resource = res.clone();
+                    call.resource = res;
+                    call.kind = SpanKind::Client;
+                    call.name = "GET /api".into();
+                    call.attributes.insert("network.peer.address".into(), format!("10.0.0.{h}:80").into());
+                    call.attributes.insert("peer.service".into(), "api".into());
+                    if fails(c, h) {
+                        call.status_code = StatusCode::Error;
+                        entry.status_code = StatusCode::Error;
+                    }
+                    spans.extend([entry, call]);
+                }
+            }
+        }
+        let s = testkit::signals_of(&spans, Default::default());
+        cut_without_zones(s.spans, &s.attribution, (i64::MIN, i64::MAX))
+    }
+
+    #[test]
+    fn a_cut_without_zones_is_calls_failing_only_between_some_callers_and_some_hosts() {
+        let cut = calls(|c, h| c < 2 && h >= 2).expect("a cut");
+        assert_eq!(cut.hosts, vec!["10.0.0.2", "10.0.0.3"]);
+        assert_eq!(cut.instances.len(), 2);
+        assert_eq!(cut.failed, 2 * 2 * 20);
+        // A host failing for every caller, a caller failing to every host, one caller's one pool:
+        // none is a partition.
+        assert!(calls(|_, h| h == 3).is_none());
+        assert!(calls(|c, _| c == 0).is_none());
+        assert!(calls(|c, h| c == 0 && h == 3).is_none());
+        assert!(calls(|_, _| false).is_none());
     }
 }
