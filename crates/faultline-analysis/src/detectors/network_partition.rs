@@ -318,7 +318,7 @@ mod tests {
                     let start = round * 1_000_000_000 + (c * 4 + h) as i64 * 1_000_000;
                     let mut entry = testkit::span(trace, 1, None, "web", start, 5_000_000);
                     let mut call = testkit::span(trace, 2, Some(1), "web", start + 100_000, 1_000_000);
-                    let mut res = (*entry.resource).attributes.clone();
+                    let mut res = entry.resource.attributes.clone();
                     res.insert("service.instance.id".into(), format!("web-{c}").into());
                     let res = std::sync::Arc::new(ResourceInfo::from_attributes(res));
                     entry.resource = res.clone();
