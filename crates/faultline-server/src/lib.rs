@@ -10,6 +10,7 @@ pub mod api;
 pub mod diff;
 pub mod error;
 pub mod grpc;
+pub mod guard;
 pub mod ingest;
 pub mod investigate;
 pub mod jaeger;
@@ -102,6 +103,11 @@ pub fn app(state: AppState) -> Router {
         }))
 }
 
+/// The router of a listener on `addr`, with the loopback guard (`guard.rs`).
+fn guarded(router: Router, addr: SocketAddr) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(addr, guard::loopback))
+}
+
 /// Addresses to listen on.
 #[derive(Debug, Clone)]
 pub struct Listen {
@@ -127,14 +133,14 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     let api = tokio::net::TcpListener::bind(listen.api).await?;
     tracing::info!(addr = %listen.api, "API and UI listening");
-    let router = app(state.clone());
+    let router = guarded(app(state.clone()), listen.api);
     let r = rx.clone();
     tasks.spawn(async move { axum::serve(api, router).with_graceful_shutdown(wait(r)).await });
     if let Some(addr) = listen.otlp_http {
         if addr != listen.api {
             let l = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(%addr, "OTLP/HTTP listening");
-            let router = app(state.clone());
+            let router = guarded(app(state.clone()), addr);
             let r = rx.clone();
             tasks.spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
         }
