@@ -12,9 +12,9 @@ use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use faultline_model::ChangeKind;
 
-/// The score of a change whose service moved the bad way: above a weak metric move ranked alone
-/// (at most `ALONE_WEIGHT` x `MIN_ALONE_STRENGTH` = 0.075 in `metric_suspects`), since a change and a move
-/// of the same service agree; far below a cause the traces show.
+/// The score of a change whose service moved the bad way (confidence 0.26): thin evidence. As the
+/// last detector's fallback it stands only where no other detector left a hypothesis, so a weak
+/// move of another service's saturation metrics keeps the rank it had.
 const CHANGE_AND_MOVE_WEIGHT: f64 = 0.12;
 
 pub struct ChangedInWindow;

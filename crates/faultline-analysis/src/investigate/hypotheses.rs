@@ -22,11 +22,18 @@ pub fn gather(s: &Signals<'_>) -> Hypotheses {
     for d in detectors::ALL {
         let found = d.detect(s);
         tracing::debug!(detector = d.name(), findings = found.len(), "detector ran");
-        for f in found {
-            weigh(&mut h, f, &mut state);
-        }
+        weigh_batch(&mut h, found, &mut state);
     }
     h
+}
+
+/// Weighs one detector's findings: its fallbacks stand alone only where no detector before it
+/// left a hypothesis (its own fallbacks do not keep each other out).
+fn weigh_batch(h: &mut Hypotheses, found: Vec<Finding>, state: &mut Weighing) {
+    state.nothing_before = h.causes.is_empty();
+    for f in found {
+        weigh(h, f, state);
+    }
 }
 
 /// What the weighing remembers from the findings before.
@@ -35,8 +42,8 @@ struct Weighing {
     /// Whether the trace hypotheses explain the incident, taken when the first supporting finding
     /// comes in (the trace detectors run first).
     traces_explain: Option<bool>,
-    /// Hypotheses that fallback findings made (which do not keep later fallbacks from standing).
-    from_fallbacks: usize,
+    /// Whether no hypothesis existed when the current detector's findings came in.
+    nothing_before: bool,
 }
 
 /// Weighs one finding into the hypotheses, in the order the detectors gave them.
@@ -52,13 +59,7 @@ fn weigh(h: &mut Hypotheses, f: Finding, state: &mut Weighing) {
                 *state.traces_explain.get_or_insert_with(|| h.causes.iter().any(|c| c.weight >= EXPLAINS));
             support(&mut h.causes, f, alone.filter(|_| !explain));
         }
-        Role::Fallback { alone } => {
-            // Only fallbacks came before: no other hypothesis exists.
-            let none = h.causes.len() == state.from_fallbacks;
-            let before = h.causes.len();
-            support(&mut h.causes, f, none.then_some(alone));
-            state.from_fallbacks += h.causes.len() - before;
-        }
+        Role::Fallback { alone } => support(&mut h.causes, f, state.nothing_before.then_some(alone)),
     }
 }
 
@@ -122,16 +123,18 @@ mod tests {
             f.role = Role::Fallback { alone: 0.02 };
             f
         };
-        let ranked = |found: Vec<Finding>| {
+        let ranked = |batches: Vec<Vec<Finding>>| {
             let (mut h, mut state) = (Hypotheses::default(), Weighing::default());
-            for f in found {
-                weigh(&mut h, f, &mut state);
+            for found in batches {
+                weigh_batch(&mut h, found, &mut state);
             }
             h.causes.iter().map(|c| c.service.clone()).collect::<Vec<_>>()
         };
-        // Every weak move is ranked where the traces named nothing, however many there are.
-        assert_eq!(ranked(vec![weak("a"), weak("b")]), ["a", "b"]);
-        // Where they named something, a weak move only supports.
-        assert_eq!(ranked(vec![Finding::cause("x", 0.9), weak("a")]), ["x"]);
+        // Every weak move of one detector is ranked where nothing came before, however many.
+        assert_eq!(ranked(vec![vec![weak("a"), weak("b")]]), ["a", "b"]);
+        // Where a detector before named something, a weak move only supports.
+        assert_eq!(ranked(vec![vec![Finding::cause("x", 0.9)], vec![weak("a")]]), ["x"]);
+        // A later detector's fallbacks give way to an earlier one's.
+        assert_eq!(ranked(vec![vec![weak("a")], vec![weak("b")]]), ["a"]);
     }
 }
