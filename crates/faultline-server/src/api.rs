@@ -58,6 +58,29 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     Ok((from, to))
 }
 
+/// What a listing reads: its table, window, page sizes and order.
+struct PageAsk {
+    table: Table,
+    window: (i64, i64),
+    default: usize,
+    max: usize,
+    order: Order,
+}
+
+/// Reads the page a request's `limit` and `cursor` ask for.
+async fn read_page(
+    st: &AppState,
+    p: &HashMap<String, String>,
+    ask: PageAsk,
+    filter: Expr,
+) -> Result<page::Page, AppError> {
+    let (limit, cursor) = paging(p, ask.default, ask.max)?;
+    let (from, to) = ask.window;
+    let q =
+        PageQuery { table: ask.table, filter, from, to, limit, cursor: cursor.as_ref(), order: ask.order };
+    Ok(q.read(&st.store).await?)
+}
+
 /// A paged read's size and cursor, from `limit` and `cursor`.
 fn paging(p: &HashMap<String, String>, default: usize, max: usize) -> Result<(usize, Option<Key>), AppError> {
     let n = page::page_size(p.get("limit").map(String::as_str), default, max)?;
@@ -108,17 +131,14 @@ async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Js
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
-    let (limit, cursor) = paging(&p, 100, page::MAX_PAGE_SIZE)?;
-    let q = PageQuery {
+    let ask = PageAsk {
         table: Table::Spans,
-        filter: f,
-        from,
-        to,
-        limit,
-        cursor: cursor.as_ref(),
+        window: (from, to),
+        default: 100,
+        max: page::MAX_PAGE_SIZE,
         order: Order::NewestFirst,
     };
-    let page = q.read(&st.store).await?;
+    let page = read_page(&st, &p, ask, f).await?;
     let spans: Vec<_> = page.rows.iter().flat_map(spans_from_batch).collect();
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"total": page.total, "spans": spans, "next_cursor": page.next_cursor})))
@@ -144,18 +164,14 @@ async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Jso
     if let Some(t) = p.get("trace_id").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("trace_id", CmpOp::Eq, Scalar::Bytes(parse_trace_id(t)?.0.to_vec())));
     }
-    let (limit, cursor) = paging(&p, 100, page::MAX_PAGE_SIZE)?;
-    let filter = Expr::and(parts);
-    let q = PageQuery {
+    let ask = PageAsk {
         table: Table::Logs,
-        filter,
-        from,
-        to,
-        limit,
-        cursor: cursor.as_ref(),
+        window: (from, to),
+        default: 100,
+        max: page::MAX_PAGE_SIZE,
         order: Order::NewestFirst,
     };
-    let page = q.read(&st.store).await?;
+    let page = read_page(&st, &p, ask, Expr::and(parts)).await?;
     let logs: Vec<_> = page.rows.iter().flat_map(logs_from_batch).collect();
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"total": page.total, "logs": logs, "next_cursor": page.next_cursor})))
@@ -173,18 +189,14 @@ async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<J
     }
     let pct = faultline_query::metrics::Percentiles::parse(p.get("percentiles").map_or("", String::as_str))
         .map_err(AppError::bad_request)?;
-    let (limit, cursor) = paging(&p, page::MAX_METRIC_PAGE_SIZE, page::MAX_METRIC_PAGE_SIZE)?;
-    let filter = Expr::and(parts);
-    let q = PageQuery {
+    let ask = PageAsk {
         table: Table::Metrics,
-        filter,
-        from,
-        to,
-        limit,
-        cursor: cursor.as_ref(),
+        window: (from, to),
+        default: page::MAX_METRIC_PAGE_SIZE,
+        max: page::MAX_METRIC_PAGE_SIZE,
         order: Order::OldestFirst,
     };
-    let page = q.read(&st.store).await?;
+    let page = read_page(&st, &p, ask, Expr::and(parts)).await?;
     let out = faultline_query::metrics::series(page.rows.iter().flat_map(metrics_from_batch), &pct);
     st.telemetry.observe_query(t0.elapsed().as_secs_f64());
     Ok(Json(json!({"series": out, "next_cursor": page.next_cursor})))
@@ -218,18 +230,14 @@ async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Js
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
         parts.push(Expr::col("service", CmpOp::Eq, Scalar::Str(s.clone())));
     }
-    let (limit, cursor) = paging(&p, page::MAX_PAGE_SIZE, page::MAX_PAGE_SIZE)?;
-    let filter = Expr::and(parts);
-    let q = PageQuery {
+    let ask = PageAsk {
         table: Table::Changes,
-        filter,
-        from,
-        to,
-        limit,
-        cursor: cursor.as_ref(),
+        window: (from, to),
+        default: page::MAX_PAGE_SIZE,
+        max: page::MAX_PAGE_SIZE,
         order: Order::OldestFirst,
     };
-    let page = q.read(&st.store).await?;
+    let page = read_page(&st, &p, ask, Expr::and(parts)).await?;
     let changes: Vec<ChangeEvent> = page.rows.iter().flat_map(changes_from_batch).collect();
     Ok(Json(json!({"changes": changes, "next_cursor": page.next_cursor})))
 }
