@@ -64,10 +64,16 @@ fn head(p: &MetricPoint) -> Value {
     })
 }
 
+/// Integers up to 2^53 survive an f64 exactly; a stored integer counter beyond that is a float
+/// already, and is written as one.
+const EXACT_F64_INT: f64 = 9_007_199_254_740_992.0;
+
 /// A value as JSON: an integer when the point's source value was one.
 fn number(v: f64, p: &MetricPoint) -> Value {
     match p.data {
-        MetricData::Number { is_int: true, .. } if v.fract() == 0.0 && v.abs() < 9.0e15 => json!(v as i64),
+        MetricData::Number { is_int: true, .. } if v.fract() == 0.0 && v.abs() <= EXACT_F64_INT => {
+            json!(v as i64)
+        }
         _ => json!(v),
     }
 }

@@ -197,7 +197,7 @@ impl TraceQuery {
     }
 
     /// The span filter: every field must hold on one span.
-    fn filter(&self) -> Result<Expr, AppError> {
+    fn filter(&self) -> Expr {
         let mut parts = Vec::new();
         if let Some(s) = &self.service {
             parts.push(Expr::col("service_name", CmpOp::Eq, Scalar::Str(s.clone())));
@@ -212,7 +212,7 @@ impl TraceQuery {
             parts.push(Expr::col("duration_ns", CmpOp::Le, Scalar::Int(d)));
         }
         parts.extend(tag_filters(&self.attributes));
-        Ok(Expr::and(parts))
+        Expr::and(parts)
     }
 }
 
@@ -237,7 +237,7 @@ fn rfc3339(s: &str) -> Result<i64, String> {
 
 /// The traces a search finds, each whole, most recent match first.
 async fn search(st: &AppState, q: &TraceQuery) -> Result<Vec<(TraceId, Vec<Span>)>, AppError> {
-    let ids = find_trace_ids(&st.store, q.filter()?, q.from, q.to, q.depth).await?;
+    let ids = find_trace_ids(&st.store, q.filter(), q.from, q.to, q.depth).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (tid, _) in ids {
         out.push((tid, trace_spans(&st.store, tid).await?));
