@@ -25,6 +25,7 @@ pub mod plan;
 pub mod postmortem;
 pub mod red;
 pub mod report;
+pub mod request_logs;
 pub mod rules;
 pub mod shape;
 pub mod signals;

@@ -1,10 +1,11 @@
 //! Log suspects: services accused by their own logs (error lines of their own, events of their
-//! requests that stopped), for faults that leave the spans clean. The reading of the logs is
-//! `crate::logs::log_suspects`; this detector weighs it.
+//! requests that stopped or appeared), for faults that leave the spans clean. The reading of the
+//! logs is `crate::request_logs`; this detector weighs it.
 
 use super::{Detector, Finding, Role};
 use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
+use crate::request_logs::LogSign;
 use crate::signals::Signals;
 
 /// Weight of a log suspect added to a hypothesis about the same service, and of one that stands
@@ -24,7 +25,7 @@ impl Detector for LogSuspects {
         let Some(baseline) = s.baseline.filter(|_| s.look()) else { return vec![] };
         let callee_names: HashMap<String, Vec<String>> =
             s.callees.iter().map(|(&a, bs)| (s.name(a), bs.iter().map(|&b| s.name(b)).collect())).collect();
-        let accused = crate::logs::log_suspects(
+        let accused = crate::request_logs::log_suspects(
             &s.inputs.logs,
             &s.log_traces,
             &s.log_templates,
@@ -40,11 +41,15 @@ impl Detector for LogSuspects {
                 // most often a caller logging its callee's failure (an uninstrumented one's):
                 // support only.
                 f.role = Role::Support { alone: Some(LOG_ALONE_WEIGHT * ls.strength) };
-                f.pattern(if ls.errors { Pattern::CodeException } else { Pattern::BadResponse });
-                f.summary = if ls.errors {
-                    format!("{} logs errors of its own", ls.service)
-                } else {
-                    format!("{}'s requests stopped part-way: events it always logged are missing", ls.service)
+                f.pattern(if ls.sign == LogSign::Errors { Pattern::CodeException } else { Pattern::BadResponse });
+                f.summary = match ls.sign {
+                    LogSign::Errors => format!("{} logs errors of its own", ls.service),
+                    LogSign::Stopped => {
+                        format!("{}'s requests stopped part-way: events it always logged are missing", ls.service)
+                    }
+                    LogSign::Appeared => {
+                        format!("{}'s requests took another path: it logs events it did not log before", ls.service)
+                    }
                 };
                 f.evidence(EvidenceKind::Logs, ls.text, ls.refs);
                 f

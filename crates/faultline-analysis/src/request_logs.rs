@@ -1,0 +1,479 @@
+//! The logs of each request, joined to its trace by trace id, read as the log analogue of its
+//! spans: the services that logged errors of their own in it, and the sequence of events (log
+//! templates) each service logged for it. Compared with the baseline's requests, they accuse:
+//! - services whose own error lines rose (the deepest service logging errors in a request: its
+//!   callers' errors about it are inherited);
+//! - services whose usual events stopped (a request's sequence breaks off part-way: the log
+//!   analogue of a call that vanished);
+//! - services whose requests log an event they did not log before (another path through the code:
+//!   a wrong value handled, a fallback taken), again the deepest one in each request.
+//!
+//! Together with the trace shape (`shape.rs`) this is the event-pattern reading of requests
+//! published for this problem (Nezha: trace and log events as one graph per request).
+
+use crate::hash::{HashMap, HashSet};
+use crate::inputs::LogTable;
+use crate::logs::LogTemplates;
+
+/// What a service's logs say went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSign {
+    /// It logged errors of its own.
+    Errors,
+    /// Events it usually logs for its requests stopped.
+    Stopped,
+    /// Its requests log an event they did not before.
+    Appeared,
+}
+
+/// A service whose own logs say it went wrong.
+#[derive(Debug, Clone)]
+pub struct LogSuspect {
+    pub service: String,
+    /// 0..1: its share of the requests' own error lines, or how much of its requests' sequence of
+    /// events changed.
+    pub strength: f64,
+    /// The strongest sign (errors before events).
+    pub sign: LogSign,
+    pub text: String,
+    pub refs: Vec<String>,
+}
+
+/// Fewest own error lines in the incident for a service's logs to accuse it: a few are the
+/// background every real system logs (0.2% noise errors of a node serving 5 requests/s are two in
+/// a 3-minute window); a code fault logs far more.
+const MIN_OWN_ERROR_LINES: u64 = 10;
+/// How many times its baseline rate (scaled to the incident's length) a service's own error lines
+/// must reach: error logs that were always there at this rate are not news.
+const ERROR_LINES_RISE: f64 = 3.0;
+/// Fewest requests a service logged in, on each side, to compare the events of its requests.
+const MIN_LOGGED_REQUESTS: u64 = 10;
+/// Least share of a service's requests that logged an event in the baseline for its stopping to
+/// count: an event of a rare path says nothing when it is missing.
+const MIN_USUAL_EVENT_SHARE: f64 = 0.3;
+/// An event stopped when its share of requests fell to at most this fraction of the baseline's.
+const STOPPED_EVENT_FRACTION: f64 = 0.5;
+/// Significance a change of an event's share of requests must reach (two-proportion z) to count
+/// as stopped or appeared: at z = 4 a healthy system's hundreds of (service, event) pairs give
+/// about one chance crossing in 30,000.
+const EVENT_CHANGE_Z: f64 = 4.0;
+/// Most share of a service's requests that logged an event in the baseline for the event to be
+/// new: a path one request in twenty took before is a known path.
+const MAX_NEW_EVENT_SHARE: f64 = 0.05;
+/// Least share of a service's incident requests that must log a new event for it to have
+/// appeared: a fault that sends requests down another path sends a good part of them (a wrong
+/// value returned to 20% of callers); a rare path seen once or twice is not one.
+const MIN_APPEARED_EVENT_SHARE: f64 = 0.2;
+
+/// Chance level below which a rise of own error lines is significant: the probability that the
+/// incident would hold this many of both sides' lines were they spread over the time alone (a
+/// binomial tail). Twelve lines against three in as long a baseline (p = 0.018) happen among a
+/// large system's services in a healthy run; twelve against none (p = 0.0002) do not.
+const ERROR_LINES_MAX_P: f64 = 0.01;
+
+/// Whether a service's own error lines rose: `i` in the incident against `b` in a baseline
+/// `scale` times shorter or longer (the incident spans `scale` baselines).
+fn error_lines_rose(b: u64, i: u64, scale: f64) -> bool {
+    let chance = crate::stats::binomial_upper_tail(b + i, i, scale / (1.0 + scale));
+    i >= MIN_OWN_ERROR_LINES
+        && i as f64 >= ERROR_LINES_RISE * (b as f64 * scale).max(1.0)
+        && chance <= ERROR_LINES_MAX_P
+}
+
+/// Whether an event a service logged in a share `pb` of its requests in the baseline stopped,
+/// logged in a share `pi` in the incident, with significance `z` (of the fall).
+fn event_stopped(pb: f64, pi: f64, z: f64) -> bool {
+    pb >= MIN_USUAL_EVENT_SHARE && pi <= STOPPED_EVENT_FRACTION * pb && z >= EVENT_CHANGE_Z
+}
+
+/// Whether an event a service logged in a share `pb` of its requests in the baseline appeared,
+/// logged in a share `pi` in the incident, with significance `z` (of the rise).
+fn event_appeared(pb: f64, pi: f64, z: f64) -> bool {
+    pb <= MAX_NEW_EVENT_SHARE && pi >= MIN_APPEARED_EVENT_SHARE && z >= EVENT_CHANGE_Z
+}
+
+/// One request's logs.
+#[derive(Default)]
+struct Request {
+    /// 0 baseline, 1 incident.
+    side: usize,
+    /// Services that logged errors in it.
+    erring: HashSet<u32>,
+    /// The templates each service logged in it (error lines excluded: errors are read apart).
+    events: HashMap<u32, HashSet<u32>>,
+}
+
+/// The requests of both windows, by trace id, and the error lines no trace holds.
+struct Requests {
+    by_trace: HashMap<[u8; 16], Request>,
+    untraced_errors: HashMap<u32, [u64; 2]>,
+}
+
+impl Requests {
+    fn read(logs: &LogTable, log_traces: &[Option<[u8; 16]>], tpl: &LogTemplates, w: (i64, i64), i: (i64, i64)) -> Self {
+        let mut r = Requests { by_trace: HashMap::default(), untraced_errors: HashMap::default() };
+        for k in 0..logs.len() {
+            let side = match crate::localise::side_at(logs.time[k], w, i) {
+                crate::localise::NO_SIDE => continue,
+                s => s as usize,
+            };
+            let svc = logs.service[k];
+            match log_traces.get(k).copied().flatten() {
+                Some(tr) => {
+                    let q = r.by_trace.entry(tr).or_insert_with(|| Request { side, ..Default::default() });
+                    if logs.error[k] {
+                        q.erring.insert(svc);
+                    } else {
+                        q.events.entry(svc).or_default().insert(tpl.template_of[k]);
+                    }
+                }
+                None if logs.error[k] => r.untraced_errors.entry(svc).or_default()[side] += 1,
+                None => {}
+            }
+        }
+        r
+    }
+}
+
+/// Whether `a` reaches `b` down the call graph.
+fn reaches(callees: &HashMap<String, Vec<String>>, a: &str, b: &str) -> bool {
+    let mut seen = HashSet::from_iter([a.to_string()]);
+    let mut stack = vec![a.to_string()];
+    while let Some(x) = stack.pop() {
+        for c in callees.get(&x).into_iter().flatten() {
+            if c == b {
+                return true;
+            }
+            if seen.insert(c.clone()) {
+                stack.push(c.clone());
+            }
+        }
+    }
+    false
+}
+
+/// The services of `set` that reach no other one of it: the deepest, whose sign is their own.
+fn deepest(set: &HashSet<u32>, name: &dyn Fn(u32) -> String, callees: &HashMap<String, Vec<String>>) -> Vec<u32> {
+    set.iter().copied().filter(|&s| !set.iter().any(|&o| o != s && reaches(callees, &name(s), &name(o)))).collect()
+}
+
+/// Services accused by their logs, strongest first (see the module's documentation).
+///
+/// `callees` maps a service to the services it calls (from the spans).
+pub fn log_suspects(
+    logs: &LogTable,
+    log_traces: &[Option<[u8; 16]>],
+    tpl: &LogTemplates,
+    callees: &HashMap<String, Vec<String>>,
+    baseline: (i64, i64),
+    incident: (i64, i64),
+) -> Vec<LogSuspect> {
+    let requests = Requests::read(logs, log_traces, tpl, baseline, incident);
+    let name = |s: u32| logs.names.name(s).to_string();
+    let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
+    let mut out = own_errors(&requests, &name, callees, scale);
+    let shares = EventShares::count(&requests);
+    let text_of = |t: u32| tpl.texts.get((t as usize).wrapping_sub(1)).map_or("", String::as_str);
+    for (s, (drop, t, pb, pi)) in shares.stopped() {
+        let text = format!(
+            "{} stopped logging \"{}\": in {} of its requests in the baseline, {} in the incident",
+            name(s),
+            text_of(t),
+            crate::fmt::fmt_rate(pb),
+            crate::fmt::fmt_rate(pi)
+        );
+        add(&mut out, name(s), drop, LogSign::Stopped, text, vec![]);
+    }
+    for (s, (rise, t, pb, pi, refs)) in shares.appeared(&requests, &name, callees) {
+        let text = format!(
+            "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
+            name(s),
+            text_of(t),
+            crate::fmt::fmt_rate(pi),
+            crate::fmt::fmt_rate(pb)
+        );
+        add(&mut out, name(s), rise, LogSign::Appeared, text, refs);
+    }
+    out.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.service.cmp(&b.service)));
+    out
+}
+
+/// Adds a sign to a service's suspicion: its text joins the one there, its strength counts when
+/// it is the first sign.
+fn add(out: &mut Vec<LogSuspect>, service: String, strength: f64, sign: LogSign, text: String, refs: Vec<String>) {
+    match out.iter_mut().find(|x| x.service == service) {
+        Some(x) => {
+            x.text = format!("{}; {text}", x.text);
+            if x.refs.is_empty() {
+                x.refs = refs;
+            }
+        }
+        None => out.push(LogSuspect { service, strength, sign, text, refs }),
+    }
+}
+
+fn hex(t: &[u8; 16]) -> String {
+    t.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Services whose own error lines rose, with their share of all such lines as strength.
+fn own_errors(
+    requests: &Requests,
+    name: &dyn Fn(u32) -> String,
+    callees: &HashMap<String, Vec<String>>,
+    scale: f64,
+) -> Vec<LogSuspect> {
+    let mut own: HashMap<u32, [u64; 2]> = requests.untraced_errors.clone();
+    let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
+    for (tr, r) in &requests.by_trace {
+        for s in deepest(&r.erring, name, callees) {
+            own.entry(s).or_default()[r.side] += 1;
+            if r.side == 1 {
+                examples.entry(s).or_default().push(hex(tr));
+            }
+        }
+    }
+    let rising: Vec<(u32, [u64; 2])> =
+        own.into_iter().filter(|(_, [b, i])| error_lines_rose(*b, *i, scale)).collect();
+    let total: u64 = rising.iter().map(|x| x.1[1]).sum();
+    rising
+        .into_iter()
+        .map(|(s, [b, i])| LogSuspect {
+            service: name(s),
+            strength: i as f64 / total.max(1) as f64,
+            sign: LogSign::Errors,
+            text: format!(
+                "{} logged errors of its own (the deepest service logging errors) in {i} requests of the incident, {b} of the baseline",
+                name(s)
+            ),
+            refs: smallest_three(examples.remove(&s).unwrap_or_default()),
+        })
+        .collect()
+}
+
+/// The three smallest trace ids, so that examples do not depend on hash order.
+fn smallest_three(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort_unstable();
+    ids.truncate(3);
+    ids
+}
+
+/// Per service, the requests it logged in, and per (service, event) the requests that logged it.
+struct EventShares {
+    seen: HashMap<u32, [u64; 2]>,
+    with: HashMap<(u32, u32), [u64; 2]>,
+}
+
+impl EventShares {
+    fn count(requests: &Requests) -> Self {
+        let mut e = EventShares { seen: HashMap::default(), with: HashMap::default() };
+        for r in requests.by_trace.values() {
+            for (&s, tpls) in &r.events {
+                e.seen.entry(s).or_default()[r.side] += 1;
+                for &t in tpls {
+                    e.with.entry((s, t)).or_default()[r.side] += 1;
+                }
+            }
+        }
+        e
+    }
+
+    /// Each (service, event) with enough requests on both sides: shares and the z of the rise.
+    fn compared(&self) -> impl Iterator<Item = (u32, u32, f64, f64, f64)> + '_ {
+        self.with.iter().filter_map(|(&(s, t), n)| {
+            let [nb, ni] = self.seen[&s];
+            if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
+                return None;
+            }
+            let (pb, pi) = (n[0] as f64 / nb as f64, n[1] as f64 / ni as f64);
+            Some((s, t, pb, pi, crate::stats::two_proportion_z(n[0], nb, n[1], ni)))
+        })
+    }
+
+    /// Per service, its usual event that fell most: (fall, event, baseline share, incident share).
+    fn stopped(&self) -> HashMap<u32, (f64, u32, f64, f64)> {
+        let mut out: HashMap<u32, (f64, u32, f64, f64)> = HashMap::default();
+        for (s, t, pb, pi, z) in self.compared() {
+            if event_stopped(pb, pi, -z) {
+                let drop = pb - pi;
+                if out.get(&s).is_none_or(|x| drop > x.0 || (drop == x.0 && t < x.1)) {
+                    out.insert(s, (drop, t, pb, pi));
+                }
+            }
+        }
+        out
+    }
+
+    /// Per service, the new event that rose most where it is the deepest service logging a new
+    /// event in the request (a caller that logs its own new event about a callee's new answer
+    /// inherits it): (rise, event, baseline share, incident share, example traces).
+    fn appeared(
+        &self,
+        requests: &Requests,
+        name: &dyn Fn(u32) -> String,
+        callees: &HashMap<String, Vec<String>>,
+    ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>)> {
+        let new: HashSet<(u32, u32)> =
+            self.compared().filter(|&(_, _, pb, pi, z)| event_appeared(pb, pi, z)).map(|x| (x.0, x.1)).collect();
+        if new.is_empty() {
+            return HashMap::default();
+        }
+        // Per incident request, the services that logged a new event; only the deepest own it.
+        let mut owned: HashMap<(u32, u32), (u64, Vec<String>)> = HashMap::default();
+        for (tr, r) in requests.by_trace.iter().filter(|(_, r)| r.side == 1) {
+            let logging: HashSet<u32> = r
+                .events
+                .iter()
+                .filter(|(&s, tpls)| tpls.iter().any(|&t| new.contains(&(s, t))))
+                .map(|(&s, _)| s)
+                .collect();
+            for s in deepest(&logging, name, callees) {
+                for &t in r.events[&s].iter().filter(|&&t| new.contains(&(s, t))) {
+                    let o = owned.entry((s, t)).or_default();
+                    o.0 += 1;
+                    o.1.push(hex(tr));
+                }
+            }
+        }
+        let mut out: HashMap<u32, (f64, u32, f64, f64, Vec<String>)> = HashMap::default();
+        for ((s, t), (n, refs)) in owned {
+            let [nb, ni] = self.seen[&s];
+            let (pb, pi) = (self.with[&(s, t)][0] as f64 / nb as f64, n as f64 / ni as f64);
+            // The share it owns must itself be a new path's, not a few requests left over.
+            if pi < MIN_APPEARED_EVENT_SHARE {
+                continue;
+            }
+            let rise = pi - pb;
+            if out.get(&s).is_none_or(|x| rise > x.0 || (rise == x.0 && t < x.1)) {
+                out.insert(s, (rise, t, pb, pi, smallest_three(refs)));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_need_ten_and_three_times_the_baseline() {
+        // MIN_OWN_ERROR_LINES: nine errors in a window are background, ten a rise.
+        assert!(!error_lines_rose(0, 9, 1.0));
+        assert!(error_lines_rose(0, 10, 1.0));
+        // ERROR_LINES_RISE: 29 against 10 in as long a baseline is not news; 30 is.
+        assert!(!error_lines_rose(10, 29, 1.0));
+        assert!(error_lines_rose(10, 30, 1.0));
+        // ERROR_LINES_MAX_P: twelve against three is chance among many services.
+        assert!(!error_lines_rose(3, 12, 1.0));
+        assert!(error_lines_rose(0, 12, 1.0));
+        // The baseline is scaled to the incident's length: 10 lines in a baseline ten times as
+        // long are one in the incident's time.
+        assert!(error_lines_rose(10, 10, 0.1));
+    }
+
+    #[test]
+    fn an_event_stops_when_a_usual_one_halves_significantly() {
+        // MIN_USUAL_EVENT_SHARE: an event of a rare path (29% of requests) says nothing missing.
+        assert!(!event_stopped(0.29, 0.0, 10.0));
+        assert!(event_stopped(0.3, 0.0, 10.0));
+        // STOPPED_EVENT_FRACTION: down to half is stopped, to 60% is not.
+        assert!(event_stopped(0.8, 0.4, 10.0));
+        assert!(!event_stopped(0.8, 0.48, 10.0));
+        // STOPPED_EVENT_Z: a fall on a handful of requests is not significant.
+        assert!(!event_stopped(0.8, 0.0, 3.9));
+    }
+
+    /// `front` calls `back`; in the incident both log errors in the same requests: the errors are
+    /// `back`'s own (the deepest), `front`'s are inherited. Below `MIN_OWN_ERROR_LINES` nothing is
+    /// accused.
+    #[test]
+    fn own_error_lines_accuse_the_deepest_service() {
+        let build = |incident_requests: u8| {
+            let mut t = LogTable::default();
+            let (front, back) = (t.names.intern("front"), t.names.intern("back"));
+            let mut add = |time: i64, svc: u32, error: bool, trace: u8, body: &str| {
+                t.time.push(time);
+                t.service.push(svc);
+                t.instance.push(svc);
+                t.error.push(error);
+                t.body.push(body.to_string());
+                t.trace_id.push(Some([trace; 16]));
+                t.corr.push(vec![]);
+            };
+            for k in 0..20u8 {
+                add(k as i64, front, false, k, "request served");
+            }
+            for k in 0..incident_requests {
+                add(100 + k as i64, back, true, 100 + k, "ledger locked");
+                add(100 + k as i64, front, true, 100 + k, "invalid response from server");
+            }
+            t
+        };
+        let callees = HashMap::from_iter([("front".to_string(), vec!["back".to_string()])]);
+        for (n, accused) in [(12u8, vec!["back"]), (5, vec![])] {
+            let t = build(n);
+            let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+            let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
+            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
+            let errors: Vec<&str> = got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
+            assert_eq!(errors, accused, "{n} requests");
+        }
+    }
+
+    #[test]
+    fn an_event_appears_when_a_new_one_is_logged_in_a_fifth_of_requests() {
+        // MAX_NEW_EVENT_SHARE: a path 6% of requests took before is known.
+        assert!(!event_appeared(0.06, 0.5, 10.0));
+        assert!(event_appeared(0.05, 0.5, 10.0));
+        // MIN_APPEARED_EVENT_SHARE: a new event in 19% of requests is a rare path, in 20% a new one.
+        assert!(!event_appeared(0.0, 0.19, 10.0));
+        assert!(event_appeared(0.0, 0.2, 10.0));
+        // EVENT_CHANGE_Z: on a handful of requests it is not significant.
+        assert!(!event_appeared(0.0, 0.5, 3.9));
+    }
+
+    /// `front` calls `back`. In the incident, half of the requests take another path: `back`
+    /// logs a new event, and `front` a new event of its own about it. `back` is the deepest, so it
+    /// is accused and `front` is not; on a healthy run nothing is.
+    #[test]
+    fn a_new_event_accuses_the_deepest_service_logging_one() {
+        let build = |fault: bool| {
+            let mut t = LogTable::default();
+            let (front, back) = (t.names.intern("front"), t.names.intern("back"));
+            let mut add = |time: i64, svc: u32, trace: u8, body: &str| {
+                t.time.push(time);
+                t.service.push(svc);
+                t.instance.push(svc);
+                t.error.push(false);
+                t.body.push(body.to_string());
+                t.trace_id.push(Some([trace; 16]));
+                t.corr.push(vec![]);
+            };
+            for k in 0..80u8 {
+                let (time, other) = if k < 40 { (k as i64, false) } else { (60 + k as i64, fault && k % 2 == 0) };
+                add(time, back, k, "price looked up");
+                add(time, front, k, "order placed");
+                if other {
+                    add(time, back, k, "price missing, default used");
+                    add(time, front, k, "order total is zero");
+                }
+            }
+            t
+        };
+        let callees = HashMap::from_iter([("front".to_string(), vec!["back".to_string()])]);
+        for (fault, accused) in [(true, vec!["back"]), (false, vec![])] {
+            let t = build(fault);
+            let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+            let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
+            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
+            let who: Vec<&str> = got.iter().map(|s| s.service.as_str()).collect();
+            assert_eq!(who, accused, "fault {fault}: {got:?}");
+            if fault {
+                assert_eq!(got[0].sign, LogSign::Appeared);
+                assert!(got[0].text.contains("price missing"), "{}", got[0].text);
+                assert_eq!(got[0].refs.len(), 3);
+            }
+        }
+    }
+}
