@@ -41,7 +41,7 @@ pub use inputs::{Inputs, LogTable, MetricTable};
 pub use investigate::{investigate, InvestigateError, Options};
 pub use pattern::{EvidenceKind, Pattern};
 pub use plan::TimeRange;
-pub use red::{red_series, Bucket, SeriesKey};
+pub use red::{red_by_service, red_series, Bucket, SeriesKey};
 pub use report::Report;
 pub use spans::SpanTable;
 

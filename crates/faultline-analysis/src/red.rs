@@ -49,11 +49,28 @@ pub fn answers_requests(t: &SpanTable, i: usize, parent_service: Option<u32>) ->
 /// RED series over `[from, to)` in buckets of `bucket_ns`, every bucket present (empty ones with
 /// zero counts) so that series line up.
 pub fn red_series(t: &SpanTable, from: i64, to: i64, bucket_ns: i64) -> BTreeMap<SeriesKey, Vec<Bucket>> {
+    red_series_by(t, from, to, bucket_ns, |i| (t.service[i], t.operation[i]))
+}
+
+/// RED series per service (all its operations together), as [`red_series`].
+pub fn red_by_service(t: &SpanTable, from: i64, to: i64, bucket_ns: i64) -> BTreeMap<u32, Vec<Bucket>> {
+    red_series_by(t, from, to, bucket_ns, |i| t.service[i])
+}
+
+/// RED series keyed by `key_of(span index)`: per (service, operation), per service, or one for
+/// the whole system.
+pub fn red_series_by<K: Ord + Copy>(
+    t: &SpanTable,
+    from: i64,
+    to: i64,
+    bucket_ns: i64,
+    key_of: impl Fn(usize) -> K,
+) -> BTreeMap<K, Vec<Bucket>> {
     let n_buckets = ((to - from + bucket_ns - 1) / bucket_ns).max(1) as usize;
     let span_service: crate::hash::HashMap<([u8; 16], [u8; 8]), u32> =
         (0..t.len()).map(|i| ((t.trace_id[i], t.span_id[i]), t.service[i])).collect();
-    let mut durations: BTreeMap<SeriesKey, Vec<Vec<i64>>> = BTreeMap::new();
-    let mut out: BTreeMap<SeriesKey, Vec<Bucket>> = BTreeMap::new();
+    let mut durations: BTreeMap<K, Vec<Vec<i64>>> = BTreeMap::new();
+    let mut out: BTreeMap<K, Vec<Bucket>> = BTreeMap::new();
     for i in 0..t.len() {
         if t.start[i] < from || t.start[i] >= to {
             continue;
@@ -62,7 +79,7 @@ pub fn red_series(t: &SpanTable, from: i64, to: i64, bucket_ns: i64) -> BTreeMap
         if !answers_requests(t, i, parent_service) {
             continue;
         }
-        let key = (t.service[i], t.operation[i]);
+        let key = key_of(i);
         let b = ((t.start[i] - from) / bucket_ns) as usize;
         let buckets = out.entry(key).or_insert_with(|| {
             (0..n_buckets)
@@ -122,5 +139,10 @@ mod tests {
         let inv = t.names.get("inventory").unwrap();
         assert!(series.keys().any(|k| k.0 == inv));
         assert!(!series.keys().any(|k| t.names.name(k.1).starts_with("send ")));
+        // Per service, the operations add up.
+        let by_service = red_by_service(&t, from, from + 60 * minute, minute);
+        let count = |b: &[Bucket]| b.iter().map(|x| x.count).sum::<u64>();
+        let ops: u64 = series.iter().filter(|(k, _)| k.0 == fe).map(|(_, b)| count(b)).sum();
+        assert_eq!(count(&by_service[&fe]), ops);
     }
 }

@@ -3,7 +3,7 @@
 use crate::page::Key;
 use crate::QueryError;
 use faultline_model::schema::{spans_from_batch, Table};
-use faultline_model::{Span, StatusCode, TraceId};
+use faultline_model::{Span, SpanId, StatusCode, TraceId};
 use faultline_store::{Scan, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,6 +20,9 @@ pub struct TreeSpan {
     pub depth: usize,
     /// The parent span id is set but no such span is in the trace.
     pub orphan: bool,
+    /// On the trace's critical path: the chain of spans the root waited on, each the child that
+    /// finished last before the time its parent (or a later sibling on the path) began waiting.
+    pub critical: bool,
     #[serde(flatten)]
     pub span: Span,
 }
@@ -54,6 +57,7 @@ pub fn trace_tree(trace_id: TraceId, mut spans: Vec<Span>) -> TraceTree {
             out.push((i, 0));
         }
     }
+    let critical = critical_path(&spans, &children, &roots);
     let mut spans: Vec<Option<Span>> = spans.into_iter().map(Some).collect();
     TraceTree {
         trace_id,
@@ -62,10 +66,37 @@ pub fn trace_tree(trace_id: TraceId, mut spans: Vec<Span>) -> TraceTree {
             .map(|(i, depth)| {
                 let span = spans[i].take().expect("each span once");
                 let orphan = span.parent_span_id.is_some_and(|p| !ids.contains(&p));
-                TreeSpan { depth, orphan, span }
+                TreeSpan { depth, orphan, critical: critical[i], span }
             })
             .collect(),
     }
+}
+
+/// The critical path of the longest root's tree, as Jaeger draws it: from the root's end, the
+/// child that finished last, then the children that finished before that one started, and so on
+/// down each of them. `children` holds indices into `spans`.
+fn critical_path(spans: &[Span], children: &HashMap<SpanId, Vec<usize>>, roots: &[usize]) -> Vec<bool> {
+    let mut on = vec![false; spans.len()];
+    let Some(&root) = roots.iter().max_by_key(|&&i| spans[i].end_unix_nano - spans[i].start_unix_nano) else {
+        return on;
+    };
+    let mut stack = vec![root];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut on[i], true) {
+            continue;
+        }
+        let mut kids: Vec<usize> = children.get(&spans[i].span_id).cloned().unwrap_or_default();
+        kids.sort_by_key(|&k| std::cmp::Reverse(spans[k].end_unix_nano));
+        let mut until = spans[i].end_unix_nano;
+        for k in kids {
+            // A child that ends after its parent (clock skew, async work) still bounds it.
+            if spans[k].end_unix_nano <= until || until == spans[i].end_unix_nano {
+                stack.push(k);
+                until = spans[k].start_unix_nano;
+            }
+        }
+    }
+    on
 }
 
 /// Loads one trace.
@@ -261,4 +292,49 @@ pub async fn services_and_operations(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_model::SpanKind;
+
+    fn span(id: u8, parent: Option<u8>, start: i64, end: i64) -> Span {
+        Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 0,
+            name: format!("s{id}"),
+            kind: SpanKind::Internal,
+            start_unix_nano: start,
+            end_unix_nano: end,
+            status_code: StatusCode::Unset,
+            status_message: String::new(),
+            attributes: Default::default(),
+            events: vec![],
+            links: vec![],
+            resource: Default::default(),
+        }
+    }
+
+    /// Root 0..100 calls a (0..30) and b (10..40) in parallel, then c (50..90), which calls d
+    /// (55..60). The path: the root, c (last to end), then b (ended before c began; a ended
+    /// before b ended but overlaps it: b is what the root waited on), and d within c.
+    #[test]
+    fn the_critical_path_follows_what_each_span_waited_on() {
+        let tree = trace_tree(
+            TraceId([1; 16]),
+            vec![
+                span(1, None, 0, 100),
+                span(2, Some(1), 0, 30),
+                span(3, Some(1), 10, 40),
+                span(4, Some(1), 50, 90),
+                span(5, Some(4), 55, 60),
+            ],
+        );
+        let on: Vec<&str> = tree.spans.iter().filter(|s| s.critical).map(|s| s.span.name.as_str()).collect();
+        assert_eq!(on, ["s1", "s3", "s4", "s5"]);
+    }
 }

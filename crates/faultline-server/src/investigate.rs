@@ -230,3 +230,19 @@ pub async fn handler(
     report.stats.elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
     Ok(Json(report))
 }
+
+/// `GET /api/v1/postmortem` (the parameters of `/api/v1/investigate`): the investigation as a
+/// Markdown post-mortem draft, its charts inline as SVG data URIs, as `faultline investigate
+/// --format markdown` prints it.
+pub async fn postmortem_handler(
+    State(st): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    use base64::Engine;
+    let r = Request::from_params(&p)?;
+    let report = run(&st.store, &r).await?;
+    let md = faultline_analysis::postmortem::render_markdown(&report, &|_, svg| {
+        format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg))
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md))
+}

@@ -16,9 +16,11 @@ pub mod investigate;
 pub mod jaeger;
 pub mod jaeger_v3;
 pub mod otlp_http;
+pub mod overview;
 pub mod queries;
 pub mod skew;
 pub mod telemetry;
+pub mod ui;
 
 use axum::response::IntoResponse;
 use axum::Router;
@@ -90,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(jaeger::routes())
         .merge(jaeger_v3::routes())
+        .merge(ui::routes())
         .fallback(|uri: axum::http::Uri| async move {
             AppError::not_found(format!("no such route: {} (see docs/api.md)", uri.path()))
         })

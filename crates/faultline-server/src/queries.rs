@@ -29,7 +29,7 @@ pub fn default_query_slots() -> usize {
 /// Whether a request reads (and is bounded here) rather than writes or probes.
 fn is_read(method: &Method, path: &str) -> bool {
     match *method {
-        Method::GET => !matches!(path, "/metrics" | "/healthz"),
+        Method::GET => !matches!(path, "/metrics" | "/healthz") && !crate::ui::is_page_or_asset(path),
         Method::POST => path.starts_with("/jaeger/api/v3/"),
         _ => false,
     }
