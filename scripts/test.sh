@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of faultline on a fresh machine: installs what the tests need (a Python virtualenv
-# with the OpenTelemetry SDK), then formatting, lints, Rust tests, and the end-to-end tests that
-# drive the real binary with real OpenTelemetry clients.
+# Runs every test of faultline on a fresh machine: installs what the tests need (Node.js packages of
+# the web UI, a Python virtualenv with the OpenTelemetry SDK, Debian's Chromium), then formatting,
+# lints, Rust tests, and the end-to-end tests that drive the real binary with real OpenTelemetry
+# clients and a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/faultline-target}"
@@ -12,6 +13,20 @@ export INSTA_WORKSPACE_ROOT="$PWD"
 VENV="${FAULTLINE_VENV:-$HOME/.cache/faultline-venv}"
 
 step() { printf '\n== %s ==\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+step "web UI: Node.js packages and type check"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt_install nodejs npm
+fi
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit)
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -34,3 +49,10 @@ fi
 
 step "end-to-end tests (OpenTelemetry SDK, crash recovery)"
 "$VENV/bin/python" -m pytest -q tests/python
+
+step "web UI end-to-end tests (Chromium, playwright-core)"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  apt_install chromium
+fi
+(cd ui && node --test e2e/)

@@ -107,8 +107,13 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         server.await??;
         return Ok(());
     }
+    let ui = if faultline_ui::built() {
+        format!("web UI {base}/  (the investigation: {base}/investigate)")
+    } else {
+        "web UI not built (Node.js was missing at build time)".to_string()
+    };
     eprintln!(
-        "\nfaultline is running: API {base}/api/v1  (try: faultline investigate --server {base})\n\
+        "\nfaultline is running: {ui}\nAPI {base}/api/v1  (try: faultline investigate --server {base})\n\
          OTLP/HTTP {}  OTLP/gRPC {}  data {}\nCtrl-C to stop.",
         otlp_http.map(|a| a.to_string()).unwrap_or_else(|| format!("{api} (/v1/*)")),
         grpc.map(|a| a.to_string()).unwrap_or_else(|| "off (port busy)".into()),

@@ -219,7 +219,10 @@ pub async fn templates(State(st): State<AppState>, Query(p): Params) -> Result<J
             if side == 1 {
                 c.errors += logs.error[k] as u64;
                 *c.services.entry(svc.to_string()).or_default() += 1;
-                *c.instances.entry(logs.names.name(logs.instance[k]).to_string()).or_default() += 1;
+                let instance = logs.names.name(logs.instance[k]);
+                if !instance.is_empty() {
+                    *c.instances.entry(instance.to_string()).or_default() += 1;
+                }
                 if c.trace.is_none() {
                     c.trace = logs.trace_id[k].map(|t| t.iter().map(|b| format!("{b:02x}")).collect());
                 }

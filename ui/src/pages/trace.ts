@@ -99,12 +99,9 @@ export function waterfall(t: Tree, details: HTMLElement | null): HTMLElement {
   const refresh = () => {
     let hideDeeperThan = Infinity;
     spans.forEach((sp, k) => {
-      if (sp.depth > hideDeeperThan) {
-        rows[k].hidden = true;
-        return;
-      }
-      hideDeeperThan = collapsed.has(k) ? sp.depth : Infinity;
-      rows[k].hidden = false;
+      const hide = sp.depth > hideDeeperThan;
+      if (rows[k].hidden !== hide) rows[k].hidden = hide;
+      if (!hide) hideDeeperThan = collapsed.has(k) ? sp.depth : Infinity;
     });
   };
   spans.forEach((s, i) => {
