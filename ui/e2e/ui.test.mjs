@@ -132,12 +132,15 @@ async function newPage() {
   return { page, problems };
 }
 
+/// Pages whose whole length is a long list: their screenshot is the first screen.
+const LONG = new Set(["traces", "logs"]);
+
 async function open(page, url, ready, name) {
   const t0 = Date.now();
   await page.goto(url);
   await page.waitForSelector(ready, { timeout: WAIT_MS });
   timings.push([name, Date.now() - t0]);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: !LONG.has(name) });
 }
 
 function win(s) {
