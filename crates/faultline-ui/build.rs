@@ -63,7 +63,8 @@ fn build(ui: &Path, dest: &Path) -> Vec<PathBuf> {
 }
 
 fn write_assets(out: &Path, files: &[PathBuf]) {
-    let mut src = String::from("/// The UI's files: (name, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut src =
+        String::from("/// The UI's files: (name, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
     for f in files {
         let name = f.file_name().and_then(|n| n.to_str()).expect("bundle file names are UTF-8");
         src.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", f.display().to_string()));

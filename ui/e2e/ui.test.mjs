@@ -246,6 +246,26 @@ test("markup in telemetry shows as text and runs nothing", async () => {
   await page.close();
 });
 
+test("a 100,000-point metric series draws", async () => {
+  const s = servers.lb;
+  const end = Date.now() - 60_000;
+  const dataPoints = [];
+  for (let i = 0; i < 100_000; i++) {
+    dataPoints.push({ timeUnixNano: String(BigInt(end - (100_000 - i) * 100) * 1_000_000n), asDouble: Math.sin(i / 500) * 10 + (i % 97) / 10 });
+  }
+  const r = await fetch(`${s.otlp}/v1/metrics`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ resourceMetrics: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "e2e-shop" } }] }, scopeMetrics: [{ metrics: [{ name: "e2e.queue.depth", gauge: { dataPoints } }] }] }] }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  const { page, problems } = await newPage();
+  await open(page, `${s.base}/metric?name=e2e.queue.depth&from=-4h`, "[data-testid=metric-chart] canvas", "metric-100k-points");
+  assert.match(await page.textContent("main"), /100000 points/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("a 10,000-span trace opens and collapses", async () => {
   const s = servers.lb;
   const id = "e2e00000000000000000000000010000";

@@ -11,6 +11,7 @@ import { trace } from "./pages/trace";
 import { compare } from "./pages/compare";
 import { logs } from "./pages/logs";
 import { changes } from "./pages/changes";
+import { metric } from "./pages/metric";
 
 export type View = (root: HTMLElement, q: URLSearchParams, path: string) => Promise<void> | void;
 
@@ -119,7 +120,8 @@ async function render(): Promise<void> {
   let view: View | undefined = VIEWS.find(([p]) => p === path)?.[2];
   if (path.startsWith("/trace/")) view = trace;
   if (path === "/compare") view = compare;
-  document.title = `faultline · ${VIEWS.find(([p]) => p === path)?.[1] ?? (path.startsWith("/trace/") ? "Trace" : "Compare")}`;
+  if (path === "/metric") view = metric;
+  document.title = `faultline · ${VIEWS.find(([p]) => p === path)?.[1] ?? (path.startsWith("/trace/") ? "Trace" : path === "/metric" ? "Metric" : "Compare")}`;
   if (!view) {
     main.append(h("p", null, "No such page. "), link("/", "Back to the overview"));
     return;

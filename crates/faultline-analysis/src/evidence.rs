@@ -24,6 +24,32 @@ pub fn message_pattern(msg: &str) -> Option<Pattern> {
     }
 }
 
+/// A reference to a metric series, as evidence carries it beside trace and change ids: the query
+/// string of `/api/v1/metrics` that reads it (`metric?name=...&service=...&instance=...`).
+pub fn metric_ref(name: &str, service: &str, instance: &str) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut r = format!("metric?name={}&service={}", enc(name), enc(service));
+    if !instance.is_empty() {
+        r.push_str(&format!("&instance={}", enc(instance)));
+    }
+    r
+}
+
+/// Whether an evidence ref names a metric series: a link for the UI and the API, which the text
+/// reports leave out (their text names the series already).
+pub fn is_metric_ref(r: &str) -> bool {
+    r.starts_with("metric?")
+}
+
 /// How one metric series moved between two windows.
 #[derive(Debug, Clone)]
 pub struct Move {
@@ -34,6 +60,16 @@ pub struct Move {
     /// out for two points.
     pub moved_at: Option<i64>,
     pub score: f64,
+}
+
+#[cfg(test)]
+#[test]
+fn metric_refs_are_query_strings() {
+    assert_eq!(
+        metric_ref("cpu usage", "cart", "cart-1"),
+        "metric?name=cpu%20usage&service=cart&instance=cart-1"
+    );
+    assert_eq!(metric_ref("a&b=c", "s", ""), "metric?name=a%26b%3Dc&service=s");
 }
 
 pub(crate) fn window_values(s: &[(i64, f64)], w: (i64, i64)) -> Vec<f64> {

@@ -192,14 +192,14 @@ pub fn render_markdown(r: &Report, chart_ref: &dyn Fn(&str, &str) -> String) -> 
         }
         let _ = writeln!(o, "Evidence:\n");
         for e in &c.evidence {
-            let refs = if e.refs.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (e.g. {})",
-                    e.refs.iter().take(3).map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
-                )
-            };
+            let refs: Vec<String> = e
+                .refs
+                .iter()
+                .filter(|r| !crate::evidence::is_metric_ref(r))
+                .take(3)
+                .map(|r| format!("`{r}`"))
+                .collect();
+            let refs = if refs.is_empty() { String::new() } else { format!(" (e.g. {})", refs.join(", ")) };
             let _ = writeln!(o, "- *{}*: {}{refs}", e.signal, e.text);
         }
         o.push('\n');

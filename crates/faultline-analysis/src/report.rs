@@ -291,8 +291,14 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
         for e in &c.evidence {
             let _ = writeln!(o, "   - {:<8} {}", e.signal, e.text);
-            if !e.refs.is_empty() {
-                let refs: Vec<&str> = e.refs.iter().take(3).map(|s| s.as_str()).collect();
+            let refs: Vec<&str> = e
+                .refs
+                .iter()
+                .filter(|r| !crate::evidence::is_metric_ref(r))
+                .take(3)
+                .map(|s| s.as_str())
+                .collect();
+            if !refs.is_empty() {
                 let _ = writeln!(o, "     {:<8} {}", "", paint("2", &format!("e.g. {}", refs.join(" "))));
             }
         }

@@ -110,7 +110,13 @@ struct Requests {
 }
 
 impl Requests {
-    fn read(logs: &LogTable, log_traces: &[Option<[u8; 16]>], tpl: &LogTemplates, w: (i64, i64), i: (i64, i64)) -> Self {
+    fn read(
+        logs: &LogTable,
+        log_traces: &[Option<[u8; 16]>],
+        tpl: &LogTemplates,
+        w: (i64, i64),
+        i: (i64, i64),
+    ) -> Self {
         let mut r = Requests { by_trace: HashMap::default(), untraced_errors: HashMap::default() };
         for k in 0..logs.len() {
             let side = match crate::localise::side_at(logs.time[k], w, i) {
@@ -153,8 +159,15 @@ fn reaches(callees: &HashMap<String, Vec<String>>, a: &str, b: &str) -> bool {
 }
 
 /// The services of `set` that reach no other one of it: the deepest, whose sign is their own.
-fn deepest(set: &HashSet<u32>, name: &dyn Fn(u32) -> String, callees: &HashMap<String, Vec<String>>) -> Vec<u32> {
-    set.iter().copied().filter(|&s| !set.iter().any(|&o| o != s && reaches(callees, &name(s), &name(o)))).collect()
+fn deepest(
+    set: &HashSet<u32>,
+    name: &dyn Fn(u32) -> String,
+    callees: &HashMap<String, Vec<String>>,
+) -> Vec<u32> {
+    set.iter()
+        .copied()
+        .filter(|&s| !set.iter().any(|&o| o != s && reaches(callees, &name(s), &name(o))))
+        .collect()
 }
 
 /// Services accused by their logs, strongest first (see the module's documentation).
@@ -200,7 +213,14 @@ pub fn log_suspects(
 
 /// Adds a sign to a service's suspicion: its text joins the one there, its strength counts when
 /// it is the first sign.
-fn add(out: &mut Vec<LogSuspect>, service: String, strength: f64, sign: LogSign, text: String, refs: Vec<String>) {
+fn add(
+    out: &mut Vec<LogSuspect>,
+    service: String,
+    strength: f64,
+    sign: LogSign,
+    text: String,
+    refs: Vec<String>,
+) {
     match out.iter_mut().find(|x| x.service == service) {
         Some(x) => {
             x.text = format!("{}; {text}", x.text);
@@ -313,8 +333,11 @@ impl EventShares {
         name: &dyn Fn(u32) -> String,
         callees: &HashMap<String, Vec<String>>,
     ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>)> {
-        let new: HashSet<(u32, u32)> =
-            self.compared().filter(|&(_, _, pb, pi, z)| event_appeared(pb, pi, z)).map(|x| (x.0, x.1)).collect();
+        let new: HashSet<(u32, u32)> = self
+            .compared()
+            .filter(|&(_, _, pb, pi, z)| event_appeared(pb, pi, z))
+            .map(|x| (x.0, x.1))
+            .collect();
         if new.is_empty() {
             return HashMap::default();
         }
@@ -416,7 +439,8 @@ mod tests {
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
             let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
-            let errors: Vec<&str> = got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
+            let errors: Vec<&str> =
+                got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
             assert_eq!(errors, accused, "{n} requests");
         }
     }
@@ -451,7 +475,8 @@ mod tests {
                 t.corr.push(vec![]);
             };
             for k in 0..80u8 {
-                let (time, other) = if k < 40 { (k as i64, false) } else { (60 + k as i64, fault && k % 2 == 0) };
+                let (time, other) =
+                    if k < 40 { (k as i64, false) } else { (60 + k as i64, fault && k % 2 == 0) };
                 add(time, back, k, "price looked up");
                 add(time, front, k, "order placed");
                 if other {

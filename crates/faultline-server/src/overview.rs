@@ -46,8 +46,10 @@ fn window_of(st: &AppState, r: &Request) -> Result<(i64, i64), AppError> {
 }
 
 async fn load_spans(st: &AppState, from: i64, to: i64) -> Result<SpanTable, AppError> {
-    let batches =
-        st.store.scan(&Scan::new(Table::Spans).time(from, to).columns(faultline_analysis::spans::COLUMNS)).await?;
+    let batches = st
+        .store
+        .scan(&Scan::new(Table::Spans).time(from, to).columns(faultline_analysis::spans::COLUMNS))
+        .await?;
     tokio::task::spawn_blocking(move || SpanTable::from_batches(&batches))
         .await
         .map_err(|e| AppError::new(crate::error::ErrorCode::Internal, format!("reading spans failed: {e}")))
@@ -107,12 +109,16 @@ pub async fn red(State(st): State<AppState>, Query(p): Params) -> Result<Json<Va
         .collect();
     // All services' requests together: the system's error rate, under the changes timeline.
     let all = faultline_analysis::red::red_series_by(&t, from, to, step, |_| ());
-    let total: Vec<Value> = all.values().next().map(|b| b.iter().map(bucket_json).collect()).unwrap_or_default();
+    let total: Vec<Value> =
+        all.values().next().map(|b| b.iter().map(bucket_json).collect()).unwrap_or_default();
     Ok(Json(json!({"from": from, "to": to, "step_ns": step, "services": services, "total": total})))
 }
 
+/// An edge of the map: caller, callee, figures, and whether the callee is uninstrumented.
+type MapEdge = (String, String, Value, bool);
+
 /// One window's edges and nodes, keyed by names.
-fn map_of(t: &SpanTable, from: i64, to: i64) -> (Vec<(String, String, Value, bool)>, HashMap<String, Value>) {
+fn map_of(t: &SpanTable, from: i64, to: i64) -> (Vec<MapEdge>, HashMap<String, Value>) {
     let secs = (to - from) as f64 / 1e9;
     let edges = faultline_analysis::dependency_map(t, from, to)
         .into_iter()
@@ -157,7 +163,8 @@ pub async fn map(State(st): State<AppState>, Query(p): Params) -> Result<Json<Va
         }
         None => (HashMap::new(), HashMap::new()),
     };
-    let mut names: std::collections::BTreeMap<String, bool> = nodes.keys().map(|n| (n.clone(), false)).collect();
+    let mut names: std::collections::BTreeMap<String, bool> =
+        nodes.keys().map(|n| (n.clone(), false)).collect();
     for (a, b, _, virt) in &edges {
         names.entry(a.clone()).or_insert(false);
         let v = names.entry(b.clone()).or_insert(*virt);

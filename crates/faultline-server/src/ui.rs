@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 
 /// The views' paths: each is a page of the UI, its state in the query string.
-const PAGES: &[&str] = &["/", "/investigate", "/map", "/traces", "/compare", "/logs", "/changes"];
+const PAGES: &[&str] = &["/", "/investigate", "/map", "/traces", "/compare", "/logs", "/changes", "/metric"];
 
 /// Whether `path` is a page or a file of the UI (not a read of data: no query slot needed).
 pub fn is_page_or_asset(path: &str) -> bool {
@@ -27,7 +27,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 /// The headers every UI response carries.
 fn secured(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(faultline_ui::CONTENT_SECURITY_POLICY));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(faultline_ui::CONTENT_SECURITY_POLICY),
+    );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -37,7 +40,9 @@ fn secured(mut r: Response) -> Response {
 fn page() -> Response {
     let r = match faultline_ui::index() {
         Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        None => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], faultline_ui::NOT_BUILT).into_response(),
+        None => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], faultline_ui::NOT_BUILT).into_response()
+        }
     };
     secured(r)
 }
@@ -45,7 +50,9 @@ fn page() -> Response {
 async fn asset(Path(file): Path<String>) -> Response {
     // Names are looked up in the embedded list: nothing reaches the file system.
     let r = match faultline_ui::asset(&file) {
-        Some((bytes, ct)) => ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "no-cache")], bytes).into_response(),
+        Some((bytes, ct)) => {
+            ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+        }
         None => (StatusCode::NOT_FOUND, format!("no UI file named {file:?}")).into_response(),
     };
     secured(r)

@@ -44,6 +44,10 @@ export function range(q: URLSearchParams): { from?: string; to?: string } {
 /// A trace id as a link to its waterfall; a change id to the changes view; other text as is.
 export function refLink(r: string): Child {
   if (/^[0-9a-f]{32}$/.test(r)) return link(`/trace/${r}`, r.slice(0, 12) + "…");
+  if (r.startsWith("metric?")) {
+    const name = new URLSearchParams(r.slice("metric?".length)).get("name") ?? "metric";
+    return link(`/${r}`, `${name} series`);
+  }
   return link(`/changes?id=${encodeURIComponent(r)}`, r);
 }
 

@@ -106,6 +106,7 @@ function renderReport(rep: Report, p: Record<string, string | undefined>): Child
           ),
         )
       : null,
+    correlated(rep),
     rep.suggested_actions.length ? section("Suggested actions", h("ul", null, ...rep.suggested_actions.map((a) => h("li", null, a)))) : null,
     section("Timeline", h("ul", { class: "timeline" }, ...rep.timeline.map((t) => h("li", null, h("span", { class: "muted" }, fmtTime(t.at)), " ", h("span", { class: "chip" }, t.signal), " ", t.text)))),
     verifyBox(rep),
@@ -238,4 +239,22 @@ function verifyBox(rep: Report): HTMLElement {
     h("button", { type: "submit" }, "Verify"),
   );
   return section("Verify a fix", h("p", { class: "muted" }, "After a fix or a rollback: compare the time since then with the healthy baseline."), f, out);
+}
+
+function correlated(rep: Report): HTMLElement | null {
+  const m = rep.correlated_metrics ?? [];
+  if (!m.length) return null;
+  return section(
+    "Metrics that moved with the incident",
+    table(
+      ["metric", "where", "baseline → incident", "moved at", "lead"],
+      m.map((x) => [
+        link(url("/metric", { name: x.metric, service: x.service, instance: x.instance ?? undefined, from: rep.baseline?.from ?? rep.window.from, to: rep.window.to }), x.metric),
+        x.instance ? `${x.service} / ${x.instance}` : x.service,
+        `${x.baseline.toPrecision(4)} → ${x.incident.toPrecision(4)}`,
+        x.moved_at ? fmtTime(x.moved_at) : "",
+        x.lead_seconds === null ? "" : x.lead_seconds > 0 ? `${x.lead_seconds.toFixed(0)} s before the symptom` : `${(-x.lead_seconds).toFixed(0)} s after`,
+      ]),
+    ),
+  );
 }

@@ -41,14 +41,24 @@ impl Detector for LogSuspects {
                 // most often a caller logging its callee's failure (an uninstrumented one's):
                 // support only.
                 f.role = Role::Support { alone: Some(LOG_ALONE_WEIGHT * ls.strength) };
-                f.pattern(if ls.sign == LogSign::Errors { Pattern::CodeException } else { Pattern::BadResponse });
+                f.pattern(if ls.sign == LogSign::Errors {
+                    Pattern::CodeException
+                } else {
+                    Pattern::BadResponse
+                });
                 f.summary = match ls.sign {
                     LogSign::Errors => format!("{} logs errors of its own", ls.service),
                     LogSign::Stopped => {
-                        format!("{}'s requests stopped part-way: events it always logged are missing", ls.service)
+                        format!(
+                            "{}'s requests stopped part-way: events it always logged are missing",
+                            ls.service
+                        )
                     }
                     LogSign::Appeared => {
-                        format!("{}'s requests took another path: it logs events it did not log before", ls.service)
+                        format!(
+                            "{}'s requests took another path: it logs events it did not log before",
+                            ls.service
+                        )
                     }
                 };
                 f.evidence(EvidenceKind::Logs, ls.text, ls.refs);

@@ -61,6 +61,8 @@ pub struct MetricSuspect {
     /// `latency`, `CPU`, `errors`, ...
     pub what: &'static str,
     pub text: String,
+    /// The series that moved (`crate::evidence::metric_ref`).
+    pub series: String,
 }
 
 /// The strongest bad move of each service's metrics, strongest first.
@@ -131,6 +133,7 @@ pub fn metric_suspects(m: &MetricTable, baseline: (i64, i64), incident: (i64, i6
                 instance: if alone { key.instance.clone() } else { String::new() },
                 strength,
                 what: role.what,
+                series: crate::evidence::metric_ref(&key.name, &key.service, &key.instance),
                 text: format!(
                     "{} of {who}: {} -> {} ({} baseline deviations)",
                     key.name,
@@ -203,7 +206,7 @@ pub fn metric_finding(m: &MetricSuspect, weight: f64) -> Finding {
         _ => Pattern::LatencyInjection,
     });
     f.summary = format!("{}'s own {} moved: {}", m.service, m.what, m.text);
-    f.evidence(EvidenceKind::Metrics, m.text.clone(), vec![]);
+    f.evidence(EvidenceKind::Metrics, m.text.clone(), vec![m.series.clone()]);
     f
 }
 
