@@ -3,6 +3,7 @@
 
 import "./style.css";
 import { h, clear, link, setRouter, go } from "./dom";
+import { token, setToken } from "./api";
 import { overview } from "./pages/overview";
 import { investigation } from "./pages/investigate";
 import { serviceMap } from "./pages/map";
@@ -92,6 +93,33 @@ function header(path: string, q: URLSearchParams): HTMLElement {
     },
     "◐",
   );
+  const key = h(
+    "button",
+    {
+      class: "theme",
+      title: token() ? "Access token set: click to change or clear it" : "Set the access token (for a server that asks for one)",
+      "aria-label": "access token",
+      onclick: () => {
+        const box = h("input", { type: "password", placeholder: "access token (empty to clear)", "aria-label": "access token" });
+        const f = h(
+          "form",
+          {
+            class: "picker",
+            onsubmit: (e) => {
+              e.preventDefault();
+              setToken(box.value.trim() || null);
+              go(location.pathname + location.search);
+            },
+          },
+          box,
+          h("button", { type: "submit" }, "Save"),
+        );
+        key.replaceWith(f);
+        box.focus();
+      },
+    },
+    "🔑",
+  );
   return h(
     "header",
     null,
@@ -106,6 +134,7 @@ function header(path: string, q: URLSearchParams): HTMLElement {
       }),
     ),
     timePicker(q),
+    key,
     theme,
   );
 }

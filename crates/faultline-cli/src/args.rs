@@ -53,6 +53,40 @@ pub enum Command {
         #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
         data_dir: PathBuf,
     },
+    /// Check a config file of `faultline serve`: what it sets, or what is wrong and on which line.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Make access tokens for a server that asks for them.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file (TOML).
+    Check {
+        /// The file [default: $FAULTLINE_CONFIG, else ./faultline.toml].
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// A new random secret, and the config lines (with its SHA-256, never the secret) that accept it.
+    New {
+        /// The token's name, for people (who holds it).
+        #[arg(long)]
+        name: String,
+        /// What it may do: ingest, read, admin (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<faultline_server::auth::Scope>,
+    },
+    /// The SHA-256 of a secret read from standard input, as a config file keeps it.
+    Hash,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
@@ -80,39 +114,51 @@ pub struct SourceArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Data directory.
-    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
-    pub data_dir: PathBuf,
-    /// OTLP/gRPC address ("off" to disable).
-    #[arg(long, default_value = "127.0.0.1:4317")]
-    pub grpc_addr: String,
-    /// OTLP/HTTP address ("off" to disable; the API address serves /v1/* too).
-    #[arg(long, default_value = "127.0.0.1:4318")]
-    pub otlp_http_addr: String,
-    /// API and UI address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub api_addr: SocketAddr,
-    /// Drop data older than this (e.g. 7d, 12h; "off" keeps everything).
-    #[arg(long, default_value = "7d")]
-    pub retention: String,
+    /// Config file (TOML, see docs/config.md): its settings give way to the environment's, and
+    /// those to the flags.
+    #[arg(long, env = "FAULTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./faultline-data].
+    #[arg(long, env = "FAULTLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// OTLP/gRPC address ("off" to disable) [default: 127.0.0.1:4317].
+    #[arg(long, env = "FAULTLINE_GRPC_ADDR")]
+    pub grpc_addr: Option<String>,
+    /// OTLP/HTTP address ("off" to disable; the API address serves /v1/* too) [default:
+    /// 127.0.0.1:4318].
+    #[arg(long, env = "FAULTLINE_OTLP_HTTP_ADDR")]
+    pub otlp_http_addr: Option<String>,
+    /// API and UI address [default: 127.0.0.1:8080].
+    #[arg(long, env = "FAULTLINE_API_ADDR")]
+    pub api_addr: Option<String>,
+    /// Drop data older than this (e.g. 7d, 12h; "off" keeps everything) [default: 7d].
+    #[arg(long, env = "FAULTLINE_RETENTION")]
+    pub retention: Option<String>,
     /// Drop the oldest data while segments take more than this many bytes (e.g. 50GB).
-    #[arg(long)]
+    #[arg(long, env = "FAULTLINE_MAX_DISK")]
     pub max_disk: Option<String>,
-    /// Largest accepted request body, decompressed (e.g. 64MB).
-    #[arg(long, default_value = "64MB")]
-    pub max_body: String,
-    /// Stop a read (search, trace, investigation) still running after this long.
-    #[arg(long, default_value = "30s")]
-    pub query_timeout: String,
-    /// Memory for the rows one read (trace, investigation, diff) may hold (e.g. 2GB).
-    #[arg(long, default_value = "2GB")]
-    pub query_memory: String,
-    /// Flush memory to Parquet segments at least this often.
-    #[arg(long, default_value = "60s")]
-    pub flush_interval: String,
-    /// Memory for data not yet in segments (e.g. 2GB); past it, writers are told to retry.
-    #[arg(long, default_value = "2GB")]
-    pub max_memory: String,
+    /// Largest accepted request body, decompressed (e.g. 64MB) [default: 64MB].
+    #[arg(long, env = "FAULTLINE_MAX_BODY")]
+    pub max_body: Option<String>,
+    /// Stop a read (search, trace, investigation) still running after this long [default: 30s].
+    #[arg(long, env = "FAULTLINE_QUERY_TIMEOUT")]
+    pub query_timeout: Option<String>,
+    /// Memory for the rows one read (trace, investigation, diff) may hold (e.g. 2GB) [default:
+    /// 2GB].
+    #[arg(long, env = "FAULTLINE_QUERY_MEMORY")]
+    pub query_memory: Option<String>,
+    /// Flush memory to Parquet segments at least this often [default: 60s].
+    #[arg(long, env = "FAULTLINE_FLUSH_INTERVAL")]
+    pub flush_interval: Option<String>,
+    /// Memory for data not yet in segments (e.g. 2GB); past it, writers are told to retry
+    /// [default: 2GB].
+    #[arg(long, env = "FAULTLINE_MAX_MEMORY")]
+    pub max_memory: Option<String>,
+    /// Serve an address other than loopback without tokens: anyone who reaches it may read and
+    /// write. Without it, such a server refuses to start until tokens are configured (the config
+    /// file's [[tokens]], or FAULTLINE_TOKENS=name:scope[+scope]:secret,...).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 //! errors into a message and an exit status (a closed pipe is not an error).
 
 mod args;
+mod client;
+mod config;
 mod demo;
 mod git;
 mod import;
@@ -61,6 +63,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args::Command::Changes(a) => query::changes(a).await,
             args::Command::Status(a) => query::status(a).await,
             args::Command::Compact { data_dir } => compact(data_dir).await,
+            args::Command::Config { command: args::ConfigCommand::Check { file } } => {
+                let file = file
+                    .or_else(|| std::env::var_os("FAULTLINE_CONFIG").map(Into::into))
+                    .unwrap_or_else(|| "faultline.toml".into());
+                config::check(&file)
+            }
+            args::Command::Token { command: args::TokenCommand::New { name, scopes } } => {
+                print!("{}", config::new_token(&name, &scopes));
+                Ok(())
+            }
+            args::Command::Token { command: args::TokenCommand::Hash } => {
+                let mut secret = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)?;
+                anyhow::ensure!(!secret.trim().is_empty(), "no secret on standard input");
+                println!("{}", faultline_server::auth::hash_secret(&secret));
+                Ok(())
+            }
             args::Command::Sim(a) => sim::run(a).await,
             args::Command::Demo(a) => demo::run(a).await,
             args::Command::Investigate(a) => investigate::investigate(a).await,

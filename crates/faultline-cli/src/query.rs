@@ -24,7 +24,7 @@ impl Backend {
         if let Some(url) = &src.server {
             return Ok(Backend::Remote {
                 base: url.trim_end_matches('/').to_string(),
-                client: reqwest::Client::new(),
+                client: crate::client::http()?,
             });
         }
         if !src.data_dir.exists() {

@@ -23,7 +23,7 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
     Ok((n * mult as f64) as u64)
 }
 
-fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
+pub(crate) fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
     if s.eq_ignore_ascii_case("off") || s == "0" {
         return Ok(None);
     }
@@ -31,7 +31,7 @@ fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
     Ok(Some(Duration::from_nanos(ns.max(0) as u64)))
 }
 
-fn addr(s: &str, what: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+pub(crate) fn addr(s: &str, what: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
@@ -40,42 +40,132 @@ fn addr(s: &str, what: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
         .with_context(|| format!("--{what}: expected an address like 127.0.0.1:4317, got {s:?}"))
 }
 
-pub fn store_config(a: &ServeArgs) -> anyhow::Result<StoreConfig> {
-    let mut cfg = StoreConfig::new(&a.data_dir);
-    cfg.retention = duration(&a.retention, "retention")?;
-    cfg.max_bytes = a.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
-    cfg.flush_interval = duration(&a.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
-    cfg.max_head_bytes = parse_bytes(&a.max_memory).context("--max-memory")? as usize;
-    cfg.flush_bytes = (cfg.max_head_bytes / 8).max(1 << 20);
-    Ok(cfg)
+/// The settings of `faultline serve`: each from the flag or its environment variable, else the
+/// config file, else the default.
+pub struct Settings {
+    pub data_dir: std::path::PathBuf,
+    grpc_addr: String,
+    otlp_http_addr: String,
+    api_addr: String,
+    retention: String,
+    max_disk: Option<String>,
+    max_body: String,
+    query_timeout: String,
+    query_memory: String,
+    flush_interval: String,
+    max_memory: String,
+    insecure: bool,
+    tokens: faultline_server::auth::Tokens,
+}
+
+impl Settings {
+    pub fn resolve(a: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &a.config {
+            Some(p) => crate::config::ConfigFile::read(p)?,
+            None => crate::config::ConfigFile::default(),
+        };
+        let tokens = crate::config::all_tokens(&file)?;
+        let f = file.server;
+        let pick = |flag: Option<String>, file: Option<crate::config::Checked>, default: &str| {
+            flag.or(file.map(|c| c.0)).unwrap_or_else(|| default.to_string())
+        };
+        Ok(Settings {
+            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| "./faultline-data".into()),
+            grpc_addr: pick(a.grpc_addr, f.grpc_addr, "127.0.0.1:4317"),
+            otlp_http_addr: pick(a.otlp_http_addr, f.otlp_http_addr, "127.0.0.1:4318"),
+            api_addr: pick(a.api_addr, f.api_addr, "127.0.0.1:8080"),
+            retention: pick(a.retention, f.retention, "7d"),
+            max_disk: a.max_disk.or(f.max_disk.map(|c| c.0)),
+            max_body: pick(a.max_body, f.max_body, "64MB"),
+            query_timeout: pick(a.query_timeout, f.query_timeout, "30s"),
+            query_memory: pick(a.query_memory, f.query_memory, "2GB"),
+            flush_interval: pick(a.flush_interval, f.flush_interval, "60s"),
+            max_memory: pick(a.max_memory, f.max_memory, "2GB"),
+            insecure: a.insecure || f.insecure.unwrap_or(false),
+            tokens,
+        })
+    }
+
+    pub fn store_config(&self) -> anyhow::Result<StoreConfig> {
+        let mut cfg = StoreConfig::new(&self.data_dir);
+        cfg.retention = duration(&self.retention, "retention")?;
+        cfg.max_bytes = self.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
+        cfg.flush_interval =
+            duration(&self.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
+        cfg.max_head_bytes = parse_bytes(&self.max_memory).context("--max-memory")? as usize;
+        cfg.flush_bytes = (cfg.max_head_bytes / 8).max(1 << 20);
+        Ok(cfg)
+    }
+
+    fn listen(&self) -> anyhow::Result<Listen> {
+        Ok(Listen {
+            grpc: addr(&self.grpc_addr, "grpc-addr")?,
+            otlp_http: addr(&self.otlp_http_addr, "otlp-http-addr")?,
+            api: addr(&self.api_addr, "api-addr")?.context("--api-addr cannot be off: it serves the API")?,
+        })
+    }
+
+    fn limits(&self) -> anyhow::Result<ServerLimits> {
+        Ok(ServerLimits {
+            max_body_bytes: parse_bytes(&self.max_body).context("--max-body")? as usize,
+            query_memory: parse_bytes(&self.query_memory).context("--query-memory")? as usize,
+            query_timeout: std::time::Duration::from_nanos(
+                faultline_model::time::parse_duration_ns(&self.query_timeout)
+                    .context("--query-timeout")?
+                    .max(1) as u64,
+            ),
+            ..ServerLimits::default()
+        })
+    }
+}
+
+/// A server that anyone on the network can reach must ask for tokens, unless told `--insecure`.
+fn check_exposure(listen: &Listen, s: &Settings) -> anyhow::Result<()> {
+    let exposed: Vec<String> = [Some(listen.api), listen.otlp_http, listen.grpc]
+        .into_iter()
+        .flatten()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    if exposed.is_empty() || !s.tokens.is_open() {
+        return Ok(());
+    }
+    if s.insecure {
+        eprintln!(
+            "warning: serving {} with no token (--insecure): anyone who reaches it can read and write",
+            exposed.join(", ")
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve {} without tokens: anyone who reaches it could read and write everything. \
+         Configure tokens ([[tokens]] in the config file, or FAULTLINE_TOKENS=name:scope[+scope]:secret; \
+         `faultline token new` makes one), listen on 127.0.0.1, or pass --insecure",
+        exposed.join(", ")
+    )
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let cfg = store_config(&a)?;
-    let listen = Listen {
-        grpc: addr(&a.grpc_addr, "grpc-addr")?,
-        otlp_http: addr(&a.otlp_http_addr, "otlp-http-addr")?,
-        api: a.api_addr,
-    };
-    let limits = ServerLimits {
-        max_body_bytes: parse_bytes(&a.max_body).context("--max-body")? as usize,
-        query_memory: parse_bytes(&a.query_memory).context("--query-memory")? as usize,
-        query_timeout: std::time::Duration::from_nanos(
-            faultline_model::time::parse_duration_ns(&a.query_timeout).context("--query-timeout")?.max(1)
-                as u64,
-        ),
-        ..ServerLimits::default()
-    };
+    let s = Settings::resolve(a)?;
+    let cfg = s.store_config()?;
+    let listen = s.listen()?;
+    check_exposure(&listen, &s)?;
+    let limits = s.limits()?;
     let store =
-        Store::open(cfg).await.with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
+        Store::open(cfg).await.with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
     let _maintenance = store.spawn_maintenance();
-    let state = AppState::new(store, limits);
+    let state = AppState::new(store, limits).with_tokens(s.tokens.clone());
     eprintln!(
-        "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API http://{}",
-        a.data_dir.display(),
+        "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI http://{}{}",
+        s.data_dir.display(),
         listen.grpc.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         listen.otlp_http.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
-        listen.api
+        listen.api,
+        if s.tokens.is_open() {
+            String::new()
+        } else {
+            format!(" (tokens: {})", s.tokens.names().join(", "))
+        }
     );
     faultline_server::serve(state, listen, shutdown_signal()).await.context("server failed")?;
     eprintln!("faultline stopped; data flushed");

@@ -113,7 +113,7 @@ pub async fn stream(
             let _ = tx.blocking_send((t, path, body, spans));
         })
     });
-    let client = reqwest::Client::new();
+    let client = crate::client::http()?;
     let wall = Instant::now();
     let mut sent = 0usize;
     while let Some((t, path, body, spans)) = rx.recv().await {

@@ -8,6 +8,10 @@ use axum::response::{IntoResponse, Response};
 pub enum ErrorCode {
     BadRequest,
     NotFound,
+    /// No token, or an unknown one.
+    Unauthorized,
+    /// A token without the scope the request needs.
+    Forbidden,
     PayloadTooLarge,
     UnsupportedMediaType,
     /// Temporarily unable to take more: retry later.
@@ -22,6 +26,8 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -34,6 +40,8 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => tonic::Code::InvalidArgument,
             ErrorCode::NotFound => tonic::Code::NotFound,
+            ErrorCode::Unauthorized => tonic::Code::Unauthenticated,
+            ErrorCode::Forbidden => tonic::Code::PermissionDenied,
             ErrorCode::PayloadTooLarge => tonic::Code::InvalidArgument,
             ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
@@ -61,6 +69,14 @@ impl AppError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
     }
 }
 

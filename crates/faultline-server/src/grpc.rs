@@ -32,6 +32,7 @@ impl TraceService for Otlp {
         &self,
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
         let o = self.0.ingest.traces(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: o.rejected as i64,
@@ -47,6 +48,7 @@ impl LogsService for Otlp {
         &self,
         req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
         let o = self.0.ingest.logs(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: o.rejected as i64,
@@ -62,6 +64,7 @@ impl MetricsService for Otlp {
         &self,
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
         let o = self.0.ingest.metrics(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportMetricsPartialSuccess {
             rejected_data_points: o.rejected as i64,

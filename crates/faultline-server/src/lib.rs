@@ -7,6 +7,7 @@
 //! Invariant: handlers never panic on input; every rejection says what was wrong.
 
 pub mod api;
+pub mod auth;
 pub mod diff;
 pub mod error;
 pub mod grpc;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub query_slots: Arc<tokio::sync::Semaphore>,
     pub query_timeout: std::time::Duration,
     pub query_memory: usize,
+    /// The tokens every receiver and read asks for; none: open (`auth`).
+    pub tokens: auth::Tokens,
 }
 
 impl AppState {
@@ -54,7 +57,14 @@ impl AppState {
             ingest: Arc::new(Ingestor::new(store.clone(), limits, telemetry.clone())),
             store,
             telemetry,
+            tokens: auth::Tokens::default(),
         }
+    }
+
+    /// The same state, asking for `tokens`.
+    pub fn with_tokens(mut self, tokens: auth::Tokens) -> Self {
+        self.tokens = tokens;
+        self
     }
 }
 
@@ -98,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), queries::bound))
         .layer(axum::middleware::from_fn_with_state(state.clone(), otlp_http::refuse_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(state.tokens.clone(), auth::require))
         .with_state(state)
         // A bug must cost one request a 500, never the connection or the server.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -3,7 +3,7 @@
 // the changes, the propagation path on the map, the differences as bars, exports and "verify".
 
 import { h, link, section, message, go, append, Child } from "../dom";
-import { get, url } from "../api";
+import { get, url, download } from "../api";
 import { lineChart, Marker } from "../charts";
 import { fmtRate, fmtTime, iso } from "../time";
 import { table, loading, refLink } from "./common";
@@ -73,8 +73,8 @@ function renderReport(rep: Report, p: Record<string, string | undefined>): Child
     h(
       "div",
       { class: "actions" },
-      h("a", { href: url("/api/v1/postmortem", exportParams), download: "postmortem.md" }, "Export Markdown (post-mortem)"),
-      h("a", { href: url("/api/v1/investigate", exportParams), download: "investigation.json" }, "Export JSON"),
+      h("button", { onclick: () => void download("/api/v1/postmortem", exportParams, "postmortem.md").catch((e) => alertBox(e)) }, "Export Markdown (post-mortem)"),
+      h("button", { onclick: () => void download("/api/v1/investigate", exportParams, "investigation.json").catch((e) => alertBox(e)) }, "Export JSON"),
       link(url("/map", { from: rep.window.from, to: rep.window.to }), "Open the service map"),
     ),
   );
@@ -257,4 +257,8 @@ function correlated(rep: Report): HTMLElement | null {
       ]),
     ),
   );
+}
+
+function alertBox(e: unknown): void {
+  document.querySelector("main")?.prepend(message("error", `Export failed: ${(e as Error).message}`));
 }

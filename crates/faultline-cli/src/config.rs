@@ -1,0 +1,303 @@
+//! The config file of `faultline serve` (TOML), layered: the file, then the environment
+//! (`FAULTLINE_*`), then the flags, each overriding the one before. `faultline config check`
+//! validates a file, naming the line of what is wrong. Secrets never sit in the file: a token is its
+//! SHA-256 there (`faultline token new` makes one), or the name of an environment variable or a
+//! file that holds the secret.
+//!
+//! ```toml
+//! [server]
+//! data_dir = "/var/lib/faultline"
+//! api_addr = "0.0.0.0:8080"
+//! retention = "7d"
+//!
+//! [[tokens]]
+//! name = "collector"
+//! scopes = ["ingest"]
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//!
+//! [[tokens]]
+//! name = "oncall"
+//! scopes = ["read"]
+//! secret_env = "ONCALL_TOKEN"
+//! ```
+
+use anyhow::{bail, Context};
+use faultline_server::auth::{Scope, Token, Tokens};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A value checked when the file is read, kept as written (the flags' syntax).
+#[derive(Debug, Clone)]
+pub struct Checked(pub String);
+
+fn checked<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    check: fn(&str) -> anyhow::Result<()>,
+) -> Result<Option<Checked>, D::Error> {
+    let s = String::deserialize(d)?;
+    check(&s).map_err(|e| serde::de::Error::custom(format!("{e:#}")))?;
+    Ok(Some(Checked(s)))
+}
+
+fn addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
+    checked(d, |s| crate::serve::addr(s, "address").map(|_| ()))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
+    checked(d, |s| crate::serve::duration(s, "duration").map(|_| ()))
+}
+
+fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
+    checked(d, |s| crate::serve::parse_bytes(s).map(|_| ()))
+}
+
+/// `[server]`: the flags of `faultline serve`, by the same names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub data_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "addr")]
+    pub grpc_addr: Option<Checked>,
+    #[serde(default, deserialize_with = "addr")]
+    pub otlp_http_addr: Option<Checked>,
+    #[serde(default, deserialize_with = "addr")]
+    pub api_addr: Option<Checked>,
+    #[serde(default, deserialize_with = "duration")]
+    pub retention: Option<Checked>,
+    #[serde(default, deserialize_with = "size")]
+    pub max_disk: Option<Checked>,
+    #[serde(default, deserialize_with = "size")]
+    pub max_body: Option<Checked>,
+    #[serde(default, deserialize_with = "duration")]
+    pub query_timeout: Option<Checked>,
+    #[serde(default, deserialize_with = "size")]
+    pub query_memory: Option<Checked>,
+    #[serde(default, deserialize_with = "duration")]
+    pub flush_interval: Option<Checked>,
+    #[serde(default, deserialize_with = "size")]
+    pub max_memory: Option<Checked>,
+    /// Serve a non-loopback address without tokens.
+    pub insecure: Option<bool>,
+}
+
+/// `[[tokens]]`: one of `sha256`, `secret_env`, `secret_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub sha256: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub tokens: Vec<toml::Spanned<TokenEntry>>,
+    /// Where it was read from, and its text (for line numbers).
+    #[serde(skip)]
+    source: Option<(PathBuf, String)>,
+}
+
+/// Line (from 1) of a byte offset in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+impl ConfigFile {
+    /// Reads and checks a file; errors name the file and the line.
+    pub fn read(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let mut c: ConfigFile =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        c.source = Some((path.to_path_buf(), text));
+        c.tokens()?;
+        Ok(c)
+    }
+
+    fn at(&self, span: std::ops::Range<usize>) -> String {
+        match &self.source {
+            Some((p, text)) => format!("{}, line {}", p.display(), line_of(text, span.start)),
+            None => "config".to_string(),
+        }
+    }
+
+    /// The tokens of the file, secrets read from the environment or files and hashed.
+    pub fn tokens(&self) -> anyhow::Result<Vec<Token>> {
+        let mut out = Vec::new();
+        for t in &self.tokens {
+            let at = self.at(t.span());
+            let e = t.get_ref();
+            if e.name.trim().is_empty() {
+                bail!("{at}: a token needs a name");
+            }
+            if e.scopes.is_empty() {
+                bail!("{at}: token {:?} has no scopes (ingest, read, admin)", e.name);
+            }
+            let token = match (&e.sha256, &e.secret_env, &e.secret_file) {
+                (Some(h), None, None) => Token::from_hash(&e.name, e.scopes.clone(), h)
+                    .map_err(|m| anyhow::anyhow!("{at}: {m}"))?,
+                (None, Some(var), None) => {
+                    let secret = std::env::var(var).with_context(|| {
+                        format!("{at}: token {:?}: environment variable {var} is not set", e.name)
+                    })?;
+                    Token::from_secret(&e.name, e.scopes.clone(), &secret)
+                }
+                (None, None, Some(file)) => {
+                    let secret = std::fs::read_to_string(file).with_context(|| {
+                        format!("{at}: token {:?}: cannot read {}", e.name, file.display())
+                    })?;
+                    Token::from_secret(&e.name, e.scopes.clone(), &secret)
+                }
+                _ => bail!("{at}: token {:?} needs exactly one of sha256, secret_env, secret_file", e.name),
+            };
+            out.push(token);
+        }
+        Ok(out)
+    }
+}
+
+/// Tokens from `FAULTLINE_TOKENS`: `name:scope[+scope]:secret`, comma-separated.
+pub fn tokens_from_env(value: &str) -> anyhow::Result<Vec<Token>> {
+    let mut out = Vec::new();
+    for (k, item) in value.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+        let mut parts = item.splitn(3, ':');
+        let (Some(name), Some(scopes), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+            bail!("FAULTLINE_TOKENS, item {}: expected name:scope[+scope]:secret", k + 1);
+        };
+        let scopes = scopes
+            .split('+')
+            .map(|s| s.parse::<Scope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("FAULTLINE_TOKENS, token {name:?}: {e}"))?;
+        if secret.trim().is_empty() {
+            bail!("FAULTLINE_TOKENS, token {name:?}: empty secret");
+        }
+        out.push(Token::from_secret(name, scopes, secret));
+    }
+    Ok(out)
+}
+
+/// All tokens: the file's, then the environment's.
+pub fn all_tokens(file: &ConfigFile) -> anyhow::Result<Tokens> {
+    let mut t = file.tokens()?;
+    if let Ok(v) = std::env::var("FAULTLINE_TOKENS") {
+        t.extend(tokens_from_env(&v)?);
+    }
+    Ok(Tokens::new(t))
+}
+
+/// `faultline config check`: what the file sets, or what is wrong with it.
+pub fn check(path: &Path) -> anyhow::Result<()> {
+    let c = ConfigFile::read(path)?;
+    let tokens = c.tokens()?;
+    let s = &c.server;
+    let set: Vec<&str> = [
+        ("data_dir", s.data_dir.is_some()),
+        ("grpc_addr", s.grpc_addr.is_some()),
+        ("otlp_http_addr", s.otlp_http_addr.is_some()),
+        ("api_addr", s.api_addr.is_some()),
+        ("retention", s.retention.is_some()),
+        ("max_disk", s.max_disk.is_some()),
+        ("max_body", s.max_body.is_some()),
+        ("query_timeout", s.query_timeout.is_some()),
+        ("query_memory", s.query_memory.is_some()),
+        ("flush_interval", s.flush_interval.is_some()),
+        ("max_memory", s.max_memory.is_some()),
+        ("insecure", s.insecure.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, on)| on.then_some(n))
+    .collect();
+    println!("{}: ok", path.display());
+    println!("  server: {}", if set.is_empty() { "defaults".to_string() } else { set.join(", ") });
+    println!(
+        "  tokens: {}",
+        if tokens.is_empty() {
+            "none (the server is open: loopback only, unless insecure)".to_string()
+        } else {
+            tokens.iter().map(|t| format!("{} {:?}", t.name, t.scopes)).collect::<Vec<_>>().join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// `faultline token new`: a random secret and the config lines that accept it.
+pub fn new_token(name: &str, scopes: &[Scope]) -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    let secret = hex::encode(bytes);
+    let scopes: Vec<String> =
+        scopes.iter().map(|s| format!("{:?}", format!("{s:?}").to_lowercase())).collect();
+    format!(
+        "secret (give it to the client; it is shown once): {secret}\n\n[[tokens]]\nname = {name:?}\nscopes = [{}]\nsha256 = \"{}\"\n",
+        scopes.join(", "),
+        faultline_server::auth::hash_secret(&secret)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("faultline.toml");
+        std::fs::write(&p, text).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn a_valid_file_with_tokens_of_each_kind() {
+        let hash = faultline_server::auth::hash_secret("abc");
+        let (_d, p) = write(&format!(
+            "[server]\napi_addr = \"0.0.0.0:8080\"\nretention = \"3d\"\nmax_body = \"16MB\"\n\n\
+             [[tokens]]\nname = \"collector\"\nscopes = [\"ingest\"]\nsha256 = \"{hash}\"\n"
+        ));
+        let c = ConfigFile::read(&p).unwrap();
+        assert_eq!(c.server.api_addr.as_ref().unwrap().0, "0.0.0.0:8080");
+        let t = Tokens::new(c.tokens().unwrap());
+        assert!(t.check(Some("Bearer abc"), Scope::Ingest).is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            ("[server]\nretention = \"soon\"\n", "line 2"),
+            ("[server]\napi_addr = \"localhost\"\n", "line 2"),
+            ("[server]\nmax_body = \"lots\"\n", "line 2"),
+            ("[server]\nport = 1\n", "line 2"),
+            ("\n[[tokens]]\nname = \"x\"\nscopes = [\"root\"]\nsha256 = \"00\"\n", "line 4"),
+            ("\n\n[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\n", "line 3"),
+            ("[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\n", "line 1"),
+        ];
+        for (text, line) in cases {
+            let (_d, p) = write(text);
+            let e = format!("{:#}", ConfigFile::read(&p).unwrap_err());
+            assert!(e.contains(line), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn tokens_from_the_environment() {
+        let t = Tokens::new(tokens_from_env("ci:ingest+read:s1, ops:admin:s2").unwrap());
+        assert_eq!(t.check(Some("Bearer s1"), Scope::Read), Ok(Some("ci")));
+        assert_eq!(t.check(Some("Bearer s2"), Scope::Ingest), Ok(Some("ops")));
+        assert!(tokens_from_env("ci:write:s1").is_err());
+        assert!(tokens_from_env("ci:read").is_err());
+    }
+
+    #[test]
+    fn a_new_token_is_accepted_by_its_own_lines() {
+        let out = new_token("oncall", &[Scope::Read]);
+        let secret = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+        let (_d, p) = write(out.split_once("\n\n").unwrap().1);
+        let t = Tokens::new(ConfigFile::read(&p).unwrap().tokens().unwrap());
+        assert_eq!(t.check(Some(&format!("Bearer {secret}")), Scope::Read), Ok(Some("oncall")));
+    }
+}
