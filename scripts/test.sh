@@ -37,6 +37,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "rust tests"
 cargo test --workspace --locked
 
+step "dependencies: licences, bans and sources (cargo-deny; deny.toml)"
+if ! command -v cargo-deny >/dev/null; then
+  cargo install --locked cargo-deny
+fi
+cargo deny --log-level error check licenses bans sources
+if cargo deny --log-level error fetch >/dev/null 2>&1; then
+  cargo deny --log-level error check advisories
+else
+  echo "advisories: the RustSec database cannot be fetched from here (no network beyond the registries); skipped"
+fi
+
+step "fuzz: every target for ${FUZZ_SECONDS:-20} s from the corpus in fuzz/corpus"
+bash scripts/fuzz.sh
+
 step "build the binary for end-to-end tests"
 cargo build -p faultline --locked
 export FAULTLINE_BIN="$CARGO_TARGET_DIR/debug/faultline"

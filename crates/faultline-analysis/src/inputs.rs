@@ -22,9 +22,53 @@ pub const LOG_COLUMNS: &[&str] = &[
     "body",
     "attributes",
     "trace_id",
+    "span_id",
     "service_name",
     "service_instance",
 ];
+
+impl Inputs {
+    /// The inputs of an investigation. Where no span carries a failure of its own at all (no
+    /// status, code or exception anywhere: errors only in the logs), a span takes its failure from
+    /// the error log records attached to it (its trace and span id), as the OpenTelemetry logs
+    /// bridge attaches them: a client span whose call timed out is failed when its caller logged
+    /// the time-out on it.
+    pub fn new(
+        spans: crate::SpanTable,
+        logs: LogTable,
+        metrics: MetricTable,
+        changes: Vec<faultline_model::ChangeEvent>,
+    ) -> Inputs {
+        let mut i = Inputs { spans, logs, metrics, changes };
+        i.failures_from_logs();
+        i
+    }
+
+    fn failures_from_logs(&mut self) {
+        let t = &mut self.spans;
+        if t.error.iter().any(|&e| e) {
+            return;
+        }
+        let l = &self.logs;
+        let mut failed: crate::hash::HashMap<([u8; 16], [u8; 8]), usize> = crate::hash::HashMap::default();
+        for k in (0..l.len()).filter(|&k| l.error[k]) {
+            if let (Some(Some(tr)), Some(Some(sp))) = (l.trace_id.get(k), l.span_id.get(k)) {
+                failed.entry((*tr, *sp)).or_insert(k);
+            }
+        }
+        if failed.is_empty() {
+            return;
+        }
+        for i in 0..t.len() {
+            if let Some(&k) = failed.get(&(t.trace_id[i], t.span_id[i])) {
+                t.error[i] = true;
+                if t.message[i] == crate::spans::NONE {
+                    t.message[i] = t.names.intern(&l.body[k]);
+                }
+            }
+        }
+    }
+}
 
 /// Columns the analysis reads from the metrics table.
 pub const METRIC_COLUMNS: &[&str] = &[
@@ -69,6 +113,8 @@ pub struct LogTable {
     pub error: Vec<bool>,
     pub body: Vec<String>,
     pub trace_id: Vec<Option<[u8; 16]>>,
+    /// The span each record was logged in, when it says.
+    pub span_id: Vec<Option<[u8; 8]>>,
     /// For records without a trace id: the correlation ids they carry (see `correlate`).
     pub corr: Vec<Vec<String>>,
 }
@@ -128,6 +174,7 @@ impl LogTable {
             let sev =
                 b.column_by_name("severity_number").and_then(|c| c.as_primitive_opt::<Int8Type>().cloned());
             let trace = b.column_by_name("trace_id").and_then(|c| c.as_fixed_size_binary_opt().cloned());
+            let span = b.column_by_name("span_id").and_then(|c| c.as_fixed_size_binary_opt().cloned());
             for (row, &tm) in time.iter().enumerate() {
                 let body = str_at(b, "body", row);
                 let sev = sev.as_ref().filter(|a| a.is_valid(row)).map_or(0, |a| a.value(row));
@@ -164,6 +211,9 @@ impl LogTable {
                     crate::correlate::ids_in_body(body, &mut ids);
                 }
                 t.trace_id.push(tid);
+                t.span_id.push(
+                    span.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok()),
+                );
                 t.corr.push(ids);
             }
         }
@@ -360,5 +410,52 @@ mod level_tests {
         assert_eq!(level_in_text("connection refused"), None);
         // A level word deep inside the message is not the line's level.
         assert_eq!(level_in_text("user alice asked for the page about the word ERROR"), None);
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use crate::detectors::testkit::span;
+    use faultline_model::schema::{logs_to_batch, spans_to_batch};
+
+    fn log(s: &faultline_model::Span, error: bool, body: &str) -> faultline_model::LogRecord {
+        faultline_model::LogRecord {
+            time_unix_nano: s.start_unix_nano,
+            observed_time_unix_nano: 0,
+            severity_number: if error { 17 } else { 9 },
+            severity_text: String::new(),
+            body: body.into(),
+            attributes: Default::default(),
+            trace_id: Some(s.trace_id),
+            span_id: Some(s.span_id),
+            flags: 0,
+            event_name: String::new(),
+            resource: s.resource.clone(),
+        }
+    }
+
+    /// Four calls, one of which its caller logged an error on, one an info line. Where no span
+    /// carries a failure, the error log fails its span (and names it); where one span has an error
+    /// status, the spans are trusted alone.
+    #[test]
+    fn spans_take_failures_from_their_error_logs_only_where_spans_carry_none() {
+        let build = |status_on_one: bool| {
+            let mut spans: Vec<_> = (0..4u64).map(|k| span(7, k + 1, None, "shop", 1_000 + k as i64, 10)).collect();
+            if status_on_one {
+                spans[3].status_code = faultline_model::StatusCode::Error;
+            }
+            let logs = vec![log(&spans[1], true, "connection timeout"), log(&spans[2], false, "cart loaded")];
+            Inputs::new(
+                crate::SpanTable::from_batches(&[spans_to_batch(&spans)]),
+                LogTable::from_batches(&[logs_to_batch(&logs)]),
+                MetricTable::default(),
+                vec![],
+            )
+        };
+        let i = build(false);
+        assert_eq!(i.spans.error, vec![false, true, false, false]);
+        assert_eq!(i.spans.names.name(i.spans.message[1]), "connection timeout");
+        assert_eq!(build(true).spans.error, vec![false, false, false, true]);
     }
 }

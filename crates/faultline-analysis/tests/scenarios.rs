@@ -16,12 +16,12 @@ pub fn simulate(name: &str, rps: Option<f64>) -> (Inputs, Value) {
         Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
-    let inputs = Inputs {
-        spans: spans.finish(),
-        logs: LogTable::from_batches(&logs),
-        metrics: MetricTable::from_batches(&metrics),
-        changes: res.changes,
-    };
+    let inputs = Inputs::new(
+        spans.finish(),
+        LogTable::from_batches(&logs),
+        MetricTable::from_batches(&metrics),
+        res.changes,
+    );
     (inputs, res.truth)
 }
 

@@ -333,12 +333,12 @@ fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention)
         }
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
-    let inputs = Inputs {
-        spans: spans.finish(),
-        logs: LogTable::from_batches(&logs),
-        metrics: MetricTable::from_batches(&metrics),
-        changes: res.changes.clone(),
-    };
+    let inputs = Inputs::new(
+        spans.finish(),
+        LogTable::from_batches(&logs),
+        MetricTable::from_batches(&metrics),
+        res.changes.clone(),
+    );
     let (lo, hi) = inputs.spans.time_range().unwrap_or((0, 0));
     // The fault's start, or for a healthy control the same place a fault would be (mid-run).
     let at = res.truth["faults"].get(0).and_then(|f| ns(&f["start"])).unwrap_or(lo + (hi - lo) / 2);

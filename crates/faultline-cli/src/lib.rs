@@ -3,7 +3,7 @@
 
 mod args;
 mod client;
-mod config;
+pub mod config;
 mod demo;
 mod git;
 mod import;

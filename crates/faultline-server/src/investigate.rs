@@ -181,12 +181,12 @@ async fn with_inputs<T: Send + 'static>(
         .await?;
     let change_batches = store.scan(&Scan::new(Table::Changes).time(from - CONTEXT_BEFORE, to)).await?;
     tokio::task::spawn_blocking(move || {
-        f(Inputs {
-            spans: SpanTable::from_batches(&span_batches),
-            logs: LogTable::from_batches(&log_batches),
-            metrics: MetricTable::from_batches(&metric_batches),
-            changes: change_batches.iter().flat_map(changes_from_batch).collect(),
-        })
+        f(Inputs::new(
+            SpanTable::from_batches(&span_batches),
+            LogTable::from_batches(&log_batches),
+            MetricTable::from_batches(&metric_batches),
+            change_batches.iter().flat_map(changes_from_batch).collect(),
+        ))
     })
     .await
     .map_err(|e| AppError::new(crate::error::ErrorCode::Internal, format!("analysis failed: {e}")))

@@ -67,6 +67,11 @@ pub fn load(name_or_file: &str) -> Result<Scenario, ScenarioError> {
     Scenario::parse(name_or_file, &text, &topology)
 }
 
+/// Parses a scenario file's text (its topology may name a built-in one).
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(file, text, &topology)
+}
+
 /// Options of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {

@@ -32,12 +32,12 @@ pub fn inputs(name: &str) -> &'static Run {
         Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
-    let inputs = Inputs {
-        spans: spans.finish(),
-        logs: LogTable::from_batches(&logs),
-        metrics: MetricTable::from_batches(&metrics),
-        changes: res.changes,
-    };
+    let inputs = Inputs::new(
+        spans.finish(),
+        LogTable::from_batches(&logs),
+        MetricTable::from_batches(&metrics),
+        res.changes,
+    );
     let truth = res.truth["faults"].get(0).and_then(|f| f["service"].as_str()).map(String::from);
     let leaked: &'static Run = Box::leak(Box::new((inputs, truth)));
     cache.lock().unwrap().insert(name.to_string(), leaked);
