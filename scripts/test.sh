@@ -42,7 +42,7 @@ if ! command -v cargo-deny >/dev/null; then
   cargo install --locked cargo-deny
 fi
 cargo deny --log-level error check licenses bans sources
-if cargo deny --log-level error fetch >/dev/null 2>&1; then
+if timeout 300 cargo deny --log-level error fetch >/dev/null 2>&1; then
   cargo deny --log-level error check advisories
 else
   echo "advisories: the RustSec database cannot be fetched from here (no network beyond the registries); skipped"
