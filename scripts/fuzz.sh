@@ -19,7 +19,7 @@ else
   export RUSTC_BOOTSTRAP=1
 fi
 targets=$(cargo "${TOOLCHAIN[@]}" fuzz list)
-cargo "${TOOLCHAIN[@]}" fuzz build -O $targets >/dev/null
+cargo "${TOOLCHAIN[@]}" fuzz build -O >/dev/null
 printf '%-16s %12s %10s %8s\n' target executions exec/s crashes
 for t in $targets; do
   mkdir -p "corpus/$t"

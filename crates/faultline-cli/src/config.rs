@@ -113,6 +113,11 @@ impl ConfigFile {
     pub fn read(path: &Path) -> anyhow::Result<ConfigFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
+        ConfigFile::parse(path, text)
+    }
+
+    /// Parses and checks a file's text (`path` names it in errors).
+    pub fn parse(path: &Path, text: String) -> anyhow::Result<ConfigFile> {
         let mut c: ConfigFile =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         c.source = Some((path.to_path_buf(), text));
@@ -299,5 +304,34 @@ mod tests {
         let (_d, p) = write(out.split_once("\n\n").unwrap().1);
         let t = Tokens::new(ConfigFile::read(&p).unwrap().tokens().unwrap());
         assert_eq!(t.check(Some(&format!("Bearer {secret}")), Scope::Read), Ok(Some("oncall")));
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a config file is made of, right and wrong, shuffled into files.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[server]".to_string()),
+            Just("[[tokens]]".to_string()),
+            "[a-z_]{1,16} = \"[ -~]{0,24}\"".prop_map(|s| s),
+            "(api_addr|grpc_addr|retention|max_body|query_timeout|insecure|name|scopes|sha256|secret_env) = [\\[\\]\" a-z0-9.:]{0,30}",
+            "[ -~]{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// Any text is read or refused, never a panic; a refusal names the file.
+        #[test]
+        fn any_text_is_read_or_refused_with_the_file_named(lines in proptest::collection::vec(line(), 0..12)) {
+            let text = lines.join("\n");
+            if let Err(e) = ConfigFile::parse(Path::new("p.toml"), text) {
+                let shown = format!("{e:#}");
+                prop_assert!(shown.contains("p.toml"), "{}", shown);
+            }
+        }
     }
 }
