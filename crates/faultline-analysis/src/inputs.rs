@@ -441,7 +441,8 @@ mod failure_tests {
     #[test]
     fn spans_take_failures_from_their_error_logs_only_where_spans_carry_none() {
         let build = |status_on_one: bool| {
-            let mut spans: Vec<_> = (0..4u64).map(|k| span(7, k + 1, None, "shop", 1_000 + k as i64, 10)).collect();
+            let mut spans: Vec<_> =
+                (0..4u64).map(|k| span(7, k + 1, None, "shop", 1_000 + k as i64, 10)).collect();
             if status_on_one {
                 spans[3].status_code = faultline_model::StatusCode::Error;
             }
