@@ -62,6 +62,17 @@ class Server:
             self.proc.wait(timeout=30)
 
 
+def simulate_into(binary, tmp, scenario, duration, rps):
+    """Simulates a built-in scenario and imports it into `tmp/data`: (data dir, truth)."""
+    import json
+    out, data = tmp / "sim", tmp / "data"
+    run = lambda *a: subprocess.run([binary, *a], capture_output=True, text=True, check=True, timeout=600)
+    run("sim", "--scenario", scenario, "--out", str(out), "--duration", duration, "--rps", str(rps))
+    files = [str(out / f) for f in ["traces.jsonl", "logs.jsonl", "metrics.jsonl", "changes.jsonl"]]
+    run("import", "--data-dir", str(data), *files)
+    return data, json.loads((out / "truth.json").read_text())
+
+
 @pytest.fixture
 def binary():
     path = os.environ.get("FAULTLINE_BIN")

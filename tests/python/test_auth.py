@@ -137,6 +137,17 @@ def test_secrets_never_reach_the_log(secured):
         assert t not in log
 
 
+def wait_up(port):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError(f"the server on port {port} did not come up")
+
+
 def test_an_exposed_server_needs_tokens_or_insecure(binary, tmp_path):
     port = free_port()
     args = [binary, "serve", "--data-dir", str(tmp_path / "d"), "--api-addr", f"0.0.0.0:{port}",
@@ -145,15 +156,7 @@ def test_an_exposed_server_needs_tokens_or_insecure(binary, tmp_path):
     assert r.returncode != 0 and "refusing to serve" in r.stderr and "--insecure" in r.stderr, r.stderr
     p = subprocess.Popen(args + ["--insecure"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("the --insecure server did not come up")
+        wait_up(port)
     finally:
         p.terminate()
         p.wait(timeout=30)
@@ -162,13 +165,7 @@ def test_an_exposed_server_needs_tokens_or_insecure(binary, tmp_path):
     q = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          env={**os.environ, "FAULTLINE_TOKENS": f"ops:admin:{ADMIN}"})
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        wait_up(port)
         assert requests.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=5).status_code == 401
         assert requests.get(f"http://127.0.0.1:{port}/api/v1/status", headers=bearer(ADMIN), timeout=5).ok
     finally:

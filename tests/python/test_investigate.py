@@ -21,14 +21,8 @@ def run(binary, *args, check=True):
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory):
     """The lb-bad-backend incident, simulated and imported into a data directory."""
-    binary = os.environ["FAULTLINE_BIN"]
-    tmp = tmp_path_factory.mktemp("incident")
-    out, data = tmp / "sim", tmp / "data"
-    run(binary, "sim", "--scenario", "lb-bad-backend", "--out", str(out), "--duration", "40m", "--rps", "15")
-    files = [str(out / f) for f in ["traces.jsonl", "logs.jsonl", "metrics.jsonl", "changes.jsonl"]]
-    run(binary, "import", "--data-dir", str(data), *files)
-    truth = json.loads((out / "truth.json").read_text())
-    return data, truth
+    from conftest import simulate_into
+    return simulate_into(os.environ["FAULTLINE_BIN"], tmp_path_factory.mktemp("incident"), "lb-bad-backend", "40m", 15)
 
 
 def check_contract(report):

@@ -1,29 +1,18 @@
 """The API the web UI draws from (`/api/v1/red`, `/map`, `/templates`, `/postmortem`, the critical
 path of a trace) and the UI's own routes, on a simulated incident served by the real binary."""
 
-import json
 import os
-import subprocess
 
 import pytest
 import requests
 
-from conftest import Server
-
-
-def run(binary, *args):
-    return subprocess.run([binary, *args], capture_output=True, text=True, check=True, timeout=600)
+from conftest import Server, simulate_into
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     binary = os.environ["FAULTLINE_BIN"]
-    tmp = tmp_path_factory.mktemp("ui")
-    out, data = tmp / "sim", tmp / "data"
-    run(binary, "sim", "--scenario", "lb-bad-backend", "--out", str(out), "--duration", "40m", "--rps", "5")
-    files = [str(out / f) for f in ["traces.jsonl", "logs.jsonl", "metrics.jsonl", "changes.jsonl"]]
-    run(binary, "import", "--data-dir", str(data), *files)
-    truth = json.loads((out / "truth.json").read_text())
+    data, truth = simulate_into(binary, tmp_path_factory.mktemp("ui"), "lb-bad-backend", "40m", 5)
     s = Server(binary, data).start()
     yield s, truth
     s.stop()
