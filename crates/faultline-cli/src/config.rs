@@ -40,15 +40,15 @@ fn checked<'de, D: serde::Deserializer<'de>>(
 }
 
 fn addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
-    checked(d, |s| crate::serve::addr(s, "address").map(|_| ()))
+    checked(d, |s| crate::units::addr(s, "address").map(|_| ()))
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
-    checked(d, |s| crate::serve::duration(s, "duration").map(|_| ()))
+    checked(d, |s| crate::units::duration(s, "duration").map(|_| ()))
 }
 
 fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
-    checked(d, |s| crate::serve::parse_bytes(s).map(|_| ()))
+    checked(d, |s| crate::units::parse_bytes(s).map(|_| ()))
 }
 
 /// `[server]`: the flags of `faultline serve`, by the same names.

@@ -12,6 +12,7 @@ mod output;
 mod query;
 mod serve;
 mod sim;
+mod units;
 
 use clap::Parser;
 use std::process::ExitCode;
