@@ -57,6 +57,10 @@ def test_map_has_services_peers_and_edges_in_both_windows(served):
     e = edges[("frontend", "inventory")]
     assert e["incident"]["error_rate"] > 0.1 > e["baseline"]["error_rate"], e
     assert e["incident"]["p99_ns"] > 0 and e["incident"]["rate_per_s"] > 0
+    # Without a baseline, the stretch as long just before the window.
+    d = requests.get(s.api + "/api/v1/map", params={"from": onset, "to": w["to"]}, timeout=60).json()
+    assert d["baseline"] == [2 * d["from"] - d["to"], d["from"]]
+    assert {n["name"] for n in d["nodes"] if n["baseline"]} >= {"frontend", "inventory"}
 
 
 def test_templates_with_counts_per_service_before_and_after(served):

@@ -2,7 +2,8 @@
 //! - `GET /api/v1/red?from&to[&step]`: per service, requests, errors and latency over the window and
 //!   per step (the sparklines);
 //! - `GET /api/v1/map?from&to[&baseline=T..T]`: the services and the uninstrumented peers they
-//!   call, and per edge calls, error rate and p99, for the window and, when asked, a baseline.
+//!   call, and per edge calls, error rate and p99, for the window and a baseline (by default the
+//!   stretch as long just before it).
 //!
 //! Without `from`/`to`, the window is the hour that ends with the newest span.
 
@@ -43,6 +44,12 @@ fn window_of(st: &AppState, r: &Request) -> Result<(i64, i64), AppError> {
         return Err(AppError::bad_request("from must be before to"));
     }
     Ok((from, to))
+}
+
+/// The asked baseline, or the stretch as long as the window just before it: what the map and the
+/// template view compare the window with.
+fn baseline_of(r: &Request, from: i64, to: i64) -> (i64, i64) {
+    r.baseline.unwrap_or((from - (to - from), from))
 }
 
 async fn load_spans(st: &AppState, from: i64, to: i64) -> Result<SpanTable, AppError> {
@@ -155,14 +162,11 @@ pub async fn map(State(st): State<AppState>, Query(p): Params) -> Result<Json<Va
     let (from, to) = window_of(&st, &r)?;
     let t = load_spans(&st, from, to).await?;
     let (edges, nodes) = map_of(&t, from, to);
-    let (base_edges, base_nodes) = match r.baseline {
-        Some((a, b)) => {
-            let bt = load_spans(&st, a, b).await?;
-            let (e, n) = map_of(&bt, a, b);
-            (e.into_iter().map(|(a, b, v, _)| ((a, b), v)).collect(), n)
-        }
-        None => (HashMap::new(), HashMap::new()),
-    };
+    let (a, b) = baseline_of(&r, from, to);
+    let bt = load_spans(&st, a, b).await?;
+    let (base_edges, base_nodes) = map_of(&bt, a, b);
+    let base_edges: HashMap<(String, String), Value> =
+        base_edges.into_iter().map(|(a, b, v, _)| ((a, b), v)).collect();
     let mut names: std::collections::BTreeMap<String, bool> =
         nodes.keys().map(|n| (n.clone(), false)).collect();
     for (a, b, _, virt) in &edges {
@@ -183,7 +187,7 @@ pub async fn map(State(st): State<AppState>, Query(p): Params) -> Result<Json<Va
             json!({"from": a, "to": b, "incident": v, "baseline": base})
         })
         .collect();
-    Ok(Json(json!({"from": from, "to": to, "baseline": r.baseline, "nodes": nodes, "edges": edges})))
+    Ok(Json(json!({"from": from, "to": to, "baseline": [a, b], "nodes": nodes, "edges": edges})))
 }
 
 /// Most templates `GET /api/v1/templates` lists.
@@ -206,9 +210,8 @@ pub async fn templates(State(st): State<AppState>, Query(p): Params) -> Result<J
     let r = Request::from_params(&p)?;
     let (from, to) = window_of(&st, &r)?;
     let mut batches = st.store.scan(&Scan::new(Table::Logs).time(from, to).columns(LOG_COLUMNS)).await?;
-    if let Some((a, b)) = r.baseline {
-        batches.extend(st.store.scan(&Scan::new(Table::Logs).time(a, b).columns(LOG_COLUMNS)).await?);
-    }
+    let (a, b) = baseline_of(&r, from, to);
+    batches.extend(st.store.scan(&Scan::new(Table::Logs).time(a, b).columns(LOG_COLUMNS)).await?);
     let service = p.get("service").filter(|s| !s.is_empty()).cloned();
     let out = tokio::task::spawn_blocking(move || {
         let logs = LogTable::from_batches(&batches);
@@ -262,6 +265,6 @@ pub async fn templates(State(st): State<AppState>, Query(p): Params) -> Result<J
     let mut out = out;
     out["from"] = json!(from);
     out["to"] = json!(to);
-    out["baseline"] = json!(r.baseline);
+    out["baseline"] = json!([a, b]);
     Ok(Json(out))
 }

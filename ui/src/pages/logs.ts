@@ -117,10 +117,8 @@ async function templates(root: HTMLElement, q: URLSearchParams): Promise<void> {
   const out = h("div", null, loading("Mining templates…"));
   root.append(out);
   try {
-    // The window and, before it, a baseline as long: the before/after of each template.
-    const first = await get<{ from: number; to: number }>("/api/v1/red", { ...r, step: "1h" }).catch(() => null);
-    const base = first ? `${iso(2 * first.from - first.to)}..${iso(first.from)}` : undefined;
-    const t = await get<{ templates: Template[]; total: number }>("/api/v1/templates", { ...r, baseline: q.get("baseline") ?? base, service: q.get("service") ?? undefined });
+    // The API compares the window with the baseline asked for, or as long a stretch before it.
+    const t = await get<{ templates: Template[]; total: number }>("/api/v1/templates", { ...r, baseline: q.get("baseline") ?? undefined, service: q.get("service") ?? undefined });
     out.replaceChildren(
       section(
         `${t.total} templates (count in the window, and in as long a baseline before it)`,

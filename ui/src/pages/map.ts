@@ -13,6 +13,7 @@ type Figures = { calls?: number; requests?: number; errors: number; error_rate: 
 type MapData = {
   from: number;
   to: number;
+  baseline: [number, number];
   nodes: { name: string; virtual: boolean; incident: Figures | null; baseline: Figures | null }[];
   edges: { from: string; to: string; incident: Figures; baseline: Figures | null }[];
 };
@@ -20,15 +21,13 @@ type MapData = {
 export async function serviceMap(root: HTMLElement, q: URLSearchParams): Promise<void> {
   const r = range(q);
   const side = q.get("side") === "baseline" ? "baseline" : "incident";
-  // A first read to learn the window, then the map with the window as long just before it as the baseline.
-  const first = await get<MapData>("/api/v1/map", r).catch((e) => e as Error);
-  if (first instanceof Error) {
-    root.append(message("error", first.message));
+  // The API compares the window with the baseline asked for, or the stretch as long just before it.
+  const d = await get<MapData>("/api/v1/map", { ...r, baseline: q.get("baseline") ?? undefined }).catch((e) => e as Error);
+  if (d instanceof Error) {
+    root.append(message("error", d.message));
     return;
   }
-  const len = first.to - first.from;
-  const baseline = q.get("baseline") ?? `${iso(first.from - len)}..${iso(first.from)}`;
-  const d = await get<MapData>("/api/v1/map", { from: iso(first.from), to: iso(first.to), baseline });
+  const baseline = `${iso(d.baseline[0])}..${iso(d.baseline[1])}`;
   const toggle = h(
     "div",
     { class: "toggle", role: "group", "aria-label": "which window" },
