@@ -215,6 +215,13 @@ pub const CONVENTIONS: [Convention; 7] = [
 ];
 
 impl Convention {
+    /// The convention a short name (`otel`, `no-kind`, `no-status`, `logs-only`, `plain-text`,
+    /// `jaeger`, `zipkin`) names.
+    pub fn parse(name: &str) -> Option<Convention> {
+        const NAMES: [&str; 7] = ["otel", "no-kind", "no-status", "logs-only", "plain-text", "jaeger", "zipkin"];
+        NAMES.iter().position(|n| *n == name).map(|i| CONVENTIONS[i])
+    }
+
     fn name(self) -> &'static str {
         match self {
             Convention::Otel => "otel",
@@ -377,6 +384,8 @@ pub struct Select {
     pub healthy_only: bool,
     /// Only these runs, their reports printed in full.
     pub only: Vec<usize>,
+    /// Every run under this convention (tuning one convention on the tuning split).
+    pub convention: Option<Convention>,
 }
 
 impl Select {
@@ -402,8 +411,10 @@ pub fn run(
         (0..runs).map(|k| scenario(&mut rng, k, k % 5 == 4)).unzip();
     // Conventions are drawn from their own stream, so that the scenarios of a seed stay the same.
     let mut crng = StdRng::seed_from_u64(seed ^ 0x5eed_c0de);
-    let conventions: Vec<Convention> =
-        (0..runs).map(|_| CONVENTIONS[crng.random_range(0..CONVENTIONS.len())]).collect();
+    let conventions: Vec<Convention> = (0..runs)
+        .map(|_| CONVENTIONS[crng.random_range(0..CONVENTIONS.len())])
+        .map(|c| select.convention.unwrap_or(c))
+        .collect();
     if let Some(d) = dump {
         // The scenario files, to rerun one with `faultline sim --scenario FILE`.
         std::fs::create_dir_all(d)?;

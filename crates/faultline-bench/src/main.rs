@@ -80,6 +80,10 @@ enum Cmd {
         /// Only these runs (by number), each report printed in full.
         #[arg(long, value_delimiter = ',')]
         only: Vec<usize>,
+        /// Every run under one convention: otel, no-kind, no-status, logs-only, plain-text,
+        /// jaeger, zipkin (default: drawn per run).
+        #[arg(long)]
+        convention: Option<String>,
     },
     /// Investigation speed on a stored window of about N spans.
     Investigate {
@@ -494,8 +498,13 @@ fn main() -> anyhow::Result<()> {
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
-            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only, only } => {
-                let select = accuracy::Select { healthy_only, only };
+            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only, only, convention } => {
+                let convention = match convention.as_deref().map(|c| (c, accuracy::Convention::parse(c))) {
+                    Some((c, None)) => anyhow::bail!("no convention named {c:?} (see --help)"),
+                    Some((_, found)) => found,
+                    None => None,
+                };
+                let select = accuracy::Select { healthy_only, only, convention };
                 accuracy::run(runs, seed, verbose, jobs, dump.as_deref(), &select)
             }
             Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,

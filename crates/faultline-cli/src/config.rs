@@ -19,10 +19,20 @@
 //! name = "oncall"
 //! scopes = ["read"]
 //! secret_env = "ONCALL_TOKEN"
+//! tenants = ["acme"]        # only X-Scope-OrgID: acme
+//!
+//! [tenants]
+//! required = true           # every request names its tenant
+//! ingest_rate = 50000       # records per second, each tenant
+//!
+//! [tenants.limits.acme]
+//! ingest_rate = 200000
+//! max_body = "16MB"
 //! ```
 
 use anyhow::{bail, Context};
 use faultline_server::auth::{Scope, Token, Tokens};
+use faultline_server::tenant::{TenantConfig, TenantLimits};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -89,6 +99,33 @@ pub struct TokenEntry {
     pub sha256: Option<String>,
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// The tenants it may use; none: any.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+/// `[tenants]`: multi-tenancy by `X-Scope-OrgID` (`faultline_server::tenant`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsSection {
+    /// Refuse requests that name no tenant.
+    pub required: Option<bool>,
+    /// Tenants held open at once.
+    pub max_open: Option<usize>,
+    /// Records per second each tenant may send.
+    pub ingest_rate: Option<f64>,
+    /// Per-tenant limits, by tenant id.
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, toml::Spanned<TenantLimitsEntry>>,
+}
+
+/// `[tenants.limits.<id>]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimitsEntry {
+    pub ingest_rate: Option<f64>,
+    #[serde(default, deserialize_with = "size")]
+    pub max_body: Option<Checked>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +135,8 @@ pub struct ConfigFile {
     pub server: ServerSection,
     #[serde(default)]
     pub tokens: Vec<toml::Spanned<TokenEntry>>,
+    #[serde(default)]
+    pub tenants: TenantsSection,
     /// Where it was read from, and its text (for line numbers).
     #[serde(skip)]
     source: Option<(PathBuf, String)>,
@@ -122,6 +161,7 @@ impl ConfigFile {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         c.source = Some((path.to_path_buf(), text));
         c.tokens()?;
+        c.tenant_config()?;
         Ok(c)
     }
 
@@ -161,9 +201,41 @@ impl ConfigFile {
                 }
                 _ => bail!("{at}: token {:?} needs exactly one of sha256, secret_env, secret_file", e.name),
             };
-            out.push(token);
+            for t in &e.tenants {
+                faultline_server::tenant::parse_tenant_id(t).map_err(|m| anyhow::anyhow!("{at}: {m}"))?;
+            }
+            out.push(token.for_tenants(e.tenants.clone()));
         }
         Ok(out)
+    }
+}
+
+impl ConfigFile {
+    /// The `[tenants]` section as the server takes it, checked.
+    pub fn tenant_config(&self) -> anyhow::Result<TenantConfig> {
+        let t = &self.tenants;
+        let positive = |rate: Option<f64>, at: &str| match rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => bail!("{at}: ingest_rate must be a positive number"),
+            _ => Ok(rate),
+        };
+        let mut cfg = TenantConfig {
+            required: t.required.unwrap_or(false),
+            max_tenants: t.max_open.unwrap_or(faultline_server::tenant::DEFAULT_MAX_TENANTS),
+            ..TenantConfig::default()
+        };
+        positive(t.ingest_rate, "[tenants]")?;
+        for (id, entry) in &t.limits {
+            let at = self.at(entry.span());
+            faultline_server::tenant::parse_tenant_id(id).map_err(|m| anyhow::anyhow!("{at}: {m}"))?;
+            let e = entry.get_ref();
+            let max_body_bytes = match &e.max_body {
+                Some(c) => Some(crate::units::parse_bytes(&c.0)? as usize),
+                None => None,
+            };
+            let ingest_rate = positive(e.ingest_rate, &at)?;
+            cfg.limits.insert(id.clone(), TenantLimits { ingest_rate, max_body_bytes });
+        }
+        Ok(cfg)
     }
 }
 
@@ -229,6 +301,13 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
             tokens.iter().map(|t| format!("{} {:?}", t.name, t.scopes)).collect::<Vec<_>>().join(", ")
         }
     );
+    let t = c.tenant_config()?;
+    println!(
+        "  tenants: {}{}{}",
+        if t.required { "required" } else { "optional (no X-Scope-OrgID: the default tenant)" },
+        c.tenants.ingest_rate.map(|r| format!(", {r} records/s each")).unwrap_or_default(),
+        if t.limits.is_empty() { String::new() } else { format!(", own limits for {}", t.limits.keys().cloned().collect::<Vec<_>>().join(", ")) }
+    );
     Ok(())
 }
 
@@ -267,7 +346,7 @@ mod tests {
         let c = ConfigFile::read(&p).unwrap();
         assert_eq!(c.server.api_addr.as_ref().unwrap().0, "0.0.0.0:8080");
         let t = Tokens::new(c.tokens().unwrap());
-        assert!(t.check(Some("Bearer abc"), Scope::Ingest).is_ok());
+        assert!(t.check(Some("Bearer abc"), Scope::Ingest, None).is_ok());
     }
 
     #[test]
@@ -280,6 +359,10 @@ mod tests {
             ("\n[[tokens]]\nname = \"x\"\nscopes = [\"root\"]\nsha256 = \"00\"\n", "line 4"),
             ("\n\n[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\n", "line 3"),
             ("[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\n", "line 1"),
+            ("[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\ntenants = [\"../etc\"]\n", "line 1"),
+            ("[tenants]\nrequired = true\n\n[tenants.limits.\"a/b\"]\ningest_rate = 5\n", "line 4"),
+            ("[tenants.limits.acme]\ningest_rate = -5\n", "line 1"),
+            ("[tenants.limits.acme]\nmax_body = \"huge\"\n", "line 2"),
         ];
         for (text, line) in cases {
             let (_d, p) = write(text);
@@ -291,8 +374,8 @@ mod tests {
     #[test]
     fn tokens_from_the_environment() {
         let t = Tokens::new(tokens_from_env("ci:ingest+read:s1, ops:admin:s2").unwrap());
-        assert_eq!(t.check(Some("Bearer s1"), Scope::Read), Ok(Some("ci")));
-        assert_eq!(t.check(Some("Bearer s2"), Scope::Ingest), Ok(Some("ops")));
+        assert_eq!(t.check(Some("Bearer s1"), Scope::Read, None), Ok(Some("ci")));
+        assert_eq!(t.check(Some("Bearer s2"), Scope::Ingest, None), Ok(Some("ops")));
         assert!(tokens_from_env("ci:write:s1").is_err());
         assert!(tokens_from_env("ci:read").is_err());
     }
@@ -303,7 +386,7 @@ mod tests {
         let secret = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
         let (_d, p) = write(out.split_once("\n\n").unwrap().1);
         let t = Tokens::new(ConfigFile::read(&p).unwrap().tokens().unwrap());
-        assert_eq!(t.check(Some(&format!("Bearer {secret}")), Scope::Read), Ok(Some("oncall")));
+        assert_eq!(t.check(Some(&format!("Bearer {secret}")), Scope::Read, None), Ok(Some("oncall")));
     }
 }
 

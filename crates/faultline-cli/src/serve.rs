@@ -23,6 +23,8 @@ pub struct Settings {
     max_memory: String,
     insecure: bool,
     tokens: faultline_server::auth::Tokens,
+    tenants: faultline_server::tenant::TenantConfig,
+    ingest_rate: Option<f64>,
 }
 
 impl Settings {
@@ -32,6 +34,8 @@ impl Settings {
             None => crate::config::ConfigFile::default(),
         };
         let tokens = crate::config::all_tokens(&file)?;
+        let tenants = file.tenant_config()?;
+        let ingest_rate = file.tenants.ingest_rate;
         let f = file.server;
         let pick = |flag: Option<String>, file: Option<crate::config::Checked>, default: &str| {
             flag.or(file.map(|c| c.0)).unwrap_or_else(|| default.to_string())
@@ -50,6 +54,8 @@ impl Settings {
             max_memory: pick(a.max_memory, f.max_memory, "2GB"),
             insecure: a.insecure || f.insecure.unwrap_or(false),
             tokens,
+            tenants,
+            ingest_rate,
         })
     }
 
@@ -81,6 +87,7 @@ impl Settings {
                     .context("--query-timeout")?
                     .max(1) as u64,
             ),
+            ingest_rate: self.ingest_rate,
             ..ServerLimits::default()
         })
     }
@@ -121,7 +128,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let store =
         Store::open(cfg).await.with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
     let _maintenance = store.spawn_maintenance();
-    let state = AppState::new(store, limits).with_tokens(s.tokens.clone());
+    let state = AppState::with_tenants(store, limits, s.tenants.clone()).with_tokens(s.tokens.clone());
     eprintln!(
         "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI http://{}{}",
         s.data_dir.display(),

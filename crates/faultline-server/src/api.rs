@@ -1,8 +1,9 @@
 //! The native JSON API under `/api/v1`, and `/metrics`.
 
+use crate::tenant::Scoped;
 use crate::error::AppError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -102,7 +103,7 @@ fn parse_trace_id(s: &str) -> Result<TraceId, AppError> {
 }
 
 async fn trace_by_id(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Path(id): Path<String>,
     Query(p): Params,
 ) -> Result<Json<Value>, AppError> {
@@ -121,7 +122,7 @@ async fn trace_by_id(
     }
 }
 
-async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_traces(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
@@ -131,7 +132,7 @@ async fn search_traces(State(st): State<AppState>, Query(p): Params) -> Result<J
     Ok(Json(json!({"traces": found.traces, "next_cursor": found.next_cursor})))
 }
 
-async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_spans(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let f = filter(Table::Spans, &p)?;
@@ -148,7 +149,7 @@ async fn search_spans(State(st): State<AppState>, Query(p): Params) -> Result<Js
     Ok(Json(json!({"total": page.total, "spans": spans, "next_cursor": page.next_cursor})))
 }
 
-async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn search_logs(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Logs, &p)?];
@@ -181,7 +182,7 @@ async fn search_logs(State(st): State<AppState>, Query(p): Params) -> Result<Jso
     Ok(Json(json!({"total": page.total, "logs": logs, "next_cursor": page.next_cursor})))
 }
 
-async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn metric_series(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let t0 = Instant::now();
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Metrics, &p)?];
@@ -206,7 +207,7 @@ async fn metric_series(State(st): State<AppState>, Query(p): Params) -> Result<J
     Ok(Json(json!({"series": out, "next_cursor": page.next_cursor})))
 }
 
-async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn services(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let m = services_and_operations(&st.store, from, to).await?;
     let out: Vec<Value> = m
@@ -228,7 +229,7 @@ async fn services(State(st): State<AppState>, Query(p): Params) -> Result<Json<V
     Ok(Json(json!({"services": out})))
 }
 
-async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+async fn list_changes(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let (from, to) = window(&p)?;
     let mut parts = vec![filter(Table::Changes, &p)?];
     if let Some(s) = p.get("service").filter(|s| !s.is_empty()) {
@@ -248,7 +249,7 @@ async fn list_changes(State(st): State<AppState>, Query(p): Params) -> Result<Js
 
 /// `POST /api/v1/changes`: one change event or an array of them (see docs/api.md).
 async fn post_changes(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
     let v: Value =
@@ -273,7 +274,7 @@ async fn post_changes(
 
 /// Zipkin v2: `POST /api/v2/spans`, a JSON array of spans; `202` as Zipkin answers.
 async fn zipkin_spans(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
@@ -307,10 +308,10 @@ async fn zipkin_spans(
     ))
 }
 
-async fn status(State(st): State<AppState>) -> Json<Value> {
+async fn status(Scoped(st): Scoped) -> Json<Value> {
     Json(json!(st.store.stats()))
 }
 
-async fn prometheus(State(st): State<AppState>) -> impl IntoResponse {
+async fn prometheus(Scoped(st): Scoped) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.telemetry.render(&st.store.stats()))
 }

@@ -44,6 +44,8 @@ pub struct Token {
     pub name: String,
     hash: [u8; 32],
     pub scopes: Vec<Scope>,
+    /// The tenants (`X-Scope-OrgID`) it may use; empty: any, and the default tenant.
+    pub tenants: Vec<String>,
 }
 
 impl std::fmt::Debug for Token {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for Token {
         f.debug_struct("Token")
             .field("name", &self.name)
             .field("scopes", &self.scopes)
+            .field("tenants", &self.tenants)
             .finish_non_exhaustive()
     }
 }
@@ -62,7 +65,14 @@ pub fn hash_secret(secret: &str) -> String {
 
 impl Token {
     pub fn from_secret(name: &str, scopes: Vec<Scope>, secret: &str) -> Token {
-        Token { name: name.to_string(), hash: Sha256::digest(secret.trim().as_bytes()).into(), scopes }
+        let hash = Sha256::digest(secret.trim().as_bytes()).into();
+        Token { name: name.to_string(), hash, scopes, tenants: Vec::new() }
+    }
+
+    /// The same token, held to `tenants`.
+    pub fn for_tenants(mut self, tenants: Vec<String>) -> Token {
+        self.tenants = tenants;
+        self
     }
 
     /// From the hex SHA-256 of the secret.
@@ -70,11 +80,15 @@ impl Token {
         let bytes = hex::decode(hash_hex.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(
             || format!("token {name:?}: sha256 must be 64 hex digits (from `faultline token hash`)"),
         )?;
-        Ok(Token { name: name.to_string(), hash: bytes, scopes })
+        Ok(Token { name: name.to_string(), hash: bytes, scopes, tenants: Vec::new() })
     }
 
     fn allows(&self, need: Scope) -> bool {
         self.scopes.iter().any(|&s| s == need || s == Scope::Admin)
+    }
+
+    fn allows_tenant(&self, tenant: Option<&str>) -> bool {
+        self.tenants.is_empty() || tenant.is_some_and(|t| self.tenants.iter().any(|x| x == t))
     }
 }
 
@@ -104,8 +118,14 @@ impl Tokens {
         self.0.iter().map(|t| t.name.as_str()).collect()
     }
 
-    /// Checks an `Authorization` header value for a scope; the token's name when it passes.
-    pub fn check(&self, authorization: Option<&str>, need: Scope) -> Result<Option<&str>, Refusal> {
+    /// Checks an `Authorization` header value for a scope and a tenant (the `X-Scope-OrgID` value;
+    /// `None`: the default tenant); the token's name when it passes.
+    pub fn check(
+        &self,
+        authorization: Option<&str>,
+        need: Scope,
+        tenant: Option<&str>,
+    ) -> Result<Option<&str>, Refusal> {
         if self.is_open() {
             return Ok(None);
         }
@@ -123,14 +143,21 @@ impl Tokens {
         let found = self.0.iter().fold(None, |hit, t| if same(&t.hash, &h) { Some(t) } else { hit });
         let t =
             found.ok_or_else(|| Refusal::Unauthenticated("this token is not known to the server".into()))?;
-        if t.allows(need) {
-            Ok(Some(&t.name))
-        } else {
-            Err(Refusal::Forbidden(format!(
+        if !t.allows(need) {
+            return Err(Refusal::Forbidden(format!(
                 "token {:?} lacks the {need:?} scope (it has {:?})",
                 t.name, t.scopes
-            )))
+            )));
         }
+        if !t.allows_tenant(tenant) {
+            return Err(Refusal::Forbidden(format!(
+                "token {:?} is for the tenants {:?}: name one of them in {}",
+                t.name,
+                t.tenants,
+                crate::tenant::TENANT_HEADER
+            )));
+        }
+        Ok(Some(&t.name))
     }
 }
 
@@ -159,7 +186,8 @@ pub async fn require(State(tokens): State<Tokens>, req: Request, next: Next) -> 
         return next.run(req).await;
     };
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match tokens.check(auth, need) {
+    let tenant = req.headers().get(crate::tenant::TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
+    match tokens.check(auth, need, tenant) {
         Ok(_) => next.run(req).await,
         Err(Refusal::Unauthenticated(m)) => {
             let mut r = AppError::unauthorized(m).into_response();
@@ -178,7 +206,8 @@ pub fn check_grpc(
     need: Scope,
 ) -> Result<(), tonic::Status> {
     let auth = md.get("authorization").and_then(|v| v.to_str().ok());
-    match tokens.check(auth, need) {
+    let tenant = md.get(crate::tenant::TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
+    match tokens.check(auth, need, tenant) {
         Ok(_) => Ok(()),
         Err(Refusal::Unauthenticated(m)) => Err(tonic::Status::unauthenticated(m)),
         Err(Refusal::Forbidden(m)) => Err(tonic::Status::permission_denied(m)),
@@ -200,21 +229,34 @@ mod tests {
     #[test]
     fn scopes_are_checked_and_admin_may_do_all() {
         let t = tokens();
-        assert_eq!(t.check(Some("Bearer s3cret-ingest"), Scope::Ingest), Ok(Some("collector")));
-        assert!(matches!(t.check(Some("Bearer s3cret-ingest"), Scope::Read), Err(Refusal::Forbidden(_))));
-        assert_eq!(t.check(Some("Bearer s3cret-read"), Scope::Read), Ok(Some("oncall")));
-        assert!(matches!(t.check(Some("Bearer s3cret-read"), Scope::Ingest), Err(Refusal::Forbidden(_))));
-        assert_eq!(t.check(Some("Bearer s3cret-admin"), Scope::Ingest), Ok(Some("root")));
-        assert!(matches!(t.check(Some("Bearer wrong"), Scope::Read), Err(Refusal::Unauthenticated(_))));
-        assert!(matches!(t.check(None, Scope::Read), Err(Refusal::Unauthenticated(_))));
-        assert!(matches!(t.check(Some("Basic abc"), Scope::Read), Err(Refusal::Unauthenticated(_))));
-        assert_eq!(Tokens::default().check(None, Scope::Admin), Ok(None));
+        assert_eq!(t.check(Some("Bearer s3cret-ingest"), Scope::Ingest, None), Ok(Some("collector")));
+        assert!(matches!(t.check(Some("Bearer s3cret-ingest"), Scope::Read, None), Err(Refusal::Forbidden(_))));
+        assert_eq!(t.check(Some("Bearer s3cret-read"), Scope::Read, None), Ok(Some("oncall")));
+        assert!(matches!(t.check(Some("Bearer s3cret-read"), Scope::Ingest, None), Err(Refusal::Forbidden(_))));
+        assert_eq!(t.check(Some("Bearer s3cret-admin"), Scope::Ingest, None), Ok(Some("root")));
+        assert!(matches!(t.check(Some("Bearer wrong"), Scope::Read, None), Err(Refusal::Unauthenticated(_))));
+        assert!(matches!(t.check(None, Scope::Read, None), Err(Refusal::Unauthenticated(_))));
+        assert!(matches!(t.check(Some("Basic abc"), Scope::Read, None), Err(Refusal::Unauthenticated(_))));
+        assert_eq!(Tokens::default().check(None, Scope::Admin, None), Ok(None));
+    }
+
+    #[test]
+    fn a_token_held_to_tenants_reaches_only_them() {
+        let t = Tokens::new(vec![
+            Token::from_secret("acme-collector", vec![Scope::Ingest], "s-a").for_tenants(vec!["acme".into()]),
+            Token::from_secret("any", vec![Scope::Read], "s-any"),
+        ]);
+        assert_eq!(t.check(Some("Bearer s-a"), Scope::Ingest, Some("acme")), Ok(Some("acme-collector")));
+        assert!(matches!(t.check(Some("Bearer s-a"), Scope::Ingest, Some("globex")), Err(Refusal::Forbidden(_))));
+        assert!(matches!(t.check(Some("Bearer s-a"), Scope::Ingest, None), Err(Refusal::Forbidden(_))));
+        assert_eq!(t.check(Some("Bearer s-any"), Scope::Read, Some("globex")), Ok(Some("any")));
+        assert_eq!(t.check(Some("Bearer s-any"), Scope::Read, None), Ok(Some("any")));
     }
 
     #[test]
     fn secrets_never_show_in_debug_output_or_errors() {
         let t = tokens();
-        let shown = format!("{t:?} {:?}", t.check(Some("Bearer s3cret-ingest"), Scope::Read));
+        let shown = format!("{t:?} {:?}", t.check(Some("Bearer s3cret-ingest"), Scope::Read, None));
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(Token::from_hash("x", vec![], "abc").is_err());
     }

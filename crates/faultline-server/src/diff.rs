@@ -9,10 +9,11 @@
 //!
 //! Without `from`/`to`, the last hour of stored data.
 
+use crate::tenant::Scoped;
 use crate::error::AppError;
 use crate::AppState;
 use arrow::array::{Array, AsArray, RecordBatch};
-use axum::extract::{Query, State};
+use axum::extract::{Query};
 use axum::Json;
 use faultline_analysis::diff;
 use faultline_analysis::graph::Graph;
@@ -56,7 +57,7 @@ fn parse_window(p: &HashMap<String, String>, key: &str) -> Result<Option<(i64, i
 }
 
 pub async fn handler(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
     let get = |k: &str| p.get(k).filter(|s| !s.is_empty()).cloned();

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// Temporarily unable to take more: retry later.
     Unavailable,
+    /// The tenant sends faster than its rate: retry after the time given.
+    RateLimited,
     /// A read ran past its time-out and was stopped: retrying the same read will not help.
     QueryTimeout,
     Internal,
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => tonic::Code::InvalidArgument,
             ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::RateLimited => tonic::Code::ResourceExhausted,
             ErrorCode::QueryTimeout => tonic::Code::DeadlineExceeded,
             ErrorCode::Internal => tonic::Code::Internal,
         }
@@ -56,11 +60,20 @@ impl ErrorCode {
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    /// Whole seconds a client should wait before retrying (the `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into() }
+        let retry_after = (code == ErrorCode::Unavailable).then_some(1);
+        AppError { code, message: message.into(), retry_after }
+    }
+
+    /// Past a tenant's rate: retry after `wait` (rounded up to whole seconds, as HTTP wants).
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        AppError { code: ErrorCode::RateLimited, message: message.into(), retry_after: Some(secs) }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -108,8 +121,8 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.code.http();
         let mut resp = (status, axum::Json(serde_json::json!({"error": self.message}))).into_response();
-        if self.code == ErrorCode::Unavailable {
-            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from(secs));
         }
         resp
     }

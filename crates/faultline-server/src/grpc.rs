@@ -26,14 +26,22 @@ fn status(e: AppError) -> Status {
 
 pub struct Otlp(AppState);
 
+impl Otlp {
+    /// Checks the token and scopes the state to the tenant the metadata names (`x-scope-orgid`).
+    async fn scoped<T>(&self, req: &Request<T>) -> Result<AppState, Status> {
+        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
+        self.0.scoped(&req.metadata().clone().into_headers()).await.map_err(status)
+    }
+}
+
 #[tonic::async_trait]
 impl TraceService for Otlp {
     async fn export(
         &self,
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
-        let o = self.0.ingest.traces(req.get_ref()).await.map_err(status)?;
+        let st = self.scoped(&req).await?;
+        let o = st.ingest.traces(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: o.rejected as i64,
             error_message: o.error_message,
@@ -48,8 +56,8 @@ impl LogsService for Otlp {
         &self,
         req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
-        let o = self.0.ingest.logs(req.get_ref()).await.map_err(status)?;
+        let st = self.scoped(&req).await?;
+        let o = st.ingest.logs(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: o.rejected as i64,
             error_message: o.error_message,
@@ -64,8 +72,8 @@ impl MetricsService for Otlp {
         &self,
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        crate::auth::check_grpc(&self.0.tokens, req.metadata(), crate::auth::Scope::Ingest)?;
-        let o = self.0.ingest.metrics(req.get_ref()).await.map_err(status)?;
+        let st = self.scoped(&req).await?;
+        let o = st.ingest.metrics(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportMetricsPartialSuccess {
             rejected_data_points: o.rejected as i64,
             error_message: o.error_message,

@@ -11,7 +11,9 @@ use faultline_otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use faultline_otlp::{Decoded, Limits};
 use faultline_store::Store;
+use crate::ratelimit::Bucket;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Outcome of one ingest request.
 #[derive(Debug, Clone, Default)]
@@ -25,11 +27,27 @@ pub struct Ingestor {
     store: Store,
     pub limits: ServerLimits,
     telemetry: Arc<Telemetry>,
+    /// The tenant's rate (`ratelimit`), when it has one.
+    rate: Option<std::sync::Mutex<Bucket>>,
 }
 
 impl Ingestor {
     pub fn new(store: Store, limits: ServerLimits, telemetry: Arc<Telemetry>) -> Self {
-        Ingestor { store, limits, telemetry }
+        let rate = limits.ingest_rate.map(|r| std::sync::Mutex::new(Bucket::new(r, Instant::now())));
+        Ingestor { store, limits, telemetry, rate }
+    }
+
+    /// Takes `n` records from the tenant's rate, or refuses retryably.
+    fn within_rate(&self, n: u64) -> Result<(), AppError> {
+        let Some(b) = &self.rate else { return Ok(()) };
+        let taken = b.lock().unwrap_or_else(|e| e.into_inner()).take(n, Instant::now());
+        taken.map_err(|wait| {
+            self.telemetry.requests_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            AppError::rate_limited(
+                format!("over this tenant's ingest rate of {} records/s: retry later", self.limits.ingest_rate.unwrap_or(0.0)),
+                wait,
+            )
+        })
     }
 
     fn otlp_limits(&self) -> Limits {
@@ -44,6 +62,7 @@ impl Ingestor {
         to_batch: fn(&[T]) -> arrow::array::RecordBatch,
     ) -> Result<Outcome, AppError> {
         let accepted = d.items.len() as u64;
+        self.within_rate(accepted)?;
         if accepted > 0 {
             if let Err(e) = self.store.append(table, to_batch(&d.items)).await {
                 self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -1,8 +1,8 @@
 //! `GET /api/v1/investigate`: loads a window's telemetry from the store and runs the investigation.
 
+use crate::tenant::Scoped;
 use crate::error::AppError;
-use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Query};
 use axum::Json;
 use faultline_analysis::load::{Load, LoadAsk, CONTEXT_BEFORE};
 use faultline_analysis::TimeRange;
@@ -194,7 +194,7 @@ async fn with_inputs<T: Send + 'static>(
 
 /// `GET /api/v1/verify?since=T[&to=T][&baseline=T..T]`: has the system recovered since a fix?
 pub async fn verify_handler(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Json<faultline_analysis::verify::Verification>, AppError> {
     let mut q = p.clone();
@@ -221,7 +221,7 @@ pub async fn verify_handler(
 }
 
 pub async fn handler(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Json<Report>, AppError> {
     let r = Request::from_params(&p)?;
@@ -235,7 +235,7 @@ pub async fn handler(
 /// Markdown post-mortem draft, its charts inline as SVG data URIs, as `faultline investigate
 /// --format markdown` prints it.
 pub async fn postmortem_handler(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<impl axum::response::IntoResponse, AppError> {
     use base64::Engine;

@@ -1,9 +1,10 @@
 //! The Jaeger query API under `/jaeger/api`, in the JSON shape the Jaeger UI and Grafana's Jaeger
 //! data source read: point either at `http://127.0.0.1:8080/jaeger`.
 
+use crate::tenant::Scoped;
 use crate::error::AppError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::get;
 use axum::{Json, Router};
 use faultline_ingest::jaeger::trace_to_json;
@@ -87,13 +88,13 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), AppError> {
     Ok((from, to))
 }
 
-async fn services(State(st): State<AppState>) -> Result<Json<Value>, JaegerError> {
+async fn services(Scoped(st): Scoped) -> Result<Json<Value>, JaegerError> {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
     Ok(envelope(json!(m.keys().collect::<Vec<_>>())))
 }
 
 async fn service_operations(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Path(service): Path<String>,
 ) -> Result<Json<Value>, JaegerError> {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
@@ -101,7 +102,7 @@ async fn service_operations(
     Ok(envelope(json!(ops)))
 }
 
-async fn operations(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, JaegerError> {
+async fn operations(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, JaegerError> {
     let service = p.get("service").ok_or_else(|| AppError::bad_request("service is required"))?;
     let kind = p.get("spanKind").filter(|s| !s.is_empty());
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
@@ -131,7 +132,7 @@ fn duration_param(p: &HashMap<String, String>, k: &str) -> Result<Option<i64>, A
 /// `traceID` may repeat (compare links, `/search?traceID=A&traceID=B`): the query is read as
 /// pairs, so that every id counts.
 async fn find_traces(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, JaegerError> {
     let ids: Vec<&str> =
@@ -214,7 +215,7 @@ async fn traces_by_id(st: &AppState, ids: &[&str]) -> Result<Json<Value>, Jaeger
     Ok(Json(json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors})))
 }
 
-async fn trace(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, JaegerError> {
+async fn trace(Scoped(st): Scoped, Path(id): Path<String>) -> Result<Json<Value>, JaegerError> {
     let tid = TraceId::from_hex_lenient(&id)
         .map_err(|e| AppError::bad_request(format!("invalid trace id {id:?}: {e}")))?;
     let spans = trace_spans(&st.store, tid).await?;
@@ -224,7 +225,7 @@ async fn trace(State(st): State<AppState>, Path(id): Path<String>) -> Result<Jso
     Ok(envelope(json!([trace_to_json(tid, &spans)])))
 }
 
-async fn deps(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, JaegerError> {
+async fn deps(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, JaegerError> {
     let (from, to) = window(&p)?;
     let d = dependencies(&st.store, from, to).await?;
     let out: Vec<Value> =

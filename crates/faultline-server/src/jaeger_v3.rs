@@ -5,11 +5,12 @@
 //! Traces come back as OTLP/JSON `TracesData` inside `{"result": ...}` (the gRPC gateway's envelope
 //! for streamed answers); errors as `{"error": {"grpcCode", "httpCode", "message", "httpStatus"}}`.
 
+use crate::tenant::Scoped;
 use crate::error::{AppError, ErrorCode};
 use crate::jaeger::tag_filters;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -58,7 +59,7 @@ impl IntoResponse for GatewayError {
 
 type Answer = Result<Response, GatewayError>;
 
-async fn services(State(st): State<AppState>) -> Answer {
+async fn services(Scoped(st): Scoped) -> Answer {
     let m = services_and_operations(&st.store, i64::MIN, i64::MAX).await?;
     Ok(Json(json!({"services": m.keys().collect::<Vec<_>>()})).into_response())
 }
@@ -71,7 +72,7 @@ fn kind_name(k: SpanKind) -> &'static str {
     }
 }
 
-async fn operations(State(st): State<AppState>, Query(p): Query<HashMap<String, String>>) -> Answer {
+async fn operations(Scoped(st): Scoped, Query(p): Query<HashMap<String, String>>) -> Answer {
     let service = p
         .get("service")
         .filter(|s| !s.is_empty())
@@ -263,16 +264,16 @@ async fn find_traces(st: &AppState, q: TraceQuery) -> Answer {
     traces_answer(&spans)
 }
 
-async fn find_traces_get(State(st): State<AppState>, Query(p): Query<HashMap<String, String>>) -> Answer {
+async fn find_traces_get(Scoped(st): Scoped, Query(p): Query<HashMap<String, String>>) -> Answer {
     find_traces(&st, TraceQuery::from_params(&p)?).await
 }
 
-async fn find_traces_post(State(st): State<AppState>, body: Bytes) -> Answer {
+async fn find_traces_post(Scoped(st): Scoped, body: Bytes) -> Answer {
     find_traces(&st, TraceQuery::from_body(&body)?).await
 }
 
 async fn get_trace(
-    State(st): State<AppState>,
+    Scoped(st): Scoped,
     Path(id): Path<String>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Answer {
@@ -329,15 +330,15 @@ async fn summaries(st: &AppState, q: TraceQuery) -> Answer {
     Ok(Json(json!({"summaries": out})).into_response())
 }
 
-async fn summaries_get(State(st): State<AppState>, Query(p): Query<HashMap<String, String>>) -> Answer {
+async fn summaries_get(Scoped(st): Scoped, Query(p): Query<HashMap<String, String>>) -> Answer {
     summaries(&st, TraceQuery::from_params(&p)?).await
 }
 
-async fn summaries_post(State(st): State<AppState>, body: Bytes) -> Answer {
+async fn summaries_post(Scoped(st): Scoped, body: Bytes) -> Answer {
     summaries(&st, TraceQuery::from_body(&body)?).await
 }
 
-async fn deps(State(st): State<AppState>, Query(p): Query<HashMap<String, String>>) -> Answer {
+async fn deps(Scoped(st): Scoped, Query(p): Query<HashMap<String, String>>) -> Answer {
     let time = |k: &str| -> Result<i64, AppError> {
         let s = p
             .get(k)

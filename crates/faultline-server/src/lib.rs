@@ -19,8 +19,10 @@ pub mod jaeger_v3;
 pub mod otlp_http;
 pub mod overview;
 pub mod queries;
+pub mod ratelimit;
 pub mod skew;
 pub mod telemetry;
+pub mod tenant;
 pub mod ui;
 
 use axum::response::IntoResponse;
@@ -45,12 +47,23 @@ pub struct AppState {
     pub query_memory: usize,
     /// The tokens every receiver and read asks for; none: open (`auth`).
     pub tokens: auth::Tokens,
+    /// The named tenants (`tenant`); `store` and `ingest` above are the default tenant's, or, in a
+    /// handler's [`tenant::Scoped`] state, the request's tenant's.
+    pub tenants: Arc<tenant::Tenants>,
 }
 
 impl AppState {
     pub fn new(store: Store, limits: ServerLimits) -> Self {
+        Self::with_tenants(store, limits, tenant::TenantConfig::default())
+    }
+
+    /// A state whose named tenants are set up by `tenants`.
+    pub fn with_tenants(store: Store, limits: ServerLimits, tenants: tenant::TenantConfig) -> Self {
         let telemetry = Arc::new(Telemetry::default());
+        let tenants =
+            Arc::new(tenant::Tenants::new(store.config().clone(), limits.clone(), telemetry.clone(), tenants));
         AppState {
+            tenants,
             query_slots: Arc::new(tokio::sync::Semaphore::new(limits.query_slots.max(1))),
             query_timeout: limits.query_timeout,
             query_memory: limits.query_memory,
@@ -81,6 +94,8 @@ pub struct ServerLimits {
     pub query_slots: usize,
     /// Bytes of rows one read may hold.
     pub query_memory: usize,
+    /// Records per second each tenant may send; `None`: no limit.
+    pub ingest_rate: Option<f64>,
 }
 
 impl Default for ServerLimits {
@@ -91,6 +106,7 @@ impl Default for ServerLimits {
             query_timeout: queries::DEFAULT_QUERY_TIMEOUT,
             query_slots: queries::default_query_slots(),
             query_memory: queries::DEFAULT_QUERY_MEMORY,
+            ingest_rate: None,
         }
     }
 }
@@ -178,6 +194,7 @@ pub async fn serve(
         }
     }
     state.store.flush().await.map_err(std::io::Error::other)?;
+    state.tenants.flush_all().await.map_err(std::io::Error::other)?;
     Ok(())
 }
 

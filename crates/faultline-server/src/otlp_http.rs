@@ -58,7 +58,8 @@ pub async fn refuse_declared_oversize(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let limit = state.ingest.limits.max_body_bytes;
+    let tenant = crate::tenant::tenant_of(req.headers()).ok().flatten();
+    let limit = state.tenants.limits_for(tenant.as_deref()).max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -102,8 +103,8 @@ fn error_response(enc: Encoding, err: AppError) -> Response {
         )
             .into_response(),
     };
-    if err.code == ErrorCode::Unavailable {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    if let Some(secs) = err.retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
@@ -182,6 +183,7 @@ async fn handle_inner(
     signal: Signal,
     enc: Encoding,
 ) -> Result<Response, AppError> {
+    let state = &state.scoped(headers).await?;
     let body = body_bytes(headers, body, state.ingest.limits.max_body_bytes)?;
     let req = match enc {
         Encoding::Protobuf => faultline_otlp::decode_protobuf(signal, &body),

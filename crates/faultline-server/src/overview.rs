@@ -7,10 +7,11 @@
 //!
 //! Without `from`/`to`, the window is the hour that ends with the newest span.
 
+use crate::tenant::Scoped;
 use crate::error::AppError;
 use crate::investigate::Request;
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Query};
 use axum::Json;
 use faultline_analysis::spans::SpanTable;
 use faultline_analysis::{red_by_service, Bucket};
@@ -91,7 +92,7 @@ fn totals(t: &SpanTable, from: i64, to: i64) -> HashMap<u32, Bucket> {
 }
 
 /// `GET /api/v1/red`.
-pub async fn red(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+pub async fn red(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let r = Request::from_params(&p)?;
     let (from, to) = window_of(&st, &r)?;
     let step = step_of(&p, from, to)?;
@@ -157,7 +158,7 @@ fn map_of(t: &SpanTable, from: i64, to: i64) -> (Vec<MapEdge>, HashMap<String, V
 }
 
 /// `GET /api/v1/map`.
-pub async fn map(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+pub async fn map(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     let r = Request::from_params(&p)?;
     let (from, to) = window_of(&st, &r)?;
     let t = load_spans(&st, from, to).await?;
@@ -205,7 +206,7 @@ struct TemplateCounts {
 /// `GET /api/v1/templates?from&to[&baseline=T..T][&service=S]`: the log templates of the window
 /// (mined as `faultline templates` mines), with counts per service and instance, and beside them
 /// the baseline's count when one is asked: the before/after of the UI's template view.
-pub async fn templates(State(st): State<AppState>, Query(p): Params) -> Result<Json<Value>, AppError> {
+pub async fn templates(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value>, AppError> {
     use faultline_analysis::inputs::{LogTable, LOG_COLUMNS};
     let r = Request::from_params(&p)?;
     let (from, to) = window_of(&st, &r)?;

@@ -15,6 +15,8 @@ pub struct Telemetry {
     pub rejected: [AtomicU64; 4],
     /// Requests refused whole (malformed, too large, overloaded).
     pub requests_failed: AtomicU64,
+    /// Ingest requests refused because their tenant sent past its rate.
+    pub requests_refused: AtomicU64,
     /// Reads whose client went away before the answer, and reads stopped by their time-out.
     pub queries_cancelled: AtomicU64,
     pub queries_timed_out: AtomicU64,
@@ -73,6 +75,12 @@ impl Telemetry {
             "faultline_requests_failed_total",
             "Ingest requests refused whole.",
             &[(String::new(), self.requests_failed.load(Ordering::Relaxed) as f64)],
+            "counter",
+        );
+        counter(
+            "faultline_requests_rate_limited_total",
+            "Ingest requests refused (retryably) because their tenant sent past its rate.",
+            &[(String::new(), self.requests_refused.load(Ordering::Relaxed) as f64)],
             "counter",
         );
         counter(
