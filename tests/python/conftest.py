@@ -24,10 +24,12 @@ class Server:
         self.http = free_port()
         self.api_port = free_port()
         self.proc = None
+        self.scheme = "http"
+        self.verify = True
 
     @property
     def api(self):
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{self.scheme}://127.0.0.1:{self.api_port}"
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -46,7 +48,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("faultline serve exited: " + self.proc.stderr.read().decode())
             try:
-                if requests.get(self.api + "/healthz", timeout=1).ok:
+                if requests.get(self.api + "/healthz", timeout=1, verify=self.verify).ok:
                     return self
             except requests.ConnectionError:
                 pass

@@ -154,6 +154,13 @@ pub struct ServeArgs {
     /// [default: 2GB].
     #[arg(long, env = "FAULTLINE_MAX_MEMORY")]
     pub max_memory: Option<String>,
+    /// Serve TLS on every listener with this PEM certificate chain (with --tls-key). The files are
+    /// read again when they change: a renewed certificate needs no restart.
+    #[arg(long, env = "FAULTLINE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FAULTLINE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Serve an address other than loopback without tokens: anyone who reaches it may read and
     /// write. Without it, such a server refuses to start until tokens are configured (the config
     /// file's [[tokens]], or FAULTLINE_TOKENS=name:scope[+scope]:secret,...).

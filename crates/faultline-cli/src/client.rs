@@ -1,6 +1,8 @@
 //! The HTTP client of the commands that speak to a server (`--server`, `sim --otlp`): with
 //! `FAULTLINE_TOKEN` set, every request carries it as `Authorization: Bearer`; with
-//! `FAULTLINE_TENANT` set, as `X-Scope-OrgID` (the tenant it reads or writes).
+//! `FAULTLINE_TENANT` set, as `X-Scope-OrgID` (the tenant it reads or writes). An `https://` server
+//! is checked against the system's roots, and the PEM certificate in `FAULTLINE_CA_CERT` (a
+//! server's own self-signed certificate, or a private CA).
 
 use anyhow::Context;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -19,5 +21,14 @@ pub fn http() -> anyhow::Result<reqwest::Client> {
             .map_err(|m| anyhow::anyhow!("FAULTLINE_TENANT: {m}"))?;
         h.insert(faultline_server::tenant::TENANT_HEADER, HeaderValue::from_str(&id)?);
     }
-    reqwest::Client::builder().default_headers(h).build().context("building the HTTP client")
+    let mut b = reqwest::Client::builder().default_headers(h);
+    if let Some(path) = var("FAULTLINE_CA_CERT") {
+        let pem = std::fs::read(&path).with_context(|| format!("FAULTLINE_CA_CERT: cannot read {path}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("FAULTLINE_CA_CERT: {path} holds no PEM certificate"))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().context("building the HTTP client")
 }

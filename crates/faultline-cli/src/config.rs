@@ -88,6 +88,9 @@ pub struct ServerSection {
     pub max_memory: Option<Checked>,
     /// Serve a non-loopback address without tokens.
     pub insecure: Option<bool>,
+    /// TLS certificate chain and key (PEM), for every listener.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[[tokens]]`: one of `sha256`, `secret_env`, `secret_file`.
@@ -162,6 +165,9 @@ impl ConfigFile {
         c.source = Some((path.to_path_buf(), text));
         c.tokens()?;
         c.tenant_config()?;
+        if c.server.tls_cert.is_some() != c.server.tls_key.is_some() {
+            bail!("{}: [server] needs both tls_cert and tls_key, or neither", path.display());
+        }
         Ok(c)
     }
 
@@ -287,6 +293,8 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
         ("flush_interval", s.flush_interval.is_some()),
         ("max_memory", s.max_memory.is_some()),
         ("insecure", s.insecure.is_some()),
+        ("tls_cert", s.tls_cert.is_some()),
+        ("tls_key", s.tls_key.is_some()),
     ]
     .into_iter()
     .filter_map(|(n, on)| on.then_some(n))

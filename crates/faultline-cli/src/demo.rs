@@ -39,6 +39,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         grpc: free_addr("127.0.0.1:4317".parse()?, false),
         otlp_http: free_addr("127.0.0.1:4318".parse()?, false),
         api,
+        tls: None,
     };
     let store = Store::open(StoreConfig::new(&data_dir))
         .await

@@ -25,6 +25,7 @@ pub struct Settings {
     tokens: faultline_server::auth::Tokens,
     tenants: faultline_server::tenant::TenantConfig,
     ingest_rate: Option<f64>,
+    tls: Option<faultline_server::tls::TlsFiles>,
 }
 
 impl Settings {
@@ -37,6 +38,11 @@ impl Settings {
         let tenants = file.tenant_config()?;
         let ingest_rate = file.tenants.ingest_rate;
         let f = file.server;
+        let tls = match (a.tls_cert.or(f.tls_cert.clone()), a.tls_key.or(f.tls_key.clone())) {
+            (Some(cert), Some(key)) => Some(faultline_server::tls::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
         let pick = |flag: Option<String>, file: Option<crate::config::Checked>, default: &str| {
             flag.or(file.map(|c| c.0)).unwrap_or_else(|| default.to_string())
         };
@@ -56,6 +62,7 @@ impl Settings {
             tokens,
             tenants,
             ingest_rate,
+            tls,
         })
     }
 
@@ -75,6 +82,10 @@ impl Settings {
             grpc: addr(&self.grpc_addr, "grpc-addr")?,
             otlp_http: addr(&self.otlp_http_addr, "otlp-http-addr")?,
             api: addr(&self.api_addr, "api-addr")?.context("--api-addr cannot be off: it serves the API")?,
+            tls: match &self.tls {
+                Some(f) => Some(faultline_server::tls::Reloading::new(f.clone()).context("TLS")?),
+                None => None,
+            },
         })
     }
 
@@ -129,8 +140,9 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         Store::open(cfg).await.with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
     let _maintenance = store.spawn_maintenance();
     let state = AppState::with_tenants(store, limits, s.tenants.clone()).with_tokens(s.tokens.clone());
+    let scheme = if listen.tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI http://{}{}",
+        "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI {scheme}://{}{}",
         s.data_dir.display(),
         listen.grpc.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         listen.otlp_http.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
@@ -141,9 +153,28 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
             format!(" (tokens: {})", s.tokens.names().join(", "))
         }
     );
+    if let Some(t) = &listen.tls {
+        reload_on_hangup(t.clone());
+    }
     faultline_server::serve(state, listen, shutdown_signal()).await.context("server failed")?;
     eprintln!("faultline stopped; data flushed");
     Ok(())
+}
+
+/// SIGHUP reads the TLS files again at once (they are also checked every few seconds).
+fn reload_on_hangup(tls: std::sync::Arc<faultline_server::tls::Reloading>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let t = tls.clone();
+            let _ = tokio::task::spawn_blocking(move || t.reload_if_changed()).await;
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 async fn shutdown_signal() {

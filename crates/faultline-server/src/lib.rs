@@ -22,6 +22,7 @@ pub mod queries;
 pub mod ratelimit;
 pub mod skew;
 pub mod telemetry;
+pub mod tls;
 pub mod tenant;
 pub mod ui;
 
@@ -144,6 +145,28 @@ pub struct Listen {
     pub grpc: Option<SocketAddr>,
     pub otlp_http: Option<SocketAddr>,
     pub api: SocketAddr,
+    /// TLS on every listener, when set (`tls`).
+    pub tls: Option<Arc<tls::Reloading>>,
+}
+
+/// ALPN offered by the HTTP listeners (HTTP/2 first, as axum serves both) and the gRPC one.
+const HTTP_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+const GRPC_ALPN: &[&[u8]] = &[b"h2"];
+
+/// Serves `router` on `tcp` (over TLS when `tls` is set) until `stop` resolves.
+async fn serve_http(
+    tcp: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<&Arc<tls::Reloading>>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        None => axum::serve(tcp, router).with_graceful_shutdown(stop).await,
+        Some(t) => {
+            let l = tls::TlsListener::new(tcp, t.server_config(HTTP_ALPN))?;
+            axum::serve(l, router).with_graceful_shutdown(stop).await
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves; then flushes the store.
@@ -161,30 +184,37 @@ pub async fn serve(
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let api = tokio::net::TcpListener::bind(listen.api).await?;
-    tracing::info!(addr = %listen.api, "API and UI listening");
-    let router = guarded(app(state.clone()), listen.api);
-    let r = rx.clone();
-    tasks.spawn(async move { axum::serve(api, router).with_graceful_shutdown(wait(r)).await });
-    if let Some(addr) = listen.otlp_http {
-        if addr != listen.api {
-            let l = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!(%addr, "OTLP/HTTP listening");
-            let router = guarded(app(state.clone()), addr);
-            let r = rx.clone();
-            tasks.spawn(async move { axum::serve(l, router).with_graceful_shutdown(wait(r)).await });
-        }
+    let tls = listen.tls.clone();
+    let watch = tls.as_ref().map(|t| t.spawn_watch());
+    let mut http = vec![(listen.api, "API and UI")];
+    if let Some(addr) = listen.otlp_http.filter(|a| *a != listen.api) {
+        http.push((addr, "OTLP/HTTP"));
+    }
+    for (addr, what) in http {
+        let l = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, tls = tls.is_some(), "{what} listening");
+        let router = guarded(app(state.clone()), addr);
+        let (r, t) = (rx.clone(), tls.clone());
+        tasks.spawn(async move { serve_http(l, router, t.as_ref(), wait(r)).await });
     }
     if let Some(addr) = listen.grpc {
         let l = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(%addr, "OTLP/gRPC listening");
+        tracing::info!(%addr, tls = tls.is_some(), "OTLP/gRPC listening");
         let svc = grpc::router(state.clone());
         let r = rx.clone();
-        tasks.spawn(async move {
-            svc.serve_with_incoming_shutdown(tokio_stream_listener(l), wait(r))
-                .await
-                .map_err(std::io::Error::other)
-        });
+        match &tls {
+            None => tasks.spawn(async move {
+                svc.serve_with_incoming_shutdown(tokio_stream_listener(l), wait(r))
+                    .await
+                    .map_err(std::io::Error::other)
+            }),
+            Some(t) => {
+                let incoming = tls::TlsListener::new(l, t.server_config(GRPC_ALPN))?.into_stream();
+                tasks.spawn(async move {
+                    svc.serve_with_incoming_shutdown(incoming, wait(r)).await.map_err(std::io::Error::other)
+                })
+            }
+        };
     }
     while let Some(r) = tasks.join_next().await {
         match r {
@@ -192,6 +222,9 @@ pub async fn serve(
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(std::io::Error::other(e)),
         }
+    }
+    if let Some(w) = watch {
+        w.abort();
     }
     state.store.flush().await.map_err(std::io::Error::other)?;
     state.tenants.flush_all().await.map_err(std::io::Error::other)?;
