@@ -177,6 +177,16 @@ pub fn status(v: &Value) -> String {
         i(v, "segment_bytes") as f64 / 1048576.0,
         i(v, "head_rows")
     );
+    if let Some(q) = v.get("quarantined").and_then(Value::as_array).filter(|q| !q.is_empty()) {
+        let _ = writeln!(
+            out,
+            "quarantined: {} unreadable segment(s), moved aside and no longer read (the rest is queryable):",
+            q.len()
+        );
+        for p in q {
+            let _ = writeln!(out, "  {}", p.as_str().unwrap_or("?"));
+        }
+    }
     out
 }
 

@@ -126,6 +126,12 @@ impl Telemetry {
             &[(String::new(), s.segment_bytes as f64)],
             "gauge",
         );
+        counter(
+            "faultline_segments_quarantined",
+            "Segments found unreadable and moved aside (faultline status lists them).",
+            &[(String::new(), s.quarantined.len() as f64)],
+            "gauge",
+        );
         counter("faultline_flushes_total", "Head flushes.", &[(String::new(), s.flushes as f64)], "counter");
         counter(
             "faultline_compactions_total",

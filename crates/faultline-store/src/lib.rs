@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod expr;
+pub mod quarantine;
 pub mod segment;
 pub mod wal;
 
@@ -49,6 +50,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("write-ahead log: {0}")]
     Wal(String),
+    #[error("the disk of the data directory is full ({0}); writes resume by themselves once space is freed")]
+    StorageFull(String),
     #[error(
         "the store holds {held_mib} MiB not yet flushed, over its limit of {limit_mib} MiB; retry shortly"
     )]
@@ -69,7 +72,7 @@ impl StoreError {
 
     /// Whether the caller should retry later (the store is full, not broken).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Overloaded { .. })
+        matches!(self, StoreError::Overloaded { .. } | StoreError::StorageFull(_))
     }
 }
 
@@ -183,6 +186,8 @@ pub struct StoreStats {
     pub flushes: u64,
     pub compactions: u64,
     pub segments_deleted: u64,
+    /// Segments found unreadable and moved aside (`quarantine/...` paths).
+    pub quarantined: Vec<String>,
     /// Per table: rows, and time range of all data.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -206,6 +211,8 @@ struct State {
     /// Highest sequence number applied to the head.
     applied_seq: u64,
     segments: Vec<SegmentMeta>,
+    /// Segments moved aside as unreadable (`quarantine`), by their new path.
+    quarantined: Vec<String>,
 }
 
 struct Inner {
@@ -232,6 +239,14 @@ use wal::Wal;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+}
+
+fn wal_error(f: wal::WalFailure) -> StoreError {
+    if f.storage_full {
+        StoreError::StorageFull(f.message)
+    } else {
+        StoreError::Wal(f.message)
+    }
 }
 
 fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>, StoreError> {
@@ -291,11 +306,22 @@ impl Store {
             None => {
                 let seg = dir.join("segments");
                 std::fs::create_dir_all(&seg).map_err(|e| StoreError::io(&seg, e))?;
+                quarantine::remove_staging_files(&seg);
                 Arc::new(LocalFileSystem::new_with_prefix(&seg)?)
             }
         };
         let node = node_id(&dir)?;
-        let listed = list_segments(&objects).await?;
+        let (listed, unreadable) = list_segments(&objects).await?;
+        let mut quarantined = Vec::new();
+        for path in unreadable {
+            match quarantine::move_aside(&objects, &path).await {
+                Ok(to) => {
+                    tracing::error!(segment = %path, moved_to = %to, "quarantined an unreadable segment");
+                    quarantined.push(to.to_string());
+                }
+                Err(e) => tracing::error!(segment = %path, error = %e, "unreadable segment could not be moved aside"),
+            }
+        }
         let footers = listed.iter().map(|(m, f)| (m.id.clone(), f.clone())).collect();
         let segments: Vec<SegmentMeta> = listed.into_iter().map(|(m, _)| m).collect();
         // Per table, the log sequence number this node's segments cover.
@@ -306,7 +332,7 @@ impl Store {
                 *e = (*e).max(*seq);
             }
         }
-        let mut state = State { segments, ..State::default() };
+        let mut state = State { segments, quarantined, ..State::default() };
         let wal_dir = dir.join("wal");
         let mut replayed = 0u64;
         let mut bad = None;
@@ -364,7 +390,7 @@ impl Store {
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<u64, StoreError> {
         let rx = self.append_inner(table, batch)?;
         match rx.await {
-            Ok(r) => r.map_err(StoreError::Wal),
+            Ok(r) => r.map_err(wal_error),
             Err(_) => Err(StoreError::Wal("the log writer stopped".into())),
         }
     }
@@ -373,7 +399,7 @@ impl Store {
     pub fn append_blocking(&self, table: Table, batch: RecordBatch) -> Result<u64, StoreError> {
         let rx = self.append_inner(table, batch)?;
         match rx.blocking_recv() {
-            Ok(r) => r.map_err(StoreError::Wal),
+            Ok(r) => r.map_err(wal_error),
             Err(_) => Err(StoreError::Wal("the log writer stopped".into())),
         }
     }
@@ -382,7 +408,7 @@ impl Store {
         &self,
         table: Table,
         batch: RecordBatch,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<u64, String>>, StoreError> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<u64, wal::WalFailure>>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if batch.num_rows() == 0 {
             let _ = tx.send(Ok(0));
@@ -474,15 +500,19 @@ impl Store {
         });
         let mut results = futures::stream::iter(segments.into_iter().map(|m| {
             let (store, seg_scan) = (self.clone(), seg_scan.clone());
-            async move { store.scan_one(&m, &seg_scan).await }
+            async move {
+                let r = store.scan_one(&m, &seg_scan).await;
+                (m, r)
+            }
         }))
         .buffered(SEGMENTS_READ_AT_ONCE);
-        while let Some(r) = results.next().await {
+        while let Some((m, r)) = results.next().await {
             match r {
                 Ok(batches) => batches.into_iter().try_for_each(&mut f)?,
                 // A segment deleted by retention or compaction since the snapshot: its rows are
                 // gone or elsewhere.
                 Err(StoreError::ObjectStore(object_store::Error::NotFound { .. })) => {}
+                Err(e) if quarantine::may_be_corrupt(&e) && self.quarantine_if_corrupt(&m).await => {}
                 Err(e) => return Err(e),
             }
         }
@@ -502,6 +532,27 @@ impl Store {
             f(b)?;
         }
         Ok(())
+    }
+
+    /// Moves `m` aside if a full read of it fails too; whether it did.
+    async fn quarantine_if_corrupt(&self, m: &SegmentMeta) -> bool {
+        if !quarantine::fails_full_read(&self.inner.objects, m).await {
+            return false;
+        }
+        let _guard = self.inner.maintenance.lock().await;
+        let moved = match quarantine::move_aside(&self.inner.objects, &m.path()).await {
+            Ok(to) => to.to_string(),
+            Err(e) => {
+                tracing::error!(segment = %m.id, error = %e, "corrupt segment could not be moved aside");
+                return false;
+            }
+        };
+        tracing::error!(segment = %m.id, moved_to = %moved, "quarantined a corrupt segment");
+        let mut st = self.inner.state.write();
+        st.segments.retain(|s| s.id != m.id);
+        st.quarantined.push(moved);
+        self.inner.footers.write().remove(&m.id);
+        true
     }
 
     async fn footer(&self, m: &SegmentMeta) -> Result<Arc<ParquetMetaData>, StoreError> {
@@ -785,6 +836,7 @@ impl Store {
             flushes: self.inner.flushes.load(Ordering::Relaxed),
             compactions: self.inner.compactions.load(Ordering::Relaxed),
             segments_deleted: self.inner.deleted.load(Ordering::Relaxed),
+            quarantined: st.quarantined.clone(),
             tables,
         }
     }
@@ -820,10 +872,12 @@ pub fn dedup_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreE
     Ok(out)
 }
 
-async fn list_segments(
-    objects: &Arc<dyn ObjectStore>,
-) -> Result<Vec<(SegmentMeta, Arc<ParquetMetaData>)>, StoreError> {
+/// The live segments with their footers, and the segments whose footer does not read.
+type Listed = (Vec<(SegmentMeta, Arc<ParquetMetaData>)>, Vec<ObjPath>);
+
+async fn list_segments(objects: &Arc<dyn ObjectStore>) -> Result<Listed, StoreError> {
     let mut metas = Vec::new();
+    let mut unreadable = Vec::new();
     for table in Table::ALL {
         let prefix = ObjPath::from(table.name());
         let mut list = objects.list(Some(&prefix));
@@ -842,9 +896,11 @@ async fn list_segments(
         while let Some((path, r)) = reads.next().await {
             match r {
                 Ok(m) => metas.push(m),
-                Err(e) => {
-                    tracing::warn!(segment = %path, error = %e, "skipping an unreadable segment")
+                Err(e) if quarantine::may_be_corrupt(&e) => {
+                    tracing::warn!(segment = %path, error = %e, "unreadable segment");
+                    unreadable.push(path);
                 }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -856,7 +912,7 @@ async fn list_segments(
         let _ = objects.delete(&g.path()).await;
     }
     live.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    Ok(live)
+    Ok((live, unreadable))
 }
 
 #[cfg(test)]

@@ -124,11 +124,41 @@ pub fn replay(dir: &Path, mut f: impl FnMut(WalRecord)) -> Result<u64, StoreErro
     Ok(next_seq)
 }
 
+/// Why an append was not made durable: nothing of it is in the log (a partial write is cut back),
+/// so the client may send it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalFailure {
+    pub message: String,
+    /// The disk is full (or over quota): retry once space is freed; nothing is wrong with the log.
+    pub storage_full: bool,
+}
+
+impl WalFailure {
+    fn new(message: impl Into<String>) -> Self {
+        WalFailure { message: message.into(), storage_full: false }
+    }
+
+    fn of(e: &StoreError) -> Self {
+        let storage_full = matches!(e, StoreError::Io { source, .. } if is_storage_full(source));
+        WalFailure { message: e.to_string(), storage_full }
+    }
+}
+
+/// Whether an I/O error says the disk is full or the quota spent.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+type Done = Box<dyn FnOnce(Result<u64, WalFailure>) + Send>;
+
 /// A request to append: the payload, and where to say it is durable.
 struct Pending {
     table: Table,
     payload: Vec<u8>,
-    done: Box<dyn FnOnce(Result<u64, String>) + Send>,
+    done: Done,
 }
 
 enum Msg {
@@ -190,10 +220,14 @@ impl Wal {
                                 }
                             }
                             Err(e) => {
-                                let msg = e.to_string();
-                                tracing::error!(error = %msg, "write-ahead log append failed");
+                                let failure = WalFailure::of(&e);
+                                if failure.storage_full {
+                                    tracing::warn!(error = %e, "disk full: write-ahead log append refused");
+                                } else {
+                                    tracing::error!(error = %e, "write-ahead log append failed");
+                                }
                                 for p in group {
-                                    (p.done)(Err(msg.clone()));
+                                    (p.done)(Err(failure.clone()));
                                 }
                             }
                         }
@@ -217,11 +251,11 @@ impl Wal {
         &self,
         table: Table,
         payload: Vec<u8>,
-        done: impl FnOnce(Result<u64, String>) + Send + 'static,
+        done: impl FnOnce(Result<u64, WalFailure>) + Send + 'static,
     ) {
         let msg = Msg::Append(Pending { table, payload, done: Box::new(done) });
         if let Err(mpsc::SendError(Msg::Append(p))) = self.tx.send(msg) {
-            (p.done)(Err("the store is shutting down".into()));
+            (p.done)(Err(WalFailure::new("the store is shutting down")));
         }
     }
 
@@ -304,8 +338,16 @@ impl Writer {
             self.buf.extend_from_slice(&p.payload);
         }
         let t = Instant::now();
-        self.file.write_all(&self.buf).map_err(|e| StoreError::io(&self.dir, e))?;
-        self.file.sync_data().map_err(|e| StoreError::io(&self.dir, e))?;
+        let written = self.file.write_all(&self.buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Cut back whatever part of the group reached the file (a full disk takes some of a
+            // write): the next group must follow the last acknowledged record, or replay would stop
+            // at this torn one and lose everything after it.
+            if let Err(cut) = self.file.set_len(self.file_bytes).and_then(|()| self.file.sync_all()) {
+                tracing::error!(error = %cut, "could not cut a failed write-ahead log append back");
+            }
+            return Err(StoreError::io(&self.dir, e));
+        }
         let secs = t.elapsed().as_secs_f64();
         self.file_bytes += self.buf.len() as u64;
         self.next_seq += group.len() as u64;
@@ -347,6 +389,14 @@ impl Writer {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn full_disks_are_told_apart_from_broken_ones() {
+        assert!(is_storage_full(&std::io::Error::from_raw_os_error(28)));
+        assert!(is_storage_full(&std::io::Error::from_raw_os_error(122)));
+        assert!(!is_storage_full(&std::io::Error::from_raw_os_error(5)));
+        assert!(!is_storage_full(&std::io::Error::other("x")));
+    }
 
     fn append_sync(wal: &Wal, table: Table, payload: &[u8]) -> u64 {
         let (tx, rx) = mpsc::channel();
