@@ -154,6 +154,9 @@ pub struct ServeArgs {
     /// [default: 2GB].
     #[arg(long, env = "FAULTLINE_MAX_MEMORY")]
     pub max_memory: Option<String>,
+    /// How often small segments are merged and retention applied [default: 60s].
+    #[arg(long, env = "FAULTLINE_COMPACT_INTERVAL")]
+    pub compact_interval: Option<String>,
     /// Serve TLS on every listener with this PEM certificate chain (with --tls-key). The files are
     /// read again when they change: a renewed certificate needs no restart.
     #[arg(long, env = "FAULTLINE_TLS_CERT", requires = "tls_key")]

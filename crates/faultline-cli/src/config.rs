@@ -84,6 +84,8 @@ pub struct ServerSection {
     pub query_memory: Option<Checked>,
     #[serde(default, deserialize_with = "duration")]
     pub flush_interval: Option<Checked>,
+    #[serde(default, deserialize_with = "duration")]
+    pub compact_interval: Option<Checked>,
     #[serde(default, deserialize_with = "size")]
     pub max_memory: Option<Checked>,
     /// Serve a non-loopback address without tokens.
@@ -291,6 +293,7 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
         ("query_timeout", s.query_timeout.is_some()),
         ("query_memory", s.query_memory.is_some()),
         ("flush_interval", s.flush_interval.is_some()),
+        ("compact_interval", s.compact_interval.is_some()),
         ("max_memory", s.max_memory.is_some()),
         ("insecure", s.insecure.is_some()),
         ("tls_cert", s.tls_cert.is_some()),

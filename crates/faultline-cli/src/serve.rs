@@ -20,6 +20,7 @@ pub struct Settings {
     query_timeout: String,
     query_memory: String,
     flush_interval: String,
+    compact_interval: String,
     max_memory: String,
     insecure: bool,
     tokens: faultline_server::auth::Tokens,
@@ -57,6 +58,7 @@ impl Settings {
             query_timeout: pick(a.query_timeout, f.query_timeout, "30s"),
             query_memory: pick(a.query_memory, f.query_memory, "2GB"),
             flush_interval: pick(a.flush_interval, f.flush_interval, "60s"),
+            compact_interval: pick(a.compact_interval, f.compact_interval, "60s"),
             max_memory: pick(a.max_memory, f.max_memory, "2GB"),
             insecure: a.insecure || f.insecure.unwrap_or(false),
             tokens,
@@ -72,6 +74,8 @@ impl Settings {
         cfg.max_bytes = self.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
         cfg.flush_interval =
             duration(&self.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
+        cfg.compact_interval =
+            duration(&self.compact_interval, "compact-interval")?.unwrap_or(Duration::from_secs(60));
         cfg.max_head_bytes = parse_bytes(&self.max_memory).context("--max-memory")? as usize;
         cfg.flush_bytes = (cfg.max_head_bytes / 8).max(1 << 20);
         Ok(cfg)

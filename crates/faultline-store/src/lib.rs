@@ -15,6 +15,7 @@
 pub mod budget;
 pub mod expr;
 pub mod quarantine;
+mod readers;
 pub mod segment;
 pub mod wal;
 
@@ -70,6 +71,18 @@ impl StoreError {
         StoreError::Io { path: path.to_path_buf(), source }
     }
 
+    /// Whether the error says an object is not there (a segment deleted since a scan's snapshot),
+    /// however the Parquet reader wrapped it.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            StoreError::ObjectStore(object_store::Error::NotFound { .. }) => true,
+            StoreError::Parquet(parquet::errors::ParquetError::External(e)) => {
+                matches!(e.downcast_ref::<object_store::Error>(), Some(object_store::Error::NotFound { .. }))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the caller should retry later (the store is full, not broken).
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Overloaded { .. } | StoreError::StorageFull(_))
@@ -100,6 +113,8 @@ pub struct StoreConfig {
     pub compact_min_segments: usize,
     /// Compaction buckets segments by this span of time.
     pub compact_bucket: Duration,
+    /// Compaction and retention run this often (and once soon after the store opens).
+    pub compact_interval: Duration,
 }
 
 impl StoreConfig {
@@ -116,6 +131,7 @@ impl StoreConfig {
             compact_target_rows: 4_000_000,
             compact_min_segments: 4,
             compact_bucket: Duration::from_secs(3600),
+            compact_interval: Duration::from_secs(60),
         }
     }
 }
@@ -229,6 +245,8 @@ struct Inner {
     deleted: AtomicU64,
     _lock: std::fs::File,
     seq_counter: AtomicU64,
+    /// Scans running, and segments waiting for them to end before deletion (`readers`).
+    readers: Arc<readers::Readers>,
     /// Parsed Parquet footers by segment id, so a lookup does not re-read them.
     footers: RwLock<std::collections::HashMap<String, Arc<ParquetMetaData>>>,
 }
@@ -378,6 +396,7 @@ impl Store {
                 _lock: lock,
                 seq_counter: AtomicU64::new(0),
                 footers: RwLock::new(footers),
+                readers: Arc::default(),
             }),
         })
     }
@@ -471,8 +490,9 @@ impl Store {
         mut f: impl FnMut(RecordBatch) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let filter = scan.full_filter();
-        let (segments, head) = {
+        let (segments, head, _reading) = {
             let st = self.inner.state.read();
+            let reading = self.inner.readers.enter();
             let segs: Vec<SegmentMeta> = st
                 .segments
                 .iter()
@@ -491,7 +511,7 @@ impl Store {
                 .flatten()
                 .map(|(_, b)| b.clone())
                 .collect();
-            (segs, head)
+            (segs, head, reading)
         };
         let seg_scan = Arc::new(SegmentScan {
             columns: scan.columns.clone(),
@@ -509,9 +529,9 @@ impl Store {
         while let Some((m, r)) = results.next().await {
             match r {
                 Ok(batches) => batches.into_iter().try_for_each(&mut f)?,
-                // A segment deleted by retention or compaction since the snapshot: its rows are
-                // gone or elsewhere.
-                Err(StoreError::ObjectStore(object_store::Error::NotFound { .. })) => {}
+                // A segment retention deleted since the snapshot: its rows are gone. (Compaction's
+                // inputs wait for this scan to end: `readers`.)
+                Err(e) if e.is_not_found() => {}
                 Err(e) if quarantine::may_be_corrupt(&e) && self.quarantine_if_corrupt(&m).await => {}
                 Err(e) => return Err(e),
             }
@@ -708,14 +728,20 @@ impl Store {
                 let mut st = self.inner.state.write();
                 st.segments.retain(|s| !ids.contains(&s.id));
                 st.segments.push(new);
-            }
-            for m in &group {
-                self.delete_segment(m).await;
+                self.inner.readers.retire(group.iter().cloned());
             }
             merged += group.len();
             self.inner.compactions.fetch_add(1, Ordering::Relaxed);
         }
+        self.reap().await;
         Ok(merged)
+    }
+
+    /// Deletes the retired segments no running scan may read.
+    async fn reap(&self) {
+        for m in self.inner.readers.reapable() {
+            self.delete_segment(&m).await;
+        }
     }
 
     async fn delete_segment(&self, m: &SegmentMeta) {
@@ -731,7 +757,7 @@ impl Store {
     /// Applies retention by age and by size. Returns how many segments were dropped.
     pub async fn apply_retention(&self, now_ns: i64) -> Result<usize, StoreError> {
         let _guard = self.inner.maintenance.lock().await;
-        let doomed: Vec<SegmentMeta> = {
+        let doomed: usize = {
             let mut st = self.inner.state.write();
             let mut doomed = Vec::new();
             if let Some(ret) = self.inner.cfg.retention {
@@ -749,22 +775,25 @@ impl Store {
                     doomed.push(s);
                 }
             }
-            doomed
+            self.inner.readers.retire(doomed.iter().cloned());
+            doomed.len()
         };
-        for m in &doomed {
-            self.delete_segment(m).await;
-        }
-        Ok(doomed.len())
+        self.reap().await;
+        Ok(doomed)
     }
 
     /// Runs flushes, compaction and retention in the background until the store is dropped.
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let period = weak.upgrade().map(|i| i.cfg.flush_interval).unwrap_or_default();
+            let (period, compact_every) = weak
+                .upgrade()
+                .map(|i| (i.cfg.flush_interval.min(i.cfg.compact_interval), i.cfg.compact_interval))
+                .unwrap_or_default();
             let mut tick =
                 tokio::time::interval(period.clamp(Duration::from_millis(100), Duration::from_secs(5)));
-            let mut last_maint = Instant::now();
+            // None: compact at the first tick, so what piled up before a restart is merged.
+            let mut last_maint: Option<Instant> = None;
             loop {
                 let notified = {
                     let Some(inner) = weak.upgrade() else { return };
@@ -787,8 +816,8 @@ impl Store {
                         tracing::error!(error = %e, "flush failed; the data stays in the write-ahead log");
                     }
                 }
-                if last_maint.elapsed() >= Duration::from_secs(60) {
-                    last_maint = Instant::now();
+                if last_maint.is_none_or(|t| t.elapsed() >= compact_every) {
+                    last_maint = Some(Instant::now());
                     if let Err(e) = store.compact().await {
                         tracing::error!(error = %e, "compaction failed");
                     }

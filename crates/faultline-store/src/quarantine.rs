@@ -25,7 +25,7 @@ pub async fn move_aside(objects: &Arc<dyn ObjectStore>, path: &ObjPath) -> Resul
 /// Whether an error of reading a segment may mean the segment itself is bad (as opposed to the
 /// object store being unreachable, or the reader's own limits).
 pub fn may_be_corrupt(e: &StoreError) -> bool {
-    matches!(e, StoreError::Parquet(_) | StoreError::Arrow(_) | StoreError::Corrupt(_))
+    !e.is_not_found() && matches!(e, StoreError::Parquet(_) | StoreError::Arrow(_) | StoreError::Corrupt(_))
 }
 
 /// Reads the whole segment, footer included, with no filter: whether it fails to decode.
