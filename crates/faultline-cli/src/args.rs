@@ -182,6 +182,10 @@ pub struct ImportArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Memory the import may hold in records not yet written to segments; reading waits for a
+    /// flush past it.
+    #[arg(long, env = "FAULTLINE_MAX_MEMORY", default_value = "1GB")]
+    pub max_memory: String,
     /// Files to import ("-" for standard input); gzip-compressed files too. The format is detected:
     /// OTLP/JSON lines or protobuf, change events (JSON), JSON-lines or plain-text logs.
     #[arg(required = true)]

@@ -9,9 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
 pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
-    let store = Store::open(StoreConfig::new(&a.data_dir))
+    let store = Store::open(import_config(&a)?)
         .await
         .with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
+    // Flushes as the head fills, so the import holds at most its memory budget.
+    let _maintenance = store.spawn_maintenance();
     let mut summaries = Vec::new();
     for file in &a.files {
         let name = file.display().to_string();
@@ -80,20 +82,47 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store of an import: its head held to half of `--max-memory` (the rest is for reading and
+/// for the segment being written), flushed every eighth.
+fn import_config(a: &ImportArgs) -> anyhow::Result<StoreConfig> {
+    let budget = crate::units::parse_bytes(&a.max_memory).context("--max-memory")? as usize;
+    let mut cfg = StoreConfig::new(&a.data_dir);
+    cfg.max_head_bytes = (budget / 2).max(MIN_HEAD);
+    cfg.flush_bytes = (budget / 8).max(MIN_HEAD / 4);
+    Ok(cfg)
+}
+
+/// Smallest head an import works with, whatever `--max-memory` says.
+const MIN_HEAD: usize = 16 << 20;
+
+/// How long an import waits for a flush to make room before asking again.
+const FULL_HEAD_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn append(store: &Store, items: Items) -> anyhow::Result<()> {
     if !items.spans.is_empty() {
-        store.append_blocking(Table::Spans, spans_to_batch(&items.spans))?;
+        append_waiting(store, Table::Spans, || spans_to_batch(&items.spans))?;
     }
     if !items.logs.is_empty() {
-        store.append_blocking(Table::Logs, logs_to_batch(&items.logs))?;
+        append_waiting(store, Table::Logs, || logs_to_batch(&items.logs))?;
     }
     if !items.metrics.is_empty() {
-        store.append_blocking(Table::Metrics, metrics_to_batch(&items.metrics))?;
+        append_waiting(store, Table::Metrics, || metrics_to_batch(&items.metrics))?;
     }
     if !items.changes.is_empty() {
-        store.append_blocking(Table::Changes, changes_to_batch(&items.changes))?;
+        append_waiting(store, Table::Changes, || changes_to_batch(&items.changes))?;
     }
     Ok(())
+}
+
+/// Appends, waiting while the head is full: a full head means a flush is under way (backpressure,
+/// not failure).
+fn append_waiting<B: Fn() -> arrow::array::RecordBatch>(store: &Store, table: Table, batch: B) -> anyhow::Result<()> {
+    loop {
+        match store.append_blocking(table, batch()) {
+            Err(faultline_store::StoreError::Overloaded { .. }) => std::thread::sleep(FULL_HEAD_WAIT),
+            r => return Ok(r.map(|_| ())?),
+        }
+    }
 }
 
 fn service_from_name(name: &str) -> String {

@@ -9,6 +9,7 @@
 pub mod changes;
 pub mod jaeger;
 pub mod logs;
+pub mod otlp_stream;
 pub mod zipkin;
 
 use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};
@@ -188,6 +189,39 @@ impl<E: std::fmt::Display> Batcher<'_, E> {
     }
 }
 
+/// Bytes read ahead to tell the format; an OTLP/JSON document longer than this on one line is
+/// streamed (`otlp_stream`).
+const READ_BUFFER: usize = 1 << 20;
+
+/// Reads an OTLP/JSON document too large to hold, a chunk of records at a time.
+fn read_otlp_stream<E: std::fmt::Display>(
+    r: impl Read,
+    opts: &ReadOptions,
+    b: &mut Batcher<'_, E>,
+) -> Result<(), IngestError> {
+    let mut stopped = None;
+    let read = otlp_stream::read(r, &mut |c| {
+        match faultline_otlp::json::decode_value(c.signal, &c.request) {
+            Ok(req) => b.otlp(&req, &opts.limits),
+            Err(e) => b.items.reject(e.to_string()),
+        }
+        b.maybe_flush().map_err(|e| {
+            let shown = otlp_stream::StreamError(format!("stopped: {e}"));
+            stopped = Some(e);
+            shown
+        })
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    if let Err(e) = read {
+        // Nothing after a syntax error can be read; what came before is kept.
+        b.items.reject(e.to_string());
+    }
+    b.summary.format = "OTLP/JSON (streamed)".into();
+    Ok(())
+}
+
 /// Reads a whole input, detecting its format, handing records to `sink` in batches.
 pub fn read<E: std::fmt::Display>(
     input: impl Read,
@@ -202,7 +236,7 @@ fn read_dyn<E: std::fmt::Display>(
     opts: &ReadOptions,
     sink: &mut dyn FnMut(Items) -> Result<(), E>,
 ) -> Result<ReadSummary, IngestError> {
-    let mut r = BufReader::with_capacity(1 << 20, input);
+    let mut r = BufReader::with_capacity(READ_BUFFER, input);
     let head = r.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(r);
@@ -219,6 +253,7 @@ fn read_dyn<E: std::fmt::Display>(
         None => {
             b.summary.format = "empty".into();
         }
+        Some(b'{') if otlp_stream::wants_stream(head, READ_BUFFER) => read_otlp_stream(r, opts, &mut b)?,
         Some(b'{') | Some(b'[') => read_json(&mut r, opts, &mut b)?,
         Some(_) if is_text => read_text(r, opts, &mut b)?,
         Some(_) => read_protobuf(r, opts, &mut b)?,
