@@ -76,8 +76,12 @@ impl Settings {
             duration(&self.flush_interval, "flush-interval")?.unwrap_or(Duration::from_secs(60));
         cfg.compact_interval =
             duration(&self.compact_interval, "compact-interval")?.unwrap_or(Duration::from_secs(60));
-        cfg.max_head_bytes = parse_bytes(&self.max_memory).context("--max-memory")? as usize;
-        cfg.flush_bytes = (cfg.max_head_bytes / 8).max(1 << 20);
+        // One budget for the process: heads of every tenant, ingest requests, reads (`memory`).
+        // A head may fill half of it, so that a flush, which encodes it, still fits.
+        let budget = parse_bytes(&self.max_memory).context("--max-memory")? as usize;
+        cfg.memory = faultline_store::memory::MemoryBudget::new(budget);
+        cfg.max_head_bytes = budget / 2;
+        cfg.flush_bytes = (budget / 8).max(1 << 20);
         Ok(cfg)
     }
 

@@ -279,6 +279,7 @@ async fn zipkin_spans(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
     let body = crate::otlp_http::body_bytes(&headers, body, st.ingest.limits.max_body_bytes)?;
+    let _held = st.ingest.hold(body.len())?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
     let Value::Array(items) = v else {

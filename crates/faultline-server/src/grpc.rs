@@ -41,6 +41,7 @@ impl TraceService for Otlp {
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let st = self.scoped(&req).await?;
+        let _held = st.ingest.hold(prost::Message::encoded_len(req.get_ref())).map_err(status)?;
         let o = st.ingest.traces(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: o.rejected as i64,
@@ -57,6 +58,7 @@ impl LogsService for Otlp {
         req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let st = self.scoped(&req).await?;
+        let _held = st.ingest.hold(prost::Message::encoded_len(req.get_ref())).map_err(status)?;
         let o = st.ingest.logs(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: o.rejected as i64,
@@ -73,6 +75,7 @@ impl MetricsService for Otlp {
         req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let st = self.scoped(&req).await?;
+        let _held = st.ingest.hold(prost::Message::encoded_len(req.get_ref())).map_err(status)?;
         let o = st.ingest.metrics(req.get_ref()).await.map_err(status)?;
         let partial_success = (o.rejected > 0).then_some(ExportMetricsPartialSuccess {
             rejected_data_points: o.rejected as i64,

@@ -23,6 +23,11 @@ pub struct Outcome {
     pub error_message: String,
 }
 
+/// Memory an ingest request holds while decoded, per byte of its body: the decoded message and the
+/// records and Arrow batch built from it are each about the size of the body or more (protobuf's
+/// varints and JSON's quoting shrink on the wire what they expand into in memory).
+pub const INGEST_BYTES_PER_BODY_BYTE: usize = 4;
+
 pub struct Ingestor {
     store: Store,
     pub limits: ServerLimits,
@@ -35,6 +40,22 @@ impl Ingestor {
     pub fn new(store: Store, limits: ServerLimits, telemetry: Arc<Telemetry>) -> Self {
         let rate = limits.ingest_rate.map(|r| std::sync::Mutex::new(Bucket::new(r, Instant::now())));
         Ingestor { store, limits, telemetry, rate }
+    }
+
+    /// Holds memory for a request of `body_bytes` (decompressed) while it is decoded and stored, or
+    /// refuses retryably when the server's budget is spent.
+    pub fn hold(&self, body_bytes: usize) -> Result<faultline_store::memory::Held, AppError> {
+        let memory = &self.store.config().memory;
+        memory.try_take(body_bytes.saturating_mul(INGEST_BYTES_PER_BODY_BYTE)).ok_or_else(|| {
+            self.telemetry.requests_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            AppError::new(
+                crate::error::ErrorCode::Unavailable,
+                format!(
+                    "the server's memory budget ({} MiB, --max-memory) is spent; retry shortly",
+                    memory.limit() >> 20
+                ),
+            )
+        })
     }
 
     /// Takes `n` records from the tenant's rate, or refuses retryably.

@@ -180,6 +180,14 @@ async fn with_inputs<T: Send + 'static>(
         .scan(&Scan::new(Table::Metrics).time(from - CONTEXT_BEFORE, to).columns(inputs::METRIC_COLUMNS))
         .await?;
     let change_batches = store.scan(&Scan::new(Table::Changes).time(from - CONTEXT_BEFORE, to)).await?;
+    // The analysis builds its tables from these batches: columnar copies about their size again,
+    // held beside them while it runs. Charged to the read's budget like the rows themselves.
+    let loaded: usize = [&span_batches, &log_batches, &metric_batches, &change_batches]
+        .iter()
+        .flat_map(|b| b.iter())
+        .map(|b| b.get_array_memory_size())
+        .sum();
+    faultline_store::budget::charge(loaded)?;
     tokio::task::spawn_blocking(move || {
         f(Inputs::new(
             SpanTable::from_batches(&span_batches),

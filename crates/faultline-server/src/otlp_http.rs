@@ -185,6 +185,7 @@ async fn handle_inner(
 ) -> Result<Response, AppError> {
     let state = &state.scoped(headers).await?;
     let body = body_bytes(headers, body, state.ingest.limits.max_body_bytes)?;
+    let _held = state.ingest.hold(body.len())?;
     let req = match enc {
         Encoding::Protobuf => faultline_otlp::decode_protobuf(signal, &body),
         Encoding::Json => faultline_otlp::json::decode(signal, &body),

@@ -55,7 +55,8 @@ pub async fn bound(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let timeout = st.query_timeout;
     let run = async {
         let _slot = st.query_slots.acquire().await.expect("the query semaphore is never closed");
-        faultline_store::budget::with_budget(st.query_memory, next.run(req)).await
+        let shared = Some(st.store.config().memory.clone());
+        faultline_store::budget::with_budget(st.query_memory, shared, next.run(req)).await
     };
     let answer = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,

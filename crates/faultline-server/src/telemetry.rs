@@ -127,6 +127,15 @@ impl Telemetry {
             "gauge",
         );
         counter(
+            "faultline_memory_used_bytes",
+            "Memory held against the --max-memory budget: heads, ingest requests being decoded, reads.",
+            &[(String::new(), s.memory_used_bytes as f64)],
+            "gauge",
+        );
+        if let Some(limit) = s.memory_limit_bytes {
+            counter("faultline_memory_limit_bytes", "The --max-memory budget.", &[(String::new(), limit as f64)], "gauge");
+        }
+        counter(
             "faultline_segments_quarantined",
             "Segments found unreadable and moved aside (faultline status lists them).",
             &[(String::new(), s.quarantined.len() as f64)],

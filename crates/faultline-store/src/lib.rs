@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod expr;
+pub mod memory;
 pub mod quarantine;
 mod readers;
 pub mod segment;
@@ -53,9 +54,7 @@ pub enum StoreError {
     Wal(String),
     #[error("the disk of the data directory is full ({0}); writes resume by themselves once space is freed")]
     StorageFull(String),
-    #[error(
-        "the store holds {held_mib} MiB not yet flushed, over its limit of {limit_mib} MiB; retry shortly"
-    )]
+    #[error("the server holds {held_mib} MiB in memory, over its limit of {limit_mib} MiB; retry shortly")]
     Overloaded { held_mib: u64, limit_mib: u64 },
     #[error("data directory {0} is in use by another faultline process; stop it, or send the data to it over its API")]
     Locked(PathBuf),
@@ -64,6 +63,9 @@ pub enum StoreError {
     /// A query's own limit stopped the scan (its memory budget); the message says what to narrow.
     #[error("{0}")]
     Budget(String),
+    /// The reads running now hold their whole share of the server's memory: retry shortly.
+    #[error("{0}")]
+    MemoryBusy(String),
 }
 
 impl StoreError {
@@ -85,7 +87,7 @@ impl StoreError {
 
     /// Whether the caller should retry later (the store is full, not broken).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Overloaded { .. } | StoreError::StorageFull(_))
+        matches!(self, StoreError::Overloaded { .. } | StoreError::StorageFull(_) | StoreError::MemoryBusy(_))
     }
 }
 
@@ -101,6 +103,8 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// Refuse writes (retryably) while the head holds more than this.
     pub max_head_bytes: usize,
+    /// The process's memory budget, shared with other stores (tenants), ingest and reads.
+    pub memory: Arc<memory::MemoryBudget>,
     /// Write-ahead log files roll over at this size.
     pub wal_file_bytes: u64,
     /// Drop segments written longer ago than this.
@@ -125,6 +129,7 @@ impl StoreConfig {
             flush_bytes: 256 << 20,
             flush_interval: Duration::from_secs(60),
             max_head_bytes: 2 << 30,
+            memory: memory::MemoryBudget::unlimited(),
             wal_file_bytes: 64 << 20,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             max_bytes: None,
@@ -204,6 +209,10 @@ pub struct StoreStats {
     pub segments_deleted: u64,
     /// Segments found unreadable and moved aside (`quarantine/...` paths).
     pub quarantined: Vec<String>,
+    /// The process's memory budget (shared by every store): bytes held, and the limit (`None`:
+    /// unlimited).
+    pub memory_used_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
     /// Per table: rows, and time range of all data.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -252,6 +261,13 @@ struct Inner {
 }
 
 use wal::Wal;
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // What the head held leaves with it.
+        self.cfg.memory.sub_head(self.state.read().head_bytes);
+    }
+}
 
 /// The store. Cheap to clone.
 #[derive(Clone)]
@@ -362,6 +378,7 @@ impl Store {
                 Ok(batches) => {
                     for b in batches {
                         state.head_bytes += b.get_array_memory_size();
+                        cfg.memory.add_head(b.get_array_memory_size());
                         state.head.entry(rec.table).or_default().push((rec.seq, b));
                         replayed += 1;
                     }
@@ -434,6 +451,14 @@ impl Store {
             return Ok(rx);
         }
         let held = self.inner.state.read().head_bytes;
+        let memory = &self.inner.cfg.memory;
+        if memory.spent() {
+            self.inner.flush_wanted.notify_one();
+            return Err(StoreError::Overloaded {
+                held_mib: (memory.used() >> 20) as u64,
+                limit_mib: (memory.limit() >> 20) as u64,
+            });
+        }
         if held > self.inner.cfg.max_head_bytes {
             self.inner.flush_wanted.notify_one();
             return Err(StoreError::Overloaded {
@@ -458,6 +483,7 @@ impl Store {
                 let mut st = inner.state.write();
                 st.head.entry(table).or_default().push((seq, batch));
                 st.head_bytes += size;
+                inner.cfg.memory.add_head(size);
                 st.applied_seq = seq;
                 st.head_since.get_or_insert_with(Instant::now);
                 if st.head_bytes >= inner.cfg.flush_bytes {
@@ -643,7 +669,9 @@ impl Store {
             let mut st = self.inner.state.write();
             st.frozen.clear();
             st.segments.extend(written);
+            let before = st.head_bytes;
             st.head_bytes = st.head.values().flatten().map(|(_, b)| b.get_array_memory_size()).sum();
+            self.inner.cfg.memory.sub_head(before.saturating_sub(st.head_bytes));
         }
         self.inner.wal.truncate_through(through);
         self.inner.flushes.fetch_add(1, Ordering::Relaxed);
@@ -866,6 +894,8 @@ impl Store {
             compactions: self.inner.compactions.load(Ordering::Relaxed),
             segments_deleted: self.inner.deleted.load(Ordering::Relaxed),
             quarantined: st.quarantined.clone(),
+            memory_used_bytes: self.inner.cfg.memory.used() as u64,
+            memory_limit_bytes: Some(self.inner.cfg.memory.limit() as u64).filter(|l| *l != usize::MAX as u64),
             tables,
         }
     }

@@ -1,0 +1,148 @@
+//! One memory budget for the whole process (`faultline serve --max-memory`), shared by every
+//! tenant's in-memory head, the ingest requests being decoded, and the rows reads hold. Past it,
+//! writes are refused retryably (HTTP 503 with `Retry-After`, gRPC `UNAVAILABLE`) and reads
+//! wait or are told to retry, so that nothing grows without bound.
+//!
+//! Reads may hold at most [`QUERY_SHARE`] of the budget between them: ingest is never starved by
+//! them. The head is counted when a write is durable (it cannot be refused then); writes are
+//! refused *before* they reach the log while the budget is spent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The part of the budget reads may hold at once: half, so that however many searches and
+/// investigations run, ingest and the head keep the other half.
+pub const QUERY_SHARE: f64 = 0.5;
+
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+    query_used: AtomicUsize,
+}
+
+/// Memory taken from the budget, given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+    query: bool,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget { limit, used: AtomicUsize::new(0), query_used: AtomicUsize::new(0) })
+    }
+
+    /// A budget that never refuses (tools that run alone: import, tests).
+    pub fn unlimited() -> Arc<MemoryBudget> {
+        Self::new(usize::MAX)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether the budget is spent: new writes wait.
+    pub fn spent(&self) -> bool {
+        self.used() >= self.limit
+    }
+
+    /// Takes `bytes` for work in flight (an ingest request being decoded), if the budget has them.
+    pub fn try_take(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        self.take(bytes, false)
+    }
+
+    /// Takes `bytes` for a read, within the reads' share.
+    pub fn try_take_query(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        self.take(bytes, true)
+    }
+
+    fn take(self: &Arc<Self>, bytes: usize, query: bool) -> Option<Held> {
+        if query {
+            let share = (self.limit as f64 * QUERY_SHARE) as usize;
+            let q = self.query_used.fetch_add(bytes, Ordering::AcqRel).saturating_add(bytes);
+            if q > share {
+                self.query_used.fetch_sub(bytes, Ordering::AcqRel);
+                return None;
+            }
+        }
+        let total = self.used.fetch_add(bytes, Ordering::AcqRel).saturating_add(bytes);
+        if total > self.limit {
+            self.used.fetch_sub(bytes, Ordering::AcqRel);
+            if query {
+                self.query_used.fetch_sub(bytes, Ordering::AcqRel);
+            }
+            return None;
+        }
+        Some(Held { budget: self.clone(), bytes, query })
+    }
+
+    /// Counts head memory that is already held (a durable write); never refused.
+    pub fn add_head(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Gives head memory back (a flush).
+    pub fn sub_head(&self, bytes: usize) {
+        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
+    }
+}
+
+impl Held {
+    /// Grows what is held by `bytes`, if the budget has them.
+    pub fn grow(&mut self, bytes: usize) -> bool {
+        match self.budget.take(bytes, self.query) {
+            Some(more) => {
+                self.bytes += more.bytes;
+                std::mem::forget(more);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        if self.query {
+            self.budget.query_used.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_keep_to_their_share_and_ingest_keeps_the_rest() {
+        let b = MemoryBudget::new(1000);
+        let q = b.try_take_query(500).expect("half is the reads'");
+        assert!(b.try_take_query(1).is_none(), "the reads' share is spent");
+        let i = b.try_take(500).expect("ingest still has the other half");
+        assert!(b.try_take(1).is_none() && b.spent());
+        drop(q);
+        drop(i);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn the_head_counts_and_gives_back() {
+        let b = MemoryBudget::new(100);
+        b.add_head(150);
+        assert!(b.spent() && b.try_take(1).is_none());
+        b.sub_head(150);
+        let mut h = b.try_take(60).unwrap();
+        assert!(h.grow(40) && !h.grow(1));
+        drop(h);
+        assert_eq!(b.used(), 0);
+        b.sub_head(10);
+        assert_eq!(b.used(), 0, "never below zero");
+    }
+}
