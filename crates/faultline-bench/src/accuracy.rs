@@ -218,7 +218,8 @@ impl Convention {
     /// The convention a short name (`otel`, `no-kind`, `no-status`, `logs-only`, `plain-text`,
     /// `jaeger`, `zipkin`) names.
     pub fn parse(name: &str) -> Option<Convention> {
-        const NAMES: [&str; 7] = ["otel", "no-kind", "no-status", "logs-only", "plain-text", "jaeger", "zipkin"];
+        const NAMES: [&str; 7] =
+            ["otel", "no-kind", "no-status", "logs-only", "plain-text", "jaeger", "zipkin"];
         NAMES.iter().position(|n| *n == name).map(|i| CONVENTIONS[i])
     }
 

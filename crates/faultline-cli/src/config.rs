@@ -317,7 +317,11 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
         "  tenants: {}{}{}",
         if t.required { "required" } else { "optional (no X-Scope-OrgID: the default tenant)" },
         c.tenants.ingest_rate.map(|r| format!(", {r} records/s each")).unwrap_or_default(),
-        if t.limits.is_empty() { String::new() } else { format!(", own limits for {}", t.limits.keys().cloned().collect::<Vec<_>>().join(", ")) }
+        if t.limits.is_empty() {
+            String::new()
+        } else {
+            format!(", own limits for {}", t.limits.keys().cloned().collect::<Vec<_>>().join(", "))
+        }
     );
     Ok(())
 }
@@ -370,7 +374,10 @@ mod tests {
             ("\n[[tokens]]\nname = \"x\"\nscopes = [\"root\"]\nsha256 = \"00\"\n", "line 4"),
             ("\n\n[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\n", "line 3"),
             ("[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\n", "line 1"),
-            ("[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\ntenants = [\"../etc\"]\n", "line 1"),
+            (
+                "[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\ntenants = [\"../etc\"]\n",
+                "line 1",
+            ),
             ("[tenants]\nrequired = true\n\n[tenants.limits.\"a/b\"]\ningest_rate = 5\n", "line 4"),
             ("[tenants.limits.acme]\ningest_rate = -5\n", "line 1"),
             ("[tenants.limits.acme]\nmax_body = \"huge\"\n", "line 2"),

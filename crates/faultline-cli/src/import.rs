@@ -116,7 +116,11 @@ fn append(store: &Store, items: Items) -> anyhow::Result<()> {
 
 /// Appends, waiting while the head is full: a full head means a flush is under way (backpressure,
 /// not failure).
-fn append_waiting<B: Fn() -> arrow::array::RecordBatch>(store: &Store, table: Table, batch: B) -> anyhow::Result<()> {
+fn append_waiting<B: Fn() -> arrow::array::RecordBatch>(
+    store: &Store,
+    table: Table,
+    batch: B,
+) -> anyhow::Result<()> {
     loop {
         match store.append_blocking(table, batch()) {
             Err(faultline_store::StoreError::Overloaded { .. }) => std::thread::sleep(FULL_HEAD_WAIT),

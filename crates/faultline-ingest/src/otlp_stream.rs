@@ -58,7 +58,10 @@ pub struct Chunk {
 }
 
 /// Reads every document of `input`, handing chunks to `emit`.
-pub fn read(input: impl Read, emit: &mut dyn FnMut(Chunk) -> Result<(), StreamError>) -> Result<(), StreamError> {
+pub fn read(
+    input: impl Read,
+    emit: &mut dyn FnMut(Chunk) -> Result<(), StreamError>,
+) -> Result<(), StreamError> {
     let settings = ReaderSettings { allow_multiple_top_level: true, track_path: false, ..Default::default() };
     let mut r = JsonStreamReader::new_custom(input, settings);
     // The first document is read unconditionally (the reader can only ask for a next top-level
@@ -225,7 +228,10 @@ mod tests {
         let chunks = collect(&text);
         assert_eq!(chunks.len(), 1);
         assert!(chunks[0].request["resourceLogs"][0]["resource"].is_object());
-        assert_eq!(chunks[0].request["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().unwrap().len(), 7);
+        assert_eq!(
+            chunks[0].request["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().unwrap().len(),
+            7
+        );
     }
 
     #[test]
@@ -240,7 +246,8 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error_not_a_panic() {
-        for bad in ["{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{]}]}]}", "{\"resourceSpans\":", "[1,2"] {
+        for bad in ["{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{]}]}]}", "{\"resourceSpans\":", "[1,2"]
+        {
             assert!(read(bad.as_bytes(), &mut |_| Ok(())).is_err(), "{bad}");
         }
     }

@@ -1,7 +1,7 @@
 //! The native JSON API under `/api/v1`, and `/metrics`.
 
-use crate::tenant::Scoped;
 use crate::error::AppError;
+use crate::tenant::Scoped;
 use crate::AppState;
 use axum::extract::{Path, Query};
 use axum::http::header;
@@ -248,10 +248,7 @@ async fn list_changes(Scoped(st): Scoped, Query(p): Params) -> Result<Json<Value
 }
 
 /// `POST /api/v1/changes`: one change event or an array of them (see docs/api.md).
-async fn post_changes(
-    Scoped(st): Scoped,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse, AppError> {
+async fn post_changes(Scoped(st): Scoped, body: axum::body::Bytes) -> Result<impl IntoResponse, AppError> {
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?;
     let items = match v {

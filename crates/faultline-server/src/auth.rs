@@ -230,9 +230,15 @@ mod tests {
     fn scopes_are_checked_and_admin_may_do_all() {
         let t = tokens();
         assert_eq!(t.check(Some("Bearer s3cret-ingest"), Scope::Ingest, None), Ok(Some("collector")));
-        assert!(matches!(t.check(Some("Bearer s3cret-ingest"), Scope::Read, None), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            t.check(Some("Bearer s3cret-ingest"), Scope::Read, None),
+            Err(Refusal::Forbidden(_))
+        ));
         assert_eq!(t.check(Some("Bearer s3cret-read"), Scope::Read, None), Ok(Some("oncall")));
-        assert!(matches!(t.check(Some("Bearer s3cret-read"), Scope::Ingest, None), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            t.check(Some("Bearer s3cret-read"), Scope::Ingest, None),
+            Err(Refusal::Forbidden(_))
+        ));
         assert_eq!(t.check(Some("Bearer s3cret-admin"), Scope::Ingest, None), Ok(Some("root")));
         assert!(matches!(t.check(Some("Bearer wrong"), Scope::Read, None), Err(Refusal::Unauthenticated(_))));
         assert!(matches!(t.check(None, Scope::Read, None), Err(Refusal::Unauthenticated(_))));
@@ -247,7 +253,10 @@ mod tests {
             Token::from_secret("any", vec![Scope::Read], "s-any"),
         ]);
         assert_eq!(t.check(Some("Bearer s-a"), Scope::Ingest, Some("acme")), Ok(Some("acme-collector")));
-        assert!(matches!(t.check(Some("Bearer s-a"), Scope::Ingest, Some("globex")), Err(Refusal::Forbidden(_))));
+        assert!(matches!(
+            t.check(Some("Bearer s-a"), Scope::Ingest, Some("globex")),
+            Err(Refusal::Forbidden(_))
+        ));
         assert!(matches!(t.check(Some("Bearer s-a"), Scope::Ingest, None), Err(Refusal::Forbidden(_))));
         assert_eq!(t.check(Some("Bearer s-any"), Scope::Read, Some("globex")), Ok(Some("any")));
         assert_eq!(t.check(Some("Bearer s-any"), Scope::Read, None), Ok(Some("any")));

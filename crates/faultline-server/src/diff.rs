@@ -9,11 +9,11 @@
 //!
 //! Without `from`/`to`, the last hour of stored data.
 
-use crate::tenant::Scoped;
 use crate::error::AppError;
+use crate::tenant::Scoped;
 use crate::AppState;
 use arrow::array::{Array, AsArray, RecordBatch};
-use axum::extract::{Query};
+use axum::extract::Query;
 use axum::Json;
 use faultline_analysis::diff;
 use faultline_analysis::graph::Graph;

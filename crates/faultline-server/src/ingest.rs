@@ -2,6 +2,7 @@
 //! store (durable before we answer), count.
 
 use crate::error::AppError;
+use crate::ratelimit::Bucket;
 use crate::telemetry::Telemetry;
 use crate::ServerLimits;
 use faultline_model::schema::{changes_to_batch, logs_to_batch, metrics_to_batch, spans_to_batch, Table};
@@ -11,7 +12,6 @@ use faultline_otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use faultline_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use faultline_otlp::{Decoded, Limits};
 use faultline_store::Store;
-use crate::ratelimit::Bucket;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -65,7 +65,10 @@ impl Ingestor {
         taken.map_err(|wait| {
             self.telemetry.requests_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             AppError::rate_limited(
-                format!("over this tenant's ingest rate of {} records/s: retry later", self.limits.ingest_rate.unwrap_or(0.0)),
+                format!(
+                    "over this tenant's ingest rate of {} records/s: retry later",
+                    self.limits.ingest_rate.unwrap_or(0.0)
+                ),
                 wait,
             )
         })

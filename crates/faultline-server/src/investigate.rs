@@ -1,8 +1,8 @@
 //! `GET /api/v1/investigate`: loads a window's telemetry from the store and runs the investigation.
 
-use crate::tenant::Scoped;
 use crate::error::AppError;
-use axum::extract::{Query};
+use crate::tenant::Scoped;
+use axum::extract::Query;
 use axum::Json;
 use faultline_analysis::load::{Load, LoadAsk, CONTEXT_BEFORE};
 use faultline_analysis::TimeRange;

@@ -1,8 +1,8 @@
 //! The Jaeger query API under `/jaeger/api`, in the JSON shape the Jaeger UI and Grafana's Jaeger
 //! data source read: point either at `http://127.0.0.1:8080/jaeger`.
 
-use crate::tenant::Scoped;
 use crate::error::AppError;
+use crate::tenant::Scoped;
 use crate::AppState;
 use axum::extract::{Path, Query};
 use axum::routing::get;

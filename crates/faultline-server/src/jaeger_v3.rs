@@ -5,9 +5,9 @@
 //! Traces come back as OTLP/JSON `TracesData` inside `{"result": ...}` (the gRPC gateway's envelope
 //! for streamed answers); errors as `{"error": {"grpcCode", "httpCode", "message", "httpStatus"}}`.
 
-use crate::tenant::Scoped;
 use crate::error::{AppError, ErrorCode};
 use crate::jaeger::tag_filters;
+use crate::tenant::Scoped;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};

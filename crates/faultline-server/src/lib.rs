@@ -22,8 +22,8 @@ pub mod queries;
 pub mod ratelimit;
 pub mod skew;
 pub mod telemetry;
-pub mod tls;
 pub mod tenant;
+pub mod tls;
 pub mod ui;
 
 use axum::response::IntoResponse;
@@ -61,8 +61,12 @@ impl AppState {
     /// A state whose named tenants are set up by `tenants`.
     pub fn with_tenants(store: Store, limits: ServerLimits, tenants: tenant::TenantConfig) -> Self {
         let telemetry = Arc::new(Telemetry::default());
-        let tenants =
-            Arc::new(tenant::Tenants::new(store.config().clone(), limits.clone(), telemetry.clone(), tenants));
+        let tenants = Arc::new(tenant::Tenants::new(
+            store.config().clone(),
+            limits.clone(),
+            telemetry.clone(),
+            tenants,
+        ));
         AppState {
             tenants,
             query_slots: Arc::new(tokio::sync::Semaphore::new(limits.query_slots.max(1))),

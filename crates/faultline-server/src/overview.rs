@@ -7,11 +7,11 @@
 //!
 //! Without `from`/`to`, the window is the hour that ends with the newest span.
 
-use crate::tenant::Scoped;
 use crate::error::AppError;
 use crate::investigate::Request;
+use crate::tenant::Scoped;
 use crate::AppState;
-use axum::extract::{Query};
+use axum::extract::Query;
 use axum::Json;
 use faultline_analysis::spans::SpanTable;
 use faultline_analysis::{red_by_service, Bucket};

@@ -133,7 +133,12 @@ impl Telemetry {
             "gauge",
         );
         if let Some(limit) = s.memory_limit_bytes {
-            counter("faultline_memory_limit_bytes", "The --max-memory budget.", &[(String::new(), limit as f64)], "gauge");
+            counter(
+                "faultline_memory_limit_bytes",
+                "The --max-memory budget.",
+                &[(String::new(), limit as f64)],
+                "gauge",
+            );
         }
         counter(
             "faultline_segments_quarantined",

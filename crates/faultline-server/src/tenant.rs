@@ -101,7 +101,12 @@ pub struct Tenants {
 }
 
 impl Tenants {
-    pub fn new(base: StoreConfig, limits: ServerLimits, telemetry: Arc<Telemetry>, cfg: TenantConfig) -> Self {
+    pub fn new(
+        base: StoreConfig,
+        limits: ServerLimits,
+        telemetry: Arc<Telemetry>,
+        cfg: TenantConfig,
+    ) -> Self {
         Tenants { base, limits, telemetry, cfg, open: tokio::sync::Mutex::new(HashMap::new()) }
     }
 

@@ -61,7 +61,10 @@ impl TlsFiles {
             .collect::<Result<_, _>>()
             .map_err(|e| pem(&self.cert, format!("not a PEM certificate chain: {e}")))?;
         if chain.is_empty() {
-            return Err(pem(&self.cert, "holds no certificate (expected -----BEGIN CERTIFICATE-----)".into()));
+            return Err(pem(
+                &self.cert,
+                "holds no certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+            ));
         }
         let key = PrivateKeyDer::from_pem_slice(&read(&self.key)?)
             .map_err(|e| pem(&self.key, format!("holds no usable private key: {e}")))?;
@@ -70,16 +73,19 @@ impl TlsFiles {
         Ok(Arc::new(ck))
     }
 
-    fn stamp(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+    fn stamp(&self) -> Stamp {
         (modified(&self.cert), modified(&self.key))
     }
 }
+
+/// When the certificate and key files were last modified: a change means a renewal to load.
+type Stamp = (Option<SystemTime>, Option<SystemTime>);
 
 /// The certificate in use, swapped when the files change.
 #[derive(Debug)]
 pub struct Reloading {
     files: TlsFiles,
-    current: RwLock<(Arc<CertifiedKey>, (Option<SystemTime>, Option<SystemTime>))>,
+    current: RwLock<(Arc<CertifiedKey>, Stamp)>,
 }
 
 impl Reloading {
@@ -146,13 +152,21 @@ impl ResolvesServerCert for Reloading {
 pub struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
 
 impl AsyncRead for TlsConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

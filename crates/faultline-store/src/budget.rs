@@ -90,7 +90,11 @@ mod tests {
         assert!(with_budget(1000, None, async { charge(1000) }).await.is_ok());
         // The shared budget: a read past the reads' share is told to retry, and gives all back.
         let shared = MemoryBudget::new(1000);
-        let r = with_budget(10_000, Some(shared.clone()), async { charge(400)?; charge(200) }).await;
+        let r = with_budget(10_000, Some(shared.clone()), async {
+            charge(400)?;
+            charge(200)
+        })
+        .await;
         assert!(matches!(r, Err(StoreError::MemoryBusy(_))), "{r:?}");
         assert_eq!(shared.used(), 0);
         assert!(with_budget(10_000, Some(shared.clone()), async { charge(500) }).await.is_ok());

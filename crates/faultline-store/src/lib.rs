@@ -353,7 +353,9 @@ impl Store {
                     tracing::error!(segment = %path, moved_to = %to, "quarantined an unreadable segment");
                     quarantined.push(to.to_string());
                 }
-                Err(e) => tracing::error!(segment = %path, error = %e, "unreadable segment could not be moved aside"),
+                Err(e) => {
+                    tracing::error!(segment = %path, error = %e, "unreadable segment could not be moved aside")
+                }
             }
         }
         let footers = listed.iter().map(|(m, f)| (m.id.clone(), f.clone())).collect();
@@ -895,7 +897,8 @@ impl Store {
             segments_deleted: self.inner.deleted.load(Ordering::Relaxed),
             quarantined: st.quarantined.clone(),
             memory_used_bytes: self.inner.cfg.memory.used() as u64,
-            memory_limit_bytes: Some(self.inner.cfg.memory.limit() as u64).filter(|l| *l != usize::MAX as u64),
+            memory_limit_bytes: Some(self.inner.cfg.memory.limit() as u64)
+                .filter(|l| *l != usize::MAX as u64),
             tables,
         }
     }

@@ -89,7 +89,8 @@ impl MemoryBudget {
 
     /// Gives head memory back (a flush).
     pub fn sub_head(&self, bytes: usize) {
-        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
+        let _ =
+            self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
     }
 }
 

@@ -5,8 +5,8 @@
 //! scan fails to decode it and a full read of it, with no filter or projection, fails too: an
 //! error of the scan itself (a filter's bug) never quarantines a healthy segment.
 
-use crate::segment::{self, SegmentMeta, SegmentScan};
 use crate::expr::Expr;
+use crate::segment::{self, SegmentMeta, SegmentScan};
 use crate::StoreError;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};

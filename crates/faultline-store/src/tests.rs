@@ -136,11 +136,15 @@ fn duplicate_spans_are_dropped() {
 async fn three_segments(cfg: &StoreConfig) -> Vec<std::path::PathBuf> {
     let store = Store::open(cfg.clone()).await.unwrap();
     for k in 0..3u64 {
-        let spans: Vec<Span> = (1..=20).map(|i| span(k as u8 + 1, k * 100 + i, 1_000 + i as i64, "a")).collect();
+        let spans: Vec<Span> =
+            (1..=20).map(|i| span(k as u8 + 1, k * 100 + i, 1_000 + i as i64, "a")).collect();
         store.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
         store.flush().await.unwrap();
     }
-    let mut files: Vec<_> = walk(&cfg.data_dir.join("segments")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    let mut files: Vec<_> = walk(&cfg.data_dir.join("segments"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
     files.sort();
     assert_eq!(files.len(), 3);
     files
