@@ -63,6 +63,17 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell), generated from this CLI.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (roff), one per command, generated from this CLI.
+    Man {
+        /// Directory to write `faultline.1`, `faultline-serve.1`, ... into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod demo;
 mod git;
 mod import;
 mod investigate;
+mod manual;
 mod output;
 mod query;
 mod serve;
@@ -70,6 +71,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "faultline.toml".into());
                 config::check(&file)
             }
+            args::Command::Completions { shell } => {
+                manual::completions(shell, &mut std::io::stdout());
+                Ok(())
+            }
+            args::Command::Man { out } => manual::man_pages(&out),
             args::Command::Token { command: args::TokenCommand::New { name, scopes } } => {
                 print!("{}", config::new_token(&name, &scopes));
                 Ok(())

@@ -218,7 +218,7 @@ fn read_otlp_stream<E: std::fmt::Display>(
         // Nothing after a syntax error can be read; what came before is kept.
         b.items.reject(e.to_string());
     }
-    b.summary.format = "OTLP/JSON (streamed)".into();
+    b.summary.format = "OTLP/JSON".into();
     Ok(())
 }
 
