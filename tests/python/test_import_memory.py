@@ -6,8 +6,6 @@ import subprocess
 import sys
 import time
 
-import requests  # noqa: F401  (the venv's; keeps imports uniform across tests)
-
 SPANS = 260_000
 
 

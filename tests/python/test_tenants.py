@@ -44,7 +44,7 @@ def otlp(service, trace_hex, tenant_word):
 
 
 @pytest.fixture
-def multi(binary, tmp_path):
+def multi(binary, tmp_path, monkeypatch):
     cfg = tmp_path / "faultline.toml"
     cfg.write_text(
         "[[tokens]]\nname = \"acme-only\"\nscopes = [\"read\", \"ingest\"]\nsecret_env = \"ACME_TOKEN\"\n"
@@ -52,7 +52,8 @@ def multi(binary, tmp_path):
         "[[tokens]]\nname = \"root\"\nscopes = [\"admin\"]\nsecret_env = \"ROOT_TOKEN\"\n\n"
         "[tenants]\nmax_open = 8\n\n[tenants.limits.tiny]\ningest_rate = 5\n"
     )
-    os.environ.update({"ACME_TOKEN": "acme-secret", "ROOT_TOKEN": "root-secret"})
+    monkeypatch.setenv("ACME_TOKEN", "acme-secret")
+    monkeypatch.setenv("ROOT_TOKEN", "root-secret")
     s = Server(binary, tmp_path / "data", ["--config", str(cfg)]).start()
     yield s
     s.stop()

@@ -131,8 +131,7 @@ fn read_scope<R: Read>(
     res: &mut Resource,
     emit: &mut dyn FnMut(Chunk) -> Result<(), StreamError>,
 ) -> Result<(), StreamError> {
-    let [resource_key, _, records_key] = keys(signal);
-    let _ = resource_key;
+    let [_, _, records_key] = keys(signal);
     let mut scope = Map::new();
     let mut records: Vec<Value> = Vec::new();
     // Records can go out as they come once the resource is known and the scope's other fields
