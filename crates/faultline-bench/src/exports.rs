@@ -1,19 +1,25 @@
 //! Spans through the formats other tracers export, and back through faultline's importers: what a
 //! team that imports Jaeger or Zipkin JSON gives the investigation.
 
+use faultline_ingest::jaeger::JaegerTrace;
 use faultline_model::{Span, SpanKind, StatusCode, TraceId};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Spans written as Jaeger JSON traces (as Jaeger's query API gives them) and read back.
+/// Spans written as Jaeger JSON traces (as Jaeger's query API gives them), as text, and read back
+/// as `faultline import` reads a Jaeger export.
 pub fn through_jaeger(spans: &[Span]) -> Vec<Span> {
-    let mut by_trace: BTreeMap<TraceId, Vec<Span>> = BTreeMap::new();
+    let mut by_trace: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
     for s in spans {
-        by_trace.entry(s.trace_id).or_default().push(s.clone());
+        by_trace.entry(s.trace_id).or_default().push(s);
     }
-    let data: Vec<Value> =
-        by_trace.iter().map(|(id, spans)| faultline_ingest::jaeger::trace_to_json(*id, spans)).collect();
-    let (out, errors) = faultline_ingest::jaeger::spans_from_json(&json!({ "data": data }));
+    let data: Vec<JaegerTrace<'_>> =
+        by_trace.iter().map(|(id, spans)| JaegerTrace::new(*id, spans.iter().copied())).collect();
+    let mut text = br#"{"data":"#.to_vec();
+    serde_json::to_writer(&mut text, &data).expect("traces serialise");
+    text.push(b'}');
+    let doc: Value = serde_json::from_slice(&text).expect("the text just written parses");
+    let (out, errors) = faultline_ingest::jaeger::spans_from_json(&doc);
     assert!(errors.is_empty(), "Jaeger import: {errors:?}");
     out
 }
