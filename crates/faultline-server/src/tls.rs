@@ -56,26 +56,43 @@ fn modified(path: &Path) -> Option<SystemTime> {
 impl TlsFiles {
     /// Reads and checks the pair.
     pub fn load(&self) -> Result<Arc<CertifiedKey>, TlsError> {
-        let pem = |path: &Path, what: String| TlsError::Pem { path: path.to_path_buf(), what };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&self.cert)?)
-            .collect::<Result<_, _>>()
-            .map_err(|e| pem(&self.cert, format!("not a PEM certificate chain: {e}")))?;
-        if chain.is_empty() {
-            return Err(pem(
-                &self.cert,
-                "holds no certificate (expected -----BEGIN CERTIFICATE-----)".into(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&read(&self.key)?)
-            .map_err(|e| pem(&self.key, format!("holds no usable private key: {e}")))?;
-        let provider = rustls::crypto::ring::default_provider();
-        let ck = CertifiedKey::from_der(chain, key, &provider).map_err(|e| TlsError::Key(e.to_string()))?;
-        Ok(Arc::new(ck))
+        let (cert, key) = (read(&self.cert)?, read(&self.key)?);
+        certified_key(&cert, &key).map_err(|e| match e {
+            PemError::Chain(what) => TlsError::Pem { path: self.cert.clone(), what },
+            PemError::Key(what) => TlsError::Pem { path: self.key.clone(), what },
+            PemError::Pair(what) => TlsError::Key(what),
+        })
     }
 
     fn stamp(&self) -> Stamp {
         (modified(&self.cert), modified(&self.key))
     }
+}
+
+/// What is wrong with a certificate chain and key.
+#[derive(Debug)]
+pub enum PemError {
+    /// The chain file's content.
+    Chain(String),
+    /// The key file's content.
+    Key(String),
+    /// The two do not make a usable pair.
+    Pair(String),
+}
+
+/// A certificate chain and its private key, both PEM, checked to make a pair.
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>, PemError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| PemError::Chain(format!("not a PEM certificate chain: {e}")))?;
+    if chain.is_empty() {
+        return Err(PemError::Chain("holds no certificate (expected -----BEGIN CERTIFICATE-----)".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| PemError::Key(format!("holds no usable private key: {e}")))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let ck = CertifiedKey::from_der(chain, key, &provider).map_err(|e| PemError::Pair(e.to_string()))?;
+    Ok(Arc::new(ck))
 }
 
 /// When the certificate and key files were last modified: a change means a renewal to load.

@@ -145,6 +145,17 @@ impl StoreConfig {
 /// scan holds only a handful of segments' rows at once.
 const SEGMENTS_READ_AT_ONCE: usize = 4;
 
+/// What a flush needs beyond the head it writes, as a part of the head's memory: the sort columns
+/// and the order (about 40 bytes a row against some 400), one row group gathered at a time, and
+/// the compressed file (zstd leaves about a tenth). Counted while the flush runs, so that new
+/// writes wait rather than push the process past its budget.
+const FLUSH_WORK_DIVISOR: usize = 4;
+
+/// Compaction holds the rows of the segments it merges, at most this part of the memory budget
+/// (a quarter: the head keeps its half, and reads theirs); a group larger than that is merged in
+/// smaller steps.
+const COMPACT_SHARE_DIVISOR: usize = 4;
+
 /// A scan of one table.
 #[derive(Debug, Clone)]
 pub struct Scan {
@@ -641,6 +652,8 @@ impl Store {
             st.head_since = None;
             (head, st.applied_seq)
         };
+        let frozen_bytes: usize = frozen.values().flatten().map(|(_, b)| b.get_array_memory_size()).sum();
+        let _writing = self.inner.cfg.memory.hold(frozen_bytes / FLUSH_WORK_DIVISOR);
         let mut written = Vec::new();
         for (table, batches) in &frozen {
             if batches.is_empty() {
@@ -734,14 +747,18 @@ impl Store {
         };
         let mut merged = 0;
         for group in groups {
+            let Some((group, _held)) = self.fit_in_memory(group).await? else {
+                continue;
+            };
             let table = group[0].table;
             let scan = SegmentScan { columns: None, filter: Expr::True, trace_id: None };
             let mut batches = Vec::new();
             for m in &group {
                 batches.extend(self.scan_one(m, &scan).await?);
             }
-            let batch = arrow::compute::concat_batches(&table.schema(), &batches)?;
-            let batch = if table == Table::Spans { dedup_spans(vec![batch])?.remove(0) } else { batch };
+            if table == Table::Spans {
+                batches = dedup_spans(batches)?;
+            }
             let mut through: BTreeMap<String, u64> = BTreeMap::new();
             for m in &group {
                 for (n, s) in &m.wal_through {
@@ -753,7 +770,7 @@ impl Store {
             let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
             let mut meta = self.new_meta(table, level, through, ids.clone());
             meta.created = group.iter().map(|m| m.created).min().unwrap_or(meta.created);
-            let new = segment::write_segment(&self.inner.objects, table, &[batch], meta).await?;
+            let new = segment::write_segment(&self.inner.objects, table, &batches, meta).await?;
             {
                 let mut st = self.inner.state.write();
                 st.segments.retain(|s| !ids.contains(&s.id));
@@ -765,6 +782,31 @@ impl Store {
         }
         self.reap().await;
         Ok(merged)
+    }
+
+    /// The first segments of a compaction group whose rows fit in the part of the memory budget
+    /// compaction may use, and that memory, held; `None` when fewer than two fit or the budget
+    /// is spent now (the group waits for a later round).
+    async fn fit_in_memory(
+        &self,
+        group: Vec<SegmentMeta>,
+    ) -> Result<Option<(Vec<SegmentMeta>, memory::Held)>, StoreError> {
+        let memory = &self.inner.cfg.memory;
+        let cap = memory.limit() / COMPACT_SHARE_DIVISOR;
+        let (mut fit, mut bytes) = (Vec::new(), 0usize);
+        for m in group {
+            let footer = self.footer(&m).await?;
+            let decoded: i64 = footer.row_groups().iter().map(|rg| rg.total_byte_size()).sum();
+            if bytes + decoded as usize > cap && fit.len() >= 2 {
+                break;
+            }
+            bytes += decoded as usize;
+            fit.push(m);
+        }
+        if fit.len() < 2 || bytes > cap {
+            return Ok(None);
+        }
+        Ok(memory.try_take(bytes).map(|held| (fit, held)))
     }
 
     /// Deletes the retired segments no running scan may read.

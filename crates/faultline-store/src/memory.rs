@@ -82,6 +82,13 @@ impl MemoryBudget {
         Some(Held { budget: self.clone(), bytes, query })
     }
 
+    /// Holds `bytes` for maintenance that must run to give memory back (a flush writing the head
+    /// out): never refused, but counted, so that new writes wait while it runs.
+    pub fn hold(self: &Arc<Self>, bytes: usize) -> Held {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        Held { budget: self.clone(), bytes, query: false }
+    }
+
     /// Counts head memory that is already held (a durable write); never refused.
     pub fn add_head(&self, bytes: usize) {
         self.used.fetch_add(bytes, Ordering::AcqRel);

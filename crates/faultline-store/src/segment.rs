@@ -4,7 +4,7 @@
 use crate::expr::{Expr, Scalar};
 use crate::StoreError;
 use arrow::array::RecordBatch;
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{interleave_record_batch, lexsort_to_indices, SortColumn};
 use bytes::Bytes;
 use faultline_model::schema::Table;
 use futures::future::BoxFuture;
@@ -91,19 +91,36 @@ fn writer_props(table: Table, meta: &SegmentMeta) -> WriterProperties {
     b.build()
 }
 
-/// Sorts a batch by the table's sort columns.
-pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
-    let cols: Vec<SortColumn> = table
-        .sort_columns()
+/// The rows of `batches` in the table's sort order, as (batch, row) pairs. Only the sort columns
+/// are joined to find it: the rows themselves are gathered a row group at a time when written, so
+/// a flush or a compaction never holds a second, sorted copy of everything it writes.
+pub fn sort_order(table: Table, batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, StoreError> {
+    let starts: Vec<usize> = batches
         .iter()
-        .filter_map(|c| batch.column_by_name(c))
-        .map(|values| SortColumn { values: values.clone(), options: None })
+        .scan(0, |n, b| {
+            let at = *n;
+            *n += b.num_rows();
+            Some(at)
+        })
         .collect();
-    if cols.is_empty() || batch.num_rows() < 2 {
-        return Ok(batch.clone());
+    let pair = |i: usize| {
+        let b = starts.partition_point(|&s| s <= i) - 1;
+        (b, i - starts[b])
+    };
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut cols = Vec::new();
+    for name in table.sort_columns() {
+        let parts: Vec<&dyn arrow::array::Array> =
+            batches.iter().filter_map(|b| b.column_by_name(name)).map(|c| c.as_ref()).collect();
+        if parts.len() == batches.len() && !parts.is_empty() {
+            cols.push(SortColumn { values: arrow::compute::concat(&parts)?, options: None });
+        }
+    }
+    if cols.is_empty() || total < 2 {
+        return Ok((0..total).map(pair).collect());
     }
     let idx = lexsort_to_indices(&cols, None)?;
-    Ok(take_record_batch(batch, &idx)?)
+    Ok(idx.values().iter().map(|&i| pair(i as usize)).collect())
 }
 
 /// Time range of a batch's time column.
@@ -180,17 +197,22 @@ pub async fn write_segment(
     mut meta: SegmentMeta,
 ) -> Result<SegmentMeta, StoreError> {
     let schema = table.schema();
-    let batch = concat_batches(&schema, batches)?;
-    let batch = sort_batch(table, &batch)?;
-    let (min, max) = time_range(table, &batch).unwrap_or((0, 0));
-    meta.rows = batch.num_rows() as u64;
+    let order = sort_order(table, batches)?;
+    let ranges = batches.iter().filter_map(|b| time_range(table, b));
+    let (min, max) = ranges.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))).unwrap_or((0, 0));
+    meta.rows = order.len() as u64;
     meta.min_time = min;
     meta.max_time = max;
     let props = writer_props(table, &meta);
+    let batches = batches.to_vec();
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
-        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4);
+        let raw: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut buf = Vec::with_capacity(raw / 8);
         let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props))?;
-        w.write(&batch)?;
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        for rows in order.chunks(ROW_GROUP_ROWS) {
+            w.write(&interleave_record_batch(&refs, rows)?)?;
+        }
         w.close()?;
         Ok(buf)
     })

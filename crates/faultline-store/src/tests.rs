@@ -200,3 +200,89 @@ async fn a_segment_corrupted_inside_is_quarantined_by_the_scan_that_finds_it() {
     assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 40);
     assert_eq!(store.stats().quarantined.len(), 1);
 }
+
+#[tokio::test]
+async fn a_segment_of_many_batches_holds_every_row_once_in_sort_order_across_row_groups() {
+    use arrow::array::AsArray;
+    let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    // Three batches (one empty) whose rows interleave in (trace, start) order, more rows than a
+    // row group holds.
+    let n = segment::ROW_GROUP_ROWS as u64 + 500;
+    let make = |k: u64| -> Vec<Span> {
+        (0..n / 2)
+            .map(|i| span((i % 7) as u8 + 1, k * n + i + 1, ((i * 31 + k * 17) % 5000) as i64, "a"))
+            .collect()
+    };
+    let batches = vec![spans_to_batch(&make(0)), spans_to_batch(&[]), spans_to_batch(&make(1))];
+    let meta = SegmentMeta {
+        id: "t".into(),
+        table: Table::Spans,
+        rows: 0,
+        min_time: 0,
+        max_time: 0,
+        level: 0,
+        wal_through: BTreeMap::new(),
+        replaces: vec![],
+        created: 0,
+        size: 0,
+    };
+    let m = segment::write_segment(&objects, Table::Spans, &batches, meta).await.unwrap();
+    assert_eq!(m.rows, 2 * (n / 2));
+    let scan = segment::SegmentScan { columns: None, filter: expr::Expr::True, trace_id: None };
+    let read = segment::scan_segment(&objects, &m, None, &scan).await.unwrap();
+    assert!(read.len() >= 2, "more than one row group");
+    let keys: Vec<(Vec<u8>, i64)> = read
+        .iter()
+        .flat_map(|b| {
+            let t = b.column_by_name("trace_id").unwrap().as_fixed_size_binary().clone();
+            let s = b
+                .column_by_name("start_time")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+                .clone();
+            (0..b.num_rows()).map(move |i| (t.value(i).to_vec(), s.value(i))).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(keys.len() as u64, m.rows);
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "rows in (trace_id, start_time) order");
+    let ids: HashSet<Vec<u8>> = read
+        .iter()
+        .flat_map(|b| {
+            let s = b.column_by_name("span_id").unwrap().as_fixed_size_binary().clone();
+            (0..b.num_rows()).map(move |i| s.value(i).to_vec()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids.len() as u64, m.rows, "every row once");
+    assert_eq!((m.min_time, m.max_time), (0, 4999));
+}
+
+#[tokio::test]
+async fn compaction_merges_in_steps_that_fit_its_share_of_the_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.compact_min_segments = 2;
+    let store = Store::open(cfg.clone()).await.unwrap();
+    for k in 0..6u64 {
+        let spans: Vec<Span> =
+            (0..200).map(|i| span(k as u8 + 1, k * 1000 + i + 1, 1_000 + i as i64, "a")).collect();
+        store.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    let one: i64 = {
+        let m = &store.segments()[0];
+        store.footer(m).await.unwrap().row_groups().iter().map(|rg| rg.total_byte_size()).sum()
+    };
+    drop(store);
+    // A budget whose compaction share holds two segments' rows (and a half), not six.
+    let limit = (one as usize * 5 / 2) * COMPACT_SHARE_DIVISOR;
+    let store =
+        Store::open(StoreConfig { memory: memory::MemoryBudget::new(limit), ..cfg.clone() }).await.unwrap();
+    assert_eq!(store.compact().await.unwrap(), 2, "one step of two segments");
+    assert_eq!(store.inner.cfg.memory.used(), 0, "what compaction held is given back");
+    // A budget too small for any two: nothing merged, nothing lost.
+    drop(store);
+    let store =
+        Store::open(StoreConfig { memory: memory::MemoryBudget::new(one as usize), ..cfg }).await.unwrap();
+    assert_eq!(store.compact().await.unwrap(), 0);
+    assert_eq!(rows(&store.scan(&Scan::new(Table::Spans)).await.unwrap()), 1200);
+}
