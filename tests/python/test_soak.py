@@ -164,10 +164,12 @@ def test_soak_at_twice_the_sustained_rate(binary, tmp_path, capsys):
               f"{refused_share:.0%} (retryable); {len(answered)} reads answered ({answered.count(200)} in full); peak RSS {peak:.0f} MB "
               f"(budget {BUDGET_MB} MB; most held against it {seen.get('budget_used_mb', 0):.0f} MB, head "
               f"{seen.get('head_mb', 0):.0f} MB); {stored} spans stored, every acknowledged one")
-    # The budget bounds what is accounted (heads, requests being decoded, reads' rows); RSS adds the
-    # program, flush encoding and the allocator: measured at about three times the budget here
-    # (docs/benchmarks.md). The bound catches growth without limit, not the accounting's gaps.
-    assert peak < BUDGET_MB * 4 + 100, f"peak RSS {peak:.0f} MB with a {BUDGET_MB} MB budget"
+    # The budget bounds what is accounted (heads, requests being decoded at their measured 20 bytes a
+    # body byte, flushes, compactions, reads' rows); RSS adds the program, unaccounted buffers and
+    # the allocator: measured at 1.5-1.7 times the budget here (docs/benchmarks.md), 3.2 before the
+    # request figure was measured and jemalloc gave memory back. The bound leaves room for a slower
+    # machine's timing, not for the old gap.
+    assert peak < BUDGET_MB * 2.5 + 50, f"peak RSS {peak:.0f} MB with a {BUDGET_MB} MB budget"
     assert seen.get("budget_used_mb", 0) <= BUDGET_MB * 1.1, seen
 
 

@@ -48,6 +48,7 @@ pub async fn bench(spans: u64, scenario: &str, runs: usize) -> anyhow::Result<()
     let mut read = Vec::new();
     let mut total = Vec::new();
     let mut analysis = Vec::new();
+    let mut memory = Vec::new();
     let mut verdict = String::new();
     for _ in 0..runs {
         let t = Instant::now();
@@ -55,11 +56,16 @@ pub async fn bench(spans: u64, scenario: &str, runs: usize) -> anyhow::Result<()
         let rows: usize = b.iter().map(|b| b.num_rows()).sum();
         std::hint::black_box(rows);
         read.push(t.elapsed().as_secs_f64());
+        let loaded: usize = b.iter().map(|b| b.get_array_memory_size()).sum();
+        drop(b);
+        let before = crate::ALLOC.current_usage();
+        crate::ALLOC.reset_peak_usage();
         let t = Instant::now();
         let r = run(&store, &Request { top: 5, ..Default::default() })
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
         total.push(t.elapsed().as_secs_f64());
+        memory.push(((crate::ALLOC.peak_usage() - before) as f64, loaded as f64, rows as f64));
         analysis.push(r.stats.elapsed_ms / 1e3);
         verdict = r
             .root_causes
@@ -83,5 +89,14 @@ pub async fn bench(spans: u64, scenario: &str, runs: usize) -> anyhow::Result<()
     println!("  of which analysis                           {:.3} s", med(&mut analysis));
     println!("  yardstick: scanning the span columns alone   {:.3} s", med(&mut read));
     println!("  leading root cause: {verdict}");
+    // What the server's budget must charge an investigation: its peak over the span columns it loads.
+    let (peak, loaded, rows) = memory.iter().fold((0f64, 0f64, 0f64), |a, m| (a.0.max(m.0), m.1, m.2));
+    println!(
+        "  memory at its peak {:.0} MB = {:.1} x the span columns loaded ({:.0} MB), {:.0} bytes a span",
+        peak / 1e6,
+        peak / loaded.max(1.0),
+        loaded / 1e6,
+        peak / rows.max(1.0)
+    );
     Ok(())
 }

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod accuracy;
 mod exports;
 mod investigate;
+mod memory;
 mod nezha;
 mod templates;
 mod topology;
@@ -26,6 +27,11 @@ use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Counts what the program holds, so that benchmarks can say how much memory work takes (the
+/// figure the server's memory budget must charge for it).
+#[global_allocator]
+pub static ALLOC: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 #[derive(Parser)]
 struct Cli {
@@ -49,6 +55,11 @@ enum Cmd {
         /// Trace-by-id lookups to time.
         #[arg(long, default_value_t = 1000)]
         lookups: usize,
+    },
+    /// Memory an ingest request takes while decoded and stored, per byte of its body.
+    IngestMemory {
+        #[arg(long, default_value_t = 200_000)]
+        spans: u64,
     },
     /// Simulator speed: one simulated hour of the 12-service e-commerce system.
     Sim {
@@ -497,6 +508,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
+            Cmd::IngestMemory { spans } => memory::ingest(spans).await,
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
             Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only, only, convention } => {
                 let convention = match convention.as_deref().map(|c| (c, accuracy::Convention::parse(c))) {
