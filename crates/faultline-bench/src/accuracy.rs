@@ -452,7 +452,7 @@ pub fn run(
     for (k, slot) in results.into_iter().enumerate() {
         let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
         let out = out?;
-        secs.push(out.secs);
+        secs.push((out.secs, k));
         if !select.only.is_empty() {
             for (protocol, r, _, _) in &out.reports {
                 println!(
@@ -529,7 +529,7 @@ pub fn run(
             }
         }
     }
-    secs.sort_by(f64::total_cmp);
+    secs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let split = if seed == TEST_SPLIT_SEED { "reserved test split" } else { "tuning split" };
     println!(
         "{runs} randomised runs, seed {seed} ({split}), each investigated in {} protocols",
@@ -580,9 +580,10 @@ pub fn run(
     table("topology", by_topology.iter().map(|((c, p), v)| (c.to_string(), *p, *v)).collect());
     table("fault pattern", by_kind.iter().map(|((c, p), v)| (c.clone(), *p, *v)).collect());
     println!(
-        "\ntime per investigation: median {:.2} s, max {:.2} s",
-        secs.get(secs.len() / 2).copied().unwrap_or(0.0),
-        secs.last().copied().unwrap_or(0.0)
+        "\ntime per investigation: median {:.2} s, max {:.2} s (run {})",
+        secs.get(secs.len() / 2).map_or(0.0, |s| s.0),
+        secs.last().map_or(0.0, |s| s.0),
+        secs.last().map_or(0, |s| s.1)
     );
     for (protocol, t) in &by_protocol {
         for m in t.misses.iter().take(12) {
