@@ -71,23 +71,38 @@ pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
 /// share one resource, so that an export of many traces holds each process once.
 #[derive(Default)]
 struct Resources {
+    /// By the process object's address in the document (it outlives the import): a span finds its
+    /// resource without writing its process out as text.
+    by_address: HashMap<(usize, String, String), Arc<ResourceInfo>>,
+    /// By the process's text: equal processes of different traces.
     seen: HashMap<(String, String, String), Arc<ResourceInfo>>,
 }
 
 impl Resources {
-    /// The resource of a Jaeger process (`{serviceName, tags}`) with the span's scope.
-    fn get(&mut self, process: &Value, scope: (String, String)) -> Arc<ResourceInfo> {
-        let key = (process.to_string(), scope.0, scope.1);
-        if let Some(r) = self.seen.get(&key) {
+    /// The resource of a Jaeger process (`{serviceName, tags}`; none: an empty one) with the
+    /// span's scope.
+    fn get(&mut self, process: Option<&Value>, scope: (String, String)) -> Arc<ResourceInfo> {
+        static NO_PROCESS: Value = Value::Null;
+        let process = process.unwrap_or(&NO_PROCESS);
+        let address = (process as *const Value as usize, scope.0, scope.1);
+        if let Some(r) = self.by_address.get(&address) {
             return r.clone();
         }
-        let mut attrs = tags(process.get("tags"));
-        let svc = process.get("serviceName").cloned().unwrap_or_else(|| "unknown_service".into());
-        attrs.insert("service.name".into(), svc);
-        let mut r = ResourceInfo::from_attributes(attrs);
-        r.scope_name.clone_from(&key.1);
-        r.scope_version.clone_from(&key.2);
-        self.seen.entry(key).or_insert(Arc::new(r)).clone()
+        let key = (process.to_string(), address.1.clone(), address.2.clone());
+        let r = match self.seen.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let mut attrs = tags(process.get("tags"));
+                let svc = process.get("serviceName").cloned().unwrap_or_else(|| "unknown_service".into());
+                attrs.insert("service.name".into(), svc);
+                let mut r = ResourceInfo::from_attributes(attrs);
+                r.scope_name.clone_from(&key.1);
+                r.scope_version.clone_from(&key.2);
+                self.seen.entry(key).or_insert(Arc::new(r)).clone()
+            }
+        };
+        self.by_address.insert(address, r.clone());
+        r
     }
 }
 
@@ -148,13 +163,11 @@ fn span_from_json(
         attrs.remove(STATUS_MESSAGE_TAG).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let mut text_of = |key: &str| attrs.remove(key).and_then(|v| v.as_str().map(str::to_string));
     let scope = (text_of(SCOPE_NAME_TAG).unwrap_or_default(), text_of(SCOPE_VERSION_TAG).unwrap_or_default());
-    let no_process = Value::Object(Default::default());
     let process = s
         .get("processID")
         .and_then(Value::as_str)
         .and_then(|p| processes.get(p).copied())
-        .or_else(|| s.get("process"))
-        .unwrap_or(&no_process);
+        .or_else(|| s.get("process"));
     let resource = resources.get(process, scope);
     let events = s
         .get("logs")
