@@ -106,6 +106,64 @@ pub fn error_rate_segment(buckets: &[Bucket], min_len: usize, min_z: f64) -> Opt
     best.filter(|b| b.z >= min_z)
 }
 
+/// Expected events a group of buckets needs for its Pearson term to behave (the usual rule for a
+/// chi-square: below about five expected, a single chance event swings the sum).
+const MIN_EXPECTED_EVENTS: f64 = 5.0;
+/// Fewest degrees of freedom for a dispersion estimate: with fewer groups the estimate is mostly
+/// noise, and the series is taken as binomial.
+const MIN_DISPERSION_DF: usize = 5;
+
+/// How much more a series' events vary from bucket to bucket than independent requests would,
+/// once the rates of its segments (cut at `cuts`) are taken out: the Pearson chi-square per degree
+/// of freedom, over groups of adjacent buckets holding enough expected events. At least 1.
+///
+/// Real error rates are bursty (a retry storm of one client, a cache refill, a flapping
+/// instance): the two-proportion z assumes independent failures and overstates a step in such a
+/// series by the square root of this (the quasi-binomial correction).
+pub fn dispersion(buckets: &[Bucket], cuts: &[usize]) -> f64 {
+    let mut bounds = vec![0];
+    bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < buckets.len()));
+    bounds.push(buckets.len());
+    let (mut chi2, mut groups, mut segments) = (0.0, 0usize, 0usize);
+    for seg in bounds.windows(2) {
+        let part = &buckets[seg[0]..seg[1]];
+        let (e, n) = part.iter().fold((0u64, 0u64), |a, b| (a.0 + b.errors, a.1 + b.count));
+        if e == 0 || e == n {
+            continue;
+        }
+        let p = e as f64 / n as f64;
+        segments += 1;
+        let (mut ge, mut gn) = (0u64, 0u64);
+        let mut terms: Vec<(u64, u64)> = Vec::new();
+        for b in part {
+            ge += b.errors;
+            gn += b.count;
+            if gn as f64 * p >= MIN_EXPECTED_EVENTS {
+                terms.push((ge, gn));
+                (ge, gn) = (0, 0);
+            }
+        }
+        // The remainder joins the last group.
+        match terms.last_mut() {
+            Some(last) => *last = (last.0 + ge, last.1 + gn),
+            None => terms.push((ge, gn)),
+        }
+        groups += terms.len();
+        chi2 += terms
+            .iter()
+            .map(|&(ge, gn)| {
+                let expected = gn as f64 * p;
+                (ge as f64 - expected).powi(2) / (expected * (1.0 - p))
+            })
+            .sum::<f64>();
+    }
+    let df = groups.saturating_sub(segments);
+    if df < MIN_DISPERSION_DF {
+        return 1.0;
+    }
+    (chi2 / df as f64).max(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +198,22 @@ mod tests {
         assert!(seg.z > error_rate_shift(&series(&r), 3, 5.0).map_or(0.0, |s| s.z.abs()));
         let flat = vec![(1, 1000); 60];
         assert!(error_rate_segment(&series(&flat), 1, 5.0).is_none());
+    }
+
+    #[test]
+    fn dispersion_separates_bursty_failures_from_independent_ones() {
+        // Independent failures at 1%: the Pearson statistic per degree of freedom stays near 1.
+        let steady: Vec<(u64, u64)> = (0..60).map(|i| ([8, 10, 12, 9, 11][i % 5], 1000)).collect();
+        assert!(dispersion(&series(&steady), &[]) < 1.2);
+        // The same mean rate in bursts (a quiet bucket, then a burst of 40): far more spread.
+        let bursty: Vec<(u64, u64)> = (0..60).map(|i| (if i % 6 == 0 { 40 } else { 4 }, 1000)).collect();
+        assert!(dispersion(&series(&bursty), &[]) > 5.0);
+        // A clean step is explained by its two rates: cutting at it leaves no extra spread.
+        let mut step = vec![(10, 1000); 30];
+        step.extend(vec![(100, 1000); 30]);
+        assert!(dispersion(&series(&step), &[30]) < 1.2);
+        assert!(dispersion(&series(&step), &[]) > 20.0);
+        // Too few expected events to group: taken as binomial.
+        assert_eq!(dispersion(&series(&[(1, 100); 10]), &[]), 1.0);
     }
 }

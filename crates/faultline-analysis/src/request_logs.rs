@@ -97,6 +97,8 @@ fn event_appeared(pb: f64, pi: f64, z: f64) -> bool {
 struct Request {
     /// 0 baseline, 1 incident.
     side: usize,
+    /// Its first log line's time.
+    time: i64,
     /// Services that logged errors in it.
     erring: HashSet<u32>,
     /// The templates each service logged in it (error lines excluded: errors are read apart).
@@ -106,7 +108,8 @@ struct Request {
 /// The requests of both windows, by trace id, and the error lines no trace holds.
 struct Requests {
     by_trace: HashMap<[u8; 16], Request>,
-    untraced_errors: HashMap<u32, [u64; 2]>,
+    /// Each service's error lines no trace holds: (side, time).
+    untraced_errors: HashMap<u32, Vec<(usize, i64)>>,
 }
 
 impl Requests {
@@ -126,14 +129,17 @@ impl Requests {
             let svc = logs.service[k];
             match log_traces.get(k).copied().flatten() {
                 Some(tr) => {
-                    let q = r.by_trace.entry(tr).or_insert_with(|| Request { side, ..Default::default() });
+                    let time = logs.time[k];
+                    let q =
+                        r.by_trace.entry(tr).or_insert_with(|| Request { side, time, ..Default::default() });
+                    q.time = q.time.min(time);
                     if logs.error[k] {
                         q.erring.insert(svc);
                     } else {
                         q.events.entry(svc).or_default().insert(tpl.template_of[k]);
                     }
                 }
-                None if logs.error[k] => r.untraced_errors.entry(svc).or_default()[side] += 1,
+                None if logs.error[k] => r.untraced_errors.entry(svc).or_default().push((side, logs.time[k])),
                 None => {}
             }
         }
@@ -180,11 +186,32 @@ pub fn log_suspects(
     callees: &HashMap<String, Vec<String>>,
     baseline: (i64, i64),
     incident: (i64, i64),
+    history: (i64, i64),
 ) -> Vec<LogSuspect> {
     let requests = Requests::read(logs, log_traces, tpl, baseline, incident);
     let name = |s: u32| logs.names.name(s).to_string();
     let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
     let mut out = own_errors(&requests, &name, callees, scale);
+    // Own errors must also rise against the longer history, and be more than it ever held in as
+    // long a stretch: a few minutes of baseline are too few to know a service's usual rate of
+    // error lines, and a service that logs errors in bursts can log none in them and a dozen in
+    // as many minutes of the incident.
+    if history != baseline && !out.is_empty() {
+        let longer = Requests::read(logs, log_traces, tpl, history, incident);
+        let own = own_error_times(&longer, &name, callees);
+        let busiest = busiest_stretch(&own, incident.1 - incident.0);
+        let history_scale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
+        let news: HashSet<String> = own
+            .iter()
+            .filter(|(s, e)| {
+                let [b, i] = [0, 1].map(|side| e.iter().filter(|x| x.0 == side).count());
+                error_lines_rose(b as u64, i as u64, history_scale)
+                    && i > busiest.get(s).copied().unwrap_or(0)
+            })
+            .map(|(&s, _)| name(s))
+            .collect();
+        out.retain(|x| news.contains(&x.service));
+    }
     let shares = EventShares::count(&requests);
     let text_of = |t: u32| tpl.texts.get((t as usize).wrapping_sub(1)).map_or("", String::as_str);
     for (s, (drop, t, pb, pi)) in shares.stopped() {
@@ -236,6 +263,44 @@ fn hex(t: &[u8; 16]) -> String {
     t.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Each service's own errors: the requests in which it is the deepest service logging errors,
+/// and its error lines no trace holds, as (side, time).
+fn own_error_times(
+    requests: &Requests,
+    name: &dyn Fn(u32) -> String,
+    callees: &HashMap<String, Vec<String>>,
+) -> HashMap<u32, Vec<(usize, i64)>> {
+    let mut own = requests.untraced_errors.clone();
+    for r in requests.by_trace.values() {
+        for s in deepest(&r.erring, name, callees) {
+            own.entry(s).or_default().push((r.side, r.time));
+        }
+    }
+    own
+}
+
+/// The most own errors each service logged within any stretch of `len` of the baseline side: how
+/// large its bursts are when nothing is wrong.
+fn busiest_stretch(own: &HashMap<u32, Vec<(usize, i64)>>, len: i64) -> HashMap<u32, usize> {
+    own.iter()
+        .map(|(&s, errors)| {
+            let mut times: Vec<i64> = errors.iter().filter(|e| e.0 == 0).map(|e| e.1).collect();
+            times.sort_unstable();
+            let mut lo = 0;
+            let most = (0..times.len())
+                .map(|hi| {
+                    while times[hi] - times[lo] >= len {
+                        lo += 1;
+                    }
+                    hi + 1 - lo
+                })
+                .max()
+                .unwrap_or(0);
+            (s, most)
+        })
+        .collect()
+}
+
 /// Services whose own error lines rose, with their share of all such lines as strength.
 fn own_errors(
     requests: &Requests,
@@ -243,18 +308,18 @@ fn own_errors(
     callees: &HashMap<String, Vec<String>>,
     scale: f64,
 ) -> Vec<LogSuspect> {
-    let mut own: HashMap<u32, [u64; 2]> = requests.untraced_errors.clone();
+    let own = own_error_times(requests, name, callees);
     let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
-    for (tr, r) in &requests.by_trace {
+    for (tr, r) in requests.by_trace.iter().filter(|(_, r)| r.side == 1) {
         for s in deepest(&r.erring, name, callees) {
-            own.entry(s).or_default()[r.side] += 1;
-            if r.side == 1 {
-                examples.entry(s).or_default().push(hex(tr));
-            }
+            examples.entry(s).or_default().push(hex(tr));
         }
     }
-    let rising: Vec<(u32, [u64; 2])> =
-        own.into_iter().filter(|(_, [b, i])| error_lines_rose(*b, *i, scale)).collect();
+    let rising: Vec<(u32, [u64; 2])> = own
+        .iter()
+        .map(|(&s, e)| (s, [0, 1].map(|side| e.iter().filter(|x| x.0 == side).count() as u64)))
+        .filter(|(_, [b, i])| error_lines_rose(*b, *i, scale))
+        .collect();
     let total: u64 = rising.iter().map(|x| x.1[1]).sum();
     rising
         .into_iter()
@@ -438,11 +503,50 @@ mod tests {
             let t = build(n);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
+            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200), (0, 50));
             let errors: Vec<&str> =
                 got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
             assert_eq!(errors, accused, "{n} requests");
         }
+    }
+
+    /// `back` logs errors: none in the short baseline (50..70), twelve in the incident. In bursts
+    /// as large through the history before (-600..50), or at a steady five in every stretch as
+    /// long as the incident, it is not news; at one in such a stretch it is.
+    #[test]
+    fn own_error_lines_must_rise_against_the_longer_history_too() {
+        let times = |history: Vec<i64>| history.into_iter().chain(100..112).collect::<Vec<_>>();
+        let bursts = times([-600i64, -450, -300, -150, 0].into_iter().flat_map(|b| b..b + 12).collect());
+        let steady = times((-600..50).step_by(4).collect());
+        let sparse = times((-600..50).step_by(20).collect());
+        for (history, accused) in [(bursts, 0), (steady, 0), (sparse, 1)] {
+            assert_eq!(accused_by_errors_at(&history, (-600, 70)), accused);
+        }
+        assert_eq!(accused_by_errors_at(&times(vec![]), (50, 70)), 1);
+        // A burst larger than any before it is news.
+        assert_eq!(busiest_stretch(&HashMap::from_iter([(0, vec![(0, 1), (0, 2), (1, 100)])]), 20)[&0], 2);
+    }
+
+    /// How many services are accused by error lines of `back` at these times (one request each),
+    /// with the baseline 50..70, the incident 100..120, and this history.
+    fn accused_by_errors_at(times: &[i64], history: (i64, i64)) -> usize {
+        let mut t = LogTable::default();
+        let back = t.names.intern("back");
+        let mut trace = 0u8;
+        let mut add = |time: i64| {
+            trace = trace.wrapping_add(1);
+            t.time.push(time);
+            t.service.push(back);
+            t.instance.push(back);
+            t.error.push(true);
+            t.body.push("ledger locked".to_string());
+            t.trace_id.push(Some([trace; 16]));
+            t.corr.push(vec![]);
+        };
+        times.iter().for_each(|&time| add(time));
+        let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+        let tpl = crate::logs::template_changes(&t, &traces, (50, 70), (100, 120));
+        log_suspects(&t, &traces, &tpl, &HashMap::default(), (50, 70), (100, 120), history).len()
     }
 
     #[test]
@@ -491,7 +595,7 @@ mod tests {
             let t = build(fault);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200));
+            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200), (0, 50));
             let who: Vec<&str> = got.iter().map(|s| s.service.as_str()).collect();
             assert_eq!(who, accused, "fault {fault}: {got:?}");
             if fault {

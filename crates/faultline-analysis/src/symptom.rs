@@ -1,7 +1,7 @@
 //! Defining the problem: per user-facing endpoint, RED series; the change point where errors or slow
 //! requests rose, to the second; the incident and baseline windows; the trend.
 
-use crate::change::{error_rate_segment, error_rate_shift, Shift};
+use crate::change::{dispersion, error_rate_segment, error_rate_shift, Shift};
 use crate::graph::Graph;
 use crate::red::Bucket;
 use crate::spans::SpanTable;
@@ -183,6 +183,7 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
         // Errors; requests slower than the reference's p99 (a tail that grew); and slower than its
         // p90 (the bulk of the requests got slower), each with how big a rise must be.
         let mut best_latency: Option<Rise> = None;
+        let stretch_min_buckets = ((STRETCH_MIN_NS + step - 1) / step).max(1) as usize;
         for (signal, slow_ns, min_abs, min_ratio) in [
             (Signal::Errors, 0, 0.01, 2.0),
             (Signal::Latency, p99, 0.04, 3.0),
@@ -193,13 +194,17 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
             // A step (it started and goes on), or a stretch (it started, then ended) when that
             // describes the series clearly better.
             let events = |a: usize, b: usize| buckets[a..b].iter().map(|b| b.errors).sum::<u64>();
-            let step_shift = error_rate_shift(&buckets, 3, 5.0)
+            // Both must pass their bar on a z corrected for the series' own burstiness (their
+            // raw z still ranks them: it is the size of the change, not only its certainty).
+            let calm = |z: f64, cuts: &[usize]| z.abs() / dispersion(&buckets, cuts).sqrt();
+            let step_shift = error_rate_shift(&buckets, STEP_MIN_SIDE, STEP_MIN_Z)
+                .filter(|s| calm(s.z, &[s.index]) >= STEP_MIN_Z)
                 .filter(|s| big(s.before, s.after) && events(s.index, buckets.len()) >= MIN_RISE_EVENTS);
-            // A stretch is one of n^2/2 candidates against a split's n: it needs a stricter bar
-            // (a lone noisy bucket of a quiet endpoint must not pass for an incident).
-            let stretch = error_rate_segment(&buckets, 1, 6.5)
+            let stretch = error_rate_segment(&buckets, stretch_min_buckets, STRETCH_MIN_Z)
+                .filter(|g| calm(g.z, &[g.start, g.end]) >= STRETCH_MIN_Z)
                 .filter(|g| g.end < buckets.len() && big(g.outside, g.inside))
                 .filter(|g| events(g.start, g.end) >= MIN_RISE_EVENTS)
+                .filter(|g| elevated_ns(&buckets[g.start..g.end], g, step) >= STRETCH_MIN_NS)
                 .filter(|g| step_shift.is_none_or(|s| g.z > 1.15 * s.z.abs()));
             let (shift, end) = match (stretch, step_shift) {
                 (Some(g), _) => (
@@ -224,6 +229,28 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
         out.extend(best_latency);
     }
     out
+}
+
+/// Least z of a step in bucketed rates: one of about sixty splits of each of a few signals of
+/// every endpoint, so far beyond the usual 2-3 (a healthy system of hundreds of endpoints makes
+/// thousands of tries an investigation).
+const STEP_MIN_Z: f64 = 5.0;
+/// Buckets a step needs on each side: a change in the last two buckets is not yet a change.
+const STEP_MIN_SIDE: usize = 3;
+/// Least z of a stretch (a rise that came and went): one of n^2/2 candidates against a step's n,
+/// so a stricter bar (a lone noisy bucket of a quiet endpoint must not pass for an incident).
+const STRETCH_MIN_Z: f64 = 6.5;
+
+/// Shortest rise that came and went for an incident: a burst of failures or slow requests within
+/// half a minute is a hiccup (a pause, a reconnect, a queue that filled and drained), which
+/// burn-rate alerting deliberately does not page for; a run of such hiccups is a step.
+const STRETCH_MIN_NS: i64 = 30_000_000_000;
+
+/// How long a stretch's rate was actually up: its buckets above the midpoint of its rate and the
+/// rest's (a lone burst makes a stretch of any length look high on average).
+fn elevated_ns(stretch: &[Bucket], g: &crate::change::Segment, step: i64) -> i64 {
+    let mid = (g.inside + g.outside) / 2.0;
+    stretch.iter().filter(|b| b.count > 0 && b.errors as f64 > mid * b.count as f64).count() as i64 * step
 }
 
 /// Fewest failing (or slow) requests a rise must hold: on a quiet endpoint one noise error among
@@ -377,6 +404,59 @@ mod tests {
             })
             .collect();
         Endpoint { service: 0, operation: 0, requests }
+    }
+
+    /// An endpoint whose bucket `k` of `step` ns holds `series[k]` = (failed, requests), spread
+    /// evenly over the bucket.
+    fn endpoint_of(series: &[(u64, u64)], step: i64) -> Endpoint {
+        let mut requests = Vec::new();
+        for (k, &(failed, n)) in series.iter().enumerate() {
+            for j in 0..n {
+                let t = k as i64 * step + j as i64 * step / n as i64;
+                requests.push((t, 20 * MS, j < failed));
+            }
+        }
+        Endpoint { service: 0, operation: 0, requests }
+    }
+
+    #[test]
+    fn a_burst_shorter_than_half_a_minute_is_not_a_rise() {
+        // STRETCH_MIN_NS: eight minutes in 8-second buckets, 0.5% failing; one bucket at 30% is
+        // a hiccup, five in a row (40 s) an incident that came and went.
+        const STEP: i64 = 8_000_000_000;
+        let series = |burst: std::ops::Range<usize>| -> Vec<(u64, u64)> {
+            (0..60).map(|k| (if burst.contains(&k) { 120 } else { 2 }, 400)).collect()
+        };
+        let find = |s: &[(u64, u64)]| find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, (0, 20 * STEP));
+        let errors = |r: &[Rise]| r.iter().filter(|r| r.signal == Signal::Errors).count();
+        assert_eq!(errors(&find(&series(45..46))), 0);
+        let rises = find(&series(45..50));
+        assert_eq!(errors(&rises), 1);
+        assert!(rises[0].end.is_some());
+    }
+
+    #[test]
+    fn a_step_in_bursty_failures_needs_more_than_in_independent_ones() {
+        // The same step from 1.1% to 2.5% failing: from independent failures (9 then 20 a
+        // bucket) it is a rise; from bursts (38 in every sixth bucket, 3 in the others, then 80
+        // and 8) the dispersion of the series makes it an ordinary swing.
+        const STEP: i64 = 8_000_000_000;
+        let series = |quiet: u64, burst: u64, after: (u64, u64)| -> Vec<(u64, u64)> {
+            (0..60)
+                .map(|k| {
+                    let (q, b) = if k < 40 { (quiet, burst) } else { after };
+                    (if k % 6 == 0 { b } else { q }, 800)
+                })
+                .collect()
+        };
+        let find = |s: &[(u64, u64)]| {
+            find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, (0, 20 * STEP))
+                .into_iter()
+                .filter(|r| r.signal == Signal::Errors)
+                .count()
+        };
+        assert_eq!(find(&series(9, 9, (20, 20))), 1);
+        assert_eq!(find(&series(3, 38, (8, 80))), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::{Detector, Finding, Role};
 use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
+use crate::plan::TimeRange;
 use crate::request_logs::LogSign;
 use crate::signals::Signals;
 
@@ -13,6 +14,22 @@ use crate::signals::Signals;
 /// status): strong own error logs then lead, near the confidence of a trace anomaly.
 const LOG_SUPPORT_WEIGHT: f64 = 0.3;
 const LOG_ALONE_WEIGHT: f64 = 0.6;
+
+/// How far a short baseline is extended, away from the incident, to learn a service's usual rate
+/// of error lines: the longest baseline the plan picks by itself.
+const LOG_HISTORY_NS: i64 = crate::plan::HOUR;
+
+/// The baseline extended away from the incident to `LOG_HISTORY_NS`, within the data.
+fn history(baseline: TimeRange, incident: TimeRange, data: (i64, i64)) -> (i64, i64) {
+    if baseline.to - baseline.from >= LOG_HISTORY_NS {
+        return baseline.pair();
+    }
+    if baseline.to <= incident.from {
+        ((baseline.to - LOG_HISTORY_NS).max(data.0).min(baseline.from), baseline.to)
+    } else {
+        (baseline.from, (baseline.from + LOG_HISTORY_NS).min(data.1 + 1).max(baseline.to))
+    }
+}
 
 pub struct LogSuspects;
 
@@ -32,6 +49,7 @@ impl Detector for LogSuspects {
             &callee_names,
             baseline.pair(),
             s.incident.pair(),
+            history(baseline, s.incident, s.spans.time_range().unwrap_or_default()),
         );
         accused
             .into_iter()
@@ -72,6 +90,21 @@ impl Detector for LogSuspects {
 mod tests {
     use super::*;
     use crate::detectors::testkit;
+
+    #[test]
+    fn a_short_baseline_is_extended_away_from_the_incident() {
+        const MIN: i64 = 60_000_000_000;
+        let w = |a: i64, b: i64| TimeRange::new(a * MIN, b * MIN);
+        let data = (0, 200 * MIN);
+        // Before the incident: back an hour, or to the data's start.
+        assert_eq!(history(w(100, 103), w(105, 108), data), (43 * MIN, 103 * MIN));
+        assert_eq!(history(w(10, 13), w(15, 18), data), (0, 13 * MIN));
+        // After it: forward an hour, or to the data's end.
+        assert_eq!(history(w(120, 123), w(105, 108), data), (120 * MIN, 180 * MIN));
+        assert_eq!(history(w(190, 193), w(105, 108), data), (190 * MIN, 200 * MIN + 1));
+        // An hour or more already: as it is.
+        assert_eq!(history(w(0, 90), w(95, 98), data), (0, 90 * MIN));
+    }
 
     #[test]
     fn accuses_by_own_error_lines_and_stays_quiet_on_a_healthy_run() {
