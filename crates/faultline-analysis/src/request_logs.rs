@@ -97,8 +97,6 @@ fn event_appeared(pb: f64, pi: f64, z: f64) -> bool {
 struct Request {
     /// 0 baseline, 1 incident.
     side: usize,
-    /// Its first log line's time.
-    time: i64,
     /// Services that logged errors in it.
     erring: HashSet<u32>,
     /// The templates each service logged in it (error lines excluded: errors are read apart).
@@ -108,8 +106,7 @@ struct Request {
 /// The requests of both windows, by trace id, and the error lines no trace holds.
 struct Requests {
     by_trace: HashMap<[u8; 16], Request>,
-    /// Each service's error lines no trace holds: (side, time).
-    untraced_errors: HashMap<u32, Vec<(usize, i64)>>,
+    untraced_errors: HashMap<u32, [u64; 2]>,
 }
 
 impl Requests {
@@ -129,17 +126,14 @@ impl Requests {
             let svc = logs.service[k];
             match log_traces.get(k).copied().flatten() {
                 Some(tr) => {
-                    let time = logs.time[k];
-                    let q =
-                        r.by_trace.entry(tr).or_insert_with(|| Request { side, time, ..Default::default() });
-                    q.time = q.time.min(time);
+                    let q = r.by_trace.entry(tr).or_insert_with(|| Request { side, ..Default::default() });
                     if logs.error[k] {
                         q.erring.insert(svc);
                     } else {
                         q.events.entry(svc).or_default().insert(tpl.template_of[k]);
                     }
                 }
-                None if logs.error[k] => r.untraced_errors.entry(svc).or_default().push((side, logs.time[k])),
+                None if logs.error[k] => r.untraced_errors.entry(svc).or_default()[side] += 1,
                 None => {}
             }
         }
@@ -192,24 +186,16 @@ pub fn log_suspects(
     let name = |s: u32| logs.names.name(s).to_string();
     let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
     let mut out = own_errors(&requests, &name, callees, scale);
-    // Own errors must also rise against the longer history, and be more than it ever held in as
-    // long a stretch: a few minutes of baseline are too few to know a service's usual rate of
-    // error lines, and a service that logs errors in bursts can log none in them and a dozen in
-    // as many minutes of the incident.
+    // Own error lines must also rise against the longer history: a few minutes of baseline are
+    // too few to know a service's usual rate of error lines (a service that logs a few errors a
+    // minute at random logs none in some minutes and three times as many in others). Its rate,
+    // not its largest burst: an earlier fault of the same service in the history must not hide
+    // this one.
     if history != baseline && !out.is_empty() {
         let longer = Requests::read(logs, log_traces, tpl, history, incident);
-        let own = own_error_times(&longer, &name, callees);
-        let busiest = busiest_stretch(&own, incident.1 - incident.0);
-        let history_scale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
-        let news: HashSet<String> = own
-            .iter()
-            .filter(|(s, e)| {
-                let [b, i] = [0, 1].map(|side| e.iter().filter(|x| x.0 == side).count());
-                error_lines_rose(b as u64, i as u64, history_scale)
-                    && i > busiest.get(s).copied().unwrap_or(0)
-            })
-            .map(|(&s, _)| name(s))
-            .collect();
+        let scale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
+        let news: HashSet<String> =
+            own_errors(&longer, &name, callees, scale).into_iter().map(|x| x.service).collect();
         out.retain(|x| news.contains(&x.service));
     }
     let shares = EventShares::count(&requests);
@@ -263,44 +249,6 @@ fn hex(t: &[u8; 16]) -> String {
     t.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Each service's own errors: the requests in which it is the deepest service logging errors,
-/// and its error lines no trace holds, as (side, time).
-fn own_error_times(
-    requests: &Requests,
-    name: &dyn Fn(u32) -> String,
-    callees: &HashMap<String, Vec<String>>,
-) -> HashMap<u32, Vec<(usize, i64)>> {
-    let mut own = requests.untraced_errors.clone();
-    for r in requests.by_trace.values() {
-        for s in deepest(&r.erring, name, callees) {
-            own.entry(s).or_default().push((r.side, r.time));
-        }
-    }
-    own
-}
-
-/// The most own errors each service logged within any stretch of `len` of the baseline side: how
-/// large its bursts are when nothing is wrong.
-fn busiest_stretch(own: &HashMap<u32, Vec<(usize, i64)>>, len: i64) -> HashMap<u32, usize> {
-    own.iter()
-        .map(|(&s, errors)| {
-            let mut times: Vec<i64> = errors.iter().filter(|e| e.0 == 0).map(|e| e.1).collect();
-            times.sort_unstable();
-            let mut lo = 0;
-            let most = (0..times.len())
-                .map(|hi| {
-                    while times[hi] - times[lo] >= len {
-                        lo += 1;
-                    }
-                    hi + 1 - lo
-                })
-                .max()
-                .unwrap_or(0);
-            (s, most)
-        })
-        .collect()
-}
-
 /// Services whose own error lines rose, with their share of all such lines as strength.
 fn own_errors(
     requests: &Requests,
@@ -308,18 +256,18 @@ fn own_errors(
     callees: &HashMap<String, Vec<String>>,
     scale: f64,
 ) -> Vec<LogSuspect> {
-    let own = own_error_times(requests, name, callees);
+    let mut own: HashMap<u32, [u64; 2]> = requests.untraced_errors.clone();
     let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
-    for (tr, r) in requests.by_trace.iter().filter(|(_, r)| r.side == 1) {
+    for (tr, r) in &requests.by_trace {
         for s in deepest(&r.erring, name, callees) {
-            examples.entry(s).or_default().push(hex(tr));
+            own.entry(s).or_default()[r.side] += 1;
+            if r.side == 1 {
+                examples.entry(s).or_default().push(hex(tr));
+            }
         }
     }
-    let rising: Vec<(u32, [u64; 2])> = own
-        .iter()
-        .map(|(&s, e)| (s, [0, 1].map(|side| e.iter().filter(|x| x.0 == side).count() as u64)))
-        .filter(|(_, [b, i])| error_lines_rose(*b, *i, scale))
-        .collect();
+    let rising: Vec<(u32, [u64; 2])> =
+        own.into_iter().filter(|(_, [b, i])| error_lines_rose(*b, *i, scale)).collect();
     let total: u64 = rising.iter().map(|x| x.1[1]).sum();
     rising
         .into_iter()
@@ -510,21 +458,20 @@ mod tests {
         }
     }
 
-    /// `back` logs errors: none in the short baseline (50..70), twelve in the incident. In bursts
-    /// as large through the history before (-600..50), or at a steady five in every stretch as
-    /// long as the incident, it is not news; at one in such a stretch it is.
+    /// `back` logs errors: none in the short baseline (50..70), twelve in the incident. At a
+    /// steady five in every stretch as long as the incident through the history before
+    /// (-600..50) it is not news; at one in such a stretch it is, even after an earlier burst of
+    /// forty (an earlier fault must not hide this one).
     #[test]
     fn own_error_lines_must_rise_against_the_longer_history_too() {
         let times = |history: Vec<i64>| history.into_iter().chain(100..112).collect::<Vec<_>>();
-        let bursts = times([-600i64, -450, -300, -150, 0].into_iter().flat_map(|b| b..b + 12).collect());
         let steady = times((-600..50).step_by(4).collect());
         let sparse = times((-600..50).step_by(20).collect());
-        for (history, accused) in [(bursts, 0), (steady, 0), (sparse, 1)] {
+        let earlier_fault = times((-600..-560).chain((-550..50).step_by(20)).collect());
+        for (history, accused) in [(steady, 0), (sparse, 1), (earlier_fault, 1)] {
             assert_eq!(accused_by_errors_at(&history, (-600, 70)), accused);
         }
-        assert_eq!(accused_by_errors_at(&times(vec![]), (50, 70)), 1);
-        // A burst larger than any before it is news.
-        assert_eq!(busiest_stretch(&HashMap::from_iter([(0, vec![(0, 1), (0, 2), (1, 100)])]), 20)[&0], 2);
+        assert_eq!(accused_by_errors_at(&times((-600..50).step_by(4).collect()), (50, 70)), 1);
     }
 
     /// How many services are accused by error lines of `back` at these times (one request each),
