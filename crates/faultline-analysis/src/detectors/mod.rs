@@ -7,6 +7,7 @@
 
 mod changed_in_window;
 mod clock_skew;
+mod connection_leak;
 mod localised;
 mod log_suspects;
 mod memory_leak;
@@ -114,6 +115,7 @@ pub static ALL: &[&dyn Detector] = &[
     &log_suspects::LogSuspects,
     &clock_skew::ClockSkew,
     &memory_leak::MemoryLeak,
+    &connection_leak::ConnectionLeak,
     &thundering_herd::ThunderingHerd,
     &traffic_spike::TrafficSpike,
     &retry_storm::RetryStorm,
