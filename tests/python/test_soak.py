@@ -1,5 +1,5 @@
 """Soak, bounded in time: ingest offered at twice what the server sustains, while investigations and
-searches run. Memory stays near the --max-memory budget, the excess is refused with retryable codes
+searches run. Memory stays at the --max-memory budget, the excess is refused with retryable codes
 (503/429 with Retry-After), every acknowledged span is stored once, and reads keep answering. It
 prints the throughput held, the refused share and the peak RSS."""
 
@@ -103,6 +103,8 @@ def monitor(api, pid, until, seen):
         for line in s.get(api + "/metrics", timeout=60).text.splitlines():
             if line.startswith("faultline_memory_used_bytes "):
                 seen["budget_used_mb"] = max(seen.get("budget_used_mb", 0), float(line.split()[1]) / 2**20)
+            if line.startswith("faultline_memory_outside_bytes "):
+                seen["outside_mb"] = max(seen.get("outside_mb", 0), float(line.split()[1]) / 2**20)
             if line.startswith("faultline_head_bytes "):
                 seen["head_mb"] = max(seen.get("head_mb", 0), float(line.split()[1]) / 2**20)
         with open(f"/proc/{pid}/status") as f:
@@ -126,6 +128,8 @@ def test_soak_at_twice_the_sustained_rate(binary, tmp_path, capsys):
     cal = Load(url)
     until = time.time() + CALIBRATE_S
     threads = [threading.Thread(target=cal.closed_loop, args=(until,)) for _ in range(8)]
+    seen_cal = {}
+    threads.append(threading.Thread(target=monitor, args=(server.api, server.proc.pid, until, seen_cal)))
     for t in threads:
         t.start()
     for t in threads:
@@ -163,20 +167,23 @@ def test_soak_at_twice_the_sustained_rate(binary, tmp_path, capsys):
               f"spans/s for {SOAK_S:.0f} s; held {load.acked / SOAK_S * SPANS_PER_REQUEST:.0f} spans/s; refused "
               f"{refused_share:.0%} (retryable); {len(answered)} reads answered ({answered.count(200)} in full); peak RSS {peak:.0f} MB "
               f"(budget {BUDGET_MB} MB; most held against it {seen.get('budget_used_mb', 0):.0f} MB, head "
-              f"{seen.get('head_mb', 0):.0f} MB); {stored} spans stored, every acknowledged one")
-    # The budget bounds what is accounted (heads, requests being decoded at their measured 20 bytes a
-    # body byte, flushes, compactions, reads' rows); RSS adds the program, unaccounted buffers and
-    # the allocator: measured at 1.5-1.7 times the budget here (docs/benchmarks.md), 3.2 before the
-    # request figure was measured and jemalloc gave memory back. The bound leaves room for a slower
-    # machine's timing, not for the old gap.
-    assert peak < BUDGET_MB * 2.5 + 50, f"peak RSS {peak:.0f} MB with a {BUDGET_MB} MB budget"
+              f"{seen.get('head_mb', 0):.0f} MB, resident beyond it {seen.get('outside_mb', 0):.0f} MB; RSS at most "
+              f"{seen_cal.get('rss_mb', 0):.0f} MB calibrating, {seen.get('rss_mb', 0):.0f} MB in the soak); {stored} spans stored, "
+              f"every acknowledged one")
+    # The budget bounds the process's resident memory: what is counted (heads, requests being
+    # decoded at their measured 20 bytes a body byte, flushes, compactions, reads' rows) plus the
+    # resident memory beyond it, sampled every 50 ms (the program, buffers, the allocator's pages).
+    # Measured at 1.0-1.17 times the budget here (docs/benchmarks.md): what a read allocates after
+    # it was admitted, and requests admitted between two samples. The bound leaves room for a slower
+    # machine's timing, not for the old gap (1.5-1.7 times when only estimates were counted).
+    assert peak < BUDGET_MB * 1.3, f"peak RSS {peak:.0f} MB with a {BUDGET_MB} MB budget"
     assert seen.get("budget_used_mb", 0) <= BUDGET_MB * 1.1, seen
 
 
 def test_past_the_budget_writes_are_refused_retryably(binary, tmp_path):
     """Many large requests at once against a small budget: some are refused with 503 and
     Retry-After (gRPC would say UNAVAILABLE), none fails otherwise, and the accepted ones are stored."""
-    server = Server(binary, tmp_path / "data", ["--max-memory", "16MB"]).start()
+    server = Server(binary, tmp_path / "data", ["--max-memory", "64MB"]).start()
     load = Load(f"http://127.0.0.1:{server.http}/v1/traces")
     threads = [threading.Thread(target=load.send, args=(requests.Session(),)) for _ in range(32)]
     for t in threads:

@@ -79,6 +79,12 @@ impl Settings {
         // One budget for the process: heads of every tenant, ingest requests, reads (`memory`).
         // A head may fill half of it, so that a flush, which encodes it, still fits.
         let budget = parse_bytes(&self.max_memory).context("--max-memory")? as usize;
+        anyhow::ensure!(
+            budget >= MIN_MAX_MEMORY,
+            "--max-memory {} is below what the server itself takes: the budget bounds the resident memory of the whole process (the program alone holds about 20 MB); give at least {} MB",
+            self.max_memory,
+            MIN_MAX_MEMORY >> 20
+        );
         cfg.memory = faultline_store::memory::MemoryBudget::new(budget);
         cfg.max_head_bytes = budget / 2;
         cfg.flush_bytes = (budget / 8).max(1 << 20);
@@ -138,6 +144,10 @@ fn check_exposure(listen: &Listen, s: &Settings) -> anyhow::Result<()> {
     )
 }
 
+/// Least `--max-memory`: the budget bounds the process's resident memory (sampled), and the program
+/// with its runtime holds about 20 MB idle; below this, a few requests would be refused forever.
+const MIN_MAX_MEMORY: usize = 64 << 20;
+
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let s = Settings::resolve(a)?;
     let cfg = s.store_config()?;
@@ -147,6 +157,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let store =
         Store::open(cfg).await.with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
     let _maintenance = store.spawn_maintenance();
+    faultline_server::resident::spawn_sampler(store.config().memory.clone());
     let state = AppState::with_tenants(store, limits, s.tenants.clone()).with_tokens(s.tokens.clone());
     let scheme = if listen.tls.is_some() { "https" } else { "http" };
     eprintln!(

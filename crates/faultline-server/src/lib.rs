@@ -20,6 +20,7 @@ pub mod otlp_http;
 pub mod overview;
 pub mod queries;
 pub mod ratelimit;
+pub mod resident;
 pub mod skew;
 pub mod telemetry;
 pub mod tenant;

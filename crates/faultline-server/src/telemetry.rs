@@ -132,6 +132,12 @@ impl Telemetry {
             &[(String::new(), s.memory_used_bytes as f64)],
             "gauge",
         );
+        counter(
+            "faultline_memory_outside_bytes",
+            "Resident memory beyond what is held (the program, buffers, the allocator's pages), charged to the budget too.",
+            &[(String::new(), s.memory_outside_bytes as f64)],
+            "gauge",
+        );
         if let Some(limit) = s.memory_limit_bytes {
             counter(
                 "faultline_memory_limit_bytes",

@@ -224,6 +224,8 @@ pub struct StoreStats {
     /// unlimited).
     pub memory_used_bytes: u64,
     pub memory_limit_bytes: Option<u64>,
+    /// Resident memory beyond what is held, charged to the budget too (0 where not sampled).
+    pub memory_outside_bytes: u64,
     /// Per table: rows, and time range of all data.
     pub tables: BTreeMap<String, TableStats>,
 }
@@ -939,6 +941,7 @@ impl Store {
             segments_deleted: self.inner.deleted.load(Ordering::Relaxed),
             quarantined: st.quarantined.clone(),
             memory_used_bytes: self.inner.cfg.memory.used() as u64,
+            memory_outside_bytes: self.inner.cfg.memory.outside() as u64,
             memory_limit_bytes: Some(self.inner.cfg.memory.limit() as u64)
                 .filter(|l| *l != usize::MAX as u64),
             tables,

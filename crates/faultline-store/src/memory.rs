@@ -6,6 +6,12 @@
 //! Reads may hold at most [`QUERY_SHARE`] of the budget between them: ingest is never starved by
 //! them. The head is counted when a write is durable (it cannot be refused then); writes are
 //! refused *before* they reach the log while the budget is spent.
+//!
+//! What is counted is an estimate; the process's resident memory is the truth (the program itself,
+//! connection buffers, the allocator's pages not yet given back). When the server samples it
+//! ([`MemoryBudget::observe_resident`]), the resident memory beyond what is counted is charged too,
+//! as ClickHouse corrects its memory tracker with the RSS, so that the process stays under the
+//! budget and not only its estimate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,11 +20,18 @@ use std::sync::Arc;
 /// investigations run, ingest and the head keep the other half.
 pub const QUERY_SHARE: f64 = 0.5;
 
+/// The part of the budget new work may not fill where resident memory is sampled: what is
+/// allocated between two samples beyond the counted estimates (a tenth: requests admitted within
+/// one sampling interval at the soak's rate hold about that).
+pub const UNSAMPLED_SHARE: f64 = 0.1;
+
 #[derive(Debug)]
 pub struct MemoryBudget {
     limit: usize,
     used: AtomicUsize,
     query_used: AtomicUsize,
+    /// Resident memory beyond `used` at the last sample (0 when never sampled).
+    outside: AtomicUsize,
 }
 
 /// Memory taken from the budget, given back when dropped.
@@ -31,7 +44,12 @@ pub struct Held {
 
 impl MemoryBudget {
     pub fn new(limit: usize) -> Arc<MemoryBudget> {
-        Arc::new(MemoryBudget { limit, used: AtomicUsize::new(0), query_used: AtomicUsize::new(0) })
+        Arc::new(MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            query_used: AtomicUsize::new(0),
+            outside: AtomicUsize::new(0),
+        })
     }
 
     /// A budget that never refuses (tools that run alone: import, tests).
@@ -47,9 +65,28 @@ impl MemoryBudget {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// What new work may fill: the budget less [`UNSAMPLED_SHARE`] once resident memory is sampled.
+    fn admit_limit(&self) -> usize {
+        match self.outside() {
+            0 => self.limit,
+            _ => self.limit - (self.limit as f64 * UNSAMPLED_SHARE) as usize,
+        }
+    }
+
+    /// Resident memory the counting does not see, at the last sample.
+    pub fn outside(&self) -> usize {
+        self.outside.load(Ordering::Relaxed)
+    }
+
+    /// Records a sample of the process's resident memory: what exceeds the counted memory is
+    /// charged until the next sample.
+    pub fn observe_resident(&self, resident: usize) {
+        self.outside.store(resident.saturating_sub(self.used()), Ordering::Relaxed);
+    }
+
     /// Whether the budget is spent: new writes wait.
     pub fn spent(&self) -> bool {
-        self.used() >= self.limit
+        self.used().saturating_add(self.outside()) >= self.limit
     }
 
     /// Takes `bytes` for work in flight (an ingest request being decoded), if the budget has them.
@@ -72,7 +109,7 @@ impl MemoryBudget {
             }
         }
         let total = self.used.fetch_add(bytes, Ordering::AcqRel).saturating_add(bytes);
-        if total > self.limit {
+        if total.saturating_add(self.outside()) > self.admit_limit() {
             self.used.fetch_sub(bytes, Ordering::AcqRel);
             if query {
                 self.query_used.fetch_sub(bytes, Ordering::AcqRel);
@@ -152,5 +189,25 @@ mod tests {
         assert_eq!(b.used(), 0);
         b.sub_head(10);
         assert_eq!(b.used(), 0, "never below zero");
+    }
+
+    #[test]
+    fn resident_memory_beyond_the_count_is_charged() {
+        let b = MemoryBudget::new(100);
+        let h = b.try_take(30).unwrap();
+        // The process holds 70: 40 more than counted (the program, buffers, the allocator's pages).
+        b.observe_resident(70);
+        assert_eq!(b.outside(), 40);
+        // UNSAMPLED_SHARE: with resident memory sampled, new work fills 90 of the 100.
+        assert!(b.try_take(21).is_none(), "30 counted + 40 outside + 21 > 90");
+        let more = b.try_take(20).expect("30 + 40 + 20 fit");
+        assert!(!b.spent());
+        drop((h, more));
+        // Resident below the count (the estimate was generous): nothing outside.
+        b.observe_resident(10);
+        assert_eq!(b.outside(), 10);
+        b.add_head(50);
+        b.observe_resident(20);
+        assert_eq!(b.outside(), 0);
     }
 }
