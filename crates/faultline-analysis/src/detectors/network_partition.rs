@@ -1,7 +1,7 @@
 //! Network partition: calls that fail only across one pair of zones; or, where the telemetry
 //! names no zones (Zipkin and many SDKs send none), calls that fail only between some caller
-//! instances and some hosts while those callers reach other hosts and those hosts answer other
-//! callers.
+//! instances and some hosts while the callers reach other hosts or the hosts answer other callers
+//! (both somewhere on the cut).
 
 use super::text::pct;
 use super::{Detector, Finding};
@@ -157,8 +157,8 @@ pub fn cut_without_zones(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
         pair.iter().filter(|(k, _)| keep(k)).fold((0u64, 0u64), |s, (_, v)| (s.0 + v.0, s.1 + v.1))
     };
     let rate = |(f, n): (u64, u64)| f as f64 / n.max(1) as f64;
-    // A pair is cut when its calls fail while its caller reaches some other host and its host
-    // answers some other caller (each on enough calls, failing at most CUT_ELSEWHERE as often).
+    // A pair's caller is alive when it reaches some other host, its host when it answers some
+    // other caller (each on enough calls, failing at most CUT_ELSEWHERE as often).
     let fine = |r: f64, keep: &dyn Fn(&(u32, &str)) -> bool| {
         let calls: u64 = pair
             .iter()
@@ -167,17 +167,24 @@ pub fn cut_without_zones(t: &SpanTable, a: &Attribution, incident: (i64, i64)) -
             .sum();
         calls >= MIN_PAIR_CALLS
     };
-    let cut: Vec<(u32, &str)> = pair
+    // A pair is cut when its calls fail and one of its ends is alive: in a partition between
+    // zones a caller may have nothing else to call (its first call fails the request), and a host
+    // may have no caller on its own side.
+    let cut: Vec<((u32, &str), bool, bool)> = pair
         .iter()
-        .filter(|(&(c, h), &v)| {
+        .filter(|(_, &v)| v.1 >= MIN_PAIR_CALLS && rate(v) >= CUT_RATE)
+        .map(|(&(c, h), &v)| {
             let r = rate(v);
-            v.1 >= MIN_PAIR_CALLS
-                && r >= CUT_RATE
-                && fine(r, &|k| k.0 == c && k.1 != h)
-                && fine(r, &|k| k.1 == h && k.0 != c)
+            ((c, h), fine(r, &|k| k.0 == c && k.1 != h), fine(r, &|k| k.1 == h && k.0 != c))
         })
-        .map(|(k, _)| *k)
+        .filter(|(_, caller_alive, host_alive)| *caller_alive || *host_alive)
         .collect();
+    // Both sides must show they are alive somewhere: hosts no caller reaches are down (a service
+    // refusing every connection), callers that reach no host are broken themselves.
+    if !cut.iter().any(|c| c.1) || !cut.iter().any(|c| c.2) {
+        return None;
+    }
+    let cut: Vec<(u32, &str)> = cut.into_iter().map(|c| c.0).collect();
     let on_cut = |k: &(u32, &str)| cut.contains(k);
     let (failed, calls) = sum(&on_cut);
     let all_failed = sum(&|_| true).0;
@@ -266,8 +273,10 @@ impl Detector for NetworkPartition {
 /// The finding of a cut found without zones.
 fn cut_finding(s: &Signals<'_>, c: &Cut) -> Finding {
     let caller = s.name(c.caller);
-    let instances: Vec<String> = c.instances.iter().map(|&x| s.name(x)).collect();
-    let callees: Vec<String> = c.callees.iter().map(|&x| s.name(x)).collect();
+    let mut instances: Vec<String> = c.instances.iter().map(|&x| s.name(x)).collect();
+    let mut callees: Vec<String> = c.callees.iter().map(|&x| s.name(x)).collect();
+    instances.sort_unstable();
+    callees.sort_unstable();
     let mut f = Finding::cause(&caller, 1.2);
     f.pattern(Pattern::NetworkPartition);
     f.summary = format!(
@@ -278,7 +287,7 @@ fn cut_finding(s: &Signals<'_>, c: &Cut) -> Finding {
     f.evidence(
         EvidenceKind::Traces,
         format!(
-            "{} of {} calls from {} to {} failed unanswered (to {}), while those callers reached other hosts and \
+            "{} of {} calls from {} to {} failed unanswered (to {}), while those callers reached other hosts or \
              those hosts answered other callers; {} elsewhere",
             c.failed,
             c.calls,
@@ -308,12 +317,17 @@ mod tests {
     /// Requests to `web` instances, each calling an `api` host; `fails(caller, host)` says which
     /// calls fail unanswered.
     fn calls(fails: impl Fn(usize, usize) -> bool) -> Option<Cut> {
+        calls_from(fails, |_, _| true)
+    }
+
+    /// As `calls`, with only the calls `made(caller, host)`.
+    fn calls_from(fails: impl Fn(usize, usize) -> bool, made: impl Fn(usize, usize) -> bool) -> Option<Cut> {
         use faultline_model::{ResourceInfo, SpanKind, StatusCode};
         let mut spans = Vec::new();
         let mut trace = 0u128;
         for round in 0..20i64 {
             for c in 0..4 {
-                for h in 0..4 {
+                for h in (0..4).filter(|&h| made(c, h)) {
                     trace += 1;
                     let start = round * 1_000_000_000 + (c * 4 + h) as i64 * 1_000_000;
                     let mut entry = testkit::span(trace, 1, None, "web", start, 5_000_000);
@@ -351,5 +365,17 @@ mod tests {
         assert!(calls(|c, _| c == 0).is_none());
         assert!(calls(|c, h| c == 0 && h == 3).is_none());
         assert!(calls(|_, _| false).is_none());
+        // Two hosts no caller reaches (a service down on both its instances): not a partition.
+        assert!(calls(|_, h| h >= 2).is_none());
+    }
+
+    #[test]
+    fn a_cut_holds_callers_with_nothing_else_to_call_when_their_hosts_answer_others() {
+        // Callers 0 and 1 fail to hosts 2 and 3 and reach 0 and 1; callers 2 and 3 call host 0
+        // alone and fail (their first call fails the request): the cut runs both ways.
+        let cut = calls_from(|c, h| (c < 2 && h >= 2) || (c >= 2 && h == 0), |c, h| c < 2 || h == 0)
+            .expect("a cut");
+        assert_eq!(cut.instances.len(), 4);
+        assert_eq!(cut.hosts, vec!["10.0.0.0", "10.0.0.2", "10.0.0.3"]);
     }
 }
