@@ -5,7 +5,7 @@
 
 use super::{Detector, Finding};
 use crate::inputs::{MetricKey, MetricTable};
-use crate::pattern::{EvidenceKind, Pattern};
+use crate::pattern::Pattern;
 use crate::signals::Signals;
 
 /// Stretches the range is cut into; the floor of each is its fewest connections in use. Six give
@@ -84,11 +84,6 @@ pub fn connection_leaks(m: &MetricTable, range: (i64, i64)) -> Vec<(String, Stri
     out
 }
 
-/// Weight of a leak as a cause: support beside a symptom the traces explain, a cause of its own
-/// when users notice nothing yet (as a memory leak's).
-const WEIGHT_BESIDE_SYMPTOM: f64 = 0.2;
-const WEIGHT_ALONE: f64 = 0.6;
-
 pub struct ConnectionLeak;
 
 impl Detector for ConnectionLeak {
@@ -96,20 +91,10 @@ impl Detector for ConnectionLeak {
         "connection_leak"
     }
 
+    /// Weighed as a memory leak is: a cause of its own when users notice nothing yet.
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
-        let weight = if s.symptom_found() { WEIGHT_BESIDE_SYMPTOM } else { WEIGHT_ALONE };
-        connection_leaks(&s.inputs.metrics, s.plan.range.pair())
-            .into_iter()
-            .map(|(svc, inst, text)| {
-                let mut f = Finding::cause(&svc, weight);
-                f.listed = true;
-                f.instance = (!inst.is_empty()).then_some(inst);
-                f.pattern(Pattern::ConnectionPoolExhaustion);
-                f.summary = text.clone();
-                f.evidence(EvidenceKind::Metrics, text, vec![]);
-                f
-            })
-            .collect()
+        let leaks = connection_leaks(&s.inputs.metrics, s.plan.range.pair());
+        super::memory_leak::leak_findings(s, leaks, Pattern::ConnectionPoolExhaustion)
     }
 }
 

@@ -32,6 +32,27 @@ pub fn memory_leaks(m: &MetricTable, range: (i64, i64)) -> Vec<(String, String, 
 const WEIGHT_BESIDE_SYMPTOM: f64 = 0.2;
 const WEIGHT_ALONE: f64 = 0.6;
 
+/// The findings of leaks, (service, instance, text) each: listed whatever ranks first.
+pub(super) fn leak_findings(
+    s: &Signals<'_>,
+    leaks: Vec<(String, String, String)>,
+    pattern: Pattern,
+) -> Vec<Finding> {
+    let weight = if s.symptom_found() { WEIGHT_BESIDE_SYMPTOM } else { WEIGHT_ALONE };
+    leaks
+        .into_iter()
+        .map(|(svc, inst, text)| {
+            let mut f = Finding::cause(&svc, weight);
+            f.listed = true;
+            f.instance = (!inst.is_empty()).then_some(inst);
+            f.pattern(pattern);
+            f.summary = text.clone();
+            f.evidence(EvidenceKind::Metrics, text, vec![]);
+            f
+        })
+        .collect()
+}
+
 pub struct MemoryLeak;
 
 impl Detector for MemoryLeak {
@@ -40,19 +61,7 @@ impl Detector for MemoryLeak {
     }
 
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
-        let weight = if s.symptom_found() { WEIGHT_BESIDE_SYMPTOM } else { WEIGHT_ALONE };
-        memory_leaks(&s.inputs.metrics, s.plan.range.pair())
-            .into_iter()
-            .map(|(svc, inst, text)| {
-                let mut f = Finding::cause(&svc, weight);
-                f.listed = true;
-                f.instance = (!inst.is_empty()).then_some(inst);
-                f.pattern(Pattern::MemoryLeak);
-                f.summary = text.clone();
-                f.evidence(EvidenceKind::Metrics, text, vec![]);
-                f
-            })
-            .collect()
+        leak_findings(s, memory_leaks(&s.inputs.metrics, s.plan.range.pair()), Pattern::MemoryLeak)
     }
 }
 
