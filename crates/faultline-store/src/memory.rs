@@ -13,7 +13,7 @@
 //! as ClickHouse corrects its memory tracker with the RSS, so that the process stays under the
 //! budget and not only its estimate.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The part of the budget reads may hold at once: half, so that however many searches and
@@ -32,6 +32,8 @@ pub struct MemoryBudget {
     query_used: AtomicUsize,
     /// Resident memory beyond `used` at the last sample (0 when never sampled).
     outside: AtomicUsize,
+    /// Whether resident memory is sampled at all (by `faultline serve`; not in-process tools).
+    sampled: AtomicBool,
 }
 
 /// Memory taken from the budget, given back when dropped.
@@ -49,6 +51,7 @@ impl MemoryBudget {
             used: AtomicUsize::new(0),
             query_used: AtomicUsize::new(0),
             outside: AtomicUsize::new(0),
+            sampled: AtomicBool::new(false),
         })
     }
 
@@ -67,9 +70,10 @@ impl MemoryBudget {
 
     /// What new work may fill: the budget less [`UNSAMPLED_SHARE`] once resident memory is sampled.
     fn admit_limit(&self) -> usize {
-        match self.outside() {
-            0 => self.limit,
-            _ => self.limit - (self.limit as f64 * UNSAMPLED_SHARE) as usize,
+        if self.sampled.load(Ordering::Relaxed) {
+            self.limit - (self.limit as f64 * UNSAMPLED_SHARE) as usize
+        } else {
+            self.limit
         }
     }
 
@@ -82,6 +86,7 @@ impl MemoryBudget {
     /// charged until the next sample.
     pub fn observe_resident(&self, resident: usize) {
         self.outside.store(resident.saturating_sub(self.used()), Ordering::Relaxed);
+        self.sampled.store(true, Ordering::Relaxed);
     }
 
     /// Whether the budget is spent: new writes wait.
@@ -209,5 +214,7 @@ mod tests {
         b.add_head(50);
         b.observe_resident(20);
         assert_eq!(b.outside(), 0);
+        // Sampled with nothing outside: new work still leaves UNSAMPLED_SHARE free.
+        assert!(b.try_take(41).is_none() && b.try_take(40).is_some());
     }
 }

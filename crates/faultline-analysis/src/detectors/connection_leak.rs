@@ -57,10 +57,10 @@ fn floors(series: &[(i64, f64)], range: (i64, i64)) -> Option<Vec<f64>> {
 /// by enough connections.
 fn leaks(floors: &[f64]) -> bool {
     let (Some(&first), Some(&last)) = (floors.first(), floors.last()) else { return false };
-    let steps = floors.windows(2);
-    let never_falls = steps.clone().all(|w| w[1] >= w[0]);
-    let rising = steps.filter(|w| w[1] > w[0]).count();
-    let still_rising = floors.len() >= 2 && floors[floors.len() - 1] > floors[floors.len() - 2];
+    let steps: Vec<(f64, f64)> = floors.windows(2).map(|w| (w[0], w[1])).collect();
+    let never_falls = steps.iter().all(|(a, b)| b >= a);
+    let rising = steps.iter().filter(|(a, b)| b > a).count();
+    let still_rising = steps.last().is_some_and(|(a, b)| b > a);
     never_falls
         && still_rising
         && rising >= MIN_RISING_STEPS
