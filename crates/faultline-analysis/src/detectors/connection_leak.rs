@@ -7,6 +7,7 @@ use super::{Detector, Finding};
 use crate::inputs::{MetricKey, MetricTable};
 use crate::pattern::Pattern;
 use crate::signals::Signals;
+use crate::spans::SpanTable;
 
 /// Stretches the range is cut into; the floor of each is its fewest connections in use. Six give
 /// a climb room to show as several steps when the leak starts half-way through the range.
@@ -67,11 +68,48 @@ fn leaks(floors: &[f64]) -> bool {
         && last - first >= MIN_LEAKED.max(MIN_GROWTH * first)
 }
 
+/// The instance's own work per stretch: its database calls in flight (the time they took, which
+/// grows with traffic and with a slower database alike) when it makes some in every stretch, else
+/// the spans it wrote (its traffic). `None` when its spans are not there to tell.
+fn work(t: &SpanTable, instance: &str, range: (i64, i64)) -> Option<Vec<f64>> {
+    let inst = t.names.get(instance)?;
+    let len = (range.1 - range.0) / STRETCHES as i64;
+    let (mut db, mut spans) = (vec![0.0; STRETCHES], vec![0.0; STRETCHES]);
+    for i in (0..t.len()).filter(|&i| t.instance[i] == inst && t.start[i] >= range.0) {
+        let k = ((t.start[i] - range.0) / len) as usize;
+        if k >= STRETCHES {
+            continue;
+        }
+        spans[k] += 1.0;
+        if t.is_client_call(i) && t.attr_info(i).db {
+            db[k] += t.duration[i] as f64;
+        }
+    }
+    let w = if db.iter().all(|&d| d > 0.0) { db } else { spans };
+    (w[0] > 0.0).then_some(w)
+}
+
+/// Floors less what the instance's own work explains: connections in use grow with the work in
+/// flight (Little's law), so a pool's floor climbs on a morning's traffic ramp without a leak. The
+/// first stretch's mean use, scaled by how much the work grew since, is what traffic explains;
+/// a ratio, so that sampled traces tell it as well as complete ones. Whole connections only: a
+/// fraction of one explained would make a level floor look as if it fell.
+fn beyond_work(floors: &[f64], series: &[(i64, f64)], work: &[f64], range: (i64, i64)) -> Vec<f64> {
+    let first_to = range.0 + (range.1 - range.0) / STRETCHES as i64;
+    let first: Vec<f64> = series.iter().filter(|p| p.0 >= range.0 && p.0 < first_to).map(|p| p.1).collect();
+    let mean_use = first.iter().sum::<f64>() / first.len().max(1) as f64;
+    floors.iter().zip(work).map(|(f, w)| f - (mean_use * (w / work[0] - 1.0).max(0.0)).floor()).collect()
+}
+
 /// Instances whose held connections leak over the range: (service, instance, text).
-pub fn connection_leaks(m: &MetricTable, range: (i64, i64)) -> Vec<(String, String, String)> {
+pub fn connection_leaks(m: &MetricTable, t: &SpanTable, range: (i64, i64)) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for (key, series) in m.series.iter().filter(|(k, _)| counts_held_connections(k)) {
         let Some(f) = floors(series, range).filter(|f| leaks(f)) else { continue };
+        let explained = work(t, &key.instance, range).map(|w| beyond_work(&f, series, &w, range));
+        if explained.is_some_and(|a| !leaks(&a)) {
+            continue;
+        }
         let who = if key.instance.is_empty() { &key.service } else { &key.instance };
         let text = format!(
             "{} on {who} never falls back: at least {:.0} connections held at all times, up from {:.0} (leaked connections)",
@@ -93,7 +131,7 @@ impl Detector for ConnectionLeak {
 
     /// Weighed as a memory leak is: a cause of its own when users notice nothing yet.
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
-        let leaks = connection_leaks(&s.inputs.metrics, s.plan.range.pair());
+        let leaks = connection_leaks(&s.inputs.metrics, s.spans, s.plan.range.pair());
         super::memory_leak::leak_findings(s, leaks, Pattern::ConnectionPoolExhaustion)
     }
 }
@@ -153,5 +191,41 @@ mod tests {
         assert!(healthy.is_empty(), "{healthy:?}");
         assert!(!found.is_empty());
         assert!(found.iter().all(|f| f.service == testkit::truth("connection-leak")), "{found:?}");
+    }
+
+    /// A pool's floor on a traffic ramp: in use about twice the work, scattered as a Poisson count
+    /// is (by 1.5 standard deviations either side).
+    fn ramp(work: &[f64]) -> Vec<(i64, f64)> {
+        // Six stretches of 100 s, a scrape every 10 s.
+        (0..60)
+            .map(|k| {
+                let mean = 2.0 * work[k as usize / 10];
+                let dev = [-1.5, 0.0, 1.5][k as usize % 3] * mean.sqrt();
+                (k * 10, (mean + dev).round().max(0.0))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_floor_that_climbs_with_the_work_is_no_leak() {
+        let work = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0];
+        let series = ramp(&work);
+        let f = floors(&series, (0, 600)).unwrap();
+        assert!(leaks(&f), "the floor alone looks like a leak: {f:?}");
+        let a = beyond_work(&f, &series, &work, (0, 600));
+        assert!(!leaks(&a), "the work explains it: {a:?}");
+    }
+
+    #[test]
+    fn a_leak_holds_against_flat_or_gently_growing_work() {
+        // In use about 2, leaked connections from half-way: 0, 0, 0, 2, 4, 7 of them.
+        let leaked = [0.0, 0.0, 0.0, 2.0, 4.0, 7.0];
+        for growth in [[1.0; 6], [1.0, 1.0, 1.05, 1.1, 1.15, 1.2]] {
+            let series: Vec<(i64, f64)> = (0..60)
+                .map(|k| (k * 10, leaked[k as usize / 10] + if k % 2 == 0 { 0.0 } else { 3.0 }))
+                .collect();
+            let f = floors(&series, (0, 600)).unwrap();
+            assert!(leaks(&beyond_work(&f, &series, &growth, (0, 600))), "{growth:?}");
+        }
     }
 }
