@@ -9,6 +9,14 @@ use std::collections::BTreeMap;
 /// Spans written as Jaeger JSON traces (as Jaeger's query API gives them), as text, and read back
 /// as `faultline import` reads a Jaeger export.
 pub fn through_jaeger(spans: &[Span]) -> Vec<Span> {
+    let text = jaeger_text(spans);
+    let (out, errors) = faultline_ingest::jaeger::spans_from_str(&text).expect("the text just written reads");
+    assert!(errors.is_empty(), "Jaeger import: {errors:?}");
+    out
+}
+
+/// Spans as one Jaeger JSON export (`{"data": [trace...]}`) on one line.
+pub fn jaeger_text(spans: &[Span]) -> String {
     let mut by_trace: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
     for s in spans {
         by_trace.entry(s.trace_id).or_default().push(s);
@@ -18,10 +26,7 @@ pub fn through_jaeger(spans: &[Span]) -> Vec<Span> {
     let mut text = br#"{"data":"#.to_vec();
     serde_json::to_writer(&mut text, &data).expect("traces serialise");
     text.push(b'}');
-    let doc: Value = serde_json::from_slice(&text).expect("the text just written parses");
-    let (out, errors) = faultline_ingest::jaeger::spans_from_json(&doc);
-    assert!(errors.is_empty(), "Jaeger import: {errors:?}");
-    out
+    String::from_utf8(text).expect("JSON is UTF-8")
 }
 
 /// Spans written as Zipkin v2 JSON and read back.
@@ -34,7 +39,7 @@ pub fn through_zipkin(spans: &[Span]) -> Vec<Span> {
 
 /// One span as Zipkin v2 JSON, as a Zipkin-instrumented service reports it: microseconds, the
 /// local endpoint's name and address, string tags, an `error` tag instead of a status, no scope.
-fn zipkin_json(s: &Span) -> Value {
+pub fn zipkin_json(s: &Span) -> Value {
     let mut tags = Map::new();
     for (k, v) in &s.attributes {
         let text = match v {

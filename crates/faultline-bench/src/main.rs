@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod accuracy;
 mod exports;
+mod imports;
 mod investigate;
 mod memory;
 mod nezha;
@@ -95,6 +96,13 @@ enum Cmd {
         /// jaeger, zipkin (default: drawn per run).
         #[arg(long)]
         convention: Option<String>,
+    },
+    /// Import speed by trace format (OTLP/JSON, Jaeger, Zipkin) beside the raw JSON parse.
+    Imports {
+        #[arg(long, default_value_t = 100.0)]
+        rps: f64,
+        #[arg(long, default_value = "10m")]
+        duration: String,
     },
     /// Investigation speed on a stored window of about N spans.
     Investigate {
@@ -507,6 +515,7 @@ fn main() -> anyhow::Result<()> {
             }
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
+            Cmd::Imports { rps, duration } => imports::run(rps, &duration),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::IngestMemory { spans } => memory::ingest(spans).await,
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,

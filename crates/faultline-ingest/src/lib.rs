@@ -331,11 +331,7 @@ fn handle_json<E: std::fmt::Display>(
         }
     } else if jaeger::looks_like_jaeger(&v) {
         note("Jaeger JSON");
-        let (spans, errors) = jaeger::spans_from_json(&v);
-        b.items.spans.extend(spans);
-        for e in errors {
-            b.items.reject(format!("jaeger span: {e}"));
-        }
+        add_jaeger(b, jaeger::spans_from_json(&v));
     } else if zipkin::looks_like_zipkin(&v) {
         note("Zipkin v2 JSON");
         let items = match v {
@@ -385,6 +381,55 @@ fn handle_json<E: std::fmt::Display>(
 /// Largest JSON document read (a pretty-printed document accumulates lines up to this).
 const MAX_DOCUMENT: usize = 512 << 20;
 
+/// How far a document's text was read.
+enum Parsed {
+    /// Every document in it, ending at this byte.
+    Done(usize),
+    /// The documents up to this byte; the rest is the start of one the next lines complete.
+    Pending(usize),
+    /// The documents up to this byte, then text that is not one.
+    Failed(usize, serde_json::Error),
+}
+
+/// Reads the JSON documents in `text` as `T`, handing each (with its number) to `handle`. `more`:
+/// whether more text may come to complete a document cut short.
+fn parse_documents<'d, T: serde::Deserialize<'d>>(
+    text: &'d str,
+    more: bool,
+    docs: &mut usize,
+    mut handle: impl FnMut(T, usize) -> Result<(), IngestError>,
+) -> Result<Parsed, IngestError> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    let mut consumed = 0;
+    loop {
+        match stream.next() {
+            None => return Ok(Parsed::Done(consumed)),
+            Some(Ok(v)) => {
+                consumed = stream.byte_offset();
+                *docs += 1;
+                handle(v, *docs)?;
+            }
+            Some(Err(e)) if e.is_eof() && more => return Ok(Parsed::Pending(consumed)),
+            Some(Err(e)) => return Ok(Parsed::Failed(consumed, e)),
+        }
+    }
+}
+
+/// Adds what a Jaeger document gave: its spans, and a rejection per span it could not read.
+fn add_jaeger<E: std::fmt::Display>(b: &mut Batcher<'_, E>, (spans, errors): (Vec<Span>, Vec<String>)) {
+    b.items.spans.extend(spans);
+    for e in errors {
+        b.items.reject(format!("jaeger span: {e}"));
+    }
+}
+
+/// Notes a kind of document read, once.
+fn note_kind(kinds: &mut Vec<&'static str>, k: &'static str) {
+    if !kinds.contains(&k) {
+        kinds.push(k)
+    }
+}
+
 fn read_json<E: std::fmt::Display>(
     mut r: impl BufRead,
     opts: &ReadOptions,
@@ -422,31 +467,36 @@ fn read_json<E: std::fmt::Display>(
         } else if doc.trim().is_empty() {
             break;
         }
-        let mut stream = serde_json::Deserializer::from_str(&doc).into_iter::<Value>();
-        let mut consumed = 0;
-        let mut pending = false;
-        loop {
-            match stream.next() {
-                None => break,
-                Some(Ok(v)) => {
-                    consumed = stream.byte_offset();
-                    docs += 1;
-                    handle_json(v, docs, opts, b, &mut kinds)?;
-                }
-                Some(Err(e)) if e.is_eof() && !eof && doc.len() < MAX_DOCUMENT => {
-                    pending = true;
-                    break;
-                }
-                Some(Err(e)) => {
-                    b.items.reject(format!(
-                        "invalid JSON at line {}: {e}",
-                        doc_start + e.line().saturating_sub(1)
-                    ));
-                    consumed = doc.len();
-                    break;
+        let more = !eof && doc.len() < MAX_DOCUMENT;
+        // Jaeger exports are read typed, without a document tree first; what that reader cannot
+        // take is read as any other document.
+        let mut from = 0;
+        if jaeger::text_looks_like_jaeger(&doc) {
+            let fast = parse_documents(&doc, more, &mut docs, |e: jaeger::Export<'_>, _| {
+                note_kind(&mut kinds, "Jaeger JSON");
+                add_jaeger(b, jaeger::spans_of(e));
+                Ok(())
+            })?;
+            match fast {
+                Parsed::Done(n) | Parsed::Failed(n, _) => from = n,
+                Parsed::Pending(n) => {
+                    doc.drain(..n);
+                    continue;
                 }
             }
         }
+        let parsed = parse_documents(&doc[from..], more, &mut docs, |v: Value, docs| {
+            handle_json(v, docs, opts, b, &mut kinds)
+        })?;
+        let (consumed, pending) = match parsed {
+            Parsed::Done(n) => (from + n, false),
+            Parsed::Pending(n) => (from + n, true),
+            Parsed::Failed(_, e) => {
+                b.items
+                    .reject(format!("invalid JSON at line {}: {e}", doc_start + e.line().saturating_sub(1)));
+                (doc.len(), false)
+            }
+        };
         if pending {
             doc.drain(..consumed);
         } else {
@@ -582,6 +632,30 @@ mod tests {
             std::env::var("CARGO_MANIFEST_DIR").unwrap()
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn reads_jaeger_exports_typed_and_json_logs_that_name_a_trace_id_as_logs() {
+        let trace = |t: u8| {
+            format!(
+                r#"{{"traceID": "{t:032x}", "processes": {{"p1": {{"serviceName": "web"}}}}, "spans": [{{"traceID": "{t:032x}", "spanID": "{t:016x}", "operationName": "GET", "startTime": 1700000000000000, "duration": 5, "processID": "p1"}}]}}"#
+            )
+        };
+        // Pretty-printed (the UI's download), then as JSON lines.
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<Value>(&format!(r#"{{"data": [{}, {}]}}"#, trace(1), trace(2))).unwrap(),
+        )
+        .unwrap();
+        let lines = format!("{}\n{}\n", trace(3), trace(4));
+        for text in [pretty, lines] {
+            let (s, items) = collect(text.as_bytes());
+            assert_eq!(s.format, "Jaeger JSON", "{text}");
+            assert_eq!(items.spans.len(), 2);
+            assert_eq!(s.rejected, 0);
+        }
+        let (s, items) = collect(b"{\"traceID\": \"abc\", \"body\": \"hello\", \"severity\": \"INFO\"}\n");
+        assert_eq!(s.format, "JSON logs");
+        assert_eq!((items.spans.len(), items.logs.len()), (0, 1));
     }
 
     #[test]

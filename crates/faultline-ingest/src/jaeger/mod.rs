@@ -11,9 +11,11 @@
 //! links as references whose type is their `opentracing.ref_type` attribute.
 
 mod read;
+mod shape;
 mod write;
 
-pub use read::spans_from_json;
+pub use read::{spans_from_json, spans_from_str, spans_of};
+pub use shape::Export;
 pub use write::{trace_to_json, JaegerTrace};
 
 use serde_json::Value;
@@ -27,6 +29,17 @@ const STATUS_MESSAGE_TAG: &str = "otel.status_description";
 const SCOPE_NAME_TAG: &str = "otel.scope.name";
 const SCOPE_VERSION_TAG: &str = "otel.scope.version";
 const TRACE_STATE_TAG: &str = "w3c.tracestate";
+
+/// How far into a document [`text_looks_like_jaeger`] looks: a trace's first span is near its start.
+const SNIFF_BYTES: usize = 4096;
+
+/// Whether JSON text looks like Jaeger traces, before it is parsed: Jaeger alone spells
+/// `"traceID"` (OTLP and Zipkin write `traceId`). A wrong guess costs only the fast path: the
+/// document is then read as any other.
+pub fn text_looks_like_jaeger(text: &str) -> bool {
+    let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
+    head.windows(9).any(|w| w == b"\"traceID\"")
+}
 
 /// Whether a JSON value looks like Jaeger traces.
 pub fn looks_like_jaeger(v: &Value) -> bool {
@@ -147,5 +160,50 @@ mod tests {
         let (spans, errors) = spans_from_json(&json!({"data": [trace("01"), trace("02")]}));
         assert!(errors.is_empty(), "{errors:?}");
         assert!(Arc::ptr_eq(&spans[0].resource, &spans[1].resource));
+    }
+
+    /// A document with what real exports hold besides the plain case: escapes, nulls, numbers
+    /// as text, a process in the span, a FOLLOWS_FROM reference, a span without its trace id.
+    const MESSY: &str = r#"{"data": [{"traceID": "00000000000000000000000000000abc", "warnings": null,
+        "processes": {"p1": {"serviceName": "web\/api", "tags": [{"key": "host.name", "type": "string", "value": "h\u00e9"}]}},
+        "spans": [
+          {"traceID": "0000000000000abc", "spanID": "00000000000000a1", "operationName": "GET \"/\"", "startTime": "1700000000000000",
+           "duration": 12.0, "references": null, "tags": [{"key": "span.kind", "value": "server"},
+           {"key": "http.status_code", "type": "int64", "value": "503"}, {"key": "error", "type": "bool", "value": true}],
+           "logs": [{"timestamp": 1700000000000005, "fields": [{"key": "event", "value": "exception"}]}], "processID": "p1"},
+          {"traceID": "0000000000000abc", "spanID": "00000000000000a2", "operationName": "db", "startTime": 1700000000000001,
+           "references": [{"refType": "FOLLOWS_FROM", "traceID": "0000000000000abc", "spanID": "00000000000000a1"}],
+           "process": {"serviceName": "db", "tags": null}, "flags": 1},
+          {"spanID": "00000000000000a3", "startTime": 1}
+        ]}]}"#;
+
+    #[test]
+    fn the_text_reader_and_the_document_reader_agree() {
+        let (from_text, text_errors) = spans_from_str(MESSY).unwrap();
+        let (from_value, value_errors) = spans_from_json(&serde_json::from_str(MESSY).unwrap());
+        assert_eq!(format!("{from_text:?}"), format!("{from_value:?}"));
+        assert_eq!(text_errors, value_errors);
+        assert_eq!(text_errors, vec!["traceID is required".to_string()]);
+        let (web, db) = (&from_text[0], &from_text[1]);
+        assert_eq!(web.resource.service_name, "web/api");
+        assert_eq!(web.name, r#"GET "/""#);
+        assert_eq!((web.kind, web.status_code), (SpanKind::Server, StatusCode::Error));
+        assert_eq!(web.attributes["http.status_code"], json!(503));
+        assert_eq!(web.end_unix_nano - web.start_unix_nano, 12_000);
+        assert_eq!(web.events[0].name, "exception");
+        assert_eq!(db.resource.service_name, "db");
+        assert_eq!(db.parent_span_id, None, "FOLLOWS_FROM is a link");
+        assert_eq!(db.links.len(), 1);
+    }
+
+    #[test]
+    fn json_that_merely_names_a_trace_id_is_not_jaeger() {
+        for text in [
+            r#"{"traceID": "abc", "level": "info", "msg": "hi"}"#,
+            r#"[{"traceID": "abc"}]"#,
+            r#"{"data": []}"#,
+        ] {
+            assert!(spans_from_str(text).is_err(), "{text}");
+        }
     }
 }

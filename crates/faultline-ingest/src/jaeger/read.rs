@@ -1,5 +1,10 @@
 //! Reading Jaeger JSON: what the Jaeger UI exports and its query API returns.
+//!
+//! The document is read into typed, borrowed parts (`shape`): strings stay in the text unless they
+//! hold escapes, and the unknown is skipped without being built. The same parts read a document
+//! already parsed as a `serde_json::Value`.
 
+use super::shape::{Export, JaegerSpan, Process, Tag};
 use super::{
     KIND_TAG, REF_TYPE_KEY, SCOPE_NAME_TAG, SCOPE_VERSION_TAG, STATUS_MESSAGE_TAG, STATUS_TAG,
     TRACE_STATE_TAG,
@@ -7,13 +12,46 @@ use super::{
 use faultline_model::{
     Attributes, ResourceInfo, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
 };
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-fn tag_value(t: &Value) -> Value {
-    let v = t.get("value").cloned().unwrap_or(Value::Null);
-    match t.get("type").and_then(Value::as_str).unwrap_or("string") {
+/// Converts Jaeger JSON (`{"data": [...]}`, an array of traces, or one trace) into spans. Returns the
+/// spans and the errors of the spans that could not be read.
+pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
+    match Export::deserialize(v) {
+        Ok(export) => spans_of(export),
+        Err(e) => (Vec::new(), vec![e.to_string()]),
+    }
+}
+
+/// Reads Jaeger JSON text as [`spans_from_json`] reads a parsed document, without building the
+/// document first.
+pub fn spans_from_str(text: &str) -> Result<(Vec<Span>, Vec<String>), serde_json::Error> {
+    serde_json::from_str::<Export<'_>>(text).map(spans_of)
+}
+
+/// The spans of a read document, and the errors of those that could not be converted.
+pub fn spans_of(export: Export<'_>) -> (Vec<Span>, Vec<String>) {
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    let mut resources = Resources::default();
+    for (t, trace) in export.0.iter().enumerate() {
+        for s in trace.spans.iter().flatten() {
+            let process = s.process_id.as_ref().map(|p| (t, p.0.as_ref(), trace.processes.get(p.0.as_ref())));
+            match span_of(s, process, &mut resources) {
+                Ok(sp) => out.push(sp),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (out, errors)
+}
+
+/// A tag's value as its declared type says (Jaeger writes some numbers and booleans as text).
+fn tag_value(t: &Tag<'_>) -> Value {
+    let v = t.value.clone().unwrap_or(Value::Null);
+    match t.kind.as_ref().map_or("string", |k| k.0.as_ref()) {
         "int64" => v
             .as_i64()
             .map(Value::from)
@@ -27,125 +65,90 @@ fn tag_value(t: &Value) -> Value {
     }
 }
 
-fn tags(v: Option<&Value>) -> Attributes {
-    let mut m = Attributes::new();
-    if let Some(Value::Array(a)) = v {
-        for t in a {
-            if let Some(k) = t.get("key").and_then(Value::as_str) {
-                m.insert(k.to_string(), tag_value(t));
-            }
-        }
-    }
-    m
-}
-
-/// Converts Jaeger JSON (`{"data": [...]}`, an array of traces, or one trace) into spans. Returns the
-/// spans and the errors of the spans that could not be read.
-pub fn spans_from_json(v: &Value) -> (Vec<Span>, Vec<String>) {
-    let traces: Vec<&Value> = match v {
-        Value::Object(o) if o.contains_key("data") => {
-            o.get("data").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
-        }
-        Value::Array(a) => a.iter().collect(),
-        other => vec![other],
-    };
-    let (mut out, mut errors) = (Vec::new(), Vec::new());
-    let mut resources = Resources::default();
-    for t in traces {
-        let processes: BTreeMap<&str, &Value> = t
-            .get("processes")
-            .and_then(Value::as_object)
-            .map(|ps| ps.iter().map(|(id, p)| (id.as_str(), p)).collect())
-            .unwrap_or_default();
-        for s in t.get("spans").and_then(Value::as_array).into_iter().flatten() {
-            match span_from_json(s, &processes, &mut resources) {
-                Ok(sp) => out.push(sp),
-                Err(e) => errors.push(e),
-            }
-        }
-    }
-    (out, errors)
+fn attributes(tags: &[Tag<'_>]) -> Attributes {
+    tags.iter().map(|t| (t.key.0.to_string(), tag_value(t))).collect()
 }
 
 /// The resources of an import. Every trace repeats its processes: equal ones (and the same scope)
 /// share one resource, so that an export of many traces holds each process once.
 #[derive(Default)]
 struct Resources {
-    /// By the process object's address in the document (it outlives the import): a span finds its
-    /// resource without writing its process out as text.
-    by_address: HashMap<(usize, String, String), Arc<ResourceInfo>>,
-    /// By the process's text: equal processes of different traces.
+    /// By trace, process id and scope: a span finds its resource without writing it out as text.
+    by_id: HashMap<(usize, String, String, String), Arc<ResourceInfo>>,
+    /// By the process's text and scope: equal processes of different traces.
     seen: HashMap<(String, String, String), Arc<ResourceInfo>>,
 }
 
 impl Resources {
-    /// The resource of a Jaeger process (`{serviceName, tags}`; none: an empty one) with the
-    /// span's scope.
-    fn get(&mut self, process: Option<&Value>, scope: (String, String)) -> Arc<ResourceInfo> {
-        static NO_PROCESS: Value = Value::Null;
-        let process = process.unwrap_or(&NO_PROCESS);
-        let address = (process as *const Value as usize, scope.0, scope.1);
-        if let Some(r) = self.by_address.get(&address) {
+    /// The resource of a Jaeger process (none: an empty one) with the span's scope; `id` is the
+    /// trace's index and the process's id there, when the span names one.
+    fn get(
+        &mut self,
+        id: Option<(usize, &str)>,
+        process: Option<&Process<'_>>,
+        scope: (String, String),
+    ) -> Arc<ResourceInfo> {
+        let by_id = id.map(|(t, p)| (t, p.to_string(), scope.0.clone(), scope.1.clone()));
+        if let Some(r) = by_id.as_ref().and_then(|k| self.by_id.get(k)) {
             return r.clone();
         }
-        let key = (process.to_string(), address.1.clone(), address.2.clone());
+        let text = process.map(Process::text).unwrap_or_default();
+        let key = (text, scope.0, scope.1);
         let r = match self.seen.get(&key) {
             Some(r) => r.clone(),
             None => {
-                let mut attrs = tags(process.get("tags"));
-                let svc = process.get("serviceName").cloned().unwrap_or_else(|| "unknown_service".into());
-                attrs.insert("service.name".into(), svc);
+                let mut attrs = process.map(|p| attributes(&p.tags)).unwrap_or_default();
+                let svc =
+                    process.and_then(|p| p.service_name.as_ref()).map_or("unknown_service", |s| s.0.as_ref());
+                attrs.insert("service.name".into(), svc.into());
                 let mut r = ResourceInfo::from_attributes(attrs);
                 r.scope_name.clone_from(&key.1);
                 r.scope_version.clone_from(&key.2);
                 self.seen.entry(key).or_insert(Arc::new(r)).clone()
             }
         };
-        self.by_address.insert(address, r.clone());
+        if let Some(k) = by_id {
+            self.by_id.insert(k, r.clone());
+        }
         r
     }
 }
 
-fn span_from_json(
-    s: &Value,
-    processes: &BTreeMap<&str, &Value>,
-    resources: &mut Resources,
-) -> Result<Span, String> {
-    let str_of = |k: &str| s.get(k).and_then(Value::as_str);
-    let trace_id = TraceId::from_hex_lenient(str_of("traceID").ok_or("traceID is required")?)
-        .map_err(|e| e.to_string())?;
-    let span_id =
-        SpanId::from_hex(str_of("spanID").ok_or("spanID is required")?).map_err(|e| e.to_string())?;
-    let start_us =
-        s.get("startTime").and_then(Value::as_i64).ok_or("startTime is required (microseconds)")?;
-    let dur_us = s.get("duration").and_then(Value::as_i64).unwrap_or(0);
+/// A span's parent (its first CHILD_OF reference in its own trace) and links (every other reference).
+fn parent_and_links(s: &JaegerSpan<'_>, trace_id: TraceId) -> (Option<SpanId>, Vec<SpanLink>) {
     let mut parent = None;
     let mut links = Vec::new();
-    for r in s.get("references").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(t), Some(sid)) =
-            (r.get("traceID").and_then(Value::as_str), r.get("spanID").and_then(Value::as_str))
-        else {
+    for r in &s.references {
+        let (Some(t), Some(sid)) = (&r.trace_id, &r.span_id) else { continue };
+        let (Ok(t), Ok(sid)) = (TraceId::from_hex_lenient(&t.0), SpanId::from_hex(&sid.0)) else {
             continue;
         };
-        let (Ok(t), Ok(sid)) = (TraceId::from_hex_lenient(t), SpanId::from_hex(sid)) else {
-            continue;
-        };
-        if parent.is_none()
-            && t == trace_id
-            && r.get("refType").and_then(Value::as_str) != Some("FOLLOWS_FROM")
-        {
+        let follows = r.ref_type.as_ref().is_some_and(|k| k.0 == "FOLLOWS_FROM");
+        if parent.is_none() && t == trace_id && !follows {
             parent = Some(sid);
         } else {
-            let mut attributes = tags(r.get("tags"));
-            let ref_type = match r.get("refType").and_then(Value::as_str) {
-                Some("FOLLOWS_FROM") => "follows_from",
-                _ => "child_of",
-            };
+            let mut attributes = attributes(&r.tags);
+            let ref_type = if follows { "follows_from" } else { "child_of" };
             attributes.insert(REF_TYPE_KEY.into(), ref_type.into());
             links.push(SpanLink { trace_id: t, span_id: sid, trace_state: String::new(), attributes });
         }
     }
-    let mut attrs = tags(s.get("tags"));
+    (parent, links)
+}
+
+fn span_of(
+    s: &JaegerSpan<'_>,
+    process: Option<(usize, &str, Option<&Process<'_>>)>,
+    resources: &mut Resources,
+) -> Result<Span, String> {
+    let trace_id = TraceId::from_hex_lenient(&s.trace_id.as_ref().ok_or("traceID is required")?.0)
+        .map_err(|e| e.to_string())?;
+    let span_id =
+        SpanId::from_hex(&s.span_id.as_ref().ok_or("spanID is required")?.0).map_err(|e| e.to_string())?;
+    let start_us = s.start_time.and_then(|t| t.0).ok_or("startTime is required (microseconds)")?;
+    let dur_us = s.duration.and_then(|d| d.0).unwrap_or(0);
+    let (parent, links) = parent_and_links(s, trace_id);
+    let mut attrs = attributes(&s.tags);
     let kind = match attrs.remove(KIND_TAG).as_ref().and_then(Value::as_str) {
         Some(k) => SpanKind::parse(k).unwrap_or_default(),
         None => SpanKind::Unspecified,
@@ -158,31 +161,25 @@ fn span_from_json(
         status = StatusCode::Error;
         attrs.remove("error");
     }
-    let trace_state = attrs.remove(TRACE_STATE_TAG).and_then(|v| v.as_str().map(str::to_string));
-    let message =
-        attrs.remove(STATUS_MESSAGE_TAG).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let mut text_of = |key: &str| attrs.remove(key).and_then(|v| v.as_str().map(str::to_string));
+    let trace_state = text_of(TRACE_STATE_TAG).unwrap_or_default();
+    let message = text_of(STATUS_MESSAGE_TAG).unwrap_or_default();
     let scope = (text_of(SCOPE_NAME_TAG).unwrap_or_default(), text_of(SCOPE_VERSION_TAG).unwrap_or_default());
-    let process = s
-        .get("processID")
-        .and_then(Value::as_str)
-        .and_then(|p| processes.get(p).copied())
-        .or_else(|| s.get("process"));
-    let resource = resources.get(process, scope);
+    let resource = match (process, &s.process) {
+        (Some((t, id, Some(p))), _) => resources.get(Some((t, id)), Some(p), scope),
+        (_, Some(p)) => resources.get(None, Some(p), scope),
+        (Some((t, id, None)), None) => resources.get(Some((t, id)), None, scope),
+        (None, None) => resources.get(None, None, scope),
+    };
     let events = s
-        .get("logs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .logs
+        .iter()
         .map(|l| {
-            let mut fields = tags(l.get("fields"));
-            let name = fields
-                .remove("event")
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "log".into());
+            let mut fields = attributes(&l.fields);
+            let name = fields.remove("event").and_then(|v| v.as_str().map(str::to_string));
             SpanEvent {
-                time_unix_nano: l.get("timestamp").and_then(Value::as_i64).unwrap_or(start_us) * 1000,
-                name,
+                time_unix_nano: l.timestamp.and_then(|t| t.0).unwrap_or(start_us).saturating_mul(1000),
+                name: name.unwrap_or_else(|| "log".into()),
                 attributes: fields,
             }
         })
@@ -191,9 +188,9 @@ fn span_from_json(
         trace_id,
         span_id,
         parent_span_id: parent,
-        trace_state: trace_state.unwrap_or_default(),
-        flags: s.get("flags").and_then(Value::as_u64).unwrap_or(0) as u32,
-        name: str_of("operationName").unwrap_or("").to_string(),
+        trace_state,
+        flags: s.flags.and_then(|f| f.0).unwrap_or(0) as u32,
+        name: s.operation_name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
         kind,
         start_unix_nano: start_us.saturating_mul(1000),
         end_unix_nano: start_us.saturating_add(dur_us).saturating_mul(1000),
