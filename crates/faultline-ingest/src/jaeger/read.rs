@@ -72,25 +72,32 @@ fn attributes(tags: &[Tag<'_>]) -> Attributes {
 /// The resources of an import. Every trace repeats its processes: equal ones (and the same scope)
 /// share one resource, so that an export of many traces holds each process once.
 #[derive(Default)]
-struct Resources {
-    /// By trace, process id and scope: a span finds its resource without writing it out as text.
-    by_id: HashMap<(usize, String, String, String), Arc<ResourceInfo>>,
+struct Resources<'a> {
+    /// The trace being read and the resources its spans found, by process id and scope: a span
+    /// finds its resource without writing its process out as text.
+    trace: usize,
+    local: Vec<(&'a str, String, String, Arc<ResourceInfo>)>,
     /// By the process's text and scope: equal processes of different traces.
     seen: HashMap<(String, String, String), Arc<ResourceInfo>>,
 }
 
-impl Resources {
+impl<'a> Resources<'a> {
     /// The resource of a Jaeger process (none: an empty one) with the span's scope; `id` is the
     /// trace's index and the process's id there, when the span names one.
     fn get(
         &mut self,
-        id: Option<(usize, &str)>,
+        id: Option<(usize, &'a str)>,
         process: Option<&Process<'_>>,
         scope: (String, String),
     ) -> Arc<ResourceInfo> {
-        let by_id = id.map(|(t, p)| (t, p.to_string(), scope.0.clone(), scope.1.clone()));
-        if let Some(r) = by_id.as_ref().and_then(|k| self.by_id.get(k)) {
-            return r.clone();
+        if let Some((t, p)) = id {
+            if t != self.trace {
+                self.trace = t;
+                self.local.clear();
+            }
+            if let Some(l) = self.local.iter().find(|l| l.0 == p && l.1 == scope.0 && l.2 == scope.1) {
+                return l.3.clone();
+            }
         }
         let text = process.map(Process::text).unwrap_or_default();
         let key = (text, scope.0, scope.1);
@@ -104,11 +111,11 @@ impl Resources {
                 let mut r = ResourceInfo::from_attributes(attrs);
                 r.scope_name.clone_from(&key.1);
                 r.scope_version.clone_from(&key.2);
-                self.seen.entry(key).or_insert(Arc::new(r)).clone()
+                self.seen.entry(key.clone()).or_insert(Arc::new(r)).clone()
             }
         };
-        if let Some(k) = by_id {
-            self.by_id.insert(k, r.clone());
+        if let Some((_, p)) = id {
+            self.local.push((p, key.1, key.2, r.clone()));
         }
         r
     }
@@ -136,10 +143,10 @@ fn parent_and_links(s: &JaegerSpan<'_>, trace_id: TraceId) -> (Option<SpanId>, V
     (parent, links)
 }
 
-fn span_of(
+fn span_of<'a>(
     s: &JaegerSpan<'_>,
-    process: Option<(usize, &str, Option<&Process<'_>>)>,
-    resources: &mut Resources,
+    process: Option<(usize, &'a str, Option<&Process<'_>>)>,
+    resources: &mut Resources<'a>,
 ) -> Result<Span, String> {
     let trace_id = TraceId::from_hex_lenient(&s.trace_id.as_ref().ok_or("traceID is required")?.0)
         .map_err(|e| e.to_string())?;
