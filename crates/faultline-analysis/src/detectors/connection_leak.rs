@@ -68,9 +68,10 @@ fn leaks(floors: &[f64]) -> bool {
         && last - first >= MIN_LEAKED.max(MIN_GROWTH * first)
 }
 
-/// The instance's own work per stretch: its database calls in flight (the time they took, which
-/// grows with traffic and with a slower database alike) when it makes some in every stretch, else
-/// the spans it wrote (its traffic). `None` when its spans are not there to tell.
+/// The instance's own work per stretch: its database calls when it makes some in every stretch,
+/// else the spans it wrote (its traffic). Counted, not timed: a call's time includes its wait for
+/// a connection where instrumentation starts the span before the pool hands one out, and that
+/// wait is what a leak itself makes grow. `None` when its spans are not there to tell.
 fn work(t: &SpanTable, instance: &str, range: (i64, i64)) -> Option<Vec<f64>> {
     let inst = t.names.get(instance)?;
     let len = (range.1 - range.0) / STRETCHES as i64;
@@ -82,7 +83,7 @@ fn work(t: &SpanTable, instance: &str, range: (i64, i64)) -> Option<Vec<f64>> {
         }
         spans[k] += 1.0;
         if t.is_client_call(i) && t.attr_info(i).db {
-            db[k] += t.duration[i] as f64;
+            db[k] += 1.0;
         }
     }
     let w = if db.iter().all(|&d| d > 0.0) { db } else { spans };
@@ -90,7 +91,8 @@ fn work(t: &SpanTable, instance: &str, range: (i64, i64)) -> Option<Vec<f64>> {
 }
 
 /// Floors less what the instance's own work explains: connections in use grow with the work in
-/// flight (Little's law), so a pool's floor climbs on a morning's traffic ramp without a leak. The
+/// flight (Little's law: with the calls made, at a given time a call), so a pool's floor climbs on
+/// a morning's traffic ramp without a leak. The
 /// first stretch's mean use, scaled by how much the work grew since, is what traffic explains;
 /// a ratio, so that sampled traces tell it as well as complete ones. Whole connections only: a
 /// fraction of one explained would make a level floor look as if it fell.
