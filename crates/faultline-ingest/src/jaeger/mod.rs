@@ -171,7 +171,7 @@ mod tests {
            "duration": 12.0, "references": null, "tags": [{"key": "span.kind", "value": "server"},
            {"key": "http.status_code", "type": "int64", "value": "503"}, {"key": "error", "type": "bool", "value": true}],
            "logs": [{"timestamp": 1700000000000005, "fields": [{"key": "event", "value": "exception"}]}], "processID": "p1"},
-          {"traceID": "0000000000000abc", "spanID": "00000000000000a2", "operationName": "db", "startTime": 1700000000000001,
+          {"traceID": "0000000000000abc", "spanID": "00000000000000a2", "operationName": 7, "startTime": 1700000000000001,
            "references": [{"refType": "FOLLOWS_FROM", "traceID": "0000000000000abc", "spanID": "00000000000000a1"}],
            "process": {"serviceName": "db", "tags": null}, "flags": 1},
           {"spanID": "00000000000000a3", "startTime": 1}
@@ -192,6 +192,7 @@ mod tests {
         assert_eq!(web.end_unix_nano - web.start_unix_nano, 12_000);
         assert_eq!(web.events[0].name, "exception");
         assert_eq!(db.resource.service_name, "db");
+        assert_eq!(db.name, "7", "a number where text belongs is read as its text");
         assert_eq!(db.parent_span_id, None, "FOLLOWS_FROM is a link");
         assert_eq!(db.links.len(), 1);
     }

@@ -106,7 +106,8 @@ pub struct Log<'a> {
     pub fields: Vec<Tag<'a>>,
 }
 
-/// A string borrowed from the text when it holds no escapes.
+/// A string borrowed from the text when it holds no escapes; a number or boolean where text
+/// belongs is read as its text (exporters differ), anything else refuses the document.
 pub struct Text<'a>(pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -126,8 +127,20 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Owned(s)))
             }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
         }
-        d.deserialize_str(V(std::marker::PhantomData))
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
