@@ -223,7 +223,7 @@ impl Convention {
         NAMES.iter().position(|n| *n == name).map(|i| CONVENTIONS[i])
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Convention::Otel => "otel",
             Convention::NoKind => "no span kind",
@@ -241,7 +241,7 @@ impl Convention {
         self != Convention::ZipkinImport
     }
 
-    fn spans(self, spans: &mut Vec<faultline_model::Span>) {
+    pub(crate) fn spans(self, spans: &mut Vec<faultline_model::Span>) {
         use faultline_model::{SpanKind, StatusCode};
         match self {
             Convention::JaegerImport => return *spans = crate::exports::through_jaeger(spans),

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod accuracy;
 mod exports;
+mod few_traces;
 mod imports;
 mod investigate;
 mod memory;
@@ -96,6 +97,20 @@ enum Cmd {
         /// jaeger, zipkin (default: drawn per run).
         #[arg(long)]
         convention: Option<String>,
+    },
+    /// Delay injections in small trace-only cases (9-200 traces, Jaeger/Zipkin/OTLP spans), asked
+    /// over all the spans, with no window, and as the slow stretch with a baseline; the reserved
+    /// test split is --seed 90417263.
+    FewTraces {
+        #[arg(long, default_value_t = 60)]
+        cases: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Only these cases (by number).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<usize>,
     },
     /// Import speed by trace format (OTLP/JSON, Jaeger, Zipkin) beside the raw JSON parse.
     Imports {
@@ -516,6 +531,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
             Cmd::Imports { rps, duration } => imports::run(rps, &duration),
+            Cmd::FewTraces { cases, seed, jobs, only } => few_traces::run(cases, seed, jobs, &only),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::IngestMemory { spans } => memory::ingest(spans).await,
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,

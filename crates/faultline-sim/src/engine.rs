@@ -231,6 +231,8 @@ pub(crate) struct FaultR {
     // memory-leak restarts use the memory limit; period is for the next fault kinds
     pub period: i64,
     pub offset: i64,
+    /// Added to each operation of a slow dependency.
+    pub delay: i64,
     pub version: Option<String>,
 }
 
@@ -392,6 +394,7 @@ impl Sim {
                     start: start + dur(&f.at),
                     end: f.until.as_deref().map(|u| start + dur(u)).unwrap_or(i64::MAX),
                     factor: f.factor.unwrap_or(match f.kind {
+                        FaultKind::SlowDependency if f.delay.is_some() => 1.0,
                         FaultKind::SlowDependency => 20.0,
                         FaultKind::CpuCap => 0.25,
                         _ => 1.0,
@@ -408,6 +411,7 @@ impl Sim {
                     ttl: f.ttl.as_deref().map(dur).unwrap_or(300_000 * MS),
                     period: f.period.as_deref().map(dur).unwrap_or(600_000 * MS),
                     offset: f.offset.as_deref().map(signed_dur).unwrap_or(0),
+                    delay: f.delay.as_deref().map(dur).unwrap_or(0),
                     version: f.version.clone(),
                 }
             })
@@ -514,7 +518,7 @@ impl Sim {
         let now = self.now;
         for f in &self.faults {
             if f.kind == FaultKind::SlowDependency && f.svc == svc && f.active(now) {
-                ns *= f.factor;
+                ns = ns * f.factor + f.delay as f64;
             }
             if f.kind == FaultKind::CpuCap
                 && f.svc == svc

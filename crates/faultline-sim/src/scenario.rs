@@ -218,7 +218,8 @@ pub enum FaultKind {
     LbBadBackend,
     /// `instance` leaks connections of `pool` until the pool is exhausted.
     ConnectionLeak,
-    /// `service` gets slower by `factor`.
+    /// `service` gets slower by `factor`, or by a fixed `delay` on each operation (what a fault
+    /// injector's "delay 200ms" does), or both.
     SlowDependency,
     /// The cache `service` is flushed: no hits, then refilling over `ttl`.
     CacheFlush,
@@ -266,6 +267,9 @@ pub struct Fault {
     pub factor: Option<f64>,
     #[serde(default)]
     pub offset: Option<String>,
+    /// A fixed delay added to each operation of the service (slow_dependency).
+    #[serde(default)]
+    pub delay: Option<String>,
     #[serde(default)]
     pub zone: Option<String>,
     #[serde(default)]
@@ -534,6 +538,9 @@ impl Scenario {
                 return Err(invalid(file, format!("{f}.service"), format!("no service {:?}", fa.service)));
             }
             dur(&format!("{f}.at"), &fa.at)?;
+            if let Some(d) = &fa.delay {
+                dur(&format!("{f}.delay"), d)?;
+            }
             if let Some(u) = &fa.until {
                 dur(&format!("{f}.until"), u)?;
             }
