@@ -21,6 +21,11 @@ pub const HOUR: i64 = 60 * MINUTE;
 /// Fewest requests a baseline must hold to be compared with: below it, rates and percentiles of
 /// the baseline are noise (one request more or less moves an error rate by 10%).
 pub const MIN_BASELINE_REQUESTS: usize = 10;
+/// Fewest requests a baseline the user names must hold to be used: the user says it is healthy, and
+/// a few requests tell each service's usual time within its spread well enough to see a delay of
+/// many times it (a fault-injection case can hold a few seconds of normal traffic). Below it the
+/// baseline is found in the data instead.
+pub const MIN_GIVEN_BASELINE_REQUESTS: usize = 3;
 /// Requests a baseline found in the data should hold: it is stretched back until it does, so a
 /// p99 of the baseline rests on a couple of requests above it, not on one.
 pub const GOOD_BASELINE_REQUESTS: usize = 200;
@@ -120,9 +125,17 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
     let enough = |w: (i64, i64)| symptom::requests_in(eps, w) >= MIN_BASELINE_REQUESTS;
     let given = match ask.baseline {
         Some(b) if enough(b) => Some(b),
+        Some(b) if symptom::requests_in(eps, b) >= MIN_GIVEN_BASELINE_REQUESTS => {
+            notes.push(format!(
+                "the baseline {} holds only {} requests: its figures are rough",
+                TimeRange::new(b.0, b.1).display(),
+                symptom::requests_in(eps, b)
+            ));
+            Some(b)
+        }
         Some(b) => {
             notes.push(format!(
-                "the baseline {} holds fewer than {MIN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
+                "the baseline {} holds fewer than {MIN_GIVEN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
                 TimeRange::new(b.0, b.1).display()
             ));
             None
@@ -143,10 +156,13 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
     let outside = ask.from.and_then(|f| given.or_else(|| before(f, (hi - f).min(HOUR))));
     // The slow thresholds come from the baseline; with none outside the window, from its first
     // third (the onset search then tells where it actually ends).
-    let reference = given.or(outside).unwrap_or(match ask.from {
-        Some(f) if f > lo => (lo, f),
-        _ => (lo, lo + (hi - lo) / 3),
-    });
+    let reference = match given.or(outside) {
+        Some(b) => symptom::Reference::Healthy(b.0, b.1),
+        None => match ask.from {
+            Some(f) if f > lo => symptom::Reference::Guessed(lo, f),
+            _ => symptom::Reference::Guessed(lo, lo + (hi - lo) / 3),
+        },
+    };
     let mut rises = symptom::find_rises(eps, lo, hi, step, reference);
     if let Some(f) = ask.from {
         rises.retain(|r| r.onset >= f - 2 * step);
@@ -181,6 +197,10 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
                 "fewer than {MIN_BASELINE_REQUESTS} requests before the onset and nothing before the window: the window's failing or slow requests are compared with its other requests"
             ));
             ((f.min(on), hi), Baseline::Requests)
+        }
+        (Some(f), None, None) if symptom::has_slow_group(eps, (f, hi)) => {
+            notes.push("nothing before the window and no onset inside it: its slow or failing requests are compared with its other requests".to_string());
+            ((f, hi), Baseline::Requests)
         }
         (Some(f), None, None) => {
             let mid = f + (hi - f) / 2;
@@ -282,11 +302,52 @@ mod tests {
     #[test]
     fn a_baseline_too_small_is_replaced_with_a_note() {
         let eps = endpoint(3600, i64::MAX);
-        let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 5 * SECOND)) };
+        let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 2 * SECOND)) };
         let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
         assert!(p.notes[0].contains("fewer than"));
         let b = p.baseline_time().unwrap();
         assert_eq!(b.to, 1800 * SECOND);
         assert!(symptom::requests_in(&eps, b.pair()) >= MIN_BASELINE_REQUESTS);
+    }
+
+    #[test]
+    fn a_small_baseline_the_user_names_is_used_with_a_note() {
+        // MIN_GIVEN_BASELINE_REQUESTS: five requests of a named baseline are kept, two are not.
+        let eps = endpoint(3600, i64::MAX);
+        let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 5 * SECOND)) };
+        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        assert!(p.notes[0].contains("only 5 requests"), "{:?}", p.notes);
+        assert_eq!(p.baseline_time(), Some(TimeRange::new(0, 5 * SECOND)));
+    }
+
+    /// Requests one a second, 10 ms each, `slow(k)` of them 300 ms.
+    fn timed(n: i64, slow: impl Fn(i64) -> bool) -> Vec<Endpoint> {
+        let requests =
+            (0..n).map(|k| (k * SECOND, if slow(k) { 300_000_000 } else { 10_000_000 }, false)).collect();
+        vec![Endpoint { service: 0, operation: 0, requests }]
+    }
+
+    #[test]
+    fn a_delay_that_starts_early_in_a_window_with_nothing_before_is_found() {
+        // The guessed reference (the window's first third) is mostly slow already: its split into
+        // a fast and a slow group still shows the step at 20 s.
+        let eps = timed(300, |k| k >= 20);
+        let ask = Ask { from: Some(0), to: Some(300 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 299 * SECOND), &eps).unwrap();
+        let on = p.onset.expect("an onset");
+        assert!((on - 20 * SECOND).abs() <= 5 * SECOND, "onset {on}");
+    }
+
+    #[test]
+    fn with_no_onset_and_nothing_before_slow_requests_are_compared_with_the_others() {
+        // Every third request slow all along (a path through a slow service, no onset in time).
+        let eps = timed(60, |k| k % 3 == 0);
+        let ask = Ask { from: Some(0), to: Some(60 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 59 * SECOND), &eps).unwrap();
+        assert_eq!(p.baseline, Baseline::Requests, "{:?}", p.notes);
+        // MIN_SLOW_GROUP_RATIO: requests that differ by less are one group; the halves are compared.
+        let eps = endpoint(60, i64::MAX);
+        let p = plan(&ask, (0, 59 * SECOND), &eps).unwrap();
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 30 * SECOND)));
     }
 }

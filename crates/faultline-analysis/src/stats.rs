@@ -105,6 +105,12 @@ pub const MIN_SLOW_SPLIT_RATIO: f64 = 1.5;
 /// groups are not `MIN_SLOW_SPLIT_RATIO` apart. Works on a handful of values as on millions, and
 /// for a slow group of any size (a slow stretch can be most of a window).
 pub fn slow_split(durations: &[i64]) -> Option<i64> {
+    split_with_ratio(durations).filter(|s| s.1 >= MIN_SLOW_SPLIT_RATIO).map(|s| s.0)
+}
+
+/// The threshold of [`slow_split`] and how far apart its two groups are (the ratio of their
+/// geometric means), however close; `None` for fewer than two distinct values.
+pub fn split_with_ratio(durations: &[i64]) -> Option<(i64, f64)> {
     let mut v: Vec<f64> = durations.iter().map(|&d| (d.max(1) as f64).ln()).collect();
     if v.len() < 2 {
         return None;
@@ -126,7 +132,7 @@ pub fn slow_split(durations: &[i64]) -> Option<i64> {
     }
     let (_, k) = best?;
     let (m1, m2) = (v[..k].iter().sum::<f64>() / k as f64, v[k..].iter().sum::<f64>() / (n - k) as f64);
-    ((m2 - m1).exp() >= MIN_SLOW_SPLIT_RATIO).then(|| v[k - 1].exp().ceil() as i64)
+    Some((v[k - 1].exp().ceil() as i64, (m2 - m1).exp()))
 }
 
 #[cfg(test)]

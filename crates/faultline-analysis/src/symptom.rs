@@ -91,6 +91,25 @@ pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
         .sum()
 }
 
+/// Least separation of a window's slow requests from its others (the ratio of their geometric
+/// means) for them to be compared when nothing else can be: a delay several times a request's
+/// usual time. A healthy endpoint's halves lie about 2x apart (a log-normal spread of 0.5 gives
+/// 2.2x); a fault that adds a delay to part of the requests, 3x and more.
+pub const MIN_SLOW_GROUP_RATIO: f64 = 3.0;
+
+/// Whether some endpoint's requests in `w` fall into a slow group and a normal one, at least
+/// [`MIN_SLOW_GROUP_RATIO`] apart and each of at least two requests: requests that can be compared
+/// among themselves when no stretch of time can be.
+pub fn has_slow_group(eps: &[Endpoint], w: (i64, i64)) -> bool {
+    eps.iter().any(|e| {
+        let d: Vec<i64> = e.requests.iter().filter(|r| r.0 >= w.0 && r.0 < w.1).map(|r| r.1).collect();
+        crate::stats::split_with_ratio(&d).is_some_and(|(th, ratio)| {
+            let slow = d.iter().filter(|&&x| x > th).count();
+            ratio >= MIN_SLOW_GROUP_RATIO && slow >= SMALL_MIN_SIDE && d.len() - slow >= SMALL_MIN_SIDE
+        })
+    })
+}
+
 /// Start of the earliest of the last `n` requests before `end` over all endpoints (of all of them
 /// when there are fewer), `None` when there are none.
 pub fn start_of_last(eps: &[Endpoint], end: i64, n: usize) -> Option<i64> {
@@ -168,9 +187,22 @@ impl Endpoint {
     }
 }
 
+/// Where the slow thresholds of [`find_rises`] come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// A stretch known to be healthy (a baseline given or found before the window).
+    Healthy(i64, i64),
+    /// A stretch only guessed to be healthy (the start of a window with nothing before it): the
+    /// incident may already be in it, so its percentiles may be the incident's own.
+    Guessed(i64, i64),
+}
+
 /// Finds significant rises of errors or slow requests over `[from, to)` in buckets of `step`;
-/// the slow threshold of each endpoint is its p99 over `reference`.
-pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i64, i64)) -> Vec<Rise> {
+/// the slow thresholds of each endpoint are its p99 and p90 over the reference and, when the
+/// reference is only guessed, the split of its durations in the range into a fast and a slow group
+/// (a delay that began before the guessed reference ended makes its percentiles slow already).
+pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: Reference) -> Vec<Rise> {
+    let (Reference::Healthy(r0, r1) | Reference::Guessed(r0, r1)) = reference;
     let mut out = Vec::new();
     for (k, ep) in eps.iter().enumerate() {
         let total = ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).count();
@@ -178,17 +210,28 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: (i
             out.extend(small_rise(k, ep, from, to));
             continue;
         }
-        let p99 = ep.duration_quantile(reference.0, reference.1, 0.99).max(1);
-        let p90 = ep.duration_quantile(reference.0, reference.1, 0.90).max(1);
+        let p99 = ep.duration_quantile(r0, r1, 0.99).max(1);
+        let p90 = ep.duration_quantile(r0, r1, 0.90).max(1);
+        let split = match reference {
+            Reference::Guessed(..) => {
+                let d: Vec<i64> =
+                    ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.1).collect();
+                crate::stats::slow_split(&d)
+            }
+            Reference::Healthy(..) => None,
+        };
         // Errors; requests slower than the reference's p99 (a tail that grew); and slower than its
-        // p90 (the bulk of the requests got slower), each with how big a rise must be.
+        // p90 (the bulk of the requests got slower), each with how big a rise must be; slower
+        // than the split, as the p90 is.
         let mut best_latency: Option<Rise> = None;
         let stretch_min_buckets = ((STRETCH_MIN_NS + step - 1) / step).max(1) as usize;
-        for (signal, slow_ns, min_abs, min_ratio) in [
+        let signals = [
             (Signal::Errors, 0, 0.01, 2.0),
             (Signal::Latency, p99, 0.04, 3.0),
             (Signal::Latency, p90, 0.2, 2.5),
-        ] {
+        ];
+        let split = split.map(|th| (Signal::Latency, th, 0.2, 2.5));
+        for (signal, slow_ns, min_abs, min_ratio) in signals.into_iter().chain(split) {
             let buckets = ep.buckets(signal, slow_ns, from, to, step);
             let big = |before: f64, after: f64| after - before >= min_abs && after >= before * min_ratio;
             // A step (it started and goes on), or a stretch (it started, then ended) when that
@@ -380,7 +423,7 @@ mod tests {
     #[test]
     fn an_onset_from_a_handful_of_requests() {
         let ep = endpoint(&[20, 22, 21, 260, 250, 270, 255, 262, 248]);
-        let r = find_rises(&[ep], 0, 10_000_000_000, 1_000_000_000, (0, 3_000_000_000));
+        let r = find_rises(&[ep], 0, 10_000_000_000, 1_000_000_000, Reference::Healthy(0, 3_000_000_000));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].signal, Signal::Latency);
         assert_eq!(r[0].onset, 3_000_000_000);
@@ -391,7 +434,8 @@ mod tests {
         // Cache hits and misses, mixed all along: two groups of durations, no change.
         let d: Vec<i64> = (0..50).map(|k| if (k * 7) % 3 == 0 { 80 } else { 8 }).collect();
         let ep = endpoint(&d);
-        assert!(find_rises(&[ep], 0, 60_000_000_000, 1_000_000_000, (0, 20_000_000_000)).is_empty());
+        assert!(find_rises(&[ep], 0, 60_000_000_000, 1_000_000_000, Reference::Healthy(0, 20_000_000_000))
+            .is_empty());
     }
 
     /// An hour at one request a second with `errors` failing requests from the 40th minute on,
@@ -427,7 +471,9 @@ mod tests {
         let series = |burst: std::ops::Range<usize>| -> Vec<(u64, u64)> {
             (0..60).map(|k| (if burst.contains(&k) { 120 } else { 2 }, 400)).collect()
         };
-        let find = |s: &[(u64, u64)]| find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, (0, 20 * STEP));
+        let find = |s: &[(u64, u64)]| {
+            find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, Reference::Healthy(0, 20 * STEP))
+        };
         let errors = |r: &[Rise]| r.iter().filter(|r| r.signal == Signal::Errors).count();
         assert_eq!(errors(&find(&series(45..46))), 0);
         let rises = find(&series(45..50));
@@ -450,7 +496,7 @@ mod tests {
                 .collect()
         };
         let find = |s: &[(u64, u64)]| {
-            find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, (0, 20 * STEP))
+            find_rises(&[endpoint_of(s, STEP)], 0, 60 * STEP, STEP, Reference::Healthy(0, 20 * STEP))
                 .into_iter()
                 .filter(|r| r.signal == Signal::Errors)
                 .count()
@@ -462,7 +508,9 @@ mod tests {
     #[test]
     fn a_rise_needs_five_failing_requests() {
         let hour = 3_600_000_000_000;
-        let find = |errors| find_rises(&[quiet_endpoint(errors)], 0, hour, hour / 60, (0, hour / 2));
+        let find = |errors| {
+            find_rises(&[quiet_endpoint(errors)], 0, hour, hour / 60, Reference::Healthy(0, hour / 2))
+        };
         // MIN_RISE_EVENTS: one error, or four, on a clean quiet endpoint is noise however large
         // its z; five close together are a rise.
         assert!(find(1).is_empty());

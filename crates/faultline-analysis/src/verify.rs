@@ -52,7 +52,7 @@ pub fn verify(
     let baseline = baseline.unwrap_or_else(|| {
         // The incident's onset before the fix; the baseline ends there.
         let step = ((since - lo) / 60).max(1_000_000_000);
-        let reference = (lo, lo + (since - lo) / 3);
+        let reference = symptom::Reference::Guessed(lo, lo + (since - lo) / 3);
         let onset = symptom::find_rises(&eps, lo, since, step, reference).iter().map(|r| r.onset).min();
         let end = onset.unwrap_or(since);
         ((end - 60 * MINUTE).max(lo), end)

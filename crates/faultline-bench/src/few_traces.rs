@@ -28,6 +28,11 @@ const SLOW_SECS: (u32, u32) = (15, 90);
 /// fault-injection studies inject.
 const DELAY_MS: (u32, u32) = (100, 500);
 
+/// Fewest traces through the slow service in the slow stretch for a case to be scored: with fewer,
+/// no method can tell the delay from chance (the traffic drawn rarely reaches that service). Such
+/// cases are counted and listed, not scored.
+const MIN_SLOW_TRACES: usize = 3;
+
 /// The conventions a tracer's export comes in, without logs or metrics.
 const CONVENTIONS: [Convention; 5] = [
     Convention::JaegerImport,
@@ -42,6 +47,8 @@ enum Ask {
     AllSpans,
     NoWindow,
     SlowStretch,
+    /// Not a way of asking faultline: the slow-trace rule alone over all the spans (its column).
+    SlowTraceRule,
 }
 
 impl Ask {
@@ -50,6 +57,7 @@ impl Ask {
             Ask::AllSpans => "window = all the spans",
             Ask::NoWindow => "no window",
             Ask::SlowStretch => "slow stretch + baseline before it",
+            Ask::SlowTraceRule => "(slow-trace rule, all the spans)",
         }
     }
 }
@@ -91,12 +99,19 @@ fn draw(rng: &mut StdRng, k: usize) -> Case {
 /// was found at all, and the own-time rule's leader.
 struct Outcome {
     traces: usize,
+    /// Traces through the slow service after the delay started.
+    slow_traces: usize,
     asks: Vec<(Ask, Option<usize>, bool, Option<String>)>,
 }
 
 fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyhow::Result<Outcome> {
     let path = dir.join(format!("few-{k}.toml"));
     std::fs::write(&path, &case.text)?;
+    if verbose {
+        let keep = std::env::temp_dir().join(format!("few-{k}.toml"));
+        std::fs::write(&keep, &case.text)?;
+        println!("case {k}: {} (faultline sim --scenario {} --rps {})", case.truth, keep.display(), case.rps);
+    }
     let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
     let mut spans = SpanTableBuilder::default();
     let opts = RunOptions { rps: Some(case.rps), ..Default::default() };
@@ -119,6 +134,7 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
             Ask::SlowStretch => {
                 Options { from: Some(at), to: Some(hi + 1), baseline: Some((lo, at)), ..Options::default() }
             }
+            Ask::SlowTraceRule => continue,
         };
         let r = investigate(&inputs, &o)?;
         if verbose {
@@ -133,8 +149,17 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
         let rank = r.root_causes.iter().position(|c| c.service == case.truth);
         let (time_rule, _) = faultline_analysis::investigate::simple_rule_leaders(&inputs, &o);
         asks.push((ask, rank, r.incident, time_rule));
+        if ask == Ask::AllSpans {
+            asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans)));
+        }
     }
-    Ok(Outcome { traces: inputs.spans.trace_id.iter().collect::<std::collections::HashSet<_>>().len(), asks })
+    let t = &inputs.spans;
+    let slow_traces: std::collections::HashSet<_> = (0..t.len())
+        .filter(|&i| t.start[i] >= at && t.names.name(t.service[i]) == case.truth)
+        .map(|i| t.trace_id[i])
+        .collect();
+    let traces = t.trace_id.iter().collect::<std::collections::HashSet<_>>().len();
+    Ok(Outcome { traces, slow_traces: slow_traces.len(), asks })
 }
 
 #[derive(Default)]
@@ -171,14 +196,26 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
     let split = if seed == TEST_SPLIT_SEED { "reserved test split" } else { "tuning split" };
     let mut by_ask: BTreeMap<Ask, Tally> = BTreeMap::new();
     let mut by_convention: BTreeMap<(&str, Ask), (usize, usize)> = BTreeMap::new();
-    let mut traces = Vec::new();
+    let (mut traces, mut unscored) = (Vec::new(), Vec::new());
     for (k, slot) in results.into_iter().enumerate() {
         let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
         let out = out?;
         let case = &drawn[k];
+        if out.slow_traces < MIN_SLOW_TRACES {
+            unscored.push(format!(
+                "case {k} ({} of {} traces through {})",
+                out.slow_traces, out.traces, case.truth
+            ));
+            continue;
+        }
         traces.push(out.traces);
         for (ask, rank, incident, rule) in out.asks {
             let t = by_ask.entry(ask).or_default();
+            if ask == Ask::SlowTraceRule {
+                t.cases += 1;
+                t.rule += (rule.as_deref() == Some(case.truth.as_str())) as usize;
+                continue;
+            }
             t.cases += 1;
             t.ac1 += (rank == Some(0)) as usize;
             t.ac3 += rank.is_some_and(|r| r < 3) as usize;
@@ -200,7 +237,14 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
     }
     traces.sort_unstable();
     let (lo, hi) = (traces.first().copied().unwrap_or(0), traces.last().copied().unwrap_or(0));
-    println!("{} delay injections with few traces ({lo} to {hi} traces a case), seed {seed} ({split}), spans only\n", traces.len());
+    println!(
+        "{} delay injections with few traces ({lo} to {hi} traces a case), seed {seed} ({split}), spans only",
+        traces.len()
+    );
+    println!(
+        "not scored, fewer than {MIN_SLOW_TRACES} traces through the slow service once slow: {}\n",
+        if unscored.is_empty() { "none".to_string() } else { unscored.join(", ") }
+    );
     println!(
         "{:<36} {:>6} {:>6} {:>18} {:>12}",
         "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident"
@@ -232,4 +276,38 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// The yardstick of fault-injection studies on such cases: services ranked by how much more own
+/// time a trace spends in them when it is slow (its entry slower than the split of its endpoint's
+/// durations into a fast and a slow group) than when it is not. The leader, if any.
+fn slow_trace_rule(t: &faultline_analysis::SpanTable) -> Option<String> {
+    use faultline_analysis::graph::Graph;
+    let g = Graph::build(t);
+    let entries: Vec<Option<usize>> =
+        g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
+    let mut durations: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+    for &e in entries.iter().flatten() {
+        durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
+    }
+    let split: BTreeMap<(u32, u32), i64> =
+        durations.iter().filter_map(|(k, d)| Some((*k, faultline_analysis::stats::slow_split(d)?))).collect();
+    // Own time per service on each side, and traces per side.
+    let mut own: BTreeMap<u32, [f64; 2]> = BTreeMap::new();
+    let mut traces = [0usize; 2];
+    for (spans, e) in g.traces().zip(&entries) {
+        let Some(e) = *e else { continue };
+        let slow = split.get(&(t.service[e], t.operation[e])).is_some_and(|&th| t.duration[e] > th) as usize;
+        traces[slow] += 1;
+        for &i in spans {
+            own.entry(t.service[i as usize]).or_default()[slow] += g.self_time(t, i as usize) as f64;
+        }
+    }
+    if traces[0] == 0 || traces[1] == 0 {
+        return None;
+    }
+    own.iter()
+        .map(|(s, o)| (o[1] / traces[1] as f64 - o[0] / traces[0] as f64, *s))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, s)| t.names.name(s).to_string())
 }
