@@ -134,8 +134,9 @@ pub fn sides_by_outcome(t: &SpanTable, g: &Graph, window: (i64, i64)) -> (Vec<u8
     let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::default();
     let entries: Vec<Option<usize>> =
         g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
+    // Answered requests only: how fast a request failed is not how slow the others were.
     for &e in entries.iter().flatten() {
-        if t.start[e] >= window.0 && t.start[e] < window.1 {
+        if t.start[e] >= window.0 && t.start[e] < window.1 && !t.error[e] {
             durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
         }
     }

@@ -102,7 +102,7 @@ pub const MIN_SLOW_GROUP_RATIO: f64 = 3.0;
 /// among themselves when no stretch of time can be.
 pub fn has_slow_group(eps: &[Endpoint], w: (i64, i64)) -> bool {
     eps.iter().any(|e| {
-        let d: Vec<i64> = e.requests.iter().filter(|r| r.0 >= w.0 && r.0 < w.1).map(|r| r.1).collect();
+        let d = e.answered_durations(w.0, w.1);
         crate::stats::split_with_ratio(&d).is_some_and(|(th, ratio)| {
             let slow = d.iter().filter(|&&x| x > th).count();
             ratio >= MIN_SLOW_GROUP_RATIO && slow >= SMALL_MIN_SIDE && d.len() - slow >= SMALL_MIN_SIDE
@@ -168,6 +168,13 @@ impl Endpoint {
             };
         }
         out
+    }
+
+    /// The durations of the requests in `[from, to)` that did not fail: a failed request's time says
+    /// how fast it failed (a refused connection fails in microseconds), not how slow the system was,
+    /// and one such outlier would split the rest off as "slow".
+    pub fn answered_durations(&self, from: i64, to: i64) -> Vec<i64> {
+        self.requests.iter().filter(|r| r.0 >= from && r.0 < to && !r.2).map(|r| r.1).collect()
     }
 
     /// The p-quantile of durations of requests in `[from, to)`.
@@ -321,8 +328,7 @@ fn small_rise(k: usize, ep: &Endpoint, from: i64, to: i64) -> Vec<Rise> {
     if reqs.len() < 2 * SMALL_MIN_SIDE {
         return Vec::new();
     }
-    let durations: Vec<i64> = reqs.iter().map(|r| r.1).collect();
-    let slow_ns = crate::stats::slow_split(&durations);
+    let slow_ns = crate::stats::slow_split(&ep.answered_durations(from, to));
     let mut out = Vec::new();
     for signal in [Signal::Errors, Signal::Latency] {
         let th = match (signal, slow_ns) {
