@@ -9,6 +9,7 @@ use crate::stats::quantile;
 use std::collections::BTreeMap;
 
 /// One user-facing endpoint's requests over the analysed range.
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub service: u32,
     pub operation: u32,
@@ -565,5 +566,21 @@ mod tests {
         b.push(&spans_to_batch(&spans));
         let t = b.finish();
         assert_eq!(failed(&endpoints_with_logs(&t, &Graph::build(&t), &logs, &traces)), 1);
+    }
+
+    #[test]
+    fn requests_that_failed_fast_are_no_fast_group() {
+        // Twenty answered in 50-60 ms; two refused in a microsecond.
+        let mut requests: Vec<(i64, i64, bool)> =
+            (0..20).map(|k| (k * 1_000_000_000, (50 + k % 10) * MS, false)).collect();
+        requests.extend([(21_000_000_000, 1_000, true), (22_000_000_000, 1_000, true)]);
+        let ep = Endpoint { service: 0, operation: 0, requests };
+        assert!(!has_slow_group(std::slice::from_ref(&ep), (0, 30_000_000_000)));
+        // MIN_SLOW_GROUP_RATIO: eight of them 200 ms instead are a slow group.
+        let mut slow = ep.clone();
+        for r in slow.requests.iter_mut().take(8) {
+            r.1 = 200 * MS;
+        }
+        assert!(has_slow_group(&[slow], (0, 30_000_000_000)));
     }
 }

@@ -209,6 +209,7 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             continue;
         }
         traces.push(out.traces);
+        let slow_rule = out.asks.iter().find(|a| a.0 == Ask::SlowTraceRule).and_then(|a| a.3.clone());
         for (ask, rank, incident, rule) in out.asks {
             let t = by_ask.entry(ask).or_default();
             if ask == Ask::SlowTraceRule {
@@ -226,11 +227,12 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             e.1 += (rank == Some(0)) as usize;
             if rank != Some(0) {
                 t.misses.push(format!(
-                    "case {k} [{}, {} traces]: {} -> rank {rank:?}{}",
+                    "case {k} [{}, {} traces]: {} -> rank {rank:?}{}; slow-trace rule: {}",
                     case.convention.name(),
                     out.traces,
                     case.truth,
-                    if incident { "" } else { ", no incident" }
+                    if incident { "" } else { ", no incident" },
+                    slow_rule.as_deref().unwrap_or("-")
                 ));
             }
         }
