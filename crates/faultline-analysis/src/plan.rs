@@ -341,13 +341,18 @@ mod tests {
     #[test]
     fn with_no_onset_and_nothing_before_slow_requests_are_compared_with_the_others() {
         // Every third request slow all along (a path through a slow service, no onset in time).
-        let eps = timed(60, |k| k % 3 == 0);
-        let ask = Ask { from: Some(0), to: Some(60 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 59 * SECOND), &eps).unwrap();
+        let eps = timed(40, |k| k % 3 == 0);
+        let ask = Ask { from: Some(0), to: Some(40 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 39 * SECOND), &eps).unwrap();
         assert_eq!(p.baseline, Baseline::Requests, "{:?}", p.notes);
         // MIN_SLOW_GROUP_RATIO: requests that differ by less are one group; the halves are compared.
-        let eps = endpoint(60, i64::MAX);
-        let p = plan(&ask, (0, 59 * SECOND), &eps).unwrap();
-        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 30 * SECOND)));
+        let eps = endpoint(40, i64::MAX);
+        let p = plan(&ask, (0, 39 * SECOND), &eps).unwrap();
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 20 * SECOND)));
+        // MIN_BUCKETED_REQUESTS: an endpoint with many requests and no onset is as it always is.
+        let eps = timed(600, |k| k % 3 == 0);
+        let ask = Ask { from: Some(0), to: Some(600 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 599 * SECOND), &eps).unwrap();
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 300 * SECOND)));
     }
 }

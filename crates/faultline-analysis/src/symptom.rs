@@ -98,12 +98,17 @@ pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
 /// 2.2x); a fault that adds a delay to part of the requests, 3x and more.
 pub const MIN_SLOW_GROUP_RATIO: f64 = 3.0;
 
-/// Whether some endpoint's requests in `w` fall into a slow group and a normal one, at least
-/// [`MIN_SLOW_GROUP_RATIO`] apart and each of at least two requests: requests that can be compared
-/// among themselves when no stretch of time can be.
+/// Whether some endpoint with few requests in `w` (fewer than [`MIN_BUCKETED_REQUESTS`]: too few
+/// for the onset search to be sure there was none) has them fall into a slow group and a normal
+/// one, at least [`MIN_SLOW_GROUP_RATIO`] apart and each of at least two requests: requests that
+/// can be compared among themselves when no stretch of time can be. An endpoint with many requests
+/// and no onset is as it always is: its slow requests (a cache miss, a heavier path) are its usual.
 pub fn has_slow_group(eps: &[Endpoint], w: (i64, i64)) -> bool {
     eps.iter().any(|e| {
         let d = e.answered_durations(w.0, w.1);
+        if d.len() >= MIN_BUCKETED_REQUESTS {
+            return false;
+        }
         crate::stats::split_with_ratio(&d).is_some_and(|(th, ratio)| {
             let slow = d.iter().filter(|&&x| x > th).count();
             ratio >= MIN_SLOW_GROUP_RATIO && slow >= SMALL_MIN_SIDE && d.len() - slow >= SMALL_MIN_SIDE
@@ -581,6 +586,13 @@ mod tests {
         for r in slow.requests.iter_mut().take(8) {
             r.1 = 200 * MS;
         }
-        assert!(has_slow_group(&[slow], (0, 30_000_000_000)));
+        assert!(has_slow_group(std::slice::from_ref(&slow), (0, 30_000_000_000)));
+        // MIN_BUCKETED_REQUESTS: the same mix over many requests is the endpoint's usual.
+        let mut many = slow.clone();
+        for k in 0..60 {
+            let r = many.requests[k % 20];
+            many.requests.push((r.0 + (k as i64 + 1) * 30_000_000_000, r.1, r.2));
+        }
+        assert!(!has_slow_group(&[many], (0, 3_000_000_000_000)));
     }
 }
