@@ -207,25 +207,34 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
             notes.push("nothing before the window and no onset inside it: its second half is compared with its first".to_string());
             ((mid, hi), Baseline::Time(TimeRange::new(f, mid)))
         }
-        (None, _, Some(on)) => {
-            let b = given.or_else(|| before(on, HOUR)).unwrap_or(((on - HOUR).max(lo), on));
-            let incident = (on, end_of(on));
-            if b.1 > b.0 {
-                (incident, Baseline::Time(TimeRange::new(b.0, b.1)))
-            } else {
-                notes.push("the onset is where the data starts: the incident's failing or slow requests are compared with its other requests".to_string());
-                (incident, Baseline::Requests)
-            }
-        }
-        (None, _, None) => match given {
-            Some(b) => ((lo, hi), Baseline::Time(TimeRange::new(b.0, b.1))),
-            // Nothing rose: the later half is compared with the earlier, so that a component
-            // that changed without hurting users still shows.
+        (None, _, Some(on)) => match given.or_else(|| before(on, HOUR)) {
+            Some(b) => ((on, end_of(on)), Baseline::Time(TimeRange::new(b.0, b.1))),
+            // As in a window over all the data: the requests before the onset are too few to
+            // compare with, so the failing or slow requests are compared with all the others.
             None => {
-                let mid = lo + (hi - lo) / 2;
-                ((mid, hi), Baseline::Time(TimeRange::new(lo, mid)))
+                notes.push(format!(
+                    "fewer than {MIN_BASELINE_REQUESTS} requests before the onset: the failing or slow requests are compared with the other requests"
+                ));
+                ((lo, end_of(on)), Baseline::Requests)
             }
         },
+        (None, _, None) => {
+            match given {
+                Some(b) => ((lo, hi), Baseline::Time(TimeRange::new(b.0, b.1))),
+                // Too few requests to be sure nothing rose, and some of them much slower: they are
+                // compared with the others, as in a named window.
+                None if symptom::has_slow_group(eps, (lo, hi)) => {
+                    notes.push("no onset found in few requests: the slow or failing ones are compared with the others".to_string());
+                    ((lo, hi), Baseline::Requests)
+                }
+                // Nothing rose: the later half is compared with the earlier, so that a component
+                // that changed without hurting users still shows.
+                None => {
+                    let mid = lo + (hi - lo) / 2;
+                    ((mid, hi), Baseline::Time(TimeRange::new(lo, mid)))
+                }
+            }
+        }
     };
     Some(Plan {
         range: TimeRange::new(lo, hi),

@@ -1,7 +1,8 @@
 //! Localised anomalies: the services (and uninstrumented peers) whose own errors or own time
 //! changed, scored by how much of the symptom they explain, a node whose callees changed too
-//! discounted (it inherited their trouble). In a window the user named, the simple rules' leaders
-//! (growth of own time, of own errors) join where nothing passed the significance bars.
+//! discounted (it inherited their trouble). In a window the user named, or where requests are
+//! compared among themselves, the simple rules' leaders (growth of own time, of own errors) join
+//! where nothing passed the significance bars.
 
 use super::text::{ms, pct, trace_hex};
 use super::{Detector, Finding};
@@ -36,7 +37,9 @@ impl Detector for Localised {
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
         let mut score = node_scores(s);
         discount_inherited(s, &mut score);
-        let by_rule = if s.plan.named {
+        // The user named the window, or requests are compared among themselves (too few before
+        // the onset to compare times): the significance bars are out of reach of a few requests.
+        let by_rule = if s.plan.named || s.by_requests() {
             rule_scores(&s.attribution, s.requests, &mut score)
         } else {
             HashMap::default()
