@@ -126,7 +126,17 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
     let start = res.truth["faults"][0]["start"].as_str();
     let at =
         start.and_then(|s| faultline_model::time::parse_time_ns(s, 0).ok()).unwrap_or(lo + (hi - lo) / 2);
+    let t = &inputs.spans;
+    let slow: std::collections::HashSet<_> = (0..t.len())
+        .filter(|&i| t.start[i] >= at && t.names.name(t.service[i]) == case.truth)
+        .map(|i| t.trace_id[i])
+        .collect();
+    let (slow_traces, traces) = (slow.len(), t.trace_id.iter().collect::<std::collections::HashSet<_>>().len());
     let mut asks = Vec::new();
+    if slow_traces < MIN_SLOW_TRACES {
+        // Not scored (and the slow stretch may hold no span at all to ask about).
+        return Ok(Outcome { traces, slow_traces, asks });
+    }
     for ask in [Ask::AllSpans, Ask::NoWindow, Ask::SlowStretch] {
         let o = match ask {
             Ask::AllSpans => Options { from: Some(lo), to: Some(hi + 1), ..Options::default() },
@@ -153,13 +163,7 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
             asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans)));
         }
     }
-    let t = &inputs.spans;
-    let slow_traces: std::collections::HashSet<_> = (0..t.len())
-        .filter(|&i| t.start[i] >= at && t.names.name(t.service[i]) == case.truth)
-        .map(|i| t.trace_id[i])
-        .collect();
-    let traces = t.trace_id.iter().collect::<std::collections::HashSet<_>>().len();
-    Ok(Outcome { traces, slow_traces: slow_traces.len(), asks })
+    Ok(Outcome { traces, slow_traces, asks })
 }
 
 #[derive(Default)]
