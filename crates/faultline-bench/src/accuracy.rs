@@ -426,31 +426,19 @@ pub fn run(
         return Ok(());
     }
     // Runs are independent: simulate and investigate them on `jobs` threads, tally in order.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<anyhow::Result<Outcome>>>> =
-        (0..runs).map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= runs {
-                    break;
-                }
-                if !select.includes(k) {
-                    continue;
-                }
-                let out = evaluate(dir.path(), k, &texts[k], conventions[k]);
-                *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-            });
-        }
-    });
+    let results = crate::jobs::in_order(
+        runs,
+        jobs,
+        |k| select.includes(k),
+        |k| evaluate(dir.path(), k, &texts[k], conventions[k]),
+    );
     let mut by_protocol: BTreeMap<Protocol, Tally> = BTreeMap::new();
     let mut by_convention: BTreeMap<(Convention, Protocol), (usize, usize)> = BTreeMap::new();
     let mut by_kind: BTreeMap<(String, Protocol), (usize, usize)> = BTreeMap::new();
     let mut by_topology: BTreeMap<(&str, Protocol), (usize, usize)> = BTreeMap::new();
     let mut secs = Vec::new();
     for (k, slot) in results.into_iter().enumerate() {
-        let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
+        let Some(out) = slot else { continue };
         let out = out?;
         secs.push((out.secs, k));
         if !select.only.is_empty() {

@@ -131,7 +131,8 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
         .filter(|&i| t.start[i] >= at && t.names.name(t.service[i]) == case.truth)
         .map(|i| t.trace_id[i])
         .collect();
-    let (slow_traces, traces) = (slow.len(), t.trace_id.iter().collect::<std::collections::HashSet<_>>().len());
+    let (slow_traces, traces) =
+        (slow.len(), t.trace_id.iter().collect::<std::collections::HashSet<_>>().len());
     let mut asks = Vec::new();
     if slow_traces < MIN_SLOW_TRACES {
         // Not scored (and the slow stretch may hold no span at all to ask about).
@@ -180,29 +181,18 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
     let mut rng = StdRng::seed_from_u64(seed);
     let drawn: Vec<Case> = (0..cases).map(|k| draw(&mut rng, k)).collect();
     let dir = tempfile::tempdir()?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<anyhow::Result<Outcome>>>> =
-        (0..cases).map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= cases {
-                    break;
-                }
-                if only.is_empty() || only.contains(&k) {
-                    let out = evaluate(dir.path(), k, &drawn[k], !only.is_empty());
-                    *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-                }
-            });
-        }
-    });
+    let results = crate::jobs::in_order(
+        cases,
+        jobs,
+        |k| only.is_empty() || only.contains(&k),
+        |k| evaluate(dir.path(), k, &drawn[k], !only.is_empty()),
+    );
     let split = if seed == TEST_SPLIT_SEED { "reserved test split" } else { "tuning split" };
     let mut by_ask: BTreeMap<Ask, Tally> = BTreeMap::new();
     let mut by_convention: BTreeMap<(&str, Ask), (usize, usize)> = BTreeMap::new();
     let (mut traces, mut unscored) = (Vec::new(), Vec::new());
     for (k, slot) in results.into_iter().enumerate() {
-        let Some(out) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
+        let Some(out) = slot else { continue };
         let out = out?;
         let case = &drawn[k];
         if out.slow_traces < MIN_SLOW_TRACES {

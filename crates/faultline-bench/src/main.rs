@@ -15,6 +15,7 @@ mod exports;
 mod few_traces;
 mod imports;
 mod investigate;
+mod jobs;
 mod memory;
 mod nezha;
 mod templates;
