@@ -226,11 +226,7 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: Re
         let p99 = ep.duration_quantile(r0, r1, 0.99).max(1);
         let p90 = ep.duration_quantile(r0, r1, 0.90).max(1);
         let split = match reference {
-            Reference::Guessed(..) => {
-                let d: Vec<i64> =
-                    ep.requests.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.1).collect();
-                crate::stats::slow_split(&d)
-            }
+            Reference::Guessed(..) => crate::stats::slow_split(&ep.answered_durations(from, to)),
             Reference::Healthy(..) => None,
         };
         // Errors; requests slower than the reference's p99 (a tail that grew); and slower than its
