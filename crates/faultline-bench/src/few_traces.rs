@@ -245,7 +245,13 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
         "{:<36} {:>6} {:>6} {:>18} {:>12}",
         "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident"
     );
-    for (ask, t) in &by_ask {
+    print_tables(&by_ask, &by_convention);
+    Ok(())
+}
+
+/// The table per way of asking, AC@1 by convention, and every miss.
+fn print_tables(by_ask: &BTreeMap<Ask, Tally>, by_convention: &BTreeMap<(&str, Ask), (usize, usize)>) {
+    for (ask, t) in by_ask {
         let n = t.cases.max(1) as f64;
         println!(
             "{:<36} {:>6.3} {:>6.3} {:>18.3} {:>12}",
@@ -266,12 +272,11 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             .collect();
         println!("  {c:<34} {}", cells.join("  "));
     }
-    for (ask, t) in &by_ask {
+    for (ask, t) in by_ask {
         for m in &t.misses {
             println!("  miss ({}): {m}", ask.name());
         }
     }
-    Ok(())
 }
 
 /// The yardstick of fault-injection studies on such cases: services ranked by how much more own
