@@ -123,17 +123,16 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
     let step = (((hi - lo) / BUCKETS).max(SECOND) / SECOND) * SECOND;
     let mut notes = Vec::new();
     let enough = |w: (i64, i64)| symptom::requests_in(eps, w) >= MIN_BASELINE_REQUESTS;
-    let given = match ask.baseline {
-        Some(b) if enough(b) => Some(b),
-        Some(b) if symptom::requests_in(eps, b) >= MIN_GIVEN_BASELINE_REQUESTS => {
+    let given = match ask.baseline.map(|b| (b, symptom::requests_in(eps, b))) {
+        Some((b, n)) if n >= MIN_BASELINE_REQUESTS => Some(b),
+        Some((b, n)) if n >= MIN_GIVEN_BASELINE_REQUESTS => {
             notes.push(format!(
-                "the baseline {} holds only {} requests: its figures are rough",
-                TimeRange::new(b.0, b.1).display(),
-                symptom::requests_in(eps, b)
+                "the baseline {} holds only {n} requests: its figures are rough",
+                TimeRange::new(b.0, b.1).display()
             ));
             Some(b)
         }
-        Some(b) => {
+        Some((b, _)) => {
             notes.push(format!(
                 "the baseline {} holds fewer than {MIN_GIVEN_BASELINE_REQUESTS} requests: compared with a baseline found in the data instead",
                 TimeRange::new(b.0, b.1).display()
@@ -224,7 +223,7 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
                 // Too few requests to be sure nothing rose, and some of them much slower: they are
                 // compared with the others, as in a named window.
                 None if symptom::has_slow_group(eps, (lo, hi)) => {
-                    notes.push("no onset found in few requests: the slow or failing ones are compared with the others".to_string());
+                    notes.push("no onset found in few requests: the slow or failing ones are compared with the others".into());
                     ((lo, hi), Baseline::Requests)
                 }
                 // Nothing rose: the later half is compared with the earlier, so that a component

@@ -225,7 +225,7 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: Re
         }
         let p99 = ep.duration_quantile(r0, r1, 0.99).max(1);
         let p90 = ep.duration_quantile(r0, r1, 0.90).max(1);
-        let split = match reference {
+        let split_ns = match reference {
             Reference::Guessed(..) => crate::stats::slow_split(&ep.answered_durations(from, to)),
             Reference::Healthy(..) => None,
         };
@@ -239,7 +239,7 @@ pub fn find_rises(eps: &[Endpoint], from: i64, to: i64, step: i64, reference: Re
             (Signal::Latency, p99, 0.04, 3.0),
             (Signal::Latency, p90, 0.2, 2.5),
         ];
-        let split = split.map(|th| (Signal::Latency, th, 0.2, 2.5));
+        let split = split_ns.map(|th| (Signal::Latency, th, 0.2, 2.5));
         for (signal, slow_ns, min_abs, min_ratio) in signals.into_iter().chain(split) {
             let buckets = ep.buckets(signal, slow_ns, from, to, step);
             let big = |before: f64, after: f64| after - before >= min_abs && after >= before * min_ratio;

@@ -318,11 +318,7 @@ fn handle_json<E: std::fmt::Display>(
     kinds: &mut Vec<&'static str>,
 ) -> Result<(), IngestError> {
     let now = opts.limits.now_ns;
-    let mut note = |k: &'static str| {
-        if !kinds.contains(&k) {
-            kinds.push(k)
-        }
-    };
+    let mut note = |k: &'static str| note_kind(kinds, k);
     if let Some(signal) = faultline_otlp::json::detect_signal(&v) {
         note("OTLP/JSON");
         match faultline_otlp::json::decode_value(signal, &v) {

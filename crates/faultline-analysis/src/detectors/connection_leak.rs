@@ -92,10 +92,10 @@ fn work(t: &SpanTable, instance: &str, range: (i64, i64)) -> Option<Vec<f64>> {
 
 /// Floors less what the instance's own work explains: connections in use grow with the work in
 /// flight (Little's law: with the calls made, at a given time a call), so a pool's floor climbs on
-/// a morning's traffic ramp without a leak. The
-/// first stretch's mean use, scaled by how much the work grew since, is what traffic explains;
-/// a ratio, so that sampled traces tell it as well as complete ones. Whole connections only: a
-/// fraction of one explained would make a level floor look as if it fell.
+/// a morning's traffic ramp without a leak. The first stretch's mean use, scaled by how much the
+/// work grew since, is what traffic explains; a ratio, so that sampled traces tell it as well as
+/// complete ones. Whole connections only: a fraction of one explained would make a level floor
+/// look as if it fell.
 fn beyond_work(floors: &[f64], series: &[(i64, f64)], work: &[f64], range: (i64, i64)) -> Vec<f64> {
     let first_to = range.0 + (range.1 - range.0) / STRETCHES as i64;
     let first: Vec<f64> = series.iter().filter(|p| p.0 >= range.0 && p.0 < first_to).map(|p| p.1).collect();

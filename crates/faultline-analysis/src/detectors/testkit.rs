@@ -26,15 +26,8 @@ pub fn inputs(name: &str) -> &'static Run {
     }
     let sc = faultline_sim::load(name).expect("a built-in scenario");
     let rps = if matches!(name, "traffic-spike" | "cpu-cap") { None } else { Some(RPS) };
-    let leaked: &'static Run = Box::leak(Box::new(run(&sc, rps)));
-    cache.lock().unwrap().insert(name.to_string(), leaked);
-    leaked
-}
-
-/// A scenario's telemetry, at `rps` when given.
-fn run(sc: &faultline_sim::Scenario, rps: Option<f64>) -> Run {
     let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
-    let res = faultline_sim::run(sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
+    let res = faultline_sim::run(&sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
         Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
         Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
@@ -46,16 +39,14 @@ fn run(sc: &faultline_sim::Scenario, rps: Option<f64>) -> Run {
         res.changes,
     );
     let truth = res.truth["faults"].get(0).and_then(|f| f["service"].as_str()).map(String::from);
-    (inputs, truth)
+    let leaked: &'static Run = Box::leak(Box::new((inputs, truth)));
+    cache.lock().unwrap().insert(name.to_string(), leaked);
+    leaked
 }
 
 /// The signals of a scenario, planned with no window.
 pub fn signals(name: &str) -> Signals<'static> {
-    planned(&inputs(name).0)
-}
-
-/// The signals of a run's inputs, planned with no window.
-fn planned(inp: &'static Inputs) -> Signals<'static> {
+    let (inp, _) = inputs(name);
     let graph = Graph::build(&inp.spans);
     let endpoints = crate::symptom::endpoints(&inp.spans, &graph);
     let data = inp.spans.time_range().expect("spans");
