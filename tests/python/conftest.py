@@ -10,9 +10,31 @@ import requests
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """`n` distinct free loopback ports: the sockets stay bound until all are chosen, so the kernel
+    cannot hand the same port out twice (one CI run got gRPC and HTTP on one port)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+# How often `Server.start` picks fresh ports when one was taken between choosing and binding
+# (another test's client may be handed the same ephemeral port meanwhile).
+PORT_RETRIES = 3
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port chosen for it."""
 
 
 class Server:
@@ -20,9 +42,7 @@ class Server:
         self.extra_args = list(extra_args)
         self.binary = binary
         self.data_dir = data_dir
-        self.grpc = free_port()
-        self.http = free_port()
-        self.api_port = free_port()
+        self.grpc, self.http, self.api_port = free_ports(3)
         self.proc = None
         self.scheme = "http"
         self.verify = True
@@ -32,6 +52,15 @@ class Server:
         return f"{self.scheme}://127.0.0.1:{self.api_port}"
 
     def start(self):
+        for attempt in range(PORT_RETRIES):
+            try:
+                return self._start()
+            except PortTaken:
+                if attempt + 1 == PORT_RETRIES:
+                    raise
+                self.grpc, self.http, self.api_port = free_ports(3)
+
+    def _start(self):
         self.proc = subprocess.Popen(
             [
                 self.binary, "serve", "--data-dir", str(self.data_dir),
@@ -46,7 +75,10 @@ class Server:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("faultline serve exited: " + self.proc.stderr.read().decode())
+                err = self.proc.stderr.read().decode()
+                if "Address already in use" in err:
+                    raise PortTaken(err)
+                raise RuntimeError("faultline serve exited: " + err)
             try:
                 if requests.get(self.api + "/healthz", timeout=1, verify=self.verify).ok:
                     return self
