@@ -135,6 +135,27 @@ pub fn split_with_ratio(durations: &[i64]) -> Option<(i64, f64)> {
     Some((v[k - 1].exp().ceil() as i64, (m2 - m1).exp()))
 }
 
+/// One-sided p of Student's t test (pooled variance) that `i` has a larger mean than `b`. Pooled,
+/// not Welch's: under "nothing changed" both sides share one spread, and two values that happen to
+/// lie close must not pass for a tight baseline (a heavy-tailed healthy node's two fast spans
+/// against its usual spread made Welch's p 0.0004). On a handful of values it is far stricter than
+/// the normal tail of the same t. `floor` bounds the standard error from below (identical values
+/// are not infinitely certain). 1 when the sides hold fewer than three values in all.
+pub fn t_upper_p(b: &[i64], i: &[i64], floor: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if b.is_empty() || i.is_empty() || b.len() + i.len() < 3 {
+        return 1.0;
+    }
+    let (nb, ni) = (b.len() as f64, i.len() as f64);
+    let mean = |v: &[i64], n: f64| v.iter().sum::<i64>() as f64 / n;
+    let (mb, mi) = (mean(b, nb), mean(i, ni));
+    let squares = |v: &[i64], m: f64| v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>();
+    let dof = nb + ni - 2.0;
+    let pooled = (squares(b, mb) + squares(i, mi)) / dof;
+    let se = (pooled * (1.0 / nb + 1.0 / ni)).sqrt().max(floor);
+    StudentsT::new(0.0, 1.0, dof).map_or(1.0, |d| 1.0 - d.cdf((mi - mb) / se))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +182,28 @@ mod tests {
         let one: Vec<i64> = (0..200).map(|k| 100 + (k * 7) % 40).collect();
         assert_eq!(slow_split(&one), None);
         assert_eq!(slow_split(&[5]), None);
+    }
+
+    #[test]
+    fn t_p_is_strict_on_few_values_and_near_normal_on_many() {
+        // t of about 3 on two and three values: far from the normal tail's 0.00135.
+        let p = t_upper_p(&[10, 12, 14], &[14, 16], 0.0);
+        assert!(p > 0.01, "{p}");
+        // Thousands of values: close to the normal tail.
+        let b: Vec<i64> = (0..4000).map(|k| 100 + k % 11).collect();
+        let i: Vec<i64> = (0..4000).map(|k| 100 + k % 11 + ((k % 5 == 0) as i64)).collect();
+        let p = t_upper_p(&b, &i, 0.0);
+        assert!(p > 0.0 && p < 0.01, "{p}");
+        assert_eq!(t_upper_p(&[], &i, 0.0), 1.0);
+        // One value a side, however far apart, is no evidence; one against a tight many is.
+        assert_eq!(t_upper_p(&[23], &[112], 0.2), 1.0);
+        assert!(t_upper_p(&[23], &[112, 113, 111, 112, 114], 0.2) < 0.001);
+        assert!(t_upper_p(&[23], &[12, 113, 51, 212, 14], 0.2) > 0.01);
+        // Two close values of a heavy-tailed node against its usual spread: chance.
+        let wide = [17, 18, 23, 28, 30, 31, 33, 40, 45, 48, 48, 50, 51, 54, 56, 57, 66, 75, 100, 114, 163];
+        assert!(t_upper_p(&[13, 21], &wide, 0.2) > 0.01);
+        // Identical sides with a floor on the spread: a shift of many floors is certain.
+        assert!(t_upper_p(&[100; 5], &[200; 5], 1.0) < 1e-6);
     }
 
     #[test]

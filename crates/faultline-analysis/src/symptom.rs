@@ -318,6 +318,10 @@ const SMALL_MIN_SIDE: usize = 2;
 /// Least z of a change taken request by request. A handful of requests never reaches the bucketed
 /// bar (5): two normal requests then seven slow ones give z = 3.0.
 const SMALL_MIN_Z: f64 = 2.8;
+/// Fewest failing or slow requests after such a change: one failure or two slow requests at the
+/// end of a quiet healthy window are accidents (a healthy system's background errors, its tail),
+/// not an onset.
+const SMALL_MIN_EVENTS: u64 = 3;
 /// Least rise of the share of failing or slow requests across such a change: on a few requests only
 /// a change of most of them is one (a random run of slow requests in a healthy endpoint shifts the
 /// share by far less).
@@ -351,7 +355,8 @@ fn small_rise(k: usize, ep: &Endpoint, from: i64, to: i64) -> Vec<Rise> {
             })
             .collect();
         let Some(shift) = error_rate_shift(&buckets, SMALL_MIN_SIDE, SMALL_MIN_Z) else { continue };
-        if shift.after - shift.before < SMALL_MIN_SHIFT {
+        let events: u64 = buckets[shift.index..].iter().map(|b| b.errors).sum();
+        if shift.after - shift.before < SMALL_MIN_SHIFT || events < SMALL_MIN_EVENTS {
             continue;
         }
         out.push(Rise {
@@ -435,6 +440,24 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].signal, Signal::Latency);
         assert_eq!(r[0].onset, 3_000_000_000);
+    }
+
+    #[test]
+    fn one_failure_at_the_end_of_a_quiet_window_is_no_onset() {
+        // SMALL_MIN_EVENTS: forty clean requests, then one of the last two fails (a healthy
+        // system's background error) ...
+        let mut ep = endpoint(&[20; 42]);
+        ep.requests[40].2 = true;
+        let w = (0, 43_000_000_000);
+        assert!(find_rises(&[ep.clone()], w.0, w.1, 1_000_000_000, Reference::Guessed(0, 14_000_000_000))
+            .is_empty());
+        // ... three of the last four failing is one.
+        for k in [38, 39, 41] {
+            ep.requests[k].2 = true;
+        }
+        let r = find_rises(&[ep], w.0, w.1, 1_000_000_000, Reference::Guessed(0, 14_000_000_000));
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].signal, Signal::Errors);
     }
 
     #[test]

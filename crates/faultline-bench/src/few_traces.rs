@@ -62,13 +62,20 @@ impl Ask {
     }
 }
 
-/// One drawn case: its scenario text, the faulty service, the request rate, its convention.
+/// One drawn case: its scenario text, the same system without the fault (its healthy twin, asked
+/// the same three ways to count false alarms), the faulty service, the seconds of normal traffic
+/// before the delay, the request rate, its convention.
 struct Case {
     text: String,
+    healthy: String,
     truth: String,
+    normal_secs: u32,
     rps: f64,
     convention: Convention,
 }
+
+/// Where every drawn scenario starts.
+const START: &str = "2026-11-01T09:00:00Z";
 
 fn log_uniform(rng: &mut StdRng, (lo, hi): (f64, f64)) -> f64 {
     rng.random_range(lo.ln()..hi.ln()).exp()
@@ -85,47 +92,76 @@ fn draw(rng: &mut StdRng, k: usize) -> Case {
         .filter(|s| matches!(s.kind, "http" | "grpc") && s.called && s.name != sys.entry)
         .collect();
     let truth = targets[rng.random_range(0..targets.len())].name.clone();
-    let text = format!(
-        "name = \"few-{k}\"\ndescription = \"delay injection, few traces\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"{}s\"\nseed = {}\n\n{}\n[[faults]]\nkind = \"slow_dependency\"\nservice = \"{truth}\"\nat = \"{normal}s\"\ndelay = \"{}ms\"\npattern = \"latency_injection\"\n",
+    let healthy = format!(
+        "name = \"few-{k}\"\ndescription = \"delay injection, few traces\"\nstart = \"{START}\"\nduration = \"{}s\"\nseed = {}\n\n{}\n",
         normal + slow,
         rng.random_range(1..1_000_000),
         sys.toml,
+    );
+    let text = format!(
+        "{healthy}[[faults]]\nkind = \"slow_dependency\"\nservice = \"{truth}\"\nat = \"{normal}s\"\ndelay = \"{}ms\"\npattern = \"latency_injection\"\n",
         rng.random_range(DELAY_MS.0..=DELAY_MS.1)
     );
-    Case { text, truth, rps, convention: CONVENTIONS[rng.random_range(0..CONVENTIONS.len())] }
+    let convention = CONVENTIONS[rng.random_range(0..CONVENTIONS.len())];
+    Case { text, healthy, truth, normal_secs: normal, rps, convention }
 }
 
 /// A case's outcome: per way of asking, the truth's rank (None: not ranked), whether an incident
-/// was found at all, and the own-time rule's leader.
+/// was found at all, and the own-time rule's leader; and per way of asking whether the healthy
+/// twin was called an incident.
 struct Outcome {
     traces: usize,
     /// Traces through the slow service after the delay started.
     slow_traces: usize,
     asks: Vec<(Ask, Option<usize>, bool, Option<String>)>,
+    false_alarms: Vec<(Ask, bool)>,
 }
 
-fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyhow::Result<Outcome> {
-    let path = dir.join(format!("few-{k}.toml"));
-    std::fs::write(&path, &case.text)?;
-    if verbose {
-        let keep = std::env::temp_dir().join(format!("few-{k}.toml"));
-        std::fs::write(&keep, &case.text)?;
-        println!("case {k}: {} (faultline sim --scenario {} --rps {})", case.truth, keep.display(), case.rps);
-    }
+/// The case's scenario text simulated, its spans as its convention exports them.
+fn simulate(dir: &std::path::Path, name: &str, text: &str, case: &Case) -> anyhow::Result<Inputs> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text)?;
     let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
     let mut spans = SpanTableBuilder::default();
     let opts = RunOptions { rps: Some(case.rps), ..Default::default() };
-    let res = faultline_sim::run(&sc, &opts, &mut |c| {
+    faultline_sim::run(&sc, &opts, &mut |c| {
         if let Chunk::Spans(mut s) = c {
             case.convention.spans(&mut s);
             spans.push(&spans_to_batch(&s));
         }
     });
-    let inputs = Inputs::new(spans.finish(), LogTable::default(), MetricTable::default(), Vec::new());
+    Ok(Inputs::new(spans.finish(), LogTable::default(), MetricTable::default(), Vec::new()))
+}
+
+/// The three ways of asking about spans from `lo` to `hi` whose delay (if any) began at `at`.
+fn asks(lo: i64, hi: i64, at: i64) -> [(Ask, Options); 3] {
+    [
+        (Ask::AllSpans, Options { from: Some(lo), to: Some(hi + 1), ..Options::default() }),
+        (Ask::NoWindow, Options::default()),
+        (
+            Ask::SlowStretch,
+            Options { from: Some(at), to: Some(hi + 1), baseline: Some((lo, at)), ..Options::default() },
+        ),
+    ]
+}
+
+fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyhow::Result<Outcome> {
+    if verbose {
+        for (name, text) in [(format!("few-{k}"), &case.text), (format!("few-{k}-healthy"), &case.healthy)] {
+            let keep = std::env::temp_dir().join(format!("{name}.toml"));
+            std::fs::write(&keep, text)?;
+            println!(
+                "case {k}: {} (faultline sim --scenario {} --rps {})",
+                case.truth,
+                keep.display(),
+                case.rps
+            );
+        }
+    }
+    let inputs = simulate(dir, &format!("few-{k}"), &case.text, case)?;
     let (lo, hi) = inputs.spans.time_range().unwrap_or((0, 0));
-    let start = res.truth["faults"][0]["start"].as_str();
-    let at =
-        start.and_then(|s| faultline_model::time::parse_time_ns(s, 0).ok()).unwrap_or(lo + (hi - lo) / 2);
+    let start = faultline_model::time::parse_time_ns(START, 0)?;
+    let at = start + i64::from(case.normal_secs) * 1_000_000_000;
     let t = &inputs.spans;
     let slow: std::collections::HashSet<_> = (0..t.len())
         .filter(|&i| t.start[i] >= at && t.names.name(t.service[i]) == case.truth)
@@ -133,20 +169,12 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
         .collect();
     let (slow_traces, traces) =
         (slow.len(), t.trace_id.iter().collect::<std::collections::HashSet<_>>().len());
-    let mut asks = Vec::new();
+    let mut out = Outcome { traces, slow_traces, asks: Vec::new(), false_alarms: Vec::new() };
     if slow_traces < MIN_SLOW_TRACES {
         // Not scored (and the slow stretch may hold no span at all to ask about).
-        return Ok(Outcome { traces, slow_traces, asks });
+        return Ok(out);
     }
-    for ask in [Ask::AllSpans, Ask::NoWindow, Ask::SlowStretch] {
-        let o = match ask {
-            Ask::AllSpans => Options { from: Some(lo), to: Some(hi + 1), ..Options::default() },
-            Ask::NoWindow => Options::default(),
-            Ask::SlowStretch => {
-                Options { from: Some(at), to: Some(hi + 1), baseline: Some((lo, at)), ..Options::default() }
-            }
-            Ask::SlowTraceRule => continue,
-        };
+    for (ask, o) in asks(lo, hi, at) {
         let r = investigate(&inputs, &o)?;
         if verbose {
             println!(
@@ -159,12 +187,26 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
         }
         let rank = r.root_causes.iter().position(|c| c.service == case.truth);
         let (time_rule, _) = faultline_analysis::investigate::simple_rule_leaders(&inputs, &o);
-        asks.push((ask, rank, r.incident, time_rule));
+        out.asks.push((ask, rank, r.incident, time_rule));
         if ask == Ask::AllSpans {
-            asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans)));
+            out.asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans)));
         }
     }
-    Ok(Outcome { traces, slow_traces, asks })
+    let healthy = simulate(dir, &format!("few-{k}-healthy"), &case.healthy, case)?;
+    let (lo, hi) = healthy.spans.time_range().unwrap_or((0, 0));
+    for (ask, o) in asks(lo, hi, at.clamp(lo, hi)) {
+        let r = investigate(&healthy, &o)?;
+        if verbose && r.incident {
+            println!(
+                "=== case {k}, healthy twin, {} [{}]: false alarm\n{}",
+                ask.name(),
+                case.convention.name(),
+                faultline_analysis::report::render_text(&r, false)
+            );
+        }
+        out.false_alarms.push((ask, r.incident));
+    }
+    Ok(out)
 }
 
 #[derive(Default)]
@@ -174,6 +216,9 @@ struct Tally {
     ac3: usize,
     rule: usize,
     no_incident: usize,
+    /// Healthy twins asked this way, and those called an incident.
+    healthy: usize,
+    false_alarms: usize,
     misses: Vec<String>,
 }
 
@@ -203,6 +248,15 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             continue;
         }
         traces.push(out.traces);
+        for (ask, alarm) in &out.false_alarms {
+            let t = by_ask.entry(*ask).or_default();
+            t.healthy += 1;
+            t.false_alarms += *alarm as usize;
+            if *alarm {
+                t.misses
+                    .push(format!("case {k} [{}]: healthy twin called an incident", case.convention.name()));
+            }
+        }
         let slow_rule = out.asks.iter().find(|a| a.0 == Ask::SlowTraceRule).and_then(|a| a.3.clone());
         for (ask, rank, incident, rule) in out.asks {
             let t = by_ask.entry(ask).or_default();
@@ -242,8 +296,8 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
         if unscored.is_empty() { "none".to_string() } else { unscored.join(", ") }
     );
     println!(
-        "{:<36} {:>6} {:>6} {:>18} {:>12}",
-        "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident"
+        "{:<36} {:>6} {:>6} {:>18} {:>12} {:>14}",
+        "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident", "healthy: FA"
     );
     print_tables(&by_ask, &by_convention);
     Ok(())
@@ -253,13 +307,19 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
 fn print_tables(by_ask: &BTreeMap<Ask, Tally>, by_convention: &BTreeMap<(&str, Ask), (usize, usize)>) {
     for (ask, t) in by_ask {
         let n = t.cases.max(1) as f64;
+        let fa = if *ask == Ask::SlowTraceRule {
+            "-".to_string()
+        } else {
+            format!("{}/{}", t.false_alarms, t.healthy)
+        };
         println!(
-            "{:<36} {:>6.3} {:>6.3} {:>18.3} {:>12}",
+            "{:<36} {:>6.3} {:>6.3} {:>18.3} {:>12} {:>14}",
             ask.name(),
             t.ac1 as f64 / n,
             t.ac3 as f64 / n,
             t.rule as f64 / n,
-            t.no_incident
+            t.no_incident,
+            fa
         );
     }
     println!("\nAC@1 by convention (all spans | no window | slow stretch):");
