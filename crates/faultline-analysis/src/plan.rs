@@ -8,9 +8,10 @@
 //!   inside it before the onset;
 //! - a narrow window with a baseline elsewhere, before or after it.
 //!
-//! When no healthy stretch of time exists at all (a named window with no onset inside it and no
-//! data before it), the window's failing or slow requests are compared with its other requests.
-//! The baseline is never the incident window itself.
+//! When an onset has too few requests before it to compare with, the window's failing or slow
+//! requests are compared with its other requests. With no onset and nothing before the window, its
+//! second half is compared with its first (and the `slow_requests` detector names, as leads, where
+//! the slowest requests spend their time). The baseline is never the incident window itself.
 
 use crate::symptom::{self, Endpoint, Rise};
 use faultline_model::time::format_rfc3339_secs;
@@ -197,10 +198,6 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
             ));
             ((f.min(on), hi), Baseline::Requests)
         }
-        (Some(f), None, None) if symptom::has_slow_group(eps, (f, hi)) => {
-            notes.push("nothing before the window and no onset inside it: its slow or failing requests are compared with its other requests".to_string());
-            ((f, hi), Baseline::Requests)
-        }
         (Some(f), None, None) => {
             let mid = f + (hi - f) / 2;
             notes.push("nothing before the window and no onset inside it: its second half is compared with its first".to_string());
@@ -220,12 +217,6 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
         (None, _, None) => {
             match given {
                 Some(b) => ((lo, hi), Baseline::Time(TimeRange::new(b.0, b.1))),
-                // Too few requests to be sure nothing rose, and some of them much slower: they are
-                // compared with the others, as in a named window.
-                None if symptom::has_slow_group(eps, (lo, hi)) => {
-                    notes.push("no onset found in few requests: the slow or failing ones are compared with the others".into());
-                    ((lo, hi), Baseline::Requests)
-                }
                 // Nothing rose: the later half is compared with the earlier, so that a component
                 // that changed without hurting users still shows.
                 None => {
@@ -347,20 +338,13 @@ mod tests {
     }
 
     #[test]
-    fn with_no_onset_and_nothing_before_slow_requests_are_compared_with_the_others() {
-        // Every third request slow all along (a path through a slow service, no onset in time).
+    fn with_no_onset_and_nothing_before_the_halves_are_compared() {
+        // Every third request slow all along (a path through a slow service, no onset in time):
+        // not an incident by itself; the halves are compared.
         let eps = timed(40, |k| k % 3 == 0);
         let ask = Ask { from: Some(0), to: Some(40 * SECOND), baseline: None };
         let p = plan(&ask, (0, 39 * SECOND), &eps).unwrap();
-        assert_eq!(p.baseline, Baseline::Requests, "{:?}", p.notes);
-        // MIN_SLOW_GROUP_RATIO: requests that differ by less are one group; the halves are compared.
-        let eps = endpoint(40, i64::MAX);
-        let p = plan(&ask, (0, 39 * SECOND), &eps).unwrap();
-        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 20 * SECOND)));
-        // MIN_BUCKETED_REQUESTS: an endpoint with many requests and no onset is as it always is.
-        let eps = timed(600, |k| k % 3 == 0);
-        let ask = Ask { from: Some(0), to: Some(600 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 599 * SECOND), &eps).unwrap();
-        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 300 * SECOND)));
+        assert_eq!(p.onset, None);
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 20 * SECOND)), "{:?}", p.notes);
     }
 }

@@ -92,30 +92,6 @@ pub fn requests_in(eps: &[Endpoint], w: (i64, i64)) -> usize {
         .sum()
 }
 
-/// Least separation of a window's slow requests from its others (the ratio of their geometric
-/// means) for them to be compared when nothing else can be: a delay several times a request's
-/// usual time. A healthy endpoint's halves lie about 2x apart (a log-normal spread of 0.5 gives
-/// 2.2x); a fault that adds a delay to part of the requests, 3x and more.
-pub const MIN_SLOW_GROUP_RATIO: f64 = 3.0;
-
-/// Whether some endpoint with few requests in `w` (fewer than [`MIN_BUCKETED_REQUESTS`]: too few
-/// for the onset search to be sure there was none) has them fall into a slow group and a normal
-/// one, at least [`MIN_SLOW_GROUP_RATIO`] apart and each of at least two requests: requests that
-/// can be compared among themselves when no stretch of time can be. An endpoint with many requests
-/// and no onset is as it always is: its slow requests (a cache miss, a heavier path) are its usual.
-pub fn has_slow_group(eps: &[Endpoint], w: (i64, i64)) -> bool {
-    eps.iter().any(|e| {
-        let d = e.answered_durations(w.0, w.1);
-        if d.len() >= MIN_BUCKETED_REQUESTS {
-            return false;
-        }
-        crate::stats::split_with_ratio(&d).is_some_and(|(th, ratio)| {
-            let slow = d.iter().filter(|&&x| x > th).count();
-            ratio >= MIN_SLOW_GROUP_RATIO && slow >= SMALL_MIN_SIDE && d.len() - slow >= SMALL_MIN_SIDE
-        })
-    })
-}
-
 /// Start of the earliest of the last `n` requests before `end` over all endpoints (of all of them
 /// when there are fewer), `None` when there are none.
 pub fn start_of_last(eps: &[Endpoint], end: i64, n: usize) -> Option<i64> {
@@ -590,28 +566,5 @@ mod tests {
         b.push(&spans_to_batch(&spans));
         let t = b.finish();
         assert_eq!(failed(&endpoints_with_logs(&t, &Graph::build(&t), &logs, &traces)), 1);
-    }
-
-    #[test]
-    fn requests_that_failed_fast_are_no_fast_group() {
-        // Twenty answered in 50-60 ms; two refused in a microsecond.
-        let mut requests: Vec<(i64, i64, bool)> =
-            (0..20).map(|k| (k * 1_000_000_000, (50 + k % 10) * MS, false)).collect();
-        requests.extend([(21_000_000_000, 1_000, true), (22_000_000_000, 1_000, true)]);
-        let ep = Endpoint { service: 0, operation: 0, requests };
-        assert!(!has_slow_group(std::slice::from_ref(&ep), (0, 30_000_000_000)));
-        // MIN_SLOW_GROUP_RATIO: eight of them 200 ms instead are a slow group.
-        let mut slow = ep.clone();
-        for r in slow.requests.iter_mut().take(8) {
-            r.1 = 200 * MS;
-        }
-        assert!(has_slow_group(std::slice::from_ref(&slow), (0, 30_000_000_000)));
-        // MIN_BUCKETED_REQUESTS: the same mix over many requests is the endpoint's usual.
-        let mut many = slow.clone();
-        for k in 0..60 {
-            let r = many.requests[k % 20];
-            many.requests.push((r.0 + (k as i64 + 1) * 30_000_000_000, r.1, r.2));
-        }
-        assert!(!has_slow_group(&[many], (0, 3_000_000_000_000)));
     }
 }

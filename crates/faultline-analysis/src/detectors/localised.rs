@@ -20,6 +20,14 @@ use std::collections::VecDeque;
 const INHERITED_SHARE: f64 = 0.25;
 /// ... and keeps this share of its score: still a suspect, below the callee.
 const INHERITED_DISCOUNT: f64 = 0.4;
+/// Where no symptom was found (user-facing requests did not change), a rule's growth of own time
+/// must at least double the node's own time for its hypothesis to carry [`RULE_WEIGHT`]; a smaller
+/// one carries [`QUIET_RULE_WEIGHT`]. On the few-traces benchmark's healthy twins, halves of a
+/// quiet window differ by 20-40% in some node's own time (queueing, the mix of requests), a delay
+/// by many times it.
+const QUIET_MIN_GROWTH_RATIO: f64 = 1.0;
+/// ... a confidence of 0.39: ranked, below the one half at which the report calls an incident.
+const QUIET_RULE_WEIGHT: f64 = 0.2;
 /// Weight of a hypothesis from the simple rules alone (`rules.rs`): the node that added most of
 /// the time (or errors) scores this much, a confidence near one half; a node that passed the
 /// significance bars with strong evidence still ranks above it.
@@ -38,9 +46,10 @@ impl Detector for Localised {
         let mut score = node_scores(s);
         discount_inherited(s, &mut score);
         // The user named the window, or requests are compared among themselves (too few before
-        // the onset to compare times): the significance bars are out of reach of a few requests.
-        let by_rule = if s.plan.named || s.by_requests() {
-            rule_scores(&s.attribution, s.requests, &mut score)
+        // the onset to compare times), or a symptom was found and no node passed: the significance
+        // bars are out of reach of a few requests.
+        let by_rule = if s.plan.named || s.by_requests() || (s.symptom_found() && score.is_empty()) {
+            rule_scores(&s.attribution, s.requests, !s.symptom_found(), &mut score)
         } else {
             HashMap::default()
         };
@@ -121,6 +130,7 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
 fn rule_scores(
     att: &Attribution,
     requests: [usize; 2],
+    quiet: bool,
     score: &mut HashMap<u32, f64>,
 ) -> HashMap<u32, (String, String)> {
     let mut out = HashMap::default();
@@ -133,7 +143,9 @@ fn rule_scores(
             continue;
         }
         let nd = &att.nodes[&id];
-        score.insert(id, RULE_WEIGHT * x / total.max(1.0));
+        let weight =
+            if quiet && x < QUIET_MIN_GROWTH_RATIO * side(nd, 0) { QUIET_RULE_WEIGHT } else { RULE_WEIGHT };
+        score.insert(id, weight * x / total.max(1.0));
         let summary = format!(
             "its own time per request grew by {} ({} of all the time added)",
             ms(x),

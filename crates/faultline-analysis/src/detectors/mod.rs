@@ -15,6 +15,7 @@ mod metric_suspects;
 mod missing_calls;
 mod network_partition;
 mod retry_storm;
+mod slow_requests;
 mod thundering_herd;
 mod traffic_spike;
 
@@ -121,6 +122,7 @@ pub static ALL: &[&dyn Detector] = &[
     &retry_storm::RetryStorm,
     &network_partition::NetworkPartition,
     &changed_in_window::ChangedInWindow,
+    &slow_requests::SlowRequests,
 ];
 
 /// Formatting shared by the detectors' texts.

@@ -1,0 +1,201 @@
+//! Leads where nothing changed clearly: where the slowest requests spend their time.
+//!
+//! Each endpoint's answered requests in the analysed range are split into a fast and a slow group;
+//! where the two lie at least [`MIN_SLOW_GROUP_RATIO`] apart, the traces of the slow group are
+//! compared with every other trace of the range, across endpoints: each node's own time per
+//! request on either side (the slow-trace rule of fault-injection studies). It needs no healthy
+//! stretch of time, so it still points somewhere when a delay began with the data (one request
+//! before it or none, so no onset can be found).
+//!
+//! It runs only when no symptom was found, and its leads stand alone only where no other detector
+//! named anything, each below one half of confidence: the report still says "no incident" (a
+//! healthy endpoint's slowest requests spend their time somewhere too), and names where to look
+//! when the user knows something is wrong.
+
+use super::text::{ms, pct};
+use super::{Detector, Finding, Role};
+use crate::graph::Graph;
+use crate::localise::{attribute_sides, entries_per_side, excess_per_request, NO_SIDE};
+use crate::pattern::EvidenceKind;
+use crate::rules::{MIN_OWN_TIME_GROWTH_NS, MIN_OWN_TIME_GROWTH_RATIO};
+use crate::signals::Signals;
+use crate::spans::SpanTable;
+use crate::symptom::MIN_BUCKETED_REQUESTS;
+
+/// Least separation of an endpoint's slow requests from its others (the ratio of their geometric
+/// means) for them to be a slow group: a delay several times a request's usual time. A healthy
+/// endpoint's halves lie about 2x apart (a log-normal spread of 0.5 gives 2.2x); a fault that adds
+/// a delay to part of the requests, 3x and more.
+pub const MIN_SLOW_GROUP_RATIO: f64 = 3.0;
+/// Score of the lead that explains all the time the slow requests add: a confidence of 0.31, well
+/// below the one half at which a report calls an incident, and below any detector's own finding.
+const LEAD_WEIGHT: f64 = 0.15;
+/// Leads named: the first few places the slow requests' time goes.
+const MAX_LEADS: usize = 3;
+
+pub struct SlowRequests;
+
+impl Detector for SlowRequests {
+    fn name(&self) -> &'static str {
+        "slow_requests"
+    }
+
+    fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
+        if s.symptom_found() {
+            return Vec::new();
+        }
+        let leads = leads(s.spans, &s.graph, s.plan.range.pair());
+        let total: f64 = leads.iter().map(|l| l.added_ns).sum();
+        leads
+            .into_iter()
+            .map(|l| {
+                let share = l.added_ns / total.max(1.0);
+                let mut f = Finding::cause(&s.name(l.node), 0.0);
+                f.role = Role::Fallback { alone: LEAD_WEIGHT * share };
+                f.summary = format!(
+                    "the slowest requests spend {} more in it than the others ({} of the time they add); nothing changed clearly in time",
+                    ms(l.added_ns),
+                    pct(share)
+                );
+                f.evidence(
+                    EvidenceKind::Traces,
+                    format!(
+                        "own time per request: {} in the {} requests at least {MIN_SLOW_GROUP_RATIO}x slower than the rest of their endpoint, {} in the {} others",
+                        ms(l.own_ns[1]),
+                        l.requests[1],
+                        ms(l.own_ns[0]),
+                        l.requests[0]
+                    ),
+                    vec![],
+                );
+                f
+            })
+            .collect()
+    }
+}
+
+/// Where the slow requests' time goes: a node and its own time per request on each side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lead {
+    pub node: u32,
+    pub added_ns: f64,
+    /// Own time per request: (other requests, slow requests).
+    pub own_ns: [f64; 2],
+    pub requests: [usize; 2],
+}
+
+/// The nodes whose own time per request is larger in the slow requests of `range` than in the
+/// others, largest first (at most [`MAX_LEADS`]); none when no endpoint has a slow group.
+pub fn leads(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Vec<Lead> {
+    let Some(sides) = slow_group_sides(t, g, range) else { return Vec::new() };
+    let att = attribute_sides(t, g, &sides);
+    let requests = entries_per_side(t, g, &sides);
+    if requests.contains(&0) {
+        return Vec::new();
+    }
+    let per =
+        |id: u32, w: usize| att.nodes[&id].total[w].self_ns.iter().sum::<i64>() as f64 / requests[w] as f64;
+    let mut out: Vec<Lead> = excess_per_request(&att, requests)
+        .into_iter()
+        .filter(|&(id, x)| x >= MIN_OWN_TIME_GROWTH_NS && x >= MIN_OWN_TIME_GROWTH_RATIO * per(id, 0))
+        .map(|(id, x)| Lead { node: id, added_ns: x, own_ns: [per(id, 0), per(id, 1)], requests })
+        .collect();
+    out.sort_by(|a, b| b.added_ns.total_cmp(&a.added_ns).then(a.node.cmp(&b.node)));
+    out.truncate(MAX_LEADS);
+    out
+}
+
+/// Each span's side: 1 for the traces whose entry is in the slow group of its endpoint (split at
+/// least [`MIN_SLOW_GROUP_RATIO`] apart), 0 for every other answered trace of `range`. `None`
+/// when no endpoint has such a group. Only an endpoint with too few requests for the onset search
+/// to be sure (under [`MIN_BUCKETED_REQUESTS`]) can have one: with many requests and no onset, its
+/// slow requests are its usual (cache misses, heavier paths).
+fn slow_group_sides(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Option<Vec<u8>> {
+    let entries: Vec<Option<usize>> =
+        g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
+    let answered = |e: usize| t.start[e] >= range.0 && t.start[e] < range.1 && !t.error[e];
+    let mut durations: crate::hash::HashMap<(u32, u32), Vec<i64>> = Default::default();
+    for &e in entries.iter().flatten().filter(|&&e| answered(e)) {
+        durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
+    }
+    let thresholds: crate::hash::HashMap<(u32, u32), i64> = durations
+        .iter()
+        .filter(|(_, d)| d.len() < MIN_BUCKETED_REQUESTS)
+        .filter_map(|(&k, d)| {
+            let (th, ratio) = crate::stats::split_with_ratio(d)?;
+            (ratio >= MIN_SLOW_GROUP_RATIO).then_some((k, th))
+        })
+        .collect();
+    if thresholds.is_empty() {
+        return None;
+    }
+    let mut sides = vec![NO_SIDE; t.len()];
+    for (spans, entry) in g.traces().zip(&entries) {
+        let Some(e) = entry.filter(|&e| answered(e)) else { continue };
+        let slow = thresholds.get(&(t.service[e], t.operation[e])).is_some_and(|&th| t.duration[e] > th);
+        for &i in spans {
+            sides[i as usize] = slow as u8;
+        }
+    }
+    Some(sides)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testkit::span;
+    use crate::spans::SpanTableBuilder;
+    use faultline_model::schema::spans_to_batch;
+
+    const MS: i64 = 1_000_000;
+    const SECOND: i64 = 1_000_000_000;
+
+    /// Ten requests a second apart: web calls quotes then orders; orders takes `orders(k)` ms.
+    fn table(orders: impl Fn(i64) -> i64) -> SpanTable {
+        let mut spans = Vec::new();
+        for k in 0..10i64 {
+            let (t0, o) = (k * SECOND, orders(k) * MS);
+            let trace = k as u128 + 1;
+            spans.push(span(trace, 1, None, "web", t0, 2 * MS + 3 * MS + o));
+            spans.push(span(trace, 2, Some(1), "quotes", t0 + MS, 3 * MS));
+            spans.push(span(trace, 3, Some(1), "orders", t0 + 4 * MS, o));
+        }
+        let mut b = SpanTableBuilder::default();
+        b.push(&spans_to_batch(&spans));
+        b.finish()
+    }
+
+    #[test]
+    fn a_delay_from_the_second_request_on_leads_to_its_service() {
+        // One request before a 150 ms delay in orders: no onset can be found from it.
+        let t = table(|k| if k == 0 { 2 } else { 150 + k % 3 });
+        let g = Graph::build(&t);
+        let l = leads(&t, &g, (0, 10 * SECOND));
+        assert_eq!(t.names.name(l[0].node), "orders", "{l:?}");
+        assert_eq!(l[0].requests, [1, 9]);
+        assert!(l.iter().all(|x| t.names.name(x.node) != "quotes"));
+    }
+
+    #[test]
+    fn a_slow_group_among_many_requests_is_the_usual() {
+        // MIN_BUCKETED_REQUESTS: every third of 90 requests slow, with no onset, is a cache miss.
+        let mut spans = Vec::new();
+        for k in 0..90i64 {
+            let o = if k % 3 == 0 { 150 * MS } else { 2 * MS };
+            spans.push(span(k as u128 + 1, 1, None, "web", k * SECOND, 5 * MS + o));
+            spans.push(span(k as u128 + 1, 3, Some(1), "orders", k * SECOND + MS, o));
+        }
+        let mut b = SpanTableBuilder::default();
+        b.push(&spans_to_batch(&spans));
+        let t = b.finish();
+        assert!(leads(&t, &Graph::build(&t), (0, 90 * SECOND)).is_empty());
+    }
+
+    #[test]
+    fn one_group_of_durations_gives_no_lead() {
+        // MIN_SLOW_GROUP_RATIO: requests 2-3x apart are one endpoint's usual spread.
+        let t = table(|k| [4, 9, 5, 12, 6, 4, 10, 5, 7, 11][k as usize]);
+        let g = Graph::build(&t);
+        assert!(leads(&t, &g, (0, 10 * SECOND)).is_empty());
+    }
+}
