@@ -38,8 +38,12 @@ fn mean_growth_p(b: &[i64], i: &[i64]) -> f64 {
 }
 
 /// Each node's growth of own time per request (ns), largest first; only growths that count.
-/// `requests` are the entry requests on the (baseline, incident) sides.
-pub fn own_time_growth(a: &Attribution, requests: [usize; 2]) -> Vec<(u32, f64)> {
+/// `requests` are the entry requests on the (baseline, incident) sides. `by_requests`: the sides
+/// are slow or failing requests against the others, not two stretches of time. Then the incident
+/// was already found (an onset), the others hold requests the delay reached too (an endpoint whose
+/// slow requests did not split off), and a node none of them reached spent no time in them: the
+/// growth ranks without the significance test, as the slow-trace rule does.
+pub fn own_time_growth(a: &Attribution, requests: [usize; 2], by_requests: bool) -> Vec<(u32, f64)> {
     let excess = crate::localise::excess_per_request(a, requests);
     let mut v: Vec<(u32, f64)> = excess
         .into_iter()
@@ -48,7 +52,7 @@ pub fn own_time_growth(a: &Attribution, requests: [usize; 2]) -> Vec<(u32, f64)>
             let before = nd.total[0].self_ns.iter().sum::<i64>() as f64 / requests[0].max(1) as f64;
             x >= MIN_OWN_TIME_GROWTH_NS
                 && x >= MIN_OWN_TIME_GROWTH_RATIO * before
-                && mean_growth_p(&nd.total[0].self_ns, &nd.total[1].self_ns) <= MAX_GROWTH_P
+                && (by_requests || mean_growth_p(&nd.total[0].self_ns, &nd.total[1].self_ns) <= MAX_GROWTH_P)
         })
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -104,7 +108,7 @@ mod tests {
             // 2 ms more on 200 ms: below the ratio.
             (3, node((10, 0, 200_000_000), (10, 0, 202_000_000))),
         ]);
-        let g = own_time_growth(&a, [10, 10]);
+        let g = own_time_growth(&a, [10, 10], false);
         assert_eq!(g.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1]);
     }
 
@@ -117,14 +121,27 @@ mod tests {
         n.total[0].self_ns = vec![400_000, 600_000, 2_200_000];
         n.total[1].self_ns = vec![2_900_000, 3_300_000];
         let a = attribution(vec![(1, n)]);
-        assert!(own_time_growth(&a, [3, 2]).is_empty());
+        assert!(own_time_growth(&a, [3, 2], false).is_empty());
         // ... and a 150 ms delay on seven spans against the same three is not.
         let mut n = node((3, 0, 0), (7, 0, 0));
         n.total[0].self_ns = vec![400_000, 600_000, 2_200_000];
         n.total[1].self_ns =
             vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000];
         let a = attribution(vec![(1, n)]);
-        assert_eq!(own_time_growth(&a, [3, 7]).len(), 1);
+        assert_eq!(own_time_growth(&a, [3, 7], false).len(), 1);
+    }
+
+    #[test]
+    fn slow_requests_against_the_others_rank_by_growth_alone() {
+        // Five slow requests through a delayed service that half the six others reached too,
+        // delayed as well (their endpoint's requests did not split into fast and slow).
+        let mut n = node((6, 0, 0), (5, 0, 0));
+        n.total[0].self_ns = vec![800_000, 2_100_000, 3_000_000, 131_000_000, 134_000_000, 150_000_000];
+        n.total[1].self_ns = vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000];
+        let a = attribution(vec![(1, n)]);
+        assert_eq!(own_time_growth(&a, [6, 5], true).len(), 1);
+        // Between two stretches of time, that is no significant growth.
+        assert!(own_time_growth(&a, [6, 5], false).is_empty());
     }
 
     #[test]

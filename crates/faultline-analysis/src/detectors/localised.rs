@@ -8,7 +8,7 @@ use super::text::{ms, pct, trace_hex};
 use super::{Detector, Finding};
 use crate::evidence::message_pattern;
 use crate::hash::{HashMap, HashSet};
-use crate::localise::{self, outlier, Attribution, Node};
+use crate::localise::{self, outlier, Node};
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::signals::Signals;
 use crate::spans::NONE;
@@ -49,7 +49,7 @@ impl Detector for Localised {
         // the onset to compare times), or a symptom was found and no node passed: the significance
         // bars are out of reach of a few requests.
         let by_rule = if s.plan.named || s.by_requests() || (s.symptom_found() && score.is_empty()) {
-            rule_scores(&s.attribution, s.requests, !s.symptom_found(), &mut score)
+            rule_scores(s, !s.symptom_found(), &mut score)
         } else {
             HashMap::default()
         };
@@ -128,15 +128,15 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
 /// Scores, from the simple rules, the nodes whose own time or own errors grew without passing the
 /// significance bars (a few requests, a mild fault); returns their summary and evidence.
 fn rule_scores(
-    att: &Attribution,
-    requests: [usize; 2],
+    s: &Signals<'_>,
     quiet: bool,
     score: &mut HashMap<u32, f64>,
 ) -> HashMap<u32, (String, String)> {
+    let (att, requests) = (&s.attribution, s.requests);
     let mut out = HashMap::default();
     let side =
         |nd: &Node, w: usize| nd.total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
-    let times = crate::rules::own_time_growth(att, requests);
+    let times = crate::rules::own_time_growth(att, requests, s.by_requests());
     let total: f64 = times.iter().map(|x| x.1).sum();
     for &(id, x) in &times {
         if score.contains_key(&id) {

@@ -88,8 +88,8 @@ pub fn root_cause(rank: usize, c: Finding) -> RootCause {
     }
 }
 
-/// A score as a confidence in 0..1: 0.28 confidence at 0.3 (a rule's weight), 0.71 at 0.5, 0.92
-/// at 1.0; two decimals.
+/// A score as a confidence in 0..1: 0.53 at 0.3 (a rule's weight), 0.71 at 0.5, 0.92 at 1.0; two
+/// decimals.
 pub fn confidence(score: f64) -> f64 {
     ((1.0 - (-2.5 * score).exp()) * 100.0).round() / 100.0
 }
