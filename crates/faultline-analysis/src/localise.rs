@@ -131,17 +131,8 @@ pub fn sides_by_time(t: &SpanTable, baseline: (i64, i64), incident: (i64, i64)) 
 /// slow group of its endpoint's durations, `stats::slow_split`) are the incident side, those of the
 /// other traces in `window` the baseline. Returns the sides and each endpoint's slow threshold.
 pub fn sides_by_outcome(t: &SpanTable, g: &Graph, window: (i64, i64)) -> (Vec<u8>, HashMap<(u32, u32), i64>) {
-    let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::default();
-    let entries: Vec<Option<usize>> =
-        g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
-    // Answered requests only: how fast a request failed is not how slow the others were.
-    for &e in entries.iter().flatten() {
-        if t.start[e] >= window.0 && t.start[e] < window.1 && !t.error[e] {
-            durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
-        }
-    }
-    let thresholds: HashMap<(u32, u32), i64> =
-        durations.iter().filter_map(|(&k, d)| Some((k, crate::stats::slow_split(d)?))).collect();
+    let entries = trace_entries(t, g);
+    let thresholds = slow_thresholds(t, &entries, window, usize::MAX);
     let mut sides = vec![NO_SIDE; t.len()];
     for (spans, entry) in g.traces().zip(&entries) {
         let Some(e) = *entry else { continue };
@@ -155,6 +146,33 @@ pub fn sides_by_outcome(t: &SpanTable, g: &Graph, window: (i64, i64)) -> (Vec<u8
         }
     }
     (sides, thresholds)
+}
+
+/// Each trace's entry span (the request it answers), in the order of `Graph::traces`.
+pub fn trace_entries(t: &SpanTable, g: &Graph) -> Vec<Option<usize>> {
+    g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect()
+}
+
+/// The slow threshold (`stats::slow_split`) of each endpoint's answered requests in `window`, for
+/// endpoints with fewer than `fewer_than` of them. Answered only: how fast a request failed is not
+/// how slow the others were.
+pub fn slow_thresholds(
+    t: &SpanTable,
+    entries: &[Option<usize>],
+    window: (i64, i64),
+    fewer_than: usize,
+) -> HashMap<(u32, u32), i64> {
+    let mut durations: HashMap<(u32, u32), Vec<i64>> = HashMap::default();
+    for &e in entries.iter().flatten() {
+        if t.start[e] >= window.0 && t.start[e] < window.1 && !t.error[e] {
+            durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
+        }
+    }
+    durations
+        .iter()
+        .filter(|(_, d)| d.len() < fewer_than)
+        .filter_map(|(&k, d)| Some((k, crate::stats::slow_split(d)?)))
+        .collect()
 }
 
 pub fn attribute(t: &SpanTable, g: &Graph, baseline: (i64, i64), incident: (i64, i64)) -> Attribution {

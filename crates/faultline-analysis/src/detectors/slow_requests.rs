@@ -15,7 +15,9 @@
 use super::text::{ms, pct};
 use super::{Detector, Finding, Role};
 use crate::graph::Graph;
-use crate::localise::{attribute_sides, entries_per_side, excess_per_request, NO_SIDE};
+use crate::localise::{
+    attribute_sides, entries_per_side, excess_per_request, slow_thresholds, trace_entries, NO_SIDE,
+};
 use crate::pattern::EvidenceKind;
 use crate::rules::{MIN_OWN_TIME_GROWTH_NS, MIN_OWN_TIME_GROWTH_RATIO};
 use crate::signals::Signals;
@@ -61,7 +63,7 @@ impl Detector for SlowRequests {
                 f.evidence(
                     EvidenceKind::Traces,
                     format!(
-                        "own time per request: {} in the {} requests at least {MIN_SLOW_GROUP_RATIO}x slower than the rest of their endpoint, {} in the {} others",
+                        "own time per request: {} in the {} requests of their endpoints' slow groups ({MIN_SLOW_GROUP_RATIO}x and more apart from the fast), {} in the {} others",
                         ms(l.own_ns[1]),
                         l.requests[1],
                         ms(l.own_ns[0]),
@@ -112,24 +114,12 @@ pub fn leads(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Vec<Lead> {
 /// to be sure (under [`MIN_BUCKETED_REQUESTS`]) can have one: with many requests and no onset, its
 /// slow requests are its usual (cache misses, heavier paths).
 fn slow_group_sides(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Option<Vec<u8>> {
-    let entries: Vec<Option<usize>> =
-        g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
-    let answered = |e: usize| t.start[e] >= range.0 && t.start[e] < range.1 && !t.error[e];
-    let mut durations: crate::hash::HashMap<(u32, u32), Vec<i64>> = Default::default();
-    for &e in entries.iter().flatten().filter(|&&e| answered(e)) {
-        durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
-    }
-    let thresholds: crate::hash::HashMap<(u32, u32), i64> = durations
-        .iter()
-        .filter(|(_, d)| d.len() < MIN_BUCKETED_REQUESTS)
-        .filter_map(|(&k, d)| {
-            let (th, ratio) = crate::stats::split_with_ratio(d)?;
-            (ratio >= MIN_SLOW_GROUP_RATIO).then_some((k, th))
-        })
-        .collect();
+    let entries = trace_entries(t, g);
+    let thresholds = slow_thresholds(t, &entries, range, MIN_BUCKETED_REQUESTS);
     if thresholds.is_empty() {
         return None;
     }
+    let answered = |e: usize| t.start[e] >= range.0 && t.start[e] < range.1 && !t.error[e];
     let mut sides = vec![NO_SIDE; t.len()];
     for (spans, entry) in g.traces().zip(&entries) {
         let Some(e) = entry.filter(|&e| answered(e)) else { continue };
