@@ -1,8 +1,9 @@
 //! Localised anomalies: the services (and uninstrumented peers) whose own errors or own time
 //! changed, scored by how much of the symptom they explain, a node whose callees changed too
-//! discounted (it inherited their trouble). In a window the user named, or where requests are
-//! compared among themselves, the simple rules' leaders (growth of own time, of own errors) join
-//! where nothing passed the significance bars.
+//! discounted (it inherited their trouble). In a window the user named, where requests are
+//! compared among themselves, or where a symptom was found that no node's anomaly explains, the
+//! simple rules' leaders (growth of own time, of own errors) join where nothing passed the
+//! significance bars.
 
 use super::text::{ms, pct, trace_hex};
 use super::{Detector, Finding};
