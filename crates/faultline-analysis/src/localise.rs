@@ -22,7 +22,11 @@ use crate::stats::{quantile, two_proportion_z};
 pub struct Stat {
     pub n: u64,
     pub errors: u64,
+    /// Own time of each span.
     pub self_ns: Vec<i64>,
+    /// Own time summed per request (trace), node totals only: the unit a test of growth counts. A
+    /// service called ten times in one slow request is one slow request, not ten samples.
+    pub per_request_ns: Vec<i64>,
 }
 
 impl Stat {
@@ -263,6 +267,7 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
             }
         }
     }
+    per_request_sums(g, sides, &mut a);
     let services: crate::hash::HashSet<u32> = t.service.iter().copied().collect();
     for (&id, nd) in a.nodes.iter_mut() {
         nd.uninstrumented = !services.contains(&id);
@@ -275,6 +280,30 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
     }
     blame_edges(&mut a);
     a
+}
+
+/// Fills each node's `per_request_ns`: its own time summed over the spans of each trace, per side.
+fn per_request_sums(g: &Graph, sides: &[u8], a: &mut Attribution) {
+    let mut sums: HashMap<(u32, u8), i64> = HashMap::default();
+    for spans in g.traces() {
+        sums.clear();
+        for &i in spans {
+            let (node, side) = (a.node[i as usize], sides[i as usize]);
+            if node != NONE && side <= 1 {
+                *sums.entry((node, side)).or_default() += a.self_ns[i as usize];
+            }
+        }
+        for (&(node, side), &ns) in &sums {
+            if let Some(nd) = a.nodes.get_mut(&node) {
+                nd.total[side as usize].per_request_ns.push(ns);
+            }
+        }
+    }
+    for nd in a.nodes.values_mut() {
+        for s in &mut nd.total {
+            s.per_request_ns.sort_unstable();
+        }
+    }
 }
 
 /// Finds the edges whose gaps grew and blames each on the endpoint whose other edges grew too (the
@@ -541,4 +570,21 @@ pub fn outlier(group: &HashMap<u32, Pair>, slow_ns: i64, by_latency: bool) -> Op
         others_after: others,
         latency: by_latency,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_time_per_request_sums_each_trace_once() {
+        // Per request: every span's own time counted once, in as many values as traces reached it.
+        let s = crate::detectors::testkit::signals("lb-bad-backend");
+        let traces = s.graph.traces().count();
+        for nd in s.attribution.nodes.values() {
+            for side in &nd.total {
+                assert_eq!(side.per_request_ns.iter().sum::<i64>(), side.self_ns.iter().sum::<i64>());
+                assert!(side.per_request_ns.len() <= traces.min(side.self_ns.len()));
+            }
+        }
+        assert!(s.attribution.nodes.values().any(|nd| nd.total[1].per_request_ns.len() < nd.total[1].self_ns.len()));
+    }
 }

@@ -19,22 +19,29 @@ pub const MIN_OWN_ERRORS: u64 = 2;
 /// Least z of an error growth (two-proportion z) for it to count: a 3-minute window of a quiet node
 /// sees two noise errors by chance.
 pub const MIN_GROWTH_Z: f64 = 3.0;
-/// Largest chance (one-sided p of a pooled t test on the mean own time of its spans) of a time
-/// growth for it to count: the tail of z = 3. As a t test it asks more of a handful of spans than
-/// of thousands: on the few-traces benchmark's healthy twins a z of 3 called one case in seven an
-/// incident (two or three spans a side pass it by chance); a real delay on a handful (two normal,
-/// seven 300 ms slower) is far below it.
+/// Largest chance (one-sided p of a pooled t test on the node's own time per request) of a time
+/// growth for it to count: the tail of z = 3. Per request, not per span: the spans of one request
+/// share its fate (a slow request's ten calls to a service are one observation), and counting them
+/// apart made a few slow requests look like many. As a t test it asks more of a handful of
+/// requests than of thousands: on the few-traces benchmark's healthy twins a z of 3 called one case
+/// in seven an incident (two or three spans a side pass it by chance); a real delay on a handful
+/// (two normal, seven 300 ms slower) is far below it. On the plain scale, not the log: a log
+/// scale keeps one outlier from hiding a delay, but it also took the heavy tails that make a
+/// plain t test cautious with a handful of healthy values, and tripled the false alarms of the
+/// few-traces healthy twins asked over a slow stretch (2 to 8 of 378).
 pub const MAX_GROWTH_P: f64 = 0.00135;
 
-/// One-sided p of the incident side's own times having a larger mean than the baseline side's.
-fn mean_growth_p(b: &[i64], i: &[i64]) -> f64 {
-    if b.is_empty() || i.is_empty() {
+/// One-sided p of the incident side's own times per request having a larger mean than the
+/// baseline side's.
+fn growth_p(b: &[i64], i: &[i64]) -> f64 {
+    if b.is_empty() {
         return 1.0;
     }
     let mb = b.iter().sum::<i64>() as f64 / b.len() as f64;
     // A floor on the spread: identical durations on both sides are not infinitely certain.
     let floor = 0.01 * mb.abs().max(1e3);
-    crate::stats::t_upper_p(b, i, floor)
+    let plain = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    crate::stats::t_upper_p(&plain(b), &plain(i), floor)
 }
 
 /// Each node's growth of own time per request (ns), largest first; only growths that count.
@@ -52,7 +59,8 @@ pub fn own_time_growth(a: &Attribution, requests: [usize; 2], by_requests: bool)
             let before = nd.total[0].self_ns.iter().sum::<i64>() as f64 / requests[0].max(1) as f64;
             x >= MIN_OWN_TIME_GROWTH_NS
                 && x >= MIN_OWN_TIME_GROWTH_RATIO * before
-                && (by_requests || mean_growth_p(&nd.total[0].self_ns, &nd.total[1].self_ns) <= MAX_GROWTH_P)
+                && (by_requests
+                    || growth_p(&nd.total[0].per_request_ns, &nd.total[1].per_request_ns) <= MAX_GROWTH_P)
         })
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -82,8 +90,19 @@ mod tests {
     use crate::localise::{Node, Stat};
 
     fn node(before: (u64, u64, i64), after: (u64, u64, i64)) -> Node {
-        let stat = |(n, errors, own): (u64, u64, i64)| Stat { n, errors, self_ns: vec![own; n as usize] };
+        let stat = |(n, errors, own): (u64, u64, i64)| Stat {
+            n,
+            errors,
+            self_ns: vec![own; n as usize],
+            per_request_ns: vec![own; n as usize],
+        };
         Node { total: [stat(before), stat(after)], ..Node::default() }
+    }
+
+    /// One request per span: the side's own times, per span and per request alike.
+    fn own(n: &mut Node, side: usize, ns: Vec<i64>) {
+        n.total[side].self_ns = ns.clone();
+        n.total[side].per_request_ns = ns;
     }
 
     fn attribution(nodes: Vec<(u32, Node)>) -> Attribution {
@@ -118,17 +137,32 @@ mod tests {
         // sides' own spreads; a t test with three degrees of freedom: p about 0.04) is chance on a
         // quiet healthy node ...
         let mut n = node((3, 0, 0), (2, 0, 0));
-        n.total[0].self_ns = vec![400_000, 600_000, 2_200_000];
-        n.total[1].self_ns = vec![2_900_000, 3_300_000];
+        own(&mut n, 0, vec![400_000, 600_000, 2_200_000]);
+        own(&mut n, 1, vec![2_900_000, 3_300_000]);
         let a = attribution(vec![(1, n)]);
         assert!(own_time_growth(&a, [3, 2], false).is_empty());
         // ... and a 150 ms delay on seven spans against the same three is not.
         let mut n = node((3, 0, 0), (7, 0, 0));
-        n.total[0].self_ns = vec![400_000, 600_000, 2_200_000];
-        n.total[1].self_ns =
-            vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000];
+        own(&mut n, 0, vec![400_000, 600_000, 2_200_000]);
+        own(&mut n, 1, vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000]);
         let a = attribution(vec![(1, n)]);
         assert_eq!(own_time_growth(&a, [3, 7], false).len(), 1);
+    }
+
+    #[test]
+    fn a_few_slow_requests_are_not_many_samples() {
+        // MAX_GROWTH_P counts requests: a node called ten times per request, six baseline requests
+        // of about 20 ms own time and three incident ones of 25, 150 and 300 ms (p about 0.02) ...
+        let mut n = node((6, 0, 0), (3, 0, 0));
+        n.total[0].per_request_ns = vec![18_000_000, 19_000_000, 20_000_000, 20_000_000, 21_000_000, 22_000_000];
+        n.total[1].per_request_ns = vec![25_000_000, 150_000_000, 300_000_000];
+        n.total[0].self_ns = (0..60).map(|k| 1_700_000 + k % 7 * 100_000).collect();
+        n.total[1].self_ns = [2_500_000, 15_000_000, 30_000_000].iter().flat_map(|&x| [x; 10]).collect();
+        let a = attribution(vec![(1, n)]);
+        assert!(own_time_growth(&a, [6, 3], false).is_empty());
+        // ... although its thirty spans against sixty would pass by far.
+        let (b, i) = (&a.nodes[&1].total[0].self_ns, &a.nodes[&1].total[1].self_ns);
+        assert!(growth_p(b, i) < 1e-6);
     }
 
     #[test]
@@ -136,8 +170,8 @@ mod tests {
         // Five slow requests through a delayed service that half the six others reached too,
         // delayed as well (their endpoint's requests did not split into fast and slow).
         let mut n = node((6, 0, 0), (5, 0, 0));
-        n.total[0].self_ns = vec![800_000, 2_100_000, 3_000_000, 131_000_000, 134_000_000, 150_000_000];
-        n.total[1].self_ns = vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000];
+        own(&mut n, 0, vec![800_000, 2_100_000, 3_000_000, 131_000_000, 134_000_000, 150_000_000]);
+        own(&mut n, 1, vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000]);
         let a = attribution(vec![(1, n)]);
         assert_eq!(own_time_growth(&a, [6, 5], true).len(), 1);
         // Between two stretches of time, that is no significant growth.

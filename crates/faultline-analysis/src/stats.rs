@@ -141,15 +141,15 @@ pub fn split_with_ratio(durations: &[i64]) -> Option<(i64, f64)> {
 /// against its usual spread made Welch's p 0.0004). On a handful of values it is far stricter than
 /// the normal tail of the same t. `floor` bounds the standard error from below (identical values
 /// are not infinitely certain). 1 when the sides hold fewer than three values in all.
-pub fn t_upper_p(b: &[i64], i: &[i64], floor: f64) -> f64 {
+pub fn t_upper_p(b: &[f64], i: &[f64], floor: f64) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
     if b.is_empty() || i.is_empty() || b.len() + i.len() < 3 {
         return 1.0;
     }
     let (nb, ni) = (b.len() as f64, i.len() as f64);
-    let mean = |v: &[i64], n: f64| v.iter().sum::<i64>() as f64 / n;
+    let mean = |v: &[f64], n: f64| v.iter().sum::<f64>() / n;
     let (mb, mi) = (mean(b, nb), mean(i, ni));
-    let squares = |v: &[i64], m: f64| v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>();
+    let squares = |v: &[f64], m: f64| v.iter().map(|&x| (x - m).powi(2)).sum::<f64>();
     let dof = nb + ni - 2.0;
     let pooled = (squares(b, mb) + squares(i, mi)) / dof;
     let se = (pooled * (1.0 / nb + 1.0 / ni)).sqrt().max(floor);
@@ -186,24 +186,25 @@ mod tests {
 
     #[test]
     fn t_p_is_strict_on_few_values_and_near_normal_on_many() {
+        let f = |v: &[i32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         // t of about 3 on two and three values: far from the normal tail's 0.00135.
-        let p = t_upper_p(&[10, 12, 14], &[14, 16], 0.0);
+        let p = t_upper_p(&f(&[10, 12, 14]), &f(&[14, 16]), 0.0);
         assert!(p > 0.01, "{p}");
         // Thousands of values: close to the normal tail.
-        let b: Vec<i64> = (0..4000).map(|k| 100 + k % 11).collect();
-        let i: Vec<i64> = (0..4000).map(|k| 100 + k % 11 + ((k % 5 == 0) as i64)).collect();
+        let b: Vec<f64> = (0..4000).map(|k| f64::from(100 + k % 11)).collect();
+        let i: Vec<f64> = (0..4000).map(|k| f64::from(100 + k % 11 + i32::from(k % 5 == 0))).collect();
         let p = t_upper_p(&b, &i, 0.0);
         assert!(p > 0.0 && p < 0.01, "{p}");
         assert_eq!(t_upper_p(&[], &i, 0.0), 1.0);
         // One value a side, however far apart, is no evidence; one against a tight many is.
-        assert_eq!(t_upper_p(&[23], &[112], 0.2), 1.0);
-        assert!(t_upper_p(&[23], &[112, 113, 111, 112, 114], 0.2) < 0.001);
-        assert!(t_upper_p(&[23], &[12, 113, 51, 212, 14], 0.2) > 0.01);
+        assert_eq!(t_upper_p(&[23.0], &[112.0], 0.2), 1.0);
+        assert!(t_upper_p(&[23.0], &f(&[112, 113, 111, 112, 114]), 0.2) < 0.001);
+        assert!(t_upper_p(&[23.0], &f(&[12, 113, 51, 212, 14]), 0.2) > 0.01);
         // Two close values of a heavy-tailed node against its usual spread: chance.
         let wide = [17, 18, 23, 28, 30, 31, 33, 40, 45, 48, 48, 50, 51, 54, 56, 57, 66, 75, 100, 114, 163];
-        assert!(t_upper_p(&[13, 21], &wide, 0.2) > 0.01);
+        assert!(t_upper_p(&[13.0, 21.0], &f(&wide), 0.2) > 0.01);
         // Identical sides with a floor on the spread: a shift of many floors is certain.
-        assert!(t_upper_p(&[100; 5], &[200; 5], 1.0) < 1e-6);
+        assert!(t_upper_p(&[100.0; 5], &[200.0; 5], 1.0) < 1e-6);
     }
 
     #[test]

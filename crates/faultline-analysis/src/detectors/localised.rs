@@ -21,6 +21,11 @@ use std::collections::VecDeque;
 const INHERITED_SHARE: f64 = 0.25;
 /// ... and keeps this share of its score: still a suspect, below the callee.
 const INHERITED_DISCOUNT: f64 = 0.4;
+/// ... unless only its own time grew, and by many times what the callee added: a callee that added
+/// 39 ms per request and never failed did not make its caller spend 290 ms more on its own (own
+/// time leaves the callee's spans out; a few-traces case ranked the callee first). Waits a slow
+/// callee causes its caller (a connection pool it drains) end in time-outs, which are errors.
+const INHERITED_TIME_SHARE: f64 = 0.2;
 /// Where no symptom was found (user-facing requests did not change), a rule's growth of own time
 /// must at least double the node's own time for its hypothesis to carry [`RULE_WEIGHT`]; a smaller
 /// one carries [`QUIET_RULE_WEIGHT`]. On the few-traces benchmark's healthy twins, halves of a
@@ -100,6 +105,11 @@ fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
 
 /// Deepest first: a node whose callees (transitively) changed too inherits its trouble.
 fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
+    let excess = localise::excess_per_request(&s.attribution, s.requests);
+    let change = |n: u32| {
+        let errors = s.attribution.nodes.get(&n).is_some_and(|nd| nd.anomaly.errors);
+        (errors, excess.get(&n).copied().unwrap_or(0.0))
+    };
     let mut inherited: HashSet<u32> = HashSet::default();
     for (&a, &sa) in score.iter() {
         // Its calls' gaps grew on all its edges: no callee explains that.
@@ -112,7 +122,7 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
             if !seen.insert(d) {
                 continue;
             }
-            if score.get(&d).is_some_and(|&sd| sd >= INHERITED_SHARE * sa) {
+            if score.get(&d).is_some_and(|&sd| sd >= INHERITED_SHARE * sa) && can_explain(change(d), change(a)) {
                 inherited.insert(a);
                 break;
             }
@@ -124,6 +134,14 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
             *x *= INHERITED_DISCOUNT;
         }
     }
+}
+
+/// Whether callee `d`'s change can have caused caller `a`'s: a failure can (time-outs, retries and
+/// error handling are the caller's own time and errors); added time only when it is not a sliver
+/// of the caller's own (`INHERITED_TIME_SHARE`).
+/// Each side is (its own errors grew, the own time it added per request in ns).
+fn can_explain(callee: (bool, f64), caller: (bool, f64)) -> bool {
+    callee.0 || caller.0 || callee.1.max(0.0) >= INHERITED_TIME_SHARE * caller.1
 }
 
 /// Scores, from the simple rules, the nodes whose own time or own errors grew without passing the
@@ -373,5 +391,18 @@ mod tests {
         let top = found.iter().max_by(|a, b| a.weight.total_cmp(&b.weight)).expect("a finding");
         assert_eq!(top.service, testkit::truth("lb-bad-backend"));
         assert!(top.patterns.contains(&Pattern::FaultyInstance), "{top:?}");
+    }
+
+    #[test]
+    fn a_sliver_of_added_time_explains_no_caller() {
+        const MS: f64 = 1e6;
+        // INHERITED_TIME_SHARE: a callee 39 ms slower did not make its caller spend 290 ms more ...
+        assert!(!can_explain((false, 39.0 * MS), (false, 290.0 * MS)));
+        assert!(!can_explain((false, -5.0 * MS), (false, 10.0 * MS)));
+        // ... a callee 80 ms slower may have (its caller waited for connections it held) ...
+        assert!(can_explain((false, 80.0 * MS), (false, 300.0 * MS)));
+        // ... and failures explain what they cost the caller whatever its time.
+        assert!(can_explain((true, 0.0), (false, 300.0 * MS)));
+        assert!(can_explain((false, 0.0), (true, 300.0 * MS)));
     }
 }
