@@ -585,6 +585,10 @@ mod tests {
                 assert!(side.per_request_ns.len() <= traces.min(side.self_ns.len()));
             }
         }
-        assert!(s.attribution.nodes.values().any(|nd| nd.total[1].per_request_ns.len() < nd.total[1].self_ns.len()));
+        assert!(s
+            .attribution
+            .nodes
+            .values()
+            .any(|nd| nd.total[1].per_request_ns.len() < nd.total[1].self_ns.len()));
     }
 }

@@ -144,7 +144,11 @@ mod tests {
         // ... and a 150 ms delay on seven spans against the same three is not.
         let mut n = node((3, 0, 0), (7, 0, 0));
         own(&mut n, 0, vec![400_000, 600_000, 2_200_000]);
-        own(&mut n, 1, vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000]);
+        own(
+            &mut n,
+            1,
+            vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000],
+        );
         let a = attribution(vec![(1, n)]);
         assert_eq!(own_time_growth(&a, [3, 7], false).len(), 1);
     }
@@ -154,7 +158,8 @@ mod tests {
         // MAX_GROWTH_P counts requests: a node called ten times per request, six baseline requests
         // of about 20 ms own time and three incident ones of 25, 150 and 300 ms (p about 0.02) ...
         let mut n = node((6, 0, 0), (3, 0, 0));
-        n.total[0].per_request_ns = vec![18_000_000, 19_000_000, 20_000_000, 20_000_000, 21_000_000, 22_000_000];
+        n.total[0].per_request_ns =
+            vec![18_000_000, 19_000_000, 20_000_000, 20_000_000, 21_000_000, 22_000_000];
         n.total[1].per_request_ns = vec![25_000_000, 150_000_000, 300_000_000];
         n.total[0].self_ns = (0..60).map(|k| 1_700_000 + k % 7 * 100_000).collect();
         n.total[1].self_ns = [2_500_000, 15_000_000, 30_000_000].iter().flat_map(|&x| [x; 10]).collect();

@@ -122,7 +122,9 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
             if !seen.insert(d) {
                 continue;
             }
-            if score.get(&d).is_some_and(|&sd| sd >= INHERITED_SHARE * sa) && can_explain(change(d), change(a)) {
+            if score.get(&d).is_some_and(|&sd| sd >= INHERITED_SHARE * sa)
+                && can_explain(change(d), change(a))
+            {
                 inherited.insert(a);
                 break;
             }
