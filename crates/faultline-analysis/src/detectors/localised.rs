@@ -49,8 +49,10 @@ impl Detector for Localised {
     }
 
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
-        let mut score = node_scores(s);
-        discount_inherited(s, &mut score);
+        // Each node's own time added per request, shared by the scores and the discount.
+        let excess = localise::excess_per_request(&s.attribution, s.requests);
+        let mut score = node_scores(s, &excess);
+        discount_inherited(s, &excess, &mut score);
         // The user named the window, or requests are compared among themselves (too few before
         // the onset to compare times), or a symptom was found and no node passed: the significance
         // bars are out of reach of a few requests.
@@ -77,9 +79,8 @@ impl Detector for Localised {
 /// Each changed node's score. Latency weighs by how much of the slow requests a node is in and how
 /// much of the time added per request is its own: a node that added half a millisecond to every
 /// request is in all the slow ones too, but did not make them slow.
-fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
+fn node_scores(s: &Signals<'_>, excess: &HashMap<u32, f64>) -> HashMap<u32, f64> {
     let att = &s.attribution;
-    let excess = localise::excess_per_request(att, s.requests);
     let total_excess: f64 = excess.values().filter(|x| **x > 0.0).sum();
     let mut score = HashMap::default();
     for (&id, nd) in &att.nodes {
@@ -104,8 +105,7 @@ fn node_scores(s: &Signals<'_>) -> HashMap<u32, f64> {
 }
 
 /// Deepest first: a node whose callees (transitively) changed too inherits its trouble.
-fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
-    let excess = localise::excess_per_request(&s.attribution, s.requests);
+fn discount_inherited(s: &Signals<'_>, excess: &HashMap<u32, f64>, score: &mut HashMap<u32, f64>) {
     let change = |n: u32| {
         let errors = s.attribution.nodes.get(&n).is_some_and(|nd| nd.anomaly.errors);
         (errors, excess.get(&n).copied().unwrap_or(0.0))
@@ -138,7 +138,7 @@ fn discount_inherited(s: &Signals<'_>, score: &mut HashMap<u32, f64>) {
     }
 }
 
-/// Whether callee `d`'s change can have caused caller `a`'s: a failure can (time-outs, retries and
+/// Whether a callee's change can have caused its caller's: a failure can (time-outs, retries and
 /// error handling are the caller's own time and errors); added time only when it is not a sliver
 /// of the caller's own (`INHERITED_TIME_SHARE`).
 /// Each side is (its own errors grew, the own time it added per request in ns).
