@@ -437,7 +437,10 @@ pub fn anomaly(p: &Pair, slow_ns: i64) -> Anomaly {
     let (b, i) = (&p[0], &p[1]);
     let mut an = Anomaly::default();
     an.error_z = two_proportion_z(b.errors, b.n, i.errors, i.n);
-    an.errors = an.error_z >= 4.0 && i.rate() - b.rate() >= 0.005 && i.rate() >= 2.0 * b.rate();
+    an.errors = an.error_z >= 4.0
+        && i.rate() - b.rate() >= 0.005
+        && i.rate() >= 2.0 * b.rate()
+        && i.errors >= crate::rules::MIN_OWN_ERRORS;
     let slow = |s: &Stat| s.self_ns.iter().filter(|&&d| d > slow_ns).count() as u64;
     let (sb, si) = (slow(b), slow(i));
     let (nb, ni) = (b.self_ns.len() as u64, i.self_ns.len() as u64);
@@ -590,5 +593,17 @@ mod tests {
             .nodes
             .values()
             .any(|nd| nd.total[1].per_request_ns.len() < nd.total[1].self_ns.len()));
+    }
+
+    fn stat(n: u64, errors: u64) -> super::Stat {
+        super::Stat { n, errors, self_ns: vec![1_000_000; n as usize], ..Default::default() }
+    }
+
+    #[test]
+    fn one_own_error_is_no_error_anomaly() {
+        // One failure in two spans against none in a thousand is a z far above 4, and an accident:
+        // a request holding one background failure is on the incident side by construction.
+        assert!(!super::anomaly(&[stat(1000, 0), stat(2, 1)], 0).errors);
+        assert!(super::anomaly(&[stat(1000, 0), stat(3, 2)], 0).errors);
     }
 }

@@ -15,6 +15,10 @@ pub const MIN_OWN_TIME_GROWTH_RATIO: f64 = 0.2;
 /// Smallest growth of a node's own error rate that counts (one request in a hundred more fails).
 pub const MIN_OWN_ERROR_GROWTH: f64 = 0.01;
 /// Fewest own errors on the incident side for an error growth to count: one failure is an accident.
+/// It matters most where the sides are split by requests (few traces, no window): a request with
+/// one background failure is on the incident side by construction, and against a clean baseline
+/// that single failure looks like a rise (a delay injection with 11 traces ranked the one failed
+/// call above the delayed service).
 pub const MIN_OWN_ERRORS: u64 = 2;
 /// Least z of an error growth (two-proportion z) for it to count: a 3-minute window of a quiet node
 /// sees two noise errors by chance.
