@@ -12,7 +12,29 @@
 use crate::graph::Graph;
 use crate::hash::HashMap;
 use crate::spans::{SpanTable, NONE};
-use crate::stats::two_proportion_z;
+use crate::stats::{fewer_exact_p, more_exact_p};
+
+/// Spans of an operation the baseline needs before its shape is a norm: below eight, one unusual
+/// request moves a share by more than a tenth.
+pub const MIN_BASELINE_SPANS: u64 = 8;
+/// Spans of an operation the incident side needs: with three, even all of them ending a new way
+/// against twelve in the baseline that never did is p = 1/455, above `MAX_SHAPE_P`; four can
+/// reach it (1/1820). Faults on rarely used operations (a checkout, an order) leave only a few.
+pub const MIN_INCIDENT_SPANS: u64 = 4;
+/// How unlikely a change of shape must be, by Fisher's exact test, when nothing changed: one in
+/// a thousand. The test holds at any count, where a z needed dozens of spans on each side; the
+/// effect-size guards beside it (a new ending on a tenth more of the spans, 15% fewer calls, a
+/// call made by 15% of spans now made by a quarter as many) keep large counts from turning small
+/// drifts into findings.
+pub const MAX_SHAPE_P: f64 = 1e-3;
+/// Fewer calls per span, relative to the baseline, before spans count as cut short.
+const FEWER_CALLS_RATIO: f64 = 0.85;
+/// Growth of a way of ending, in share of spans, before it counts as new.
+const MIN_NEW_ENDING_SHARE: f64 = 0.1;
+/// A call counts as vanished when at least this share of baseline spans made it...
+const MIN_VANISHED_BEFORE: f64 = 0.15;
+/// ...and at most this fraction of that share still does.
+const MAX_VANISHED_REMAINING: f64 = 0.25;
 
 /// An operation whose spans stopped making their usual calls.
 #[derive(Debug, Clone)]
@@ -37,7 +59,8 @@ pub struct Truncation {
     /// No new way of ending: a call the spans used to make vanished (`share_*` are the shares of
     /// spans making it).
     pub vanished: bool,
-    pub z: f64,
+    /// Fisher's exact p of the change (see `MAX_SHAPE_P`).
+    pub p: f64,
     /// Traces with a span that ends this way.
     pub examples: Vec<[u8; 16]>,
     /// The spans are calls to the blamed peer that its answer (its server span) no longer
@@ -49,7 +72,6 @@ pub struct Truncation {
 struct OpStats {
     spans: u64,
     calls: f64,
-    calls_sq: f64,
     /// Spans by how they end (the last callee, the service itself, or `NONE` for no call).
     ends: HashMap<u32, u64>,
     /// Calls per callee.
@@ -99,7 +121,6 @@ pub fn missing_calls(
             st.peer = Some(t.peer[i]);
         }
         st.calls += kids.len() as f64;
-        st.calls_sq += (kids.len() * kids.len()) as f64;
         let mut last: Option<usize> = None;
         let mut seen: Vec<(u32, u32)> = Vec::new();
         for &c in kids {
@@ -123,92 +144,107 @@ pub fn missing_calls(
             }
         }
     }
-    let mut out = Vec::new();
-    for ((service, operation), [b, i]) in ops {
-        if b.spans < 20 || i.spans < 20 {
-            continue;
-        }
-        let (mb, mi) = (b.calls / b.spans as f64, i.calls / i.spans as f64);
-        let var = |s: &OpStats, m: f64| (s.calls_sq / s.spans as f64 - m * m).max(0.0) / s.spans as f64;
-        let z_calls = (mb - mi) / (var(&b, mb) + var(&i, mi)).sqrt().max(1e-9);
-        // Fewer calls, and a new way of ending.
-        let fewer = mb >= 1.0 && mi <= 0.85 * mb && z_calls >= 4.0;
-        let share = |s: &OpStats, e: u32| s.ends.get(&e).copied().unwrap_or(0) as f64 / s.spans as f64;
-        let end = i
-            .ends
-            .iter()
-            .filter(|_| fewer)
-            .map(|(&e, &n)| (e, two_proportion_z(b.ends.get(&e).copied().unwrap_or(0), b.spans, n, i.spans)))
-            .filter(|&(e, z)| z >= 5.0 && share(&i, e) - share(&b, e) >= 0.1)
-            .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)));
-        if let Some((end, z)) = end {
-            let mut missing: Vec<(u32, u32, f64, f64)> = b
-                .callees
-                .iter()
-                .map(|(&c, &n)| {
-                    let after = i.callees.get(&c).copied().unwrap_or(0) as f64 / i.spans as f64;
-                    (c, NONE, n as f64 / b.spans as f64, after)
-                })
-                .filter(|&(_, _, before, after)| before >= 0.1 && after <= 0.5 * before)
-                .collect();
-            missing.sort_by(|x, y| (y.2 - y.3).total_cmp(&(x.2 - x.3)).then(x.0.cmp(&y.0)));
-            let after = (end != NONE && end != service).then_some(end);
-            // A call that now ends with no child at all: its callee no longer answers.
-            let unanswered = if end == NONE { b.peer.or(i.peer) } else { None };
-            out.push(Truncation {
-                service,
-                operation,
-                blamed: after.or(unanswered).unwrap_or(service),
-                after,
-                unanswered: unanswered.is_some(),
-                calls_before: mb,
-                calls_after: mi,
-                share_before: share(&b, end),
-                share_after: share(&i, end),
-                spans: i.spans,
-                missing,
-                vanished: false,
-                z,
-                examples: i.examples.get(&end).cloned().unwrap_or_default(),
-            });
-            continue;
-        }
-        // A call most spans made, no longer made.
-        let has = |s: &OpStats, k: (u32, u32)| s.has.get(&k).copied().unwrap_or(0);
-        let mut vanished: Vec<(u32, u32, f64, f64, f64)> = b
-            .has
-            .keys()
-            .map(|&k| {
-                let (nb, ni) = (has(&b, k), has(&i, k));
-                let z = two_proportion_z(ni, i.spans, nb, b.spans);
-                (k.0, k.1, nb as f64 / b.spans as f64, ni as f64 / i.spans as f64, z)
-            })
-            .filter(|&(_, _, before, after, z)| before >= 0.15 && after <= 0.25 * before && z >= 5.0)
-            .collect();
-        vanished.sort_by(|x, y| y.4.total_cmp(&x.4).then((x.0, x.1).cmp(&(y.0, y.1))));
-        let Some(&(callee, _, before, after, z)) = vanished.first() else { continue };
-        // A call whose callee's answer vanished: the callee no longer answers.
-        let unanswered = b.peer.or(i.peer).filter(|&p| p == callee);
-        out.push(Truncation {
-            service,
-            operation,
-            blamed: unanswered.unwrap_or(service),
-            after: None,
-            unanswered: unanswered.is_some(),
-            calls_before: mb,
-            calls_after: mi,
-            share_before: before,
-            share_after: after,
-            spans: i.spans,
-            missing: vanished.iter().map(|v| (v.0, v.1, v.2, v.3)).collect(),
-            vanished: true,
-            z,
-            examples: Vec::new(),
-        });
-    }
+    let mut out: Vec<Truncation> = ops
+        .into_iter()
+        .filter(|(_, [b, i])| b.spans >= MIN_BASELINE_SPANS && i.spans >= MIN_INCIDENT_SPANS)
+        .filter_map(|((service, operation), [b, i])| {
+            new_ending(service, operation, &b, &i).or_else(|| vanished_call(service, operation, &b, &i))
+        })
+        .collect();
     out.sort_by(|x, y| {
         let w = |t: &Truncation| (t.share_after - t.share_before).abs() * t.spans as f64;
         w(y).total_cmp(&w(x)).then((x.service, x.operation).cmp(&(y.service, y.operation)))
     });
     out
+}
+
+/// Fewer calls per span, and a way of ending that is new: spans now stop after one callee's
+/// answer, or with no call at all.
+fn new_ending(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<Truncation> {
+    let (mb, mi) = (b.calls / b.spans as f64, i.calls / i.spans as f64);
+    if mb < 1.0 || mi > FEWER_CALLS_RATIO * mb {
+        return None;
+    }
+    let ends = |s: &OpStats, e: u32| s.ends.get(&e).copied().unwrap_or(0);
+    let share = |s: &OpStats, e: u32| ends(s, e) as f64 / s.spans as f64;
+    let (end, p) = i
+        .ends
+        .iter()
+        .map(|(&e, &n)| (e, more_exact_p(ends(b, e), b.spans, n, i.spans)))
+        .filter(|&(e, p)| p <= MAX_SHAPE_P && share(i, e) - share(b, e) >= MIN_NEW_ENDING_SHARE)
+        // The least likely by chance; where large counts take both p to 0, the larger growth.
+        .min_by(|x, y| {
+            let growth = |e: u32| share(i, e) - share(b, e);
+            x.1.total_cmp(&y.1).then(growth(y.0).total_cmp(&growth(x.0))).then(x.0.cmp(&y.0))
+        })?;
+    let mut missing: Vec<(u32, u32, f64, f64)> = b
+        .callees
+        .iter()
+        .map(|(&c, &n)| {
+            let after = i.callees.get(&c).copied().unwrap_or(0) as f64 / i.spans as f64;
+            (c, NONE, n as f64 / b.spans as f64, after)
+        })
+        .filter(|&(_, _, before, after)| before >= 0.1 && after <= 0.5 * before)
+        .collect();
+    missing.sort_by(|x, y| (y.2 - y.3).total_cmp(&(x.2 - x.3)).then(x.0.cmp(&y.0)));
+    let after = (end != NONE && end != service).then_some(end);
+    // A call that now ends with no child at all: its callee no longer answers.
+    let unanswered = if end == NONE { b.peer.or(i.peer) } else { None };
+    Some(Truncation {
+        service,
+        operation,
+        blamed: after.or(unanswered).unwrap_or(service),
+        after,
+        unanswered: unanswered.is_some(),
+        calls_before: mb,
+        calls_after: mi,
+        share_before: share(b, end),
+        share_after: share(i, end),
+        spans: i.spans,
+        missing,
+        vanished: false,
+        p,
+        examples: i.examples.get(&end).cloned().unwrap_or_default(),
+    })
+}
+
+/// A call most spans made, no longer made: the code took another path, or the callee no longer
+/// answers.
+fn vanished_call(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<Truncation> {
+    let has = |s: &OpStats, k: (u32, u32)| s.has.get(&k).copied().unwrap_or(0);
+    let mut vanished: Vec<(u32, u32, f64, f64, f64)> = b
+        .has
+        .keys()
+        .map(|&k| {
+            let (nb, ni) = (has(b, k), has(i, k));
+            let p = fewer_exact_p(nb, b.spans, ni, i.spans);
+            (k.0, k.1, nb as f64 / b.spans as f64, ni as f64 / i.spans as f64, p)
+        })
+        .filter(|&(_, _, before, after, p)| {
+            before >= MIN_VANISHED_BEFORE && after <= MAX_VANISHED_REMAINING * before && p <= MAX_SHAPE_P
+        })
+        .collect();
+    vanished.sort_by(|x, y| {
+        let drop = |v: &(u32, u32, f64, f64, f64)| v.2 - v.3;
+        x.4.total_cmp(&y.4).then(drop(y).total_cmp(&drop(x))).then((x.0, x.1).cmp(&(y.0, y.1)))
+    });
+    let &(callee, _, before, after, p) = vanished.first()?;
+    // A call whose callee's answer vanished: the callee no longer answers.
+    let unanswered = b.peer.or(i.peer).filter(|&p| p == callee);
+    Some(Truncation {
+        service,
+        operation,
+        blamed: unanswered.unwrap_or(service),
+        after: None,
+        unanswered: unanswered.is_some(),
+        calls_before: b.calls / b.spans as f64,
+        calls_after: i.calls / i.spans as f64,
+        share_before: before,
+        share_after: after,
+        spans: i.spans,
+        missing: vanished.iter().map(|v| (v.0, v.1, v.2, v.3)).collect(),
+        vanished: true,
+        p,
+        examples: Vec::new(),
+    })
 }

@@ -50,6 +50,26 @@ pub fn binomial_upper_tail(n: u64, k: u64, p: f64) -> f64 {
         .min(1.0)
 }
 
+/// Fisher's exact test, one-sided: the chance that the incident side has at most `ki` of `ni`
+/// with a property when the baseline had `kb` of `nb` and both sides are one population (the
+/// hypergeometric lower tail). Holds at any count, where a z needs dozens on each side: 12 of 12
+/// baseline requests making a call and 0 of 4 now is p = 1/1820.
+pub fn fewer_exact_p(kb: u64, nb: u64, ki: u64, ni: u64) -> f64 {
+    use statrs::distribution::{DiscreteCDF, Hypergeometric};
+    if ni == 0 || nb == 0 {
+        return 1.0;
+    }
+    match Hypergeometric::new(nb + ni, kb + ki, ni) {
+        Ok(h) => h.cdf(ki).clamp(0.0, 1.0),
+        Err(_) => 1.0,
+    }
+}
+
+/// The same test the other way: the chance of at least `ki` of `ni` on the incident side.
+pub fn more_exact_p(kb: u64, nb: u64, ki: u64, ni: u64) -> f64 {
+    fewer_exact_p(nb - kb, nb, ni - ki, ni)
+}
+
 /// The complementary error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
@@ -170,6 +190,16 @@ mod tests {
         assert_eq!(m, 102.0);
         assert!(h > 0.0 && h < 1.0);
         assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 3);
+    }
+
+    #[test]
+    fn exact_tests_hold_on_small_counts() {
+        let p = fewer_exact_p(12, 12, 0, 4);
+        assert!((p - 1.0 / 1820.0).abs() < 1e-9, "{p}");
+        // A call made in a third of the requests, missing from four: no sign at all.
+        assert!(fewer_exact_p(4, 12, 0, 4) > 0.2);
+        assert!((more_exact_p(0, 12, 4, 4) - p).abs() < 1e-9);
+        assert_eq!(fewer_exact_p(3, 10, 0, 0), 1.0);
     }
 
     #[test]

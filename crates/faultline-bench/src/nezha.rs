@@ -133,7 +133,12 @@ pub async fn run(data: &Path, verbose: bool, only: Option<String>) -> anyhow::Re
             };
             let t = Instant::now();
             let ranked: Vec<String> = match investigate(&store, &req).await {
-                Ok(r) => r.root_causes.iter().map(|c| c.service.clone()).collect(),
+                Ok(r) => {
+                    if verbose && only.is_some() {
+                        println!("{}", faultline_analysis::report::render_text(&r, false));
+                    }
+                    r.root_causes.iter().map(|c| c.service.clone()).collect()
+                }
                 Err(e) => {
                     if verbose {
                         println!("  {}: {}", s("id"), e.message);

@@ -221,6 +221,69 @@ mod tests {
         assert!(weight("leaf") > weight("mid"), "{found:?}");
     }
 
+    /// Twelve baseline requests of `front`, then four. Each calls `a`, then `b` (when `calls_b`
+    /// says so for the request's index and side), then `c` (when `calls_c` does).
+    fn few(
+        calls_b: impl Fn(u64, bool) -> bool,
+        calls_c: impl Fn(u64, bool) -> bool,
+    ) -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let mut out = Vec::new();
+        for k in 0..16u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND, 40_000 + k as u128, k >= 12);
+            out.push(span(tr, 1, None, "front", start, 40 * MS));
+            out.push(span(tr, 2, Some(1), "a", start + MS, 5 * MS));
+            if calls_b(k, late) {
+                out.push(span(tr, 3, Some(1), "b", start + 10 * MS, 5 * MS));
+            }
+            if calls_c(k, late) {
+                out.push(span(tr, 4, Some(1), "c", start + 20 * MS, 5 * MS));
+            }
+        }
+        out
+    }
+
+    fn last_four() -> Ask {
+        let t0 = 1_800_000_000 * SECOND;
+        Ask {
+            from: Some(t0 + 12 * SECOND),
+            to: Some(t0 + 16 * SECOND),
+            baseline: Some((t0, t0 + 12 * SECOND)),
+        }
+    }
+
+    #[test]
+    fn four_requests_cut_short_against_twelve_whole_ones_are_found() {
+        // MIN_INCIDENT_SPANS and MAX_SHAPE_P: every one of four requests now stops after `a`,
+        // where all twelve before went on to `b` and `c` (p = 1/1820).
+        let found = MissingCalls.detect(&signals_of(&few(|_, late| !late, |_, late| !late), last_four()));
+        assert_eq!(found.first().map(|f| f.service.as_str()), Some("a"), "{found:?}");
+    }
+
+    #[test]
+    fn a_branch_a_third_of_requests_take_is_not_missed_in_four() {
+        // `c` is called by every third request; none of the four late ones happen to (p > 0.2).
+        let found =
+            MissingCalls.detect(&signals_of(&few(|_, _| true, |k, late| !late && k % 3 == 0), last_four()));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn three_incident_requests_are_too_few() {
+        // MIN_INCIDENT_SPANS: with three, even a complete change cannot reach MAX_SHAPE_P.
+        let t0 = 1_800_000_000 * SECOND;
+        let ask = Ask {
+            from: Some(t0 + 12 * SECOND),
+            to: Some(t0 + 15 * SECOND),
+            baseline: Some((t0, t0 + 12 * SECOND)),
+        };
+        let spans: Vec<_> = few(|_, late| !late, |_, late| !late)
+            .into_iter()
+            .filter(|s| s.start_unix_nano < t0 + 15 * SECOND)
+            .collect();
+        assert!(MissingCalls.detect(&signals_of(&spans, ask)).is_empty());
+    }
+
     #[test]
     fn unchanged_shapes_say_nothing() {
         assert!(MissingCalls.detect(&signals_of(&traces(0.0), named_second_half())).is_empty());
