@@ -138,13 +138,15 @@ mod tests {
         out
     }
 
-    fn named_second_half() -> Ask {
+    /// A baseline of the first `baseline_s` seconds and an incident of the next `incident_s`.
+    fn ask(baseline_s: i64, incident_s: i64) -> Ask {
         let t0 = 1_800_000_000 * SECOND;
-        Ask {
-            from: Some(t0 + 200 * SECOND),
-            to: Some(t0 + 400 * SECOND),
-            baseline: Some((t0, t0 + 200 * SECOND)),
-        }
+        let split = t0 + baseline_s * SECOND;
+        Ask { from: Some(split), to: Some(split + incident_s * SECOND), baseline: Some((t0, split)) }
+    }
+
+    fn named_second_half() -> Ask {
+        ask(200, 200)
     }
 
     #[test]
@@ -243,20 +245,11 @@ mod tests {
         out
     }
 
-    fn last_four() -> Ask {
-        let t0 = 1_800_000_000 * SECOND;
-        Ask {
-            from: Some(t0 + 12 * SECOND),
-            to: Some(t0 + 16 * SECOND),
-            baseline: Some((t0, t0 + 12 * SECOND)),
-        }
-    }
-
     #[test]
     fn four_requests_cut_short_against_twelve_whole_ones_are_found() {
         // MIN_INCIDENT_SPANS and MAX_SHAPE_P: every one of four requests now stops after `a`,
         // where all twelve before went on to `b` and `c` (p = 1/1820).
-        let found = MissingCalls.detect(&signals_of(&few(|_, late| !late, |_, late| !late), last_four()));
+        let found = MissingCalls.detect(&signals_of(&few(|_, late| !late, |_, late| !late), ask(12, 4)));
         assert_eq!(found.first().map(|f| f.service.as_str()), Some("a"), "{found:?}");
     }
 
@@ -264,24 +257,19 @@ mod tests {
     fn a_branch_a_third_of_requests_take_is_not_missed_in_four() {
         // `c` is called by every third request; none of the four late ones happen to (p > 0.2).
         let found =
-            MissingCalls.detect(&signals_of(&few(|_, _| true, |k, late| !late && k % 3 == 0), last_four()));
+            MissingCalls.detect(&signals_of(&few(|_, _| true, |k, late| !late && k % 3 == 0), ask(12, 4)));
         assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
     fn three_incident_requests_are_too_few() {
         // MIN_INCIDENT_SPANS: with three, even a complete change cannot reach MAX_SHAPE_P.
-        let t0 = 1_800_000_000 * SECOND;
-        let ask = Ask {
-            from: Some(t0 + 12 * SECOND),
-            to: Some(t0 + 15 * SECOND),
-            baseline: Some((t0, t0 + 12 * SECOND)),
-        };
+        let three = ask(12, 3);
         let spans: Vec<_> = few(|_, late| !late, |_, late| !late)
             .into_iter()
-            .filter(|s| s.start_unix_nano < t0 + 15 * SECOND)
+            .filter(|s| Some(s.start_unix_nano) < three.to)
             .collect();
-        assert!(MissingCalls.detect(&signals_of(&spans, ask)).is_empty());
+        assert!(MissingCalls.detect(&signals_of(&spans, three)).is_empty());
     }
 
     #[test]
