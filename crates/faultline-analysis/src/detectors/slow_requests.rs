@@ -1,4 +1,9 @@
-//! Leads where nothing changed clearly: where the slowest requests spend their time.
+//! Leads where nothing changed clearly: nodes that grew slower with no change users see, and
+//! where the slowest requests spend their time.
+//!
+//! Where no window was named and two stretches of time are compared, a node whose own time per
+//! request grew past the simple rule's bars is a lead: a delay off the users' critical path is
+//! still a change in the node (`growth_leads`).
 //!
 //! Each endpoint's answered requests in the analysed range are split into a fast and a slow group;
 //! where the two lie at least [`MIN_SLOW_GROUP_RATIO`] apart, the traces of the slow group are
@@ -33,6 +38,15 @@ pub const MIN_SLOW_GROUP_RATIO: f64 = crate::stats::MIN_SLOW_SPLIT_RATIO;
 /// Score of the lead that explains all the time the slow requests add: a confidence of 0.31, well
 /// below the one half at which a report calls an incident, and below any detector's own finding.
 const LEAD_WEIGHT: f64 = 0.15;
+/// Score of the growth lead that holds all the time added between the stretches: a confidence of
+/// 0.39, as a named window's quiet growth gets (`localised::QUIET_RULE_WEIGHT`); above the slow
+/// requests' leads, as it passed a significance test they do not take.
+const GROWTH_LEAD_WEIGHT: f64 = 0.2;
+/// Fewest requests on each side of a growth lead: as few as a named baseline may hold
+/// (`plan::MIN_GIVEN_BASELINE_REQUESTS`). With two, one slow request is half the side, and a t
+/// test's few degrees of freedom rest on nothing (few-traces seed 4 case 14: 11 ms more in two
+/// requests outranked a 217 ms delay in the slow ones).
+const MIN_GROWTH_LEAD_REQUESTS: usize = crate::plan::MIN_GIVEN_BASELINE_REQUESTS;
 /// Leads named: the first few places the slow requests' time goes.
 const MAX_LEADS: usize = 3;
 
@@ -47,10 +61,10 @@ impl Detector for SlowRequests {
         if s.symptom_found() {
             return Vec::new();
         }
+        let mut out = growth_leads(s);
         let leads = leads(s.spans, &s.graph, s.plan.range.pair());
         let total: f64 = leads.iter().map(|l| l.added_ns).sum();
-        leads
-            .into_iter()
+        out.extend(leads.into_iter()
             .map(|l| {
                 let share = l.added_ns / total.max(1.0);
                 let mut f = Finding::cause(&s.name(l.node), 0.0);
@@ -72,9 +86,53 @@ impl Detector for SlowRequests {
                     vec![],
                 );
                 f
-            })
-            .collect()
+            }));
+        out
     }
+}
+
+/// Leads from two stretches of time where users saw no change and no window was named: the nodes
+/// whose own time per request grew past the simple rule's bars (`rules::own_time_growth`: a
+/// millisecond, a fifth, p under `MAX_GROWTH_P`). A delay off the users' critical path, or one
+/// their latency hides, is still a change in the node. A named window ranks the same growth as a
+/// cause (`localised`); requests compared among themselves have no stretches of time.
+fn growth_leads(s: &Signals<'_>) -> Vec<Finding> {
+    let (att, requests) = (&s.attribution, s.requests);
+    if s.plan.named || s.by_requests() || requests.iter().any(|&n| n < MIN_GROWTH_LEAD_REQUESTS) {
+        return Vec::new();
+    }
+    let growth = crate::rules::own_time_growth(att, requests, false);
+    let total: f64 = growth.iter().map(|x| x.1).sum();
+    let per = |id: u32, w: usize| {
+        att.nodes[&id].total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64
+    };
+    growth
+        .into_iter()
+        .take(MAX_LEADS)
+        .map(|(id, x)| {
+            let share = x / total.max(1.0);
+            let svc = s.name(id);
+            let mut f = Finding::cause(&svc, 0.0);
+            f.role = Role::Fallback { alone: GROWTH_LEAD_WEIGHT * share };
+            f.summary = format!(
+                "own time per request of {svc} grew by {} ({} of all the time added), with no change users see",
+                ms(x),
+                pct(share)
+            );
+            f.evidence(
+                EvidenceKind::Traces,
+                format!(
+                    "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
+                    ms(per(id, 0)),
+                    ms(per(id, 1)),
+                    requests[0],
+                    requests[1]
+                ),
+                vec![],
+            );
+            f
+        })
+        .collect()
 }
 
 /// Where the slow requests' time goes: a node and its own time per request on each side.
@@ -189,6 +247,35 @@ mod tests {
         let l = leads(&t, &Graph::build(&t), (0, 6 * SECOND));
         let names: Vec<&str> = l.iter().map(|x| t.names.name(x.node)).collect();
         assert_eq!(names[..2], ["media", "orders"], "{l:?}");
+    }
+
+    /// `n` requests a second apart: web (100-109 ms of its own) calls quotes, which takes 2 ms in
+    /// the first half and `later_ms` in the second: off nothing users would notice on their own.
+    fn quotes_slower_later(n: i64, later_ms: i64) -> Vec<faultline_model::Span> {
+        let mut spans = Vec::new();
+        for k in 0..n {
+            let q = if k < n / 2 { 2 * MS } else { later_ms * MS + (k % 3) * MS };
+            let tr = k as u128 + 1;
+            spans.push(span(tr, 1, None, "web", k * SECOND, (100 + k % 10) * MS + q));
+            spans.push(span(tr, 2, Some(1), "quotes", k * SECOND + MS, q));
+        }
+        spans
+    }
+
+    #[test]
+    fn a_node_slower_in_the_second_half_with_no_symptom_is_a_lead() {
+        let s = crate::detectors::testkit::signals_of(&quotes_slower_later(20, 30), Default::default());
+        assert!(!s.symptom_found());
+        let found = SlowRequests.detect(&s);
+        assert_eq!(found.first().map(|f| f.service.as_str()), Some("quotes"), "{found:?}");
+        assert!(matches!(found[0].role, Role::Fallback { alone } if alone < 0.5));
+    }
+
+    #[test]
+    fn two_requests_on_a_side_make_no_growth_lead() {
+        // MIN_GROWTH_LEAD_REQUESTS: the second half of five requests holds two.
+        let s = crate::detectors::testkit::signals_of(&quotes_slower_later(5, 30), Default::default());
+        assert!(growth_leads(&s).is_empty(), "{:?}", s.requests);
     }
 
     #[test]
