@@ -5,7 +5,7 @@
 //! simple rules' leaders (growth of own time, of own errors) join where nothing passed the
 //! significance bars.
 
-use super::text::{ms, pct, trace_hex};
+use super::text::{ms, own_time_per_request, pct, trace_hex};
 use super::{Detector, Finding};
 use crate::evidence::message_pattern;
 use crate::hash::{HashMap, HashSet};
@@ -172,13 +172,7 @@ fn rule_scores(
             ms(x),
             pct(x / total.max(1.0))
         );
-        let text = format!(
-            "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
-            ms(side(nd, 0)),
-            ms(side(nd, 1)),
-            requests[0],
-            requests[1]
-        );
+        let text = own_time_per_request([side(nd, 0), side(nd, 1)], requests);
         out.insert(id, (summary, text));
     }
     let errors = crate::rules::own_error_growth(att);

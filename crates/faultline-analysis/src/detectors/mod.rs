@@ -141,6 +141,17 @@ pub(crate) mod text {
         s.get(11..19).unwrap_or(&s).to_string()
     }
 
+    /// A node's own time per request on each side, with the requests each side holds.
+    pub fn own_time_per_request(ns: [f64; 2], requests: [usize; 2]) -> String {
+        format!(
+            "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
+            ms(ns[0]),
+            ms(ns[1]),
+            requests[0],
+            requests[1]
+        )
+    }
+
     pub fn trace_hex(id: &[u8; 16]) -> String {
         id.iter().map(|b| format!("{b:02x}")).collect()
     }

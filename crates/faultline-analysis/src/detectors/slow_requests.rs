@@ -17,7 +17,7 @@
 //! healthy endpoint's slowest requests spend their time somewhere too), and names where to look
 //! when the user knows something is wrong.
 
-use super::text::{ms, pct};
+use super::text::{ms, own_time_per_request, pct};
 use super::{Detector, Finding, Role};
 use crate::graph::Graph;
 use crate::localise::{
@@ -119,17 +119,7 @@ fn growth_leads(s: &Signals<'_>) -> Vec<Finding> {
                 ms(x),
                 pct(share)
             );
-            f.evidence(
-                EvidenceKind::Traces,
-                format!(
-                    "own time per request: {} on the baseline side, {} on the incident side ({} and {} requests)",
-                    ms(per(id, 0)),
-                    ms(per(id, 1)),
-                    requests[0],
-                    requests[1]
-                ),
-                vec![],
-            );
+            f.evidence(EvidenceKind::Traces, own_time_per_request([per(id, 0), per(id, 1)], requests), vec![]);
             f
         })
         .collect()
