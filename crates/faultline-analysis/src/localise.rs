@@ -30,6 +30,11 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// Own time per request, over the `requests` of its side (ns).
+    pub fn own_per_request(&self, requests: usize) -> f64 {
+        self.self_ns.iter().sum::<i64>() as f64 / requests.max(1) as f64
+    }
+
     pub fn rate(&self) -> f64 {
         if self.n == 0 {
             0.0
@@ -376,7 +381,7 @@ fn blame_edges(a: &mut Attribution) {
 /// it got faster): its own time plus the gaps of the edges blamed on it, over `requests`
 /// (baseline, incident) entry requests.
 pub fn excess_per_request(a: &Attribution, requests: [usize; 2]) -> HashMap<u32, f64> {
-    let per = |s: &Stat, w: usize| s.self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
+    let per = |s: &Stat, w: usize| s.own_per_request(requests[w]);
     a.nodes
         .iter()
         .map(|(&id, nd)| {

@@ -60,7 +60,7 @@ pub fn own_time_growth(a: &Attribution, requests: [usize; 2], by_requests: bool)
         .into_iter()
         .filter(|&(id, x)| {
             let nd = &a.nodes[&id];
-            let before = nd.total[0].self_ns.iter().sum::<i64>() as f64 / requests[0].max(1) as f64;
+            let before = nd.total[0].own_per_request(requests[0]);
             x >= MIN_OWN_TIME_GROWTH_NS
                 && x >= MIN_OWN_TIME_GROWTH_RATIO * before
                 && (by_requests

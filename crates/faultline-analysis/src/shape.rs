@@ -230,7 +230,7 @@ fn vanished_call(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Opti
     });
     let &(callee, _, before, after, p) = vanished.first()?;
     // A call whose callee's answer vanished: the callee no longer answers.
-    let unanswered = b.peer.or(i.peer).filter(|&p| p == callee);
+    let unanswered = b.peer.or(i.peer).filter(|&peer| peer == callee);
     Some(Truncation {
         service,
         operation,

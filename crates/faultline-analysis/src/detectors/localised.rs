@@ -33,7 +33,7 @@ const INHERITED_TIME_SHARE: f64 = 0.2;
 /// by many times it.
 const QUIET_MIN_GROWTH_RATIO: f64 = 1.0;
 /// ... a confidence of 0.39: ranked, below the one half at which the report calls an incident.
-const QUIET_RULE_WEIGHT: f64 = 0.2;
+pub(crate) const QUIET_RULE_WEIGHT: f64 = 0.2;
 /// Weight of a hypothesis from the simple rules alone (`rules.rs`): the node that added most of
 /// the time (or errors) scores this much, a confidence near one half; a node that passed the
 /// significance bars with strong evidence still ranks above it.
@@ -155,8 +155,7 @@ fn rule_scores(
 ) -> HashMap<u32, (String, String)> {
     let (att, requests) = (&s.attribution, s.requests);
     let mut out = HashMap::default();
-    let side =
-        |nd: &Node, w: usize| nd.total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64;
+    let side = |nd: &Node, w: usize| nd.total[w].own_per_request(requests[w]);
     let times = crate::rules::own_time_growth(att, requests, s.by_requests());
     let total: f64 = times.iter().map(|x| x.1).sum();
     for &(id, x) in &times {

@@ -39,9 +39,9 @@ pub const MIN_SLOW_GROUP_RATIO: f64 = crate::stats::MIN_SLOW_SPLIT_RATIO;
 /// below the one half at which a report calls an incident, and below any detector's own finding.
 const LEAD_WEIGHT: f64 = 0.15;
 /// Score of the growth lead that holds all the time added between the stretches: a confidence of
-/// 0.39, as a named window's quiet growth gets (`localised::QUIET_RULE_WEIGHT`); above the slow
-/// requests' leads, as it passed a significance test they do not take.
-const GROWTH_LEAD_WEIGHT: f64 = 0.2;
+/// 0.39, what a named window's quiet growth gets; above the slow requests' leads, as it passed a
+/// significance test they do not take.
+const GROWTH_LEAD_WEIGHT: f64 = super::localised::QUIET_RULE_WEIGHT;
 /// Fewest requests on each side of a growth lead: as few as a named baseline may hold
 /// (`plan::MIN_GIVEN_BASELINE_REQUESTS`). With two, one slow request is half the side, and a t
 /// test's few degrees of freedom rest on nothing (few-traces seed 4 case 14: 11 ms more in two
@@ -103,9 +103,7 @@ fn growth_leads(s: &Signals<'_>) -> Vec<Finding> {
     }
     let growth = crate::rules::own_time_growth(att, requests, false);
     let total: f64 = growth.iter().map(|x| x.1).sum();
-    let per = |id: u32, w: usize| {
-        att.nodes[&id].total[w].self_ns.iter().sum::<i64>() as f64 / requests[w].max(1) as f64
-    };
+    let per = |id: u32, w: usize| att.nodes[&id].total[w].own_per_request(requests[w]);
     growth
         .into_iter()
         .take(MAX_LEADS)
@@ -144,8 +142,7 @@ pub fn leads(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Vec<Lead> {
     if requests.contains(&0) {
         return Vec::new();
     }
-    let per =
-        |id: u32, w: usize| att.nodes[&id].total[w].self_ns.iter().sum::<i64>() as f64 / requests[w] as f64;
+    let per = |id: u32, w: usize| att.nodes[&id].total[w].own_per_request(requests[w]);
     let mut out: Vec<Lead> = excess_per_request(&att, requests)
         .into_iter()
         // Growth in absolute time, not relative to the others' (`MIN_OWN_TIME_GROWTH_RATIO`): a
