@@ -27,10 +27,18 @@ pub const MIN_INCIDENT_SPANS: u64 = 4;
 /// call made by 15% of spans now made by a quarter as many) keep large counts from turning small
 /// drifts into findings.
 pub const MAX_SHAPE_P: f64 = 1e-3;
-/// Fewer calls per span, relative to the baseline, before spans count as cut short.
+/// Fewer calls per span, relative to the baseline, before spans count as cut short (counted on
+/// the spans that end the new way).
 const FEWER_CALLS_RATIO: f64 = 0.85;
-/// Growth of a way of ending, in share of spans, before it counts as new.
-const MIN_NEW_ENDING_SHARE: f64 = 0.1;
+/// Growth of a way of ending, in share of spans, before it counts as new: one span in twenty
+/// more. A wrong value from one instance of three, in a third of its answers, cuts short about
+/// one caller's span in ten, spread over the callers' operations; the exact test and the
+/// spans' fewer calls keep chance and reordering out.
+const MIN_NEW_ENDING_SHARE: f64 = 0.05;
+/// Share of the spans cut short after a callee's answer that one of its instances answered, for
+/// that instance to be named: a wrong value from one instance of two or three makes nearly all of
+/// them (the rest are the chance cuts the baseline also has).
+const ONE_INSTANCE_SHARE: f64 = 0.75;
 /// A call counts as vanished when at least this share of baseline spans made it...
 const MIN_VANISHED_BEFORE: f64 = 0.15;
 /// ...and at most this fraction of that share still does.
@@ -66,6 +74,8 @@ pub struct Truncation {
     /// The spans are calls to the blamed peer that its answer (its server span) no longer
     /// follows: it is down, unreachable or cannot be resolved, and the caller records no error.
     pub unanswered: bool,
+    /// The one instance of `after` whose answers the spans now stop after, when one stands out.
+    pub after_instance: Option<u32>,
 }
 
 #[derive(Default)]
@@ -74,6 +84,8 @@ struct OpStats {
     calls: f64,
     /// Spans by how they end (the last callee, the service itself, or `NONE` for no call).
     ends: HashMap<u32, u64>,
+    /// Calls made by the spans of each way of ending.
+    end_calls: HashMap<u32, f64>,
     /// Calls per callee.
     callees: HashMap<u32, u64>,
     /// Spans making at least one call to (callee, child operation).
@@ -81,6 +93,19 @@ struct OpStats {
     examples: HashMap<u32, Vec<[u8; 16]>>,
     /// The peer the operation's spans call, when they are calls (client spans naming a peer).
     peer: Option<u32>,
+    /// Answers by (callee, the callee's instance that answered): of every call, and of the last
+    /// call of the spans that end after that callee.
+    answers: HashMap<(u32, u32), u64>,
+    last_answers: HashMap<(u32, u32), u64>,
+}
+
+/// The instance whose server span answered a child span seen from its parent in service `s`:
+/// the child itself when it is another service's, else the other service's span under it.
+fn answering_instance(t: &SpanTable, g: &Graph, c: usize, s: u32) -> Option<u32> {
+    if t.service[c] != s {
+        return Some(t.instance[c]);
+    }
+    g.children(c).iter().map(|&k| k as usize).find(|&k| t.service[k] != s).map(|k| t.instance[k])
 }
 
 /// The node a child span stands for, seen from its parent in service `s`: its own service when it
@@ -127,6 +152,9 @@ pub fn missing_calls(
             let c = c as usize;
             let callee = callee_of(t, g, c, s);
             *st.callees.entry(callee).or_default() += 1;
+            if let Some(x) = answering_instance(t, g, c, s) {
+                *st.answers.entry((callee, x)).or_default() += 1;
+            }
             if !seen.contains(&(callee, t.operation[c])) {
                 seen.push((callee, t.operation[c]));
                 *st.has.entry((callee, t.operation[c])).or_default() += 1;
@@ -137,6 +165,10 @@ pub fn missing_calls(
         }
         let end = last.map_or(NONE, |c| callee_of(t, g, c, s));
         *st.ends.entry(end).or_default() += 1;
+        if let Some(x) = last.and_then(|c| answering_instance(t, g, c, s)) {
+            *st.last_answers.entry((end, x)).or_default() += 1;
+        }
+        *st.end_calls.entry(end).or_default() += kids.len() as f64;
         if w == 1 {
             let ex = st.examples.entry(end).or_default();
             if ex.len() < 3 && !ex.contains(&t.trace_id[i]) {
@@ -158,20 +190,29 @@ pub fn missing_calls(
     out
 }
 
-/// Fewer calls per span, and a way of ending that is new: spans now stop after one callee's
-/// answer, or with no call at all.
+/// A way of ending that is new, on spans cut short: they now stop after one callee's answer, or
+/// with no call at all, making fewer calls than the operation's spans used to. The calls are
+/// counted on the spans that end the new way, not on all: a fault that cuts one answer in ten
+/// short (a wrong value from one instance of three) barely moves the mean of all spans, and a
+/// callee that only got slower changes which call ends last without cutting any.
 fn new_ending(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<Truncation> {
     let (mb, mi) = (b.calls / b.spans as f64, i.calls / i.spans as f64);
-    if mb < 1.0 || mi > FEWER_CALLS_RATIO * mb {
+    if mb < 1.0 {
         return None;
     }
     let ends = |s: &OpStats, e: u32| s.ends.get(&e).copied().unwrap_or(0);
     let share = |s: &OpStats, e: u32| ends(s, e) as f64 / s.spans as f64;
+    let cut_short = |e: u32| {
+        let n = ends(i, e).max(1) as f64;
+        i.end_calls.get(&e).copied().unwrap_or(0.0) / n <= FEWER_CALLS_RATIO * mb
+    };
     let (end, p) = i
         .ends
         .iter()
         .map(|(&e, &n)| (e, more_exact_p(ends(b, e), b.spans, n, i.spans)))
-        .filter(|&(e, p)| p <= MAX_SHAPE_P && share(i, e) - share(b, e) >= MIN_NEW_ENDING_SHARE)
+        .filter(|&(e, p)| {
+            p <= MAX_SHAPE_P && share(i, e) - share(b, e) >= MIN_NEW_ENDING_SHARE && cut_short(e)
+        })
         // The least likely by chance; where large counts take both p to 0, the larger growth.
         .min_by(|x, y| {
             let growth = |e: u32| share(i, e) - share(b, e);
@@ -188,6 +229,7 @@ fn new_ending(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<
         .collect();
     missing.sort_by(|x, y| (y.2 - y.3).total_cmp(&(x.2 - x.3)).then(x.0.cmp(&y.0)));
     let after = (end != NONE && end != service).then_some(end);
+    let after_instance = after.and_then(|y| one_instance_answering(y, i));
     // A call that now ends with no child at all: its callee no longer answers.
     let unanswered = if end == NONE { b.peer.or(i.peer) } else { None };
     Some(Truncation {
@@ -205,7 +247,24 @@ fn new_ending(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<
         vanished: false,
         p,
         examples: i.examples.get(&end).cloned().unwrap_or_default(),
+        after_instance,
     })
+}
+
+/// The instance of callee `y` that answered last in most of the incident's spans that end after
+/// `y`, far more often than it answers the operation's calls to `y` at all: a wrong value from one
+/// instance (a canary, one pod's bad config). `None` when the answers are spread as the calls are.
+fn one_instance_answering(y: u32, i: &OpStats) -> Option<u32> {
+    let last: Vec<(u32, u64)> =
+        i.last_answers.iter().filter(|((e, _), _)| *e == y).map(|(&(_, x), &n)| (x, n)).collect();
+    let ended: u64 = last.iter().map(|l| l.1).sum();
+    let calls: u64 = i.answers.iter().filter(|((c, _), _)| *c == y).map(|(_, &n)| n).sum();
+    let (x, n) = last.into_iter().max_by_key(|&(x, n)| (n, std::cmp::Reverse(x)))?;
+    let x_calls = i.answers.get(&(y, x)).copied().unwrap_or(0);
+    // Its share of the other calls to `y`: those whose span did not end right after them.
+    let (other_x, other) = (x_calls.saturating_sub(n), calls.saturating_sub(ended));
+    let share = n as f64 / ended.max(1) as f64;
+    (share >= ONE_INSTANCE_SHARE && more_exact_p(other_x, other, n, ended) <= MAX_SHAPE_P).then_some(x)
 }
 
 /// A call most spans made, no longer made: the code took another path, or the callee no longer
@@ -246,5 +305,6 @@ fn vanished_call(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Opti
         vanished: true,
         p,
         examples: Vec::new(),
+        after_instance: None,
     })
 }

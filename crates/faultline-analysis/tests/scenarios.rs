@@ -147,4 +147,6 @@ scenarios! {
     retry_storm => "retry-storm",
     traffic_spike => "traffic-spike",
     cpu_cap => "cpu-cap",
+    code_exception => "code-exception",
+    bad_response => "bad-response",
 }

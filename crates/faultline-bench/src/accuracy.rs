@@ -33,9 +33,10 @@ fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let rps = crate::topology::draw_rps(rng);
     let sys = crate::topology::random_system(rng, rps);
     let mut s = format!(
-        "name = \"random-{k}\"\ndescription = \"randomised, generated topology\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\n\n{}\n",
+        "name = \"random-{k}\"\ndescription = \"randomised, generated topology\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\nrequest_logs = {}\n\n{}\n",
         rng.random_range(1..1_000_000),
         rng.random_range(0.0..0.002),
+        crate::topology::draw_request_logs(rng, rps),
         sys.toml
     );
     if rng.random_bool(0.6) {
@@ -68,9 +69,10 @@ fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
     let rps = crate::topology::draw_rps(rng);
     let mut s = format!(
-        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
+        "name = \"random-{k}\"\ndescription = \"randomised\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\nrequest_logs = {}\ntopology = \"ecommerce\"\n\n[traffic]\nrps = {rps}\nmix = [\n  {{ endpoint = \"frontend:GET /api/products\", weight = 6 }},\n  {{ endpoint = \"frontend:GET /api/cart\", weight = 3 }},\n  {{ endpoint = \"frontend:POST /api/checkout\", weight = 1 }},\n]\n\n",
         rng.random_range(1..1_000_000),
-        rng.random_range(0.0..0.002)
+        rng.random_range(0.0..0.002),
+        crate::topology::draw_request_logs(rng, rps)
     );
     // A benign change, as real systems have, somewhere.
     if rng.random_bool(0.6) {
@@ -90,7 +92,7 @@ fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
             String::new()
         }
     };
-    let fault = match rng.random_range(0..11) {
+    let fault = match rng.random_range(0..13) {
         0 => {
             let (svc, insts) = *[
                 ("payment", &["payment-1", "payment-2"][..]),
@@ -152,6 +154,21 @@ fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
             pick(rng, &["404", "503", "500"])
         ),
         9 => format!("kind = \"network_partition\"\nservice = \"frontend\"\nzone = \"us-east-1a\"\nother_zone = \"us-east-1b\"\n{}", until(rng)),
+        11 | 12 => {
+            let (svc, insts) = *[
+                ("inventory", &["192.168.1.41:8080", "192.168.1.42:8080", "192.168.1.43:8080"][..]),
+                ("billing", &["billing-1", "billing-2"][..]),
+                ("auth", &["auth-1", "auth-2"][..]),
+                ("payment", &["payment-1", "payment-2"][..]),
+                ("shipping", &["shipping-1", "shipping-2"][..]),
+            ]
+            .get(rng.random_range(0..5))
+            .unwrap();
+            let insts: Vec<String> = insts.iter().map(|i| i.to_string()).collect();
+            let kind = if rng.random_bool(0.5) { "code_exception" } else { "bad_response" };
+            let until = until(rng);
+            crate::topology::code_fault(rng, kind, svc, &insts, &until)
+        }
         _ => format!("kind = \"cache_flush\"\nservice = \"inventory-cache\"\nttl = \"{}m\"\n", rng.random_range(5..15)),
     };
     s + &format!("[[faults]]\nat = \"{at}m\"\n{fault}")

@@ -380,6 +380,26 @@ pub fn random_system(rng: &mut StdRng, rps: u32) -> System {
 /// A fault of a random kind on a target that suits it: the `[[faults]]` fields, with `at` (the
 /// given onset, or its own) and `until` when given. `None` when the kind drawn has no target here.
 /// `left_secs` is the time from the onset to the end of the window (leaks are sized to show in it).
+/// A fault in a service's code (`code_exception`, `bad_response`): in a share of its requests,
+/// on all its instances or on one (a canary, one pod with a bad config).
+pub fn code_fault(rng: &mut StdRng, kind: &str, service: &str, instances: &[String], until: &str) -> String {
+    let one = if rng.random_bool(0.3) && instances.len() >= 2 {
+        format!("instance = \"{}\"\n", instances[rng.random_range(0..instances.len())])
+    } else {
+        String::new()
+    };
+    format!("kind = \"{kind}\"\nservice = \"{service}\"\n{one}error_rate = {:.2}\n{until}", rng.random_range(0.1..0.5))
+}
+
+/// Whether a run's services log each request's steps: only at modest traffic, where a day of
+/// such logs is what real services keep (and the benchmark's memory holds).
+pub fn draw_request_logs(rng: &mut StdRng, rps: u32) -> bool {
+    rng.random_bool(0.5) && rps <= MAX_REQUEST_LOGS_RPS
+}
+
+/// The most requests per second at which a run may log each request's steps.
+const MAX_REQUEST_LOGS_RPS: u32 = 50;
+
 pub fn random_fault(
     rng: &mut StdRng,
     sys: &System,
@@ -400,7 +420,7 @@ fn fault_fields(rng: &mut StdRng, sys: &System, k: usize, until: &str, left_secs
     };
     let inst = |rng: &mut StdRng, s: &Svc| s.instances[rng.random_range(0..s.instances.len())].clone();
     let mid = |s: &Svc| matches!(s.kind, "http" | "grpc") && s.name != sys.entry;
-    Some(match rng.random_range(0..11) {
+    Some(match rng.random_range(0..13) {
         0 => {
             let s = pick_svc(rng, &|s| mid(s) && s.instances.len() >= 2)?;
             let i = inst(rng, &s);
@@ -483,6 +503,14 @@ fn fault_fields(rng: &mut StdRng, sys: &System, k: usize, until: &str, left_secs
             "kind = \"network_partition\"\nservice = \"{}\"\nzone = \"{}\"\nother_zone = \"{}\"\n{until}",
             sys.entry, sys.zones.0, sys.zones.1
         ),
+        11 => {
+            let s = pick_svc(rng, &|s| matches!(s.kind, "http" | "grpc"))?;
+            code_fault(rng, "code_exception", &s.name, &s.instances, until)
+        }
+        12 => {
+            let s = pick_svc(rng, &|s| mid(s) && s.called)?;
+            code_fault(rng, "bad_response", &s.name, &s.instances, until)
+        }
         _ => {
             let s = pick_svc(rng, &|s| s.kind == "cache")?;
             format!(

@@ -4,7 +4,7 @@
 //! queues grow, timeouts fire upstream and retries add load, because that is what the model does.
 
 use crate::scenario::{Call, FaultKind, Scenario, ServiceKind};
-use crate::telemetry::Recorder;
+use crate::telemetry::{Recorder, Step};
 use faultline_model::time::parse_duration_ns;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -106,15 +106,19 @@ pub(crate) struct Outcome {
     pub message: String,
     /// A cache answered: was it a hit?
     pub hit: bool,
+    /// The code threw part-way (a code exception fault): logged with its stack trace.
+    pub thrown: bool,
+    /// An answer without error that carries a wrong value (a bad response fault).
+    pub wrong: bool,
 }
 
 impl Outcome {
     fn ok() -> Self {
-        Outcome { ok: true, status: 200, message: String::new(), hit: true }
+        Outcome { ok: true, status: 200, message: String::new(), hit: true, thrown: false, wrong: false }
     }
 
     fn err(status: u16, message: impl Into<String>) -> Self {
-        Outcome { ok: false, status, message: message.into(), hit: false }
+        Outcome { ok: false, status, message: message.into(), hit: false, thrown: false, wrong: false }
     }
 }
 
@@ -143,6 +147,9 @@ pub(crate) struct Req {
     pub target_inst: Option<usize>,
     /// Processing a message from a queue (a consumer span, nobody waits for the answer).
     pub consumer: bool,
+    /// The index of the call before which the code throws (a code exception fault); past the
+    /// last call, it throws once its calls are done.
+    pub throw_at: Option<usize>,
 }
 
 impl Req {
@@ -176,6 +183,7 @@ impl Req {
             outcome: Outcome::ok(),
             target_inst: None,
             consumer: false,
+            throw_at: None,
         }
     }
 }
@@ -263,6 +271,8 @@ pub struct Sim {
     noise: f64,
     think: i64,
     closed_loop: bool,
+    /// Services log each request's steps (`Scenario::request_logs`).
+    pub(crate) request_logs: bool,
     pub(crate) now: i64,
 }
 
@@ -451,6 +461,7 @@ impl Sim {
             noise: sc.noise_error_rate,
             think: sc.traffic.think.as_deref().map(dur).unwrap_or(1_000 * MS),
             closed_loop: sc.traffic.users > 0,
+            request_logs: sc.request_logs,
             now: start,
         };
         if sim.rps > 0.0 {
@@ -585,7 +596,7 @@ impl Sim {
                     }
                 }
                 Ev::Arrive(r) => self.arrive(r, rec),
-                Ev::Work(r) => self.next_call(r, rec),
+                Ev::Work(r) => self.work_done(r, rec),
                 Ev::ChildDone { req, seq, key } => {
                     let o = self.results.remove(&key).unwrap_or_else(|| Outcome::err(500, "lost answer"));
                     self.call_done(req, seq, o, rec);
@@ -729,6 +740,25 @@ impl Sim {
         self.push(now + lat, Ev::Work(r));
     }
 
+    /// The request's own work is done: it logs its arrival, learns whether its code will throw
+    /// (a code exception fault), and makes its calls.
+    fn work_done(&mut self, r: usize, rec: &mut Recorder<'_>) {
+        if self.request_logs {
+            rec.request_step(self, r, Step::Received);
+        }
+        let (svc, ep, inst) = (self.reqs[r].svc, self.reqs[r].ep, self.reqs[r].inst);
+        let rate = self
+            .fault(FaultKind::CodeException, |f| f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst)))
+            .map(|f| f.error_rate);
+        if let Some(rate) = rate {
+            if self.rng.random_bool(rate.clamp(0.0, 1.0)) {
+                let calls = self.svcs[svc].endpoints[ep].calls.len();
+                self.reqs[r].throw_at = Some(self.rng.random_range(0..=calls));
+            }
+        }
+        self.next_call(r, rec);
+    }
+
     fn next_call(&mut self, r: usize, rec: &mut Recorder<'_>) {
         if !self.reqs[r].outcome.ok {
             self.finish(r, rec);
@@ -737,6 +767,15 @@ impl Sim {
         let (svc, ep) = (self.reqs[r].svc, self.reqs[r].ep);
         loop {
             let idx = self.reqs[r].call_idx;
+            if self.reqs[r].throw_at.is_some_and(|t| idx >= t) {
+                let name = &self.svcs[svc].endpoints[ep].name;
+                self.reqs[r].outcome = Outcome {
+                    thrown: true,
+                    ..Outcome::err(500, format!("NullPointerException in {name}: value is null"))
+                };
+                self.finish(r, rec);
+                return;
+            }
             let Some(c) = self.svcs[svc].endpoints[ep].calls.get(idx) else {
                 self.finish(r, rec);
                 return;
@@ -954,6 +993,16 @@ impl Sim {
             self.finish(r, rec);
             return;
         }
+        if o.wrong {
+            // The caller cannot use the answer: it says so and gives up on the rest of its work.
+            rec.request_step(self, r, Step::Unexpected);
+            self.reqs[r].outcome = Outcome::ok();
+            self.finish(r, rec);
+            return;
+        }
+        if self.request_logs {
+            rec.request_step(self, r, Step::Answered);
+        }
         if is_cache && has_miss && !o.hit && !self.reqs[r].miss_pending {
             self.reqs[r].miss_pending = true;
             self.reqs[r].attempt = 0;
@@ -983,6 +1032,17 @@ impl Sim {
             } else if self.rng.random_bool(rate.clamp(0.0, 1.0)) {
                 self.reqs[r].outcome = Outcome::err(500, "internal error");
             }
+        }
+        if self.reqs[r].outcome.ok && self.reqs[r].started && self.reqs[r].parent.is_some() {
+            let rate = self
+                .fault(FaultKind::BadResponse, |f| f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst)))
+                .map(|f| f.error_rate);
+            if rate.is_some_and(|p| self.rng.random_bool(p.clamp(0.0, 1.0))) {
+                self.reqs[r].outcome.wrong = true;
+            }
+        }
+        if self.request_logs && self.reqs[r].started && self.reqs[r].outcome.ok {
+            rec.request_step(self, r, Step::Done);
         }
         if self.svcs[svc].kind == ServiceKind::Cache && self.reqs[r].outcome.ok {
             let mut hit_rate = self.svcs[svc].hit_rate;

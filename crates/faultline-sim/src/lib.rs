@@ -34,6 +34,8 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("retry-storm", include_str!("builtin/retry-storm.toml")),
     ("traffic-spike", include_str!("builtin/traffic-spike.toml")),
     ("cpu-cap", include_str!("builtin/cpu-cap.toml")),
+    ("code-exception", include_str!("builtin/code-exception.toml")),
+    ("bad-response", include_str!("builtin/bad-response.toml")),
 ];
 
 fn topology(name: &str) -> Option<String> {
@@ -104,6 +106,8 @@ fn default_pattern(k: scenario::FaultKind) -> &'static str {
         DnsFailure => "dns_failure",
         DiskFull => "disk_full",
         TrafficSpike => "traffic_spike",
+        CodeException => "code_exception",
+        BadResponse => "bad_response",
     }
 }
 

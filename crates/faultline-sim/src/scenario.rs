@@ -241,6 +241,13 @@ pub enum FaultKind {
     DiskFull,
     /// Traffic at the entry `service` is multiplied by `factor`.
     TrafficSpike,
+    /// A share `error_rate` of the requests of `service` (or `instance`) throw part-way through
+    /// their work: the calls after the throw are never made, the request answers 500 and its
+    /// service logs the exception with its stack trace (a code fault injected in a method).
+    CodeException,
+    /// A share `error_rate` of the answers of `service` (or `instance`) carry a wrong value with
+    /// no error: the caller notices, logs a warning and gives up on the rest of its work.
+    BadResponse,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -335,6 +342,10 @@ pub struct Scenario {
     /// Background error rate added to every endpoint (real systems are never clean).
     #[serde(default = "noise")]
     pub noise_error_rate: f64,
+    /// Every instrumented service logs each request's steps (received, each call answered,
+    /// done), joined to its span, as application logs do; off, services log errors only.
+    #[serde(default)]
+    pub request_logs: bool,
 }
 
 fn noise() -> f64 {

@@ -28,6 +28,24 @@ pub struct Recorder<'a> {
 
 const CHUNK: usize = 2048;
 
+/// A step of a request that its service logs (`Scenario::request_logs`), as application code
+/// logs its progress: `[handler][step] values`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The request's own work is done; its calls come next.
+    Received,
+    /// The call it is on answered without error.
+    Answered,
+    /// It answers without error.
+    Done,
+    /// The call it is on answered with a value it cannot use: it gives up (logged even without
+    /// `request_logs`, as a warning).
+    Unexpected,
+}
+
+/// Source lines of the stack frames a thrown exception's trace shows.
+const FRAME_LINES: [u32; 3] = [88, 142, 451];
+
 fn attrs(pairs: &[(&str, Value)]) -> Attributes {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
@@ -134,6 +152,53 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Logs a step of request `r` in its server span (instrumented services only).
+    pub(crate) fn request_step(&mut self, sim: &Sim, r: usize, step: Step) {
+        let q = &sim.reqs[r];
+        let svc = &sim.svcs[q.svc];
+        if !svc.kind.instrumented() {
+            return;
+        }
+        let ep = &svc.endpoints[q.ep].name;
+        let ms = |from: i64| (sim.now - from) as f64 / 1e6;
+        let callee = || {
+            let c = &svc.endpoints[q.ep].calls[q.call_idx];
+            let c = match (&c.on_miss, q.miss_pending) {
+                (Some(m), true) => m.as_ref(),
+                _ => c,
+            };
+            (sim.svcs[c.svc].name.clone(), sim.svcs[c.svc].endpoints[c.ep].name.clone())
+        };
+        let id = u32::from_be_bytes([q.trace_id[0], q.trace_id[1], q.trace_id[2], q.trace_id[3]]);
+        let (severity, body) = match step {
+            Step::Received => (9, format!("[{ep}][received] request {id:08x} accepted")),
+            Step::Answered => {
+                let (to, op) = callee();
+                (9, format!("[{ep}][{to}] {op} answered in {:.1} ms", ms(q.call_start)))
+            }
+            Step::Done => (9, format!("[{ep}][done] answered after {:.1} ms", ms(q.arrive))),
+            Step::Unexpected => (13, format!("[{ep}][check] unexpected value {id}, request {id:08x} abandoned")),
+        };
+        let span = (q.trace_id, q.span_id);
+        self.log(sim, q.inst, severity, body, Some(span), Attributes::new());
+    }
+
+    /// The message a thrown exception is logged with: its first line and a stack trace.
+    fn stack_trace(sim: &Sim, r: usize, message: &str) -> String {
+        let q = &sim.reqs[r];
+        let class: String = sim.svcs[q.svc]
+            .name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+            .collect();
+        let mut out = format!("Unhandled exception: java.lang.{message}");
+        for (frame, line) in ["handle", "process", "dispatch"].iter().zip(FRAME_LINES) {
+            out += &format!("\n\tat com.example.{class}Controller.{frame}({class}Controller.java:{line})");
+        }
+        out
+    }
+
     /// The server span of a request that has answered (instrumented services only).
     pub(crate) fn server_span(&mut self, sim: &Sim, r: usize) {
         let q = &sim.reqs[r];
@@ -189,6 +254,8 @@ impl<'a> Recorder<'a> {
             let (trace, span) = (q.trace_id, q.span_id);
             let msg = if o.message == "internal error" {
                 format!("unhandled exception while serving {}", ep.name)
+            } else if o.thrown {
+                Self::stack_trace(sim, r, &o.message)
             } else {
                 o.message.clone()
             };

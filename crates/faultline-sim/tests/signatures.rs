@@ -539,3 +539,45 @@ fn queue_messages_are_consumed_after_they_are_produced() {
         assert!(c.start_unix_nano >= p.start_unix_nano && c.trace_id == p.trace_id);
     }
 }
+
+#[test]
+fn code_exception_fails_one_service_part_way_and_logs_its_stack_trace() {
+    let o = run_keeping("code-exception", 10.0, |s| s.resource.service_name == "billing");
+    let start = faultline_sim::scenario::UNPLACED_START;
+    let (before, _) = error_rate(&o.spans, "billing", i64::MIN, minute(start, 30));
+    let (after, n) = error_rate(&o.spans, "billing", minute(start, 30), i64::MAX);
+    assert!(before < 0.01 && (0.3..0.5).contains(&after), "{before} -> {after} of {n}");
+    // Some throw before their database write: server spans without the call.
+    let called: std::collections::HashSet<_> =
+        o.spans.iter().filter(|s| s.kind == SpanKind::Client).filter_map(|s| s.parent_span_id).collect();
+    let failed: Vec<&Span> =
+        o.spans.iter().filter(|s| s.kind == SpanKind::Server && s.status_code == StatusCode::Error).collect();
+    let cut = failed.iter().filter(|s| !called.contains(&s.span_id)).count();
+    assert!(cut > 10 && cut < failed.len(), "{cut} of {} failed without their call", failed.len());
+    let traces: Vec<&LogRecord> = o.logs.iter().filter(|l| l.body.contains("NullPointerException")).collect();
+    assert!(traces.len() > 50 && traces.iter().all(|l| l.body.contains("\n\tat com.example.BillingController")));
+    // Every service logs its requests' steps, joined to their spans.
+    assert!(o.logs.iter().any(|l| l.body.starts_with("[POST /invoice][received]") && l.span_id.is_some()));
+}
+
+#[test]
+fn bad_response_leaves_the_callee_clean_and_its_caller_gives_up() {
+    let o = run_keeping("bad-response", 10.0, |s| {
+        s.resource.service_name == "frontend" || s.resource.service_name == "auth"
+    });
+    let start = faultline_sim::scenario::UNPLACED_START;
+    let (after, n) = error_rate(&o.spans, "auth", minute(start, 30), i64::MAX);
+    assert!(after < 0.01 && n > 1000, "auth error rate {after} of {n}");
+    let warned: Vec<&LogRecord> = o.logs.iter().filter(|l| l.body.contains("[check] unexpected value")).collect();
+    assert!(warned.len() > 100 && warned.iter().all(|l| l.severity_number == 13));
+    assert!(warned.iter().all(|l| l.time_unix_nano >= minute(start, 30)));
+    assert!(warned.iter().all(|l| l.resource.service_name == "frontend"));
+    // Those requests stop after auth: no call to inventory in their traces.
+    let cut: std::collections::HashSet<_> = warned.iter().filter_map(|l| l.trace_id).collect();
+    let inventory_calls = o
+        .spans
+        .iter()
+        .filter(|s| cut.contains(&s.trace_id) && s.attributes.get("peer.service") == Some(&"inventory".into()))
+        .count();
+    assert_eq!(inventory_calls, 0);
+}

@@ -86,10 +86,14 @@ fn truncation_finding(s: &Signals<'_>, tr: &Truncation) -> Finding {
         };
         let how = if tr.after.is_some() {
             f.pattern(Pattern::BadResponse);
+            f.instance = tr.after_instance.map(name);
             f.summary = format!(
                 "{svc} answers without an error, but {op} stops right after its answer and skips its usual calls: {svc} likely returns something wrong"
             );
-            format!("right after {svc} answers")
+            match tr.after_instance {
+                Some(x) => format!("right after {svc} answers (nearly always {}'s answer)", name(x)),
+                None => format!("right after {svc} answers"),
+            }
         } else {
             f.pattern(Pattern::CodeException);
             f.operation = Some(name(tr.operation));
@@ -113,7 +117,7 @@ fn truncation_finding(s: &Signals<'_>, tr: &Truncation) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::testkit::{signals_of, span};
+    use crate::detectors::testkit::{self, signals_of, span};
     use crate::plan::Ask;
 
     const MS: i64 = 1_000_000;
@@ -270,6 +274,63 @@ mod tests {
             .filter(|s| Some(s.start_unix_nano) < three.to)
             .collect();
         assert!(MissingCalls.detect(&signals_of(&spans, three)).is_empty());
+    }
+
+    #[test]
+    fn a_few_requests_cut_short_are_found_though_the_mean_barely_moves() {
+        // FEWER_CALLS_RATIO on the spans that end the new way: 15% of requests stop after
+        // `check` (one instance of a few answering wrong); calls per span fall only 2 -> 1.85.
+        let found = MissingCalls.detect(&signals_of(&traces(0.15), named_second_half()));
+        assert_eq!(found.first().map(|f| f.service.as_str()), Some("check"), "{found:?}");
+    }
+
+    /// `front` asks `check` (three instances in turn), then `store`; in the second half a third
+    /// of `check-2`'s answers are wrong and those requests stop right after them. `spread` puts
+    /// the wrong answers on every instance instead.
+    fn one_instance_wrong(spread: bool) -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let mut out = Vec::new();
+        for k in 0..1200u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND, 60_000 + k as u128, k >= 600);
+            let inst = k % 3;
+            let wrong = late && (if spread { k % 9 < 3 } else { inst == 2 && k % 9 < 3 });
+            out.push(span(tr, 1, None, "front", start, 40 * MS));
+            out.push(testkit::span_on(&format!("check-{inst}"), tr, 2, Some(1), "check", start + MS, 10 * MS));
+            if !wrong {
+                out.push(span(tr, 3, Some(1), "store", start + 12 * MS, 20 * MS));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn names_the_instance_whose_answers_requests_stop_after() {
+        // ONE_INSTANCE_SHARE: every cut follows an answer of check-2, which answers a third of
+        // the calls.
+        let ask = ask(600, 600);
+        let found = MissingCalls.detect(&signals_of(&one_instance_wrong(false), ask.clone()));
+        let f = found.first().expect("a truncation");
+        assert_eq!((f.service.as_str(), f.instance.as_deref()), ("check", Some("check-2")), "{found:?}");
+        // Cuts after every instance's answers name the service alone.
+        let found = MissingCalls.detect(&signals_of(&one_instance_wrong(true), ask));
+        let f = found.first().expect("a truncation");
+        assert_eq!((f.service.as_str(), f.instance.as_deref()), ("check", None), "{found:?}");
+    }
+
+    #[test]
+    fn a_callee_that_now_answers_last_is_not_a_cut() {
+        // `front` calls `a` and `b` at once; in the second half `a` got slower and answers after
+        // `b` in every request: a new way of ending, with every call still made.
+        let t0 = 1_800_000_000 * SECOND;
+        let mut spans = Vec::new();
+        for k in 0..400u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND, 50_000 + k as u128, k >= 200);
+            spans.push(span(tr, 1, None, "front", start, 60 * MS));
+            spans.push(span(tr, 2, Some(1), "a", start + MS, if late { 40 } else { 5 } * MS));
+            spans.push(span(tr, 3, Some(1), "b", start + MS, 20 * MS));
+        }
+        let found = MissingCalls.detect(&signals_of(&spans, named_second_half()));
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

@@ -96,6 +96,24 @@ pub fn span(
     }
 }
 
+/// A hand-made span of `service` on instance `instance`.
+pub fn span_on(
+    instance: &str,
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    service: &str,
+    start: i64,
+    dur: i64,
+) -> faultline_model::Span {
+    let mut sp = span(trace, id, parent, service, start, dur);
+    let mut a = serde_json::Map::new();
+    a.insert("service.name".into(), service.into());
+    a.insert("service.instance.id".into(), instance.into());
+    sp.resource = std::sync::Arc::new(faultline_model::ResourceInfo::from_attributes(a));
+    sp
+}
+
 /// The signals of hand-made spans, planned as `ask` asks.
 pub fn signals_of(spans: &[faultline_model::Span], ask: crate::plan::Ask) -> Signals<'static> {
     signals_with(spans, MetricTable::default(), Vec::new(), ask)
