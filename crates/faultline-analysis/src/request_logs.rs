@@ -24,6 +24,8 @@ pub enum LogSign {
     Stopped,
     /// Its requests log an event they did not before.
     Appeared,
+    /// Its callers log an event they did not before, right after its answers.
+    AfterAnswer,
 }
 
 /// A service whose own logs say it went wrong.
@@ -101,7 +103,21 @@ struct Request {
     erring: HashSet<u32>,
     /// The templates each service logged in it (error lines excluded: errors are read apart).
     events: HashMap<u32, HashSet<u32>>,
+    /// When each (service, template) was first logged in it.
+    first: HashMap<(u32, u32), i64>,
 }
+
+/// What the traces tell of a request's calls, for logs that follow a call: the service whose
+/// answer to `service`, in trace `trace`, came last before `time` (`None` when it called nobody
+/// by then). Asked in one batch, so that the spans are read once.
+pub trait AnswersBefore {
+    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>>;
+}
+
+/// Share of the requests in which a caller logs a new event right after one callee's answer for
+/// the event to be that callee's: a caller that warns about an answer it cannot use (a wrong
+/// value) is telling of its callee, when nearly every warning follows that callee's answer.
+const ANSWERED_BEFORE_SHARE: f64 = 0.75;
 
 /// The requests of both windows, by trace id, and the error lines no trace holds.
 struct Requests {
@@ -131,6 +147,8 @@ impl Requests {
                         q.erring.insert(svc);
                     } else {
                         q.events.entry(svc).or_default().insert(tpl.template_of[k]);
+                        let t = q.first.entry((svc, tpl.template_of[k])).or_insert(logs.time[k]);
+                        *t = (*t).min(logs.time[k]);
                     }
                 }
                 None if logs.error[k] => r.untraced_errors.entry(svc).or_default()[side] += 1,
@@ -178,6 +196,7 @@ pub fn log_suspects(
     log_traces: &[Option<[u8; 16]>],
     tpl: &LogTemplates,
     callees: &HashMap<String, Vec<String>>,
+    answers: &dyn AnswersBefore,
     baseline: (i64, i64),
     incident: (i64, i64),
     history: (i64, i64),
@@ -210,7 +229,7 @@ pub fn log_suspects(
         );
         add(&mut out, name(s), drop, LogSign::Stopped, text, vec![]);
     }
-    for (s, (rise, t, pb, pi, refs)) in shares.appeared(&requests, &name, callees) {
+    for (s, (rise, t, pb, pi, refs, traces)) in shares.appeared(&requests, &name, callees) {
         let text = format!(
             "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
             name(s),
@@ -218,10 +237,42 @@ pub fn log_suspects(
             crate::fmt::fmt_rate(pi),
             crate::fmt::fmt_rate(pb)
         );
-        add(&mut out, name(s), rise, LogSign::Appeared, text, refs);
+        match answered_before(&requests, answers, &traces, s, t, &name) {
+            Some((callee, share)) => {
+                let text = format!(
+                    "{text}, right after {callee} answered it (in {} of them): {callee} likely returns something wrong",
+                    crate::fmt::fmt_rate(share)
+                );
+                add(&mut out, callee, rise, LogSign::AfterAnswer, text, refs);
+            }
+            None => add(&mut out, name(s), rise, LogSign::Appeared, text, refs),
+        }
     }
     out.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.service.cmp(&b.service)));
     out
+}
+
+/// The callee whose answer the service's new event `t` followed in nearly all the requests
+/// `traces` that logged it, with that share: the event is about the callee's answer.
+fn answered_before(
+    requests: &Requests,
+    answers: &dyn AnswersBefore,
+    traces: &[[u8; 16]],
+    s: u32,
+    t: u32,
+    name: &dyn Fn(u32) -> String,
+) -> Option<(String, f64)> {
+    let asked: Vec<([u8; 16], String, i64)> = traces
+        .iter()
+        .filter_map(|tr| Some((*tr, name(s), *requests.by_trace.get(tr)?.first.get(&(s, t))?)))
+        .collect();
+    let mut by: HashMap<String, usize> = HashMap::default();
+    for callee in answers.last_answers(&asked).into_iter().flatten() {
+        *by.entry(callee).or_default() += 1;
+    }
+    let (callee, n) = by.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    let share = n as f64 / asked.len().max(1) as f64;
+    (share >= ANSWERED_BEFORE_SHARE).then_some((callee, share))
 }
 
 /// Adds a sign to a service's suspicion: its text joins the one there, its strength counts when
@@ -345,7 +396,7 @@ impl EventShares {
         requests: &Requests,
         name: &dyn Fn(u32) -> String,
         callees: &HashMap<String, Vec<String>>,
-    ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>)> {
+    ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> {
         let new: HashSet<(u32, u32)> = self
             .compared()
             .filter(|&(_, _, pb, pi, z)| event_appeared(pb, pi, z))
@@ -355,7 +406,7 @@ impl EventShares {
             return HashMap::default();
         }
         // Per incident request, the services that logged a new event; only the deepest own it.
-        let mut owned: HashMap<(u32, u32), (u64, Vec<String>)> = HashMap::default();
+        let mut owned: HashMap<(u32, u32), (u64, Vec<[u8; 16]>)> = HashMap::default();
         for (tr, r) in requests.by_trace.iter().filter(|(_, r)| r.side == 1) {
             let logging: HashSet<u32> = r
                 .events
@@ -367,12 +418,12 @@ impl EventShares {
                 for &t in r.events[&s].iter().filter(|&&t| new.contains(&(s, t))) {
                     let o = owned.entry((s, t)).or_default();
                     o.0 += 1;
-                    o.1.push(hex(tr));
+                    o.1.push(*tr);
                 }
             }
         }
-        let mut out: HashMap<u32, (f64, u32, f64, f64, Vec<String>)> = HashMap::default();
-        for ((s, t), (n, refs)) in owned {
+        let mut out: HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> = HashMap::default();
+        for ((s, t), (n, traces)) in owned {
             let [nb, ni] = self.seen[&s];
             let (pb, pi) = (self.with[&(s, t)][0] as f64 / nb as f64, n as f64 / ni as f64);
             // The share it owns must itself be a new path's, not a few requests left over.
@@ -381,7 +432,8 @@ impl EventShares {
             }
             let rise = pi - pb;
             if out.get(&s).is_none_or(|x| rise > x.0 || (rise == x.0 && t < x.1)) {
-                out.insert(s, (rise, t, pb, pi, smallest_three(refs)));
+                let refs = smallest_three(traces.iter().map(hex).collect());
+                out.insert(s, (rise, t, pb, pi, refs, traces));
             }
         }
         out
@@ -391,6 +443,15 @@ impl EventShares {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Logs whose traces hold no spans.
+    struct NoTraces;
+
+    impl AnswersBefore for NoTraces {
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+            vec![None; asked.len()]
+        }
+    }
 
     #[test]
     fn error_lines_need_ten_and_three_times_the_baseline() {
@@ -451,7 +512,7 @@ mod tests {
             let t = build(n);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200), (0, 50));
+            let got = log_suspects(&t, &traces, &tpl, &callees, &NoTraces, (0, 50), (100, 200), (0, 50));
             let errors: Vec<&str> =
                 got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
             assert_eq!(errors, accused, "{n} requests");
@@ -493,7 +554,7 @@ mod tests {
         times.iter().for_each(|&time| add(time));
         let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
         let tpl = crate::logs::template_changes(&t, &traces, (50, 70), (100, 120));
-        log_suspects(&t, &traces, &tpl, &HashMap::default(), (50, 70), (100, 120), history).len()
+        log_suspects(&t, &traces, &tpl, &HashMap::default(), &NoTraces, (50, 70), (100, 120), history).len()
     }
 
     #[test]
@@ -511,6 +572,51 @@ mod tests {
     /// `front` calls `back`. In the incident, half of the requests take another path: `back`
     /// logs a new event, and `front` a new event of its own about it. `back` is the deepest, so it
     /// is accused and `front` is not; on a healthy run nothing is.
+    /// Traces in which `front` last heard from `back` in the requests whose trace's first byte
+    /// passes `from_back`, else from `cache`.
+    struct Answers(fn(u8) -> bool);
+
+    impl AnswersBefore for Answers {
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+            asked.iter().map(|a| Some(if (self.0)(a.0[0]) { "back" } else { "cache" }.to_string())).collect()
+        }
+    }
+
+    #[test]
+    fn a_new_event_right_after_one_callees_answer_is_that_callees() {
+        // ANSWERED_BEFORE_SHARE: `front` warns in half its incident requests, each time right
+        // after `back` answered (a wrong value); `back` logs nothing new. With the warnings spread
+        // over two callees' answers, the event stays `front`'s own.
+        let mut t = LogTable::default();
+        let front = t.names.intern("front");
+        for k in 0..80u8 {
+            let time = if k < 40 { k as i64 } else { 60 + k as i64 };
+            let mut add = |body: &str| {
+                t.time.push(time);
+                t.service.push(front);
+                t.instance.push(front);
+                t.error.push(false);
+                t.body.push(body.to_string());
+                t.trace_id.push(Some([k; 16]));
+                t.corr.push(vec![]);
+            };
+            add("order placed");
+            if k >= 40 && k % 2 == 0 {
+                add("unexpected price, order abandoned");
+            }
+        }
+        let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+        let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
+        let callees = HashMap::default();
+        let all_back = Answers(|_| true);
+        let got = log_suspects(&t, &traces, &tpl, &callees, &all_back, (0, 50), (100, 200), (0, 50));
+        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("back", LogSign::AfterAnswer)]);
+        assert!(got[0].text.contains("right after back answered"), "{}", got[0].text);
+        let spread = Answers(|b| b % 4 == 0);
+        let got = log_suspects(&t, &traces, &tpl, &callees, &spread, (0, 50), (100, 200), (0, 50));
+        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("front", LogSign::Appeared)]);
+    }
+
     #[test]
     fn a_new_event_accuses_the_deepest_service_logging_one() {
         let build = |fault: bool| {
@@ -542,7 +648,7 @@ mod tests {
             let t = build(fault);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, (0, 50), (100, 200), (0, 50));
+            let got = log_suspects(&t, &traces, &tpl, &callees, &NoTraces, (0, 50), (100, 200), (0, 50));
             let who: Vec<&str> = got.iter().map(|s| s.service.as_str()).collect();
             assert_eq!(who, accused, "fault {fault}: {got:?}");
             if fault {

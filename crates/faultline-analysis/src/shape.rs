@@ -110,7 +110,7 @@ fn answering_instance(t: &SpanTable, g: &Graph, c: usize, s: u32) -> Option<u32>
 
 /// The node a child span stands for, seen from its parent in service `s`: its own service when it
 /// is another's, the callee of a call it makes, the peer of an unanswered call, else `s` itself.
-fn callee_of(t: &SpanTable, g: &Graph, c: usize, s: u32) -> u32 {
+pub(crate) fn callee_of(t: &SpanTable, g: &Graph, c: usize, s: u32) -> u32 {
     if t.service[c] != s {
         return t.service[c];
     }

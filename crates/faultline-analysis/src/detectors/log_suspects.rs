@@ -6,8 +6,11 @@ use super::{Detector, Finding, Role};
 use crate::hash::HashMap;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::plan::TimeRange;
-use crate::request_logs::LogSign;
+use crate::graph::Graph;
+use crate::hash::HashSet;
+use crate::request_logs::{AnswersBefore, LogSign};
 use crate::signals::Signals;
+use crate::spans::SpanTable;
 
 /// Weight of a log suspect added to a hypothesis about the same service, and of one that stands
 /// alone where the traces explain nothing (a code fault in a service whose spans carry no error
@@ -31,6 +34,37 @@ fn history(baseline: TimeRange, incident: TimeRange, data: (i64, i64)) -> (i64, 
     }
 }
 
+/// The traces' answers to the logs' questions (`request_logs::AnswersBefore`).
+struct TraceAnswers<'a> {
+    spans: &'a SpanTable,
+    graph: &'a Graph,
+}
+
+impl AnswersBefore for TraceAnswers<'_> {
+    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+        let (t, g) = (self.spans, self.graph);
+        let wanted: HashSet<[u8; 16]> = asked.iter().map(|a| a.0).collect();
+        let mut rows: HashMap<[u8; 16], Vec<usize>> = HashMap::default();
+        for i in (0..t.len()).filter(|&i| wanted.contains(&t.trace_id[i])) {
+            rows.entry(t.trace_id[i]).or_default().push(i);
+        }
+        asked
+            .iter()
+            .map(|(trace, service, time)| {
+                let s = t.names.get(service)?;
+                let last = rows
+                    .get(trace)?
+                    .iter()
+                    .filter(|&&i| t.service[i] == s)
+                    .flat_map(|&i| g.children(i).iter().map(|&c| c as usize))
+                    .filter(|&c| t.end(c) <= *time && crate::shape::callee_of(t, g, c, s) != s)
+                    .max_by_key(|&c| t.end(c))?;
+                Some(t.names.name(crate::shape::callee_of(t, g, last, s)).to_string())
+            })
+            .collect()
+    }
+}
+
 pub struct LogSuspects;
 
 impl Detector for LogSuspects {
@@ -47,6 +81,7 @@ impl Detector for LogSuspects {
             &s.log_traces,
             &s.log_templates,
             &callee_names,
+            &TraceAnswers { spans: s.spans, graph: &s.graph },
             baseline.pair(),
             s.incident.pair(),
             history(baseline, s.incident, s.spans.time_range().unwrap_or_default()),
@@ -75,6 +110,12 @@ impl Detector for LogSuspects {
                     LogSign::Appeared => {
                         format!(
                             "{}'s requests took another path: it logs events it did not log before",
+                            ls.service
+                        )
+                    }
+                    LogSign::AfterAnswer => {
+                        format!(
+                            "{} answers without an error, but its callers now log events they did not log before right after its answer: it likely returns something wrong",
                             ls.service
                         )
                     }
