@@ -342,6 +342,31 @@ fn smallest_three(mut ids: Vec<String>) -> Vec<String> {
     ids
 }
 
+/// The requests of service `s` on event `t`'s path, each side: those that logged `t` with the
+/// event `s` most often logs beside it in the incident (its anchor: the endpoint's usual line),
+/// and those that logged the anchor. Without an anchor (a service that logs nothing else), all
+/// its requests. Returns ([with `t`], [on the path]).
+fn path_of(requests: &Requests, s: u32, t: u32) -> ([u64; 2], [u64; 2]) {
+    let mut beside: HashMap<u32, u64> = HashMap::default();
+    for r in requests.by_trace.values().filter(|r| r.side == 1) {
+        if let Some(tpls) = r.events.get(&s).filter(|tpls| tpls.contains(&t)) {
+            for &u in tpls.iter().filter(|&&u| u != t) {
+                *beside.entry(u).or_default() += 1;
+            }
+        }
+    }
+    let anchor = beside.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|a| a.0);
+    let (mut with, mut on) = ([0u64; 2], [0u64; 2]);
+    for r in requests.by_trace.values() {
+        let Some(tpls) = r.events.get(&s) else { continue };
+        if anchor.is_none_or(|u| tpls.contains(&u)) {
+            on[r.side] += 1;
+            with[r.side] += tpls.contains(&t) as u64;
+        }
+    }
+    (with, on)
+}
+
 /// Per service, the requests it logged in, and per (service, event) the requests that logged it.
 struct EventShares {
     seen: HashMap<u32, [u64; 2]>,
@@ -397,10 +422,21 @@ impl EventShares {
         name: &dyn Fn(u32) -> String,
         callees: &HashMap<String, Vec<String>>,
     ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> {
-        let new: HashSet<(u32, u32)> = self
+        // Events rare before and significantly more common now, their share then read on the
+        // requests of their own path (`path_of`): a service whose lines name their endpoint logs
+        // a new warning on each endpoint apart, each a fraction of all its requests.
+        let new: HashMap<(u32, u32), u64> = self
             .compared()
-            .filter(|&(_, _, pb, pi, z)| event_appeared(pb, pi, z))
-            .map(|x| (x.0, x.1))
+            .filter(|&(_, _, pb, _, z)| pb <= MAX_NEW_EVENT_SHARE && z >= EVENT_CHANGE_Z)
+            .filter_map(|(s, t, ..)| {
+                let ([wb, wi], [nb, ni]) = path_of(requests, s, t);
+                if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
+                    return None;
+                }
+                let (pb, pi) = (wb as f64 / nb as f64, wi as f64 / ni as f64);
+                let z = crate::stats::two_proportion_z(wb, nb, wi, ni);
+                event_appeared(pb, pi, z).then_some(((s, t), ni))
+            })
             .collect();
         if new.is_empty() {
             return HashMap::default();
@@ -411,11 +447,11 @@ impl EventShares {
             let logging: HashSet<u32> = r
                 .events
                 .iter()
-                .filter(|(&s, tpls)| tpls.iter().any(|&t| new.contains(&(s, t))))
+                .filter(|(&s, tpls)| tpls.iter().any(|&t| new.contains_key(&(s, t))))
                 .map(|(&s, _)| s)
                 .collect();
             for s in deepest(&logging, name, callees) {
-                for &t in r.events[&s].iter().filter(|&&t| new.contains(&(s, t))) {
+                for &t in r.events[&s].iter().filter(|&&t| new.contains_key(&(s, t))) {
                     let o = owned.entry((s, t)).or_default();
                     o.0 += 1;
                     o.1.push(*tr);
@@ -424,7 +460,7 @@ impl EventShares {
         }
         let mut out: HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> = HashMap::default();
         for ((s, t), (n, traces)) in owned {
-            let [nb, ni] = self.seen[&s];
+            let (nb, ni) = (self.seen[&s][0], new[&(s, t)]);
             let (pb, pi) = (self.with[&(s, t)][0] as f64 / nb as f64, n as f64 / ni as f64);
             // The share it owns must itself be a new path's, not a few requests left over.
             if pi < MIN_APPEARED_EVENT_SHARE {
@@ -614,6 +650,39 @@ mod tests {
         assert!(got[0].text.contains("right after back answered"), "{}", got[0].text);
         let spread = Answers(|b| b % 4 == 0);
         let got = log_suspects(&t, &traces, &tpl, &callees, &spread, (0, 50), (100, 200), (0, 50));
+        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("front", LogSign::Appeared)]);
+    }
+
+    #[test]
+    fn a_new_event_is_read_on_its_own_endpoints_requests() {
+        // path_of: `front` names its endpoint in its lines; a new warning on each of its three
+        // endpoints, in 30% of that endpoint's requests, is 10% of all its requests each: below
+        // MIN_APPEARED_EVENT_SHARE there, above it on the endpoint's own requests.
+        let mut t = LogTable::default();
+        let front = t.names.intern("front");
+        for k in 0..480u16 {
+            let time = if k < 240 { k as i64 } else { 100 + k as i64 };
+            let ep = ["wallet", "audit", "orders"][k as usize % 3];
+            let mut trace = [0u8; 16];
+            trace[..2].copy_from_slice(&k.to_be_bytes());
+            let mut add = |body: String| {
+                t.time.push(time);
+                t.service.push(front);
+                t.instance.push(front);
+                t.error.push(false);
+                t.body.push(body);
+                t.trace_id.push(Some(trace));
+                t.corr.push(vec![]);
+            };
+            add(format!("[GET /{ep}][received] request accepted"));
+            if k >= 240 && (k / 3) % 10 < 3 {
+                add(format!("[GET /{ep}][check] unexpected value, request abandoned"));
+            }
+        }
+        let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+        let tpl = crate::logs::template_changes(&t, &traces, (0, 240), (340, 580));
+        let got =
+            log_suspects(&t, &traces, &tpl, &HashMap::default(), &NoTraces, (0, 240), (340, 580), (0, 240));
         assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("front", LogSign::Appeared)]);
     }
 
