@@ -646,11 +646,17 @@ mod tests {
         let callees = HashMap::default();
         let all_back = Answers(|_| true);
         let got = log_suspects(&t, &traces, &tpl, &callees, &all_back, (0, 50), (100, 200), (0, 50));
-        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("back", LogSign::AfterAnswer)]);
+        assert_eq!(
+            got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
+            [("back", LogSign::AfterAnswer)]
+        );
         assert!(got[0].text.contains("right after back answered"), "{}", got[0].text);
         let spread = Answers(|b| b % 4 == 0);
         let got = log_suspects(&t, &traces, &tpl, &callees, &spread, (0, 50), (100, 200), (0, 50));
-        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("front", LogSign::Appeared)]);
+        assert_eq!(
+            got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
+            [("front", LogSign::Appeared)]
+        );
     }
 
     #[test]
@@ -683,7 +689,10 @@ mod tests {
         let tpl = crate::logs::template_changes(&t, &traces, (0, 240), (340, 580));
         let got =
             log_suspects(&t, &traces, &tpl, &HashMap::default(), &NoTraces, (0, 240), (340, 580), (0, 240));
-        assert_eq!(got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(), [("front", LogSign::Appeared)]);
+        assert_eq!(
+            got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
+            [("front", LogSign::Appeared)]
+        );
     }
 
     #[test]

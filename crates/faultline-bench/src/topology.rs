@@ -388,7 +388,10 @@ pub fn code_fault(rng: &mut StdRng, kind: &str, service: &str, instances: &[Stri
     } else {
         String::new()
     };
-    format!("kind = \"{kind}\"\nservice = \"{service}\"\n{one}error_rate = {:.2}\n{until}", rng.random_range(0.1..0.5))
+    format!(
+        "kind = \"{kind}\"\nservice = \"{service}\"\n{one}error_rate = {:.2}\n{until}",
+        rng.random_range(0.1..0.5)
+    )
 }
 
 /// Whether a run's services log each request's steps: only at modest traffic, where a day of

@@ -748,7 +748,9 @@ impl Sim {
         }
         let (svc, ep, inst) = (self.reqs[r].svc, self.reqs[r].ep, self.reqs[r].inst);
         let rate = self
-            .fault(FaultKind::CodeException, |f| f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst)))
+            .fault(FaultKind::CodeException, |f| {
+                f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst))
+            })
             .map(|f| f.error_rate);
         if let Some(rate) = rate {
             if self.rng.random_bool(rate.clamp(0.0, 1.0)) {
@@ -1035,7 +1037,9 @@ impl Sim {
         }
         if self.reqs[r].outcome.ok && self.reqs[r].started && self.reqs[r].parent.is_some() {
             let rate = self
-                .fault(FaultKind::BadResponse, |f| f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst)))
+                .fault(FaultKind::BadResponse, |f| {
+                    f.svc == svc && (f.insts.is_empty() || f.insts.contains(&inst))
+                })
                 .map(|f| f.error_rate);
             if rate.is_some_and(|p| self.rng.random_bool(p.clamp(0.0, 1.0))) {
                 self.reqs[r].outcome.wrong = true;

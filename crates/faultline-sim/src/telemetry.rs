@@ -177,7 +177,9 @@ impl<'a> Recorder<'a> {
                 (9, format!("[{ep}][{to}] {op} answered in {:.1} ms", ms(q.call_start)))
             }
             Step::Done => (9, format!("[{ep}][done] answered after {:.1} ms", ms(q.arrive))),
-            Step::Unexpected => (13, format!("[{ep}][check] unexpected value {id}, request {id:08x} abandoned")),
+            Step::Unexpected => {
+                (13, format!("[{ep}][check] unexpected value {id}, request {id:08x} abandoned"))
+            }
         };
         let span = (q.trace_id, q.span_id);
         self.log(sim, q.inst, severity, body, Some(span), Attributes::new());

@@ -555,7 +555,9 @@ fn code_exception_fails_one_service_part_way_and_logs_its_stack_trace() {
     let cut = failed.iter().filter(|s| !called.contains(&s.span_id)).count();
     assert!(cut > 10 && cut < failed.len(), "{cut} of {} failed without their call", failed.len());
     let traces: Vec<&LogRecord> = o.logs.iter().filter(|l| l.body.contains("NullPointerException")).collect();
-    assert!(traces.len() > 50 && traces.iter().all(|l| l.body.contains("\n\tat com.example.BillingController")));
+    assert!(
+        traces.len() > 50 && traces.iter().all(|l| l.body.contains("\n\tat com.example.BillingController"))
+    );
     // Every service logs its requests' steps, joined to their spans.
     assert!(o.logs.iter().any(|l| l.body.starts_with("[POST /invoice][received]") && l.span_id.is_some()));
 }
@@ -568,7 +570,8 @@ fn bad_response_leaves_the_callee_clean_and_its_caller_gives_up() {
     let start = faultline_sim::scenario::UNPLACED_START;
     let (after, n) = error_rate(&o.spans, "auth", minute(start, 30), i64::MAX);
     assert!(after < 0.01 && n > 1000, "auth error rate {after} of {n}");
-    let warned: Vec<&LogRecord> = o.logs.iter().filter(|l| l.body.contains("[check] unexpected value")).collect();
+    let warned: Vec<&LogRecord> =
+        o.logs.iter().filter(|l| l.body.contains("[check] unexpected value")).collect();
     assert!(warned.len() > 100 && warned.iter().all(|l| l.severity_number == 13));
     assert!(warned.iter().all(|l| l.time_unix_nano >= minute(start, 30)));
     assert!(warned.iter().all(|l| l.resource.service_name == "frontend"));
@@ -577,7 +580,9 @@ fn bad_response_leaves_the_callee_clean_and_its_caller_gives_up() {
     let inventory_calls = o
         .spans
         .iter()
-        .filter(|s| cut.contains(&s.trace_id) && s.attributes.get("peer.service") == Some(&"inventory".into()))
+        .filter(|s| {
+            cut.contains(&s.trace_id) && s.attributes.get("peer.service") == Some(&"inventory".into())
+        })
         .count();
     assert_eq!(inventory_calls, 0);
 }

@@ -3,11 +3,11 @@
 //! logs is `crate::request_logs`; this detector weighs it.
 
 use super::{Detector, Finding, Role};
+use crate::graph::Graph;
 use crate::hash::HashMap;
+use crate::hash::HashSet;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::plan::TimeRange;
-use crate::graph::Graph;
-use crate::hash::HashSet;
 use crate::request_logs::{AnswersBefore, LogSign};
 use crate::signals::Signals;
 use crate::spans::SpanTable;

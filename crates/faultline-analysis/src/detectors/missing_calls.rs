@@ -295,7 +295,15 @@ mod tests {
             let inst = k % 3;
             let wrong = late && (if spread { k % 9 < 3 } else { inst == 2 && k % 9 < 3 });
             out.push(span(tr, 1, None, "front", start, 40 * MS));
-            out.push(testkit::span_on(&format!("check-{inst}"), tr, 2, Some(1), "check", start + MS, 10 * MS));
+            out.push(testkit::span_on(
+                &format!("check-{inst}"),
+                tr,
+                2,
+                Some(1),
+                "check",
+                start + MS,
+                10 * MS,
+            ));
             if !wrong {
                 out.push(span(tr, 3, Some(1), "store", start + 12 * MS, 20 * MS));
             }
