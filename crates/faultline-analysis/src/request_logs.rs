@@ -114,6 +114,24 @@ pub trait AnswersBefore {
     fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>>;
 }
 
+/// What the traces tell the logs: who calls whom, and whose answer came last.
+pub struct FromTraces<'a> {
+    /// A service's callees, by name (from the spans).
+    pub callees: &'a HashMap<String, Vec<String>>,
+    pub answers: &'a dyn AnswersBefore,
+}
+
+/// A new event a service owns: its rise in share, the event, its baseline and incident shares,
+/// three example traces, and every incident request that logged it.
+struct Appeared {
+    rise: f64,
+    event: u32,
+    pb: f64,
+    pi: f64,
+    refs: Vec<String>,
+    traces: Vec<[u8; 16]>,
+}
+
 /// Share of the requests in which a caller logs a new event right after one callee's answer for
 /// the event to be that callee's: a caller that warns about an answer it cannot use (a wrong
 /// value) is telling of its callee, when nearly every warning follows that callee's answer.
@@ -195,12 +213,12 @@ pub fn log_suspects(
     logs: &LogTable,
     log_traces: &[Option<[u8; 16]>],
     tpl: &LogTemplates,
-    callees: &HashMap<String, Vec<String>>,
-    answers: &dyn AnswersBefore,
+    traces: &FromTraces<'_>,
     baseline: (i64, i64),
     incident: (i64, i64),
     history: (i64, i64),
 ) -> Vec<LogSuspect> {
+    let (callees, answers) = (traces.callees, traces.answers);
     let requests = Requests::read(logs, log_traces, tpl, baseline, incident);
     let name = |s: u32| logs.names.name(s).to_string();
     let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
@@ -229,7 +247,7 @@ pub fn log_suspects(
         );
         add(&mut out, name(s), drop, LogSign::Stopped, text, vec![]);
     }
-    for (s, (rise, t, pb, pi, refs, traces)) in shares.appeared(&requests, &name, callees) {
+    for (s, Appeared { rise, event: t, pb, pi, refs, traces }) in shares.appeared(&requests, &name, callees) {
         let text = format!(
             "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
             name(s),
@@ -421,7 +439,7 @@ impl EventShares {
         requests: &Requests,
         name: &dyn Fn(u32) -> String,
         callees: &HashMap<String, Vec<String>>,
-    ) -> HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> {
+    ) -> HashMap<u32, Appeared> {
         // Events rare before and significantly more common now, their share then read on the
         // requests of their own path (`path_of`): a service whose lines name their endpoint logs
         // a new warning on each endpoint apart, each a fraction of all its requests.
@@ -442,7 +460,7 @@ impl EventShares {
             return HashMap::default();
         }
         // Per incident request, the services that logged a new event; only the deepest own it.
-        let mut owned: HashMap<(u32, u32), (u64, Vec<[u8; 16]>)> = HashMap::default();
+        let mut owned: HashMap<(u32, u32), Vec<[u8; 16]>> = HashMap::default();
         for (tr, r) in requests.by_trace.iter().filter(|(_, r)| r.side == 1) {
             let logging: HashSet<u32> = r
                 .events
@@ -452,14 +470,13 @@ impl EventShares {
                 .collect();
             for s in deepest(&logging, name, callees) {
                 for &t in r.events[&s].iter().filter(|&&t| new.contains_key(&(s, t))) {
-                    let o = owned.entry((s, t)).or_default();
-                    o.0 += 1;
-                    o.1.push(*tr);
+                    owned.entry((s, t)).or_default().push(*tr);
                 }
             }
         }
-        let mut out: HashMap<u32, (f64, u32, f64, f64, Vec<String>, Vec<[u8; 16]>)> = HashMap::default();
-        for ((s, t), (n, traces)) in owned {
+        let mut out: HashMap<u32, Appeared> = HashMap::default();
+        for ((s, t), traces) in owned {
+            let n = traces.len();
             let (nb, ni) = (self.seen[&s][0], new[&(s, t)]);
             let (pb, pi) = (self.with[&(s, t)][0] as f64 / nb as f64, n as f64 / ni as f64);
             // The share it owns must itself be a new path's, not a few requests left over.
@@ -467,9 +484,9 @@ impl EventShares {
                 continue;
             }
             let rise = pi - pb;
-            if out.get(&s).is_none_or(|x| rise > x.0 || (rise == x.0 && t < x.1)) {
+            if out.get(&s).is_none_or(|x| rise > x.rise || (rise == x.rise && t < x.event)) {
                 let refs = smallest_three(traces.iter().map(hex).collect());
-                out.insert(s, (rise, t, pb, pi, refs, traces));
+                out.insert(s, Appeared { rise, event: t, pb, pi, refs, traces });
             }
         }
         out
@@ -548,7 +565,15 @@ mod tests {
             let t = build(n);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, &NoTraces, (0, 50), (100, 200), (0, 50));
+            let got = log_suspects(
+                &t,
+                &traces,
+                &tpl,
+                &FromTraces { callees: &callees, answers: &NoTraces },
+                (0, 50),
+                (100, 200),
+                (0, 50),
+            );
             let errors: Vec<&str> =
                 got.iter().filter(|s| s.sign == LogSign::Errors).map(|s| s.service.as_str()).collect();
             assert_eq!(errors, accused, "{n} requests");
@@ -590,7 +615,16 @@ mod tests {
         times.iter().for_each(|&time| add(time));
         let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
         let tpl = crate::logs::template_changes(&t, &traces, (50, 70), (100, 120));
-        log_suspects(&t, &traces, &tpl, &HashMap::default(), &NoTraces, (50, 70), (100, 120), history).len()
+        log_suspects(
+            &t,
+            &traces,
+            &tpl,
+            &FromTraces { callees: &HashMap::default(), answers: &NoTraces },
+            (50, 70),
+            (100, 120),
+            history,
+        )
+        .len()
     }
 
     #[test]
@@ -645,14 +679,30 @@ mod tests {
         let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
         let callees = HashMap::default();
         let all_back = Answers(|_| true);
-        let got = log_suspects(&t, &traces, &tpl, &callees, &all_back, (0, 50), (100, 200), (0, 50));
+        let got = log_suspects(
+            &t,
+            &traces,
+            &tpl,
+            &FromTraces { callees: &callees, answers: &all_back },
+            (0, 50),
+            (100, 200),
+            (0, 50),
+        );
         assert_eq!(
             got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
             [("back", LogSign::AfterAnswer)]
         );
         assert!(got[0].text.contains("right after back answered"), "{}", got[0].text);
         let spread = Answers(|b| b % 4 == 0);
-        let got = log_suspects(&t, &traces, &tpl, &callees, &spread, (0, 50), (100, 200), (0, 50));
+        let got = log_suspects(
+            &t,
+            &traces,
+            &tpl,
+            &FromTraces { callees: &callees, answers: &spread },
+            (0, 50),
+            (100, 200),
+            (0, 50),
+        );
         assert_eq!(
             got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
             [("front", LogSign::Appeared)]
@@ -687,8 +737,15 @@ mod tests {
         }
         let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
         let tpl = crate::logs::template_changes(&t, &traces, (0, 240), (340, 580));
-        let got =
-            log_suspects(&t, &traces, &tpl, &HashMap::default(), &NoTraces, (0, 240), (340, 580), (0, 240));
+        let got = log_suspects(
+            &t,
+            &traces,
+            &tpl,
+            &FromTraces { callees: &HashMap::default(), answers: &NoTraces },
+            (0, 240),
+            (340, 580),
+            (0, 240),
+        );
         assert_eq!(
             got.iter().map(|s| (s.service.as_str(), s.sign)).collect::<Vec<_>>(),
             [("front", LogSign::Appeared)]
@@ -726,7 +783,15 @@ mod tests {
             let t = build(fault);
             let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
             let tpl = crate::logs::template_changes(&t, &traces, (0, 50), (100, 200));
-            let got = log_suspects(&t, &traces, &tpl, &callees, &NoTraces, (0, 50), (100, 200), (0, 50));
+            let got = log_suspects(
+                &t,
+                &traces,
+                &tpl,
+                &FromTraces { callees: &callees, answers: &NoTraces },
+                (0, 50),
+                (100, 200),
+                (0, 50),
+            );
             let who: Vec<&str> = got.iter().map(|s| s.service.as_str()).collect();
             assert_eq!(who, accused, "fault {fault}: {got:?}");
             if fault {

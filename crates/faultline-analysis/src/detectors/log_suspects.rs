@@ -8,7 +8,7 @@ use crate::hash::HashMap;
 use crate::hash::HashSet;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::plan::TimeRange;
-use crate::request_logs::{AnswersBefore, LogSign};
+use crate::request_logs::{AnswersBefore, FromTraces, LogSign};
 use crate::signals::Signals;
 use crate::spans::SpanTable;
 
@@ -80,8 +80,10 @@ impl Detector for LogSuspects {
             &s.inputs.logs,
             &s.log_traces,
             &s.log_templates,
-            &callee_names,
-            &TraceAnswers { spans: s.spans, graph: &s.graph },
+            &FromTraces {
+                callees: &callee_names,
+                answers: &TraceAnswers { spans: s.spans, graph: &s.graph },
+            },
             baseline.pair(),
             s.incident.pair(),
             history(baseline, s.incident, s.spans.time_range().unwrap_or_default()),

@@ -316,7 +316,7 @@ mod tests {
         // ONE_INSTANCE_SHARE: every cut follows an answer of check-2, which answers a third of
         // the calls.
         let ask = ask(600, 600);
-        let found = MissingCalls.detect(&signals_of(&one_instance_wrong(false), ask.clone()));
+        let found = MissingCalls.detect(&signals_of(&one_instance_wrong(false), ask));
         let f = found.first().expect("a truncation");
         assert_eq!((f.service.as_str(), f.instance.as_deref()), ("check", Some("check-2")), "{found:?}");
         // Cuts after every instance's answers name the service alone.
