@@ -35,6 +35,11 @@ const FEWER_CALLS_RATIO: f64 = 0.85;
 /// one caller's span in ten, spread over the callers' operations; the exact test and the
 /// spans' fewer calls keep chance and reordering out.
 const MIN_NEW_ENDING_SHARE: f64 = 0.05;
+/// How many times its baseline share a way of ending must reach to be new: an ending two spans
+/// in five already took is not new when it grows to one in two. Leaving out the spans with a
+/// failed call (as the reading of shapes does) shifts the mix of the rest that way, towards
+/// those that never made the failing call, without any span ending differently.
+const NEW_ENDING_RATIO: f64 = 2.0;
 /// Share of the spans cut short after a callee's answer that one of its instances answered, for
 /// that instance to be named: a wrong value from one instance of two or three makes nearly all of
 /// them (the rest are the chance cuts the baseline also has).
@@ -211,7 +216,10 @@ fn new_ending(service: u32, operation: u32, b: &OpStats, i: &OpStats) -> Option<
         .iter()
         .map(|(&e, &n)| (e, more_exact_p(ends(b, e), b.spans, n, i.spans)))
         .filter(|&(e, p)| {
-            p <= MAX_SHAPE_P && share(i, e) - share(b, e) >= MIN_NEW_ENDING_SHARE && cut_short(e)
+            p <= MAX_SHAPE_P
+                && share(i, e) - share(b, e) >= MIN_NEW_ENDING_SHARE
+                && share(i, e) >= NEW_ENDING_RATIO * share(b, e)
+                && cut_short(e)
         })
         // The least likely by chance; where large counts take both p to 0, the larger growth.
         .min_by(|x, y| {

@@ -326,6 +326,26 @@ mod tests {
     }
 
     #[test]
+    fn an_ending_two_in_five_took_is_not_new_at_one_in_two() {
+        // NEW_ENDING_RATIO: `front` calls `check`, then `store` in 60% of requests (an optional
+        // call); in the second half, failed `store` calls leave out spans that called it, and
+        // the rest end after `check` in 50%, not 40%: no span ends differently.
+        let t0 = 1_800_000_000 * SECOND;
+        let mut spans = Vec::new();
+        for k in 0..4000u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND / 10, 70_000 + k as u128, k >= 2000);
+            let stops = if late { k % 10 < 5 } else { k % 5 < 2 };
+            spans.push(span(tr, 1, None, "front", start, 40 * MS));
+            spans.push(span(tr, 2, Some(1), "check", start + MS, 10 * MS));
+            if !stops {
+                spans.push(span(tr, 3, Some(1), "store", start + 12 * MS, 20 * MS));
+            }
+        }
+        let found = MissingCalls.detect(&signals_of(&spans, ask(200, 200)));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
     fn a_callee_that_now_answers_last_is_not_a_cut() {
         // `front` calls `a` and `b` at once; in the second half `a` got slower and answers after
         // `b` in every request: a new way of ending, with every call still made.
