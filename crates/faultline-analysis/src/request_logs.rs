@@ -101,10 +101,9 @@ struct Request {
     side: usize,
     /// Services that logged errors in it.
     erring: HashSet<u32>,
-    /// The templates each service logged in it (error lines excluded: errors are read apart).
-    events: HashMap<u32, HashSet<u32>>,
-    /// When each (service, template) was first logged in it.
-    first: HashMap<(u32, u32), i64>,
+    /// The templates each service logged in it, with when each was first logged (error lines
+    /// excluded: errors are read apart).
+    events: HashMap<u32, HashMap<u32, i64>>,
 }
 
 /// What the traces tell of a request's calls, for logs that follow a call: the service whose
@@ -164,8 +163,8 @@ impl Requests {
                     if logs.error[k] {
                         q.erring.insert(svc);
                     } else {
-                        q.events.entry(svc).or_default().insert(tpl.template_of[k]);
-                        let t = q.first.entry((svc, tpl.template_of[k])).or_insert(logs.time[k]);
+                        let first = q.events.entry(svc).or_default().entry(tpl.template_of[k]);
+                        let t = first.or_insert(logs.time[k]);
                         *t = (*t).min(logs.time[k]);
                     }
                 }
@@ -247,7 +246,15 @@ pub fn log_suspects(
         );
         add(&mut out, name(s), drop, LogSign::Stopped, text, vec![]);
     }
-    for (s, Appeared { rise, event: t, pb, pi, refs, traces }) in shares.appeared(&requests, &name, callees) {
+    let mut appeared: Vec<(u32, Appeared)> = shares.appeared(&requests, &name, callees).into_iter().collect();
+    appeared.sort_by_key(|a| a.0);
+    // Whose answer came before each new line: every event's questions in one batch, so that the
+    // traces are read once.
+    let asked: Vec<Vec<([u8; 16], String, i64)>> =
+        appeared.iter().map(|(s, a)| questions(&requests, &a.traces, *s, a.event, &name)).collect();
+    let mut heard = answers.last_answers(&asked.concat()).into_iter();
+    for ((s, Appeared { rise, event: t, pb, pi, refs, .. }), asked) in appeared.into_iter().zip(&asked) {
+        let heard: Vec<Option<String>> = heard.by_ref().take(asked.len()).collect();
         let text = format!(
             "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
             name(s),
@@ -255,7 +262,7 @@ pub fn log_suspects(
             crate::fmt::fmt_rate(pi),
             crate::fmt::fmt_rate(pb)
         );
-        match answered_before(&requests, answers, &traces, s, t, &name) {
+        match answered_before(heard) {
             Some((callee, share)) => {
                 let text = format!(
                     "{text}, right after {callee} answered it (in {} of them): {callee} likely returns something wrong",
@@ -270,26 +277,31 @@ pub fn log_suspects(
     out
 }
 
-/// The callee whose answer the service's new event `t` followed in nearly all the requests
-/// `traces` that logged it, with that share: the event is about the callee's answer.
-fn answered_before(
+/// What to ask the traces of service `s`'s new event `t`: in each request `traces` that logged
+/// it, whose answer came last before its first line.
+fn questions(
     requests: &Requests,
-    answers: &dyn AnswersBefore,
     traces: &[[u8; 16]],
     s: u32,
     t: u32,
     name: &dyn Fn(u32) -> String,
-) -> Option<(String, f64)> {
-    let asked: Vec<([u8; 16], String, i64)> = traces
+) -> Vec<([u8; 16], String, i64)> {
+    traces
         .iter()
-        .filter_map(|tr| Some((*tr, name(s), *requests.by_trace.get(tr)?.first.get(&(s, t))?)))
-        .collect();
+        .filter_map(|tr| Some((*tr, name(s), *requests.by_trace.get(tr)?.events.get(&s)?.get(&t)?)))
+        .collect()
+}
+
+/// The callee whose answer a new event followed in nearly all the requests that logged it (`heard`:
+/// the last answer before it in each), with that share: the event is about the callee's answer.
+fn answered_before(heard: Vec<Option<String>>) -> Option<(String, f64)> {
+    let asked = heard.len();
     let mut by: HashMap<String, usize> = HashMap::default();
-    for callee in answers.last_answers(&asked).into_iter().flatten() {
+    for callee in heard.into_iter().flatten() {
         *by.entry(callee).or_default() += 1;
     }
     let (callee, n) = by.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
-    let share = n as f64 / asked.len().max(1) as f64;
+    let share = n as f64 / asked.max(1) as f64;
     (share >= ANSWERED_BEFORE_SHARE).then_some((callee, share))
 }
 
@@ -367,8 +379,8 @@ fn smallest_three(mut ids: Vec<String>) -> Vec<String> {
 fn path_of(requests: &Requests, s: u32, t: u32) -> ([u64; 2], [u64; 2]) {
     let mut beside: HashMap<u32, u64> = HashMap::default();
     for r in requests.by_trace.values().filter(|r| r.side == 1) {
-        if let Some(tpls) = r.events.get(&s).filter(|tpls| tpls.contains(&t)) {
-            for &u in tpls.iter().filter(|&&u| u != t) {
+        if let Some(tpls) = r.events.get(&s).filter(|tpls| tpls.contains_key(&t)) {
+            for &u in tpls.keys().filter(|&&u| u != t) {
                 *beside.entry(u).or_default() += 1;
             }
         }
@@ -377,9 +389,9 @@ fn path_of(requests: &Requests, s: u32, t: u32) -> ([u64; 2], [u64; 2]) {
     let (mut with, mut on) = ([0u64; 2], [0u64; 2]);
     for r in requests.by_trace.values() {
         let Some(tpls) = r.events.get(&s) else { continue };
-        if anchor.is_none_or(|u| tpls.contains(&u)) {
+        if anchor.is_none_or(|u| tpls.contains_key(&u)) {
             on[r.side] += 1;
-            with[r.side] += tpls.contains(&t) as u64;
+            with[r.side] += tpls.contains_key(&t) as u64;
         }
     }
     (with, on)
@@ -397,7 +409,7 @@ impl EventShares {
         for r in requests.by_trace.values() {
             for (&s, tpls) in &r.events {
                 e.seen.entry(s).or_default()[r.side] += 1;
-                for &t in tpls {
+                for &t in tpls.keys() {
                     e.with.entry((s, t)).or_default()[r.side] += 1;
                 }
             }
@@ -465,11 +477,11 @@ impl EventShares {
             let logging: HashSet<u32> = r
                 .events
                 .iter()
-                .filter(|(&s, tpls)| tpls.iter().any(|&t| new.contains_key(&(s, t))))
+                .filter(|(&s, tpls)| tpls.keys().any(|&t| new.contains_key(&(s, t))))
                 .map(|(&s, _)| s)
                 .collect();
             for s in deepest(&logging, name, callees) {
-                for &t in r.events[&s].iter().filter(|&&t| new.contains_key(&(s, t))) {
+                for &t in r.events[&s].keys().filter(|&&t| new.contains_key(&(s, t))) {
                     owned.entry((s, t)).or_default().push(*tr);
                 }
             }
@@ -496,6 +508,17 @@ impl EventShares {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Appends a line of `svc` (its own instance) in `trace` to `t`.
+    fn line(t: &mut LogTable, time: i64, svc: u32, error: bool, trace: [u8; 16], body: &str) {
+        t.time.push(time);
+        t.service.push(svc);
+        t.instance.push(svc);
+        t.error.push(error);
+        t.body.push(body.to_string());
+        t.trace_id.push(Some(trace));
+        t.corr.push(vec![]);
+    }
 
     /// Logs whose traces hold no spans.
     struct NoTraces;
@@ -543,13 +566,7 @@ mod tests {
             let mut t = LogTable::default();
             let (front, back) = (t.names.intern("front"), t.names.intern("back"));
             let mut add = |time: i64, svc: u32, error: bool, trace: u8, body: &str| {
-                t.time.push(time);
-                t.service.push(svc);
-                t.instance.push(svc);
-                t.error.push(error);
-                t.body.push(body.to_string());
-                t.trace_id.push(Some([trace; 16]));
-                t.corr.push(vec![]);
+                line(&mut t, time, svc, error, [trace; 16], body)
             };
             for k in 0..20u8 {
                 add(k as i64, front, false, k, "request served");
@@ -604,13 +621,7 @@ mod tests {
         let mut trace = 0u8;
         let mut add = |time: i64| {
             trace = trace.wrapping_add(1);
-            t.time.push(time);
-            t.service.push(back);
-            t.instance.push(back);
-            t.error.push(true);
-            t.body.push("ledger locked".to_string());
-            t.trace_id.push(Some([trace; 16]));
-            t.corr.push(vec![]);
+            line(&mut t, time, back, true, [trace; 16], "ledger locked")
         };
         times.iter().for_each(|&time| add(time));
         let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
@@ -661,15 +672,7 @@ mod tests {
         let front = t.names.intern("front");
         for k in 0..80u8 {
             let time = if k < 40 { k as i64 } else { 60 + k as i64 };
-            let mut add = |body: &str| {
-                t.time.push(time);
-                t.service.push(front);
-                t.instance.push(front);
-                t.error.push(false);
-                t.body.push(body.to_string());
-                t.trace_id.push(Some([k; 16]));
-                t.corr.push(vec![]);
-            };
+            let mut add = |body: &str| line(&mut t, time, front, false, [k; 16], body);
             add("order placed");
             if k >= 40 && k % 2 == 0 {
                 add("unexpected price, order abandoned");
@@ -721,15 +724,7 @@ mod tests {
             let ep = ["wallet", "audit", "orders"][k as usize % 3];
             let mut trace = [0u8; 16];
             trace[..2].copy_from_slice(&k.to_be_bytes());
-            let mut add = |body: String| {
-                t.time.push(time);
-                t.service.push(front);
-                t.instance.push(front);
-                t.error.push(false);
-                t.body.push(body);
-                t.trace_id.push(Some(trace));
-                t.corr.push(vec![]);
-            };
+            let mut add = |body: String| line(&mut t, time, front, false, trace, &body);
             add(format!("[GET /{ep}][received] request accepted"));
             if k >= 240 && (k / 3) % 10 < 3 {
                 add(format!("[GET /{ep}][check] unexpected value, request abandoned"));
@@ -758,13 +753,7 @@ mod tests {
             let mut t = LogTable::default();
             let (front, back) = (t.names.intern("front"), t.names.intern("back"));
             let mut add = |time: i64, svc: u32, trace: u8, body: &str| {
-                t.time.push(time);
-                t.service.push(svc);
-                t.instance.push(svc);
-                t.error.push(false);
-                t.body.push(body.to_string());
-                t.trace_id.push(Some([trace; 16]));
-                t.corr.push(vec![]);
+                line(&mut t, time, svc, false, [trace; 16], body)
             };
             for k in 0..80u8 {
                 let (time, other) =

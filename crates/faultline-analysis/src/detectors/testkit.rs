@@ -73,10 +73,23 @@ pub fn span(
     start: i64,
     dur: i64,
 ) -> faultline_model::Span {
+    span_on(&format!("{service}-0"), trace, id, parent, service, start, dur)
+}
+
+/// A hand-made span of `service` on instance `instance`.
+pub fn span_on(
+    instance: &str,
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    service: &str,
+    start: i64,
+    dur: i64,
+) -> faultline_model::Span {
     use faultline_model::{ResourceInfo, Span, SpanId, SpanKind, StatusCode, TraceId};
     let mut a = serde_json::Map::new();
     a.insert("service.name".into(), service.into());
-    a.insert("service.instance.id".into(), format!("{service}-0").into());
+    a.insert("service.instance.id".into(), instance.into());
     Span {
         trace_id: TraceId::from_bytes(&trace.to_be_bytes()).expect("16 bytes"),
         span_id: SpanId::from_bytes(&id.to_be_bytes()).expect("8 bytes"),
@@ -94,24 +107,6 @@ pub fn span(
         links: vec![],
         resource: std::sync::Arc::new(ResourceInfo::from_attributes(a)),
     }
-}
-
-/// A hand-made span of `service` on instance `instance`.
-pub fn span_on(
-    instance: &str,
-    trace: u128,
-    id: u64,
-    parent: Option<u64>,
-    service: &str,
-    start: i64,
-    dur: i64,
-) -> faultline_model::Span {
-    let mut sp = span(trace, id, parent, service, start, dur);
-    let mut a = serde_json::Map::new();
-    a.insert("service.name".into(), service.into());
-    a.insert("service.instance.id".into(), instance.into());
-    sp.resource = std::sync::Arc::new(faultline_model::ResourceInfo::from_attributes(a));
-    sp
 }
 
 /// The signals of hand-made spans, planned as `ask` asks.
