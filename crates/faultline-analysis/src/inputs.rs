@@ -111,6 +111,8 @@ pub struct LogTable {
     pub service: Vec<u32>,
     pub instance: Vec<u32>,
     pub error: Vec<bool>,
+    /// A warning: not an error, but something went wrong that the code handled.
+    pub warn: Vec<bool>,
     pub body: Vec<String>,
     pub trace_id: Vec<Option<[u8; 16]>>,
     /// The span each record was logged in, when it says.
@@ -123,24 +125,58 @@ pub struct LogTable {
 /// name can come before it (`05:18:42.995 [main] ERROR c.e.Svc - ...`), the message comes after.
 const LEVEL_TOKENS: usize = 6;
 
-/// The level written inside a plain-text line without severity: `Some(true)` for an error level
-/// (ERROR, FATAL, CRITICAL, SEVERE, `E` of Android's and glog's letters in a level position),
-/// `Some(false)` for another level, `None` when the line names none. An INFO line that mentions an
-/// error is not an error report.
-pub fn level_in_text(body: &str) -> Option<bool> {
+/// A log record's level, as far as the analysis tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// ERROR and worse.
+    Error,
+    /// WARN: something went wrong that the code handled (a bad answer it gave up on, a retry).
+    Warn,
+    /// INFO, DEBUG and the like.
+    Other,
+}
+
+/// The level written inside a plain-text line without severity (ERROR, FATAL, CRITICAL, SEVERE are
+/// errors; WARN and WARNING warnings), `None` when the line names none. An INFO line that mentions
+/// an error is not an error report.
+pub fn level_in_text(body: &str) -> Option<Level> {
     for tok in body.split_whitespace().take(LEVEL_TOKENS) {
         let t = tok.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | ':' | '<' | '>' | ',' | '|'));
         match t.to_ascii_uppercase().as_str() {
             "ERROR" | "ERR" | "FATAL" | "CRITICAL" | "CRIT" | "SEVERE" | "EMERG" | "ALERT" | "PANIC" => {
-                return Some(true)
+                return Some(Level::Error)
             }
-            "WARN" | "WARNING" | "INFO" | "NOTICE" | "DEBUG" | "TRACE" | "FINE" | "FINER" | "FINEST" => {
-                return Some(false)
-            }
+            "WARN" | "WARNING" => return Some(Level::Warn),
+            "INFO" | "NOTICE" | "DEBUG" | "TRACE" | "FINE" | "FINER" | "FINEST" => return Some(Level::Other),
             _ => {}
         }
     }
     None
+}
+
+/// A record's level from its severity number (OTLP: 13-16 WARN, 17 and up ERROR and FATAL), else
+/// its severity text, else the level inside its text, else words that mark an error report.
+fn level_of(severity: i8, text: &str, body: &str) -> Level {
+    let by_number = match severity {
+        s if s >= 17 => Level::Error,
+        13..=16 => Level::Warn,
+        _ => Level::Other,
+    };
+    if severity > 0 {
+        by_number
+    } else if !text.is_empty() {
+        match text {
+            t if t.starts_with("err") || t.starts_with("fatal") || t.starts_with("crit") => Level::Error,
+            t if t.starts_with("warn") => Level::Warn,
+            _ => Level::Other,
+        }
+    } else {
+        match level_in_text(body) {
+            Some(level) => level,
+            None if looks_like_error(body) => Level::Error,
+            None => Level::Other,
+        }
+    }
 }
 
 /// Words that mark a log line as an error report when it has no severity.
@@ -179,23 +215,15 @@ impl LogTable {
                 let body = str_at(b, "body", row);
                 let sev = sev.as_ref().filter(|a| a.is_valid(row)).map_or(0, |a| a.value(row));
                 let text = str_at(b, "severity_text", row).to_ascii_lowercase();
-                let error = if sev > 0 {
-                    sev >= 17
-                } else if !text.is_empty() {
-                    text.starts_with("err") || text.starts_with("fatal") || text.starts_with("crit")
-                } else {
-                    match level_in_text(body) {
-                        Some(level) => level,
-                        None => looks_like_error(body),
-                    }
-                };
+                let level = level_of(sev, &text, body);
                 t.time.push(tm);
                 let s = str_at(b, "service_name", row);
                 let s = t.names.intern(if s.is_empty() { "unknown_service" } else { s });
                 t.service.push(s);
                 let i = t.names.intern(str_at(b, "service_instance", row));
                 t.instance.push(i);
-                t.error.push(error);
+                t.error.push(level == Level::Error);
+                t.warn.push(level == Level::Warn);
                 t.body.push(body.to_string());
                 let tid: Option<[u8; 16]> =
                     trace.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok());
@@ -404,12 +432,22 @@ mod level_tests {
     #[test]
     fn the_level_inside_plain_text() {
         let java = "05:18:42.995 ERROR c.e.OrderServiceImpl#451 TraceID: 04c8 SpanID: 274f [create][fail]";
-        assert_eq!(level_in_text(java), Some(true));
-        assert_eq!(level_in_text("05:18:42.995 INFO  - retrying after error 42"), Some(false));
-        assert_eq!(level_in_text("2026-11-13 08:00:01 [main] WARN  pool nearly full"), Some(false));
+        assert_eq!(level_in_text(java), Some(Level::Error));
+        assert_eq!(level_in_text("05:18:42.995 INFO  - retrying after error 42"), Some(Level::Other));
+        assert_eq!(level_in_text("2026-11-13 08:00:01 [main] WARN  pool nearly full"), Some(Level::Warn));
         assert_eq!(level_in_text("connection refused"), None);
         // A level word deep inside the message is not the line's level.
         assert_eq!(level_in_text("user alice asked for the page about the word ERROR"), None);
+    }
+
+    #[test]
+    fn the_level_from_number_text_or_line() {
+        assert_eq!(level_of(13, "", "fine"), Level::Warn);
+        assert_eq!(level_of(17, "", "fine"), Level::Error);
+        assert_eq!(level_of(9, "", "connection refused"), Level::Other);
+        assert_eq!(level_of(0, "warning", "x"), Level::Warn);
+        assert_eq!(level_of(0, "", "10:00:01 WARN [get][check] unexpected value"), Level::Warn);
+        assert_eq!(level_of(0, "", "connection refused"), Level::Error);
     }
 }
 

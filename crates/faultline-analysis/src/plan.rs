@@ -87,6 +87,9 @@ pub struct Plan {
     /// The incident: from the onset (or the window's start) to its end.
     pub incident: TimeRange,
     pub baseline: Baseline,
+    /// With no rise at the endpoints, the rise of requests with warnings or errors in their logs
+    /// that placed the onset.
+    pub log_rise: Option<Rise>,
     /// The user named the window: something is wrong in it.
     pub named: bool,
     /// Significant rises of errors or slow requests at the endpoints, and the strongest.
@@ -107,8 +110,30 @@ impl Plan {
     }
 }
 
-/// Decides the windows. `data` is the first and last span start; `eps` the user-facing endpoints.
-pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
+/// The strongest rise.
+fn strongest(rises: &[Rise]) -> Option<Rise> {
+    rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned()
+}
+
+/// The onset: the earliest rise of comparable strength to the strongest (a cascade reaches some
+/// endpoints first).
+fn earliest_comparable(rises: &[Rise], main: &Rise) -> i64 {
+    rises
+        .iter()
+        .filter(|r| r.shift.z.abs() >= COMPARABLE_RISE * main.shift.z.abs())
+        .map(|r| r.onset)
+        .min()
+        .unwrap_or(main.onset)
+}
+
+/// How strong a rise must be, against the strongest, for its earlier onset to be the incident's: a
+/// third of the z is the same incident reaching another endpoint first, far less is noise.
+const COMPARABLE_RISE: f64 = 0.3;
+
+/// Decides the windows. `data` is the first and last span start; `eps` the user-facing endpoints;
+/// `warned` the same endpoints with requests flagged by warnings or errors in their logs
+/// ([`symptom::endpoints_with_warnings`], may be empty).
+pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) -> Option<Plan> {
     let (dlo, max_start) = data;
     let hi = ask.to.unwrap_or(max_start + 1);
     // The range the symptom is searched for and drawn over: a given baseline before the window is
@@ -163,23 +188,37 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
             _ => symptom::Reference::Guessed(lo, lo + (hi - lo) / 3),
         },
     };
-    let mut rises = symptom::find_rises(eps, lo, hi, step, reference);
-    if let Some(f) = ask.from {
-        rises.retain(|r| r.onset >= f - 2 * step);
-    }
-    let main = rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned();
-    // The onset: the earliest rise of comparable strength (a cascade reaches some endpoints first).
-    let onset = main.as_ref().map(|m| {
+    let rises_in = |eps: &[Endpoint]| {
+        let mut rises = symptom::find_rises(eps, lo, hi, step, reference);
+        if let Some(f) = ask.from {
+            rises.retain(|r| r.onset >= f - 2 * step);
+        }
         rises
-            .iter()
-            .filter(|r| r.shift.z.abs() >= 0.3 * m.shift.z.abs())
-            .map(|r| r.onset)
-            .min()
-            .unwrap_or(m.onset)
-    });
+    };
+    let rises = rises_in(eps);
+    let main = strongest(&rises);
+    // Nothing rose at the endpoints: a rise of requests with warnings or errors in their logs (a
+    // wrong answer the caller gave up on, an exception handled and logged) places the incident.
+    let log_rises: Vec<Rise> = match main {
+        Some(_) => Vec::new(),
+        None => rises_in(warned).into_iter().filter(|r| r.signal == symptom::Signal::Errors).collect(),
+    };
+    let log_rise = strongest(&log_rises);
+    let (lead, lead_eps) = match (&main, &log_rise) {
+        (Some(m), _) => (Some(m), eps),
+        (None, r) => (r.as_ref(), warned),
+    };
+    let onset = lead.map(|m| earliest_comparable(if main.is_some() { &rises } else { &log_rises }, m));
+    if let (Some(r), Some(on)) = (&log_rise, onset) {
+        notes.push(format!(
+            "no change in user-facing errors or latency; requests with warnings or errors in their logs rose from {:.1}% to {:.1}% at {}: the incident starts there",
+            100.0 * r.shift.before,
+            100.0 * r.shift.after,
+            format_rfc3339_secs(on)
+        ));
+    }
     let end_of = |on: i64| {
-        main.as_ref()
-            .and_then(|m| m.end.or_else(|| symptom::recovery(&eps[m.endpoint], m, hi, step)))
+        lead.and_then(|m| m.end.or_else(|| symptom::recovery(&lead_eps[m.endpoint], m, hi, step)))
             .unwrap_or(hi)
             .max(on + 1)
     };
@@ -227,6 +266,7 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint]) -> Option<Plan> {
         }
     };
     Some(Plan {
+        log_rise,
         range: TimeRange::new(lo, hi),
         step,
         incident: TimeRange::new(incident.0, incident.1),
@@ -253,7 +293,7 @@ mod tests {
     fn a_window_over_all_the_data_compares_with_its_stretch_before_the_onset() {
         let eps = endpoint(2400, 1500);
         let ask = Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 2399 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
         let on = p.onset.unwrap();
         assert!((on - 1500 * SECOND).abs() <= 60 * SECOND, "onset {on}");
         assert_eq!(p.incident.from, on);
@@ -261,15 +301,44 @@ mod tests {
     }
 
     #[test]
+    fn with_nothing_rising_at_the_endpoints_warnings_in_the_logs_place_the_incident() {
+        // No error and no delay; from 900 s to 1320 s a third of the requests log a warning (a
+        // wrong answer the caller gave up on), and the window covers all the data.
+        let eps = endpoint(2700, i64::MAX);
+        let mut warned = eps.clone();
+        for (k, r) in warned[0].requests.iter_mut().enumerate() {
+            r.2 = (900..1320).contains(&k) && k % 3 == 0;
+        }
+        let ask = Ask { from: Some(0), to: Some(2700 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned).unwrap();
+        assert!(p.main.is_none() && p.log_rise.is_some());
+        let on = p.onset.unwrap();
+        assert!((on - 900 * SECOND).abs() <= 60 * SECOND, "onset {on}");
+        assert!((p.incident.to - 1320 * SECOND).abs() <= 60 * SECOND, "end {}", p.incident.to);
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, on)));
+        // The halves (the first 1350 s against the rest) would have compared the fault with
+        // healthy time. With a rise at the endpoints, the logs are not consulted.
+        let failing = endpoint(2700, 1500);
+        let p = plan(&ask, (0, 2699 * SECOND), &failing, &warned).unwrap();
+        assert!(p.main.is_some() && p.log_rise.is_none());
+        // A steady share of warnings is no rise.
+        for (k, r) in warned[0].requests.iter_mut().enumerate() {
+            r.2 = k % 7 == 0;
+        }
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned).unwrap();
+        assert!(p.onset.is_none() && p.log_rise.is_none());
+    }
+
+    #[test]
     fn the_baseline_is_never_the_incident_window() {
         // A named window over all the data with nothing wrong in it.
         let eps = endpoint(600, i64::MAX);
         let ask = Ask { from: Some(0), to: Some(600 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 599 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 599 * SECOND), &eps, &[]).unwrap();
         let b = p.baseline_time().unwrap();
         assert!(b.to <= p.incident.from && !b.is_empty());
         // No window, nothing wrong: halves.
-        let p = plan(&Ask::default(), (0, 599 * SECOND), &eps).unwrap();
+        let p = plan(&Ask::default(), (0, 599 * SECOND), &eps, &[]).unwrap();
         let b = p.baseline_time().unwrap();
         assert!(b.to <= p.incident.from && !b.is_empty());
     }
@@ -280,7 +349,7 @@ mod tests {
             (0..12).map(|k| (k * SECOND, if k < 3 { 20_000_000 } else { 250_000_000 }, false)).collect();
         let eps = vec![Endpoint { service: 0, operation: 0, requests }];
         let ask = Ask { from: Some(0), to: Some(12 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 11 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 11 * SECOND), &eps, &[]).unwrap();
         assert_eq!(p.onset, Some(3 * SECOND));
         assert_eq!(p.baseline, Baseline::Requests);
     }
@@ -293,7 +362,7 @@ mod tests {
             to: Some(780 * SECOND),
             baseline: Some((1800 * SECOND, 1860 * SECOND)),
         };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
         assert_eq!(p.incident, TimeRange::new(600 * SECOND, 780 * SECOND));
         assert_eq!(p.baseline, Baseline::Time(TimeRange::new(1800 * SECOND, 1860 * SECOND)));
     }
@@ -302,7 +371,7 @@ mod tests {
     fn a_baseline_too_small_is_replaced_with_a_note() {
         let eps = endpoint(3600, i64::MAX);
         let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 2 * SECOND)) };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
         assert!(p.notes[0].contains("fewer than"));
         let b = p.baseline_time().unwrap();
         assert_eq!(b.to, 1800 * SECOND);
@@ -314,7 +383,7 @@ mod tests {
         // MIN_GIVEN_BASELINE_REQUESTS: five requests of a named baseline are kept, two are not.
         let eps = endpoint(3600, i64::MAX);
         let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 5 * SECOND)) };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
         assert!(p.notes[0].contains("only 5 requests"), "{:?}", p.notes);
         assert_eq!(p.baseline_time(), Some(TimeRange::new(0, 5 * SECOND)));
     }
@@ -332,7 +401,7 @@ mod tests {
         // a fast and a slow group still shows the step at 20 s.
         let eps = timed(300, |k| k >= 20);
         let ask = Ask { from: Some(0), to: Some(300 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 299 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 299 * SECOND), &eps, &[]).unwrap();
         let on = p.onset.expect("an onset");
         assert!((on - 20 * SECOND).abs() <= 5 * SECOND, "onset {on}");
     }
@@ -343,7 +412,7 @@ mod tests {
         // not an incident by itself; the halves are compared.
         let eps = timed(40, |k| k % 3 == 0);
         let ask = Ask { from: Some(0), to: Some(40 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 39 * SECOND), &eps).unwrap();
+        let p = plan(&ask, (0, 39 * SECOND), &eps, &[]).unwrap();
         assert_eq!(p.onset, None);
         assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 20 * SECOND)), "{:?}", p.notes);
     }

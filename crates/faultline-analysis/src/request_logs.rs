@@ -515,6 +515,7 @@ mod tests {
         t.service.push(svc);
         t.instance.push(svc);
         t.error.push(error);
+        t.warn.push(false);
         t.body.push(body.to_string());
         t.trace_id.push(Some(trace));
         t.corr.push(vec![]);

@@ -94,7 +94,7 @@ impl<'a> Signals<'a> {
             callees.entry(a).or_default().push(b);
         }
         let requests = localise::entries_per_side(t, &graph, &sides);
-        let look = plan.main.is_some() || plan.named;
+        let look = plan.main.is_some() || plan.named || plan.log_rise.is_some();
         let (log_traces, logs_joined) = joined_logs;
         let compared = baseline.filter(|_| look);
         let log_templates = crate::logs::template_changes(
@@ -133,10 +133,10 @@ impl<'a> Signals<'a> {
         self.plan.main.is_some()
     }
 
-    /// Evidence is gathered where there is something to explain: a symptom, or a window the user
-    /// named as bad.
+    /// Evidence is gathered where there is something to explain: a symptom, a window the user
+    /// named as bad, or a rise of warnings and errors in the requests' logs.
     pub fn look(&self) -> bool {
-        self.symptom_found() || self.plan.named
+        self.symptom_found() || self.plan.named || self.plan.log_rise.is_some()
     }
 
     /// The window's requests are compared among themselves (no healthy stretch of time).

@@ -63,18 +63,53 @@ pub fn endpoints_with_logs(
     }
     let silent: crate::hash::HashSet<(u32, u32)> =
         eps.iter().filter(|e| !e.requests.iter().any(|r| r.2)).map(|e| (e.service, e.operation)).collect();
-    let mut failed: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
-    for i in 0..t.len() {
-        let key = (t.service[i], t.operation[i]);
-        if g.is_entry(t, i)
-            && silent.contains(&key)
+    flag_requests(&mut eps, t, g, |i| {
+        silent.contains(&(t.service[i], t.operation[i]))
             && logged.contains(&(t.trace_id[i], t.names.name(t.service[i])))
-        {
-            failed.entry(key).or_default().push(t.start[i]);
+    });
+    eps
+}
+
+/// The endpoints' requests flagged when a warning or an error was logged in their trace (by any
+/// service), in the same order as `eps`; empty when no such record is joined to a trace. The
+/// flag stands where `failed` stands, so a rise of it is found as a rise of errors is.
+pub fn endpoints_with_warnings(
+    eps: &[Endpoint],
+    t: &SpanTable,
+    g: &Graph,
+    logs: &crate::inputs::LogTable,
+    log_traces: &[Option<[u8; 16]>],
+) -> Vec<Endpoint> {
+    let warned: crate::hash::HashSet<[u8; 16]> = log_traces
+        .iter()
+        .enumerate()
+        .filter_map(|(k, tr)| tr.filter(|_| logs.warn[k] || logs.error[k]))
+        .collect();
+    if warned.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<Endpoint> = eps
+        .iter()
+        .map(|e| Endpoint {
+            service: e.service,
+            operation: e.operation,
+            requests: e.requests.iter().map(|r| (r.0, r.1, false)).collect(),
+        })
+        .collect();
+    flag_requests(&mut out, t, g, |i| warned.contains(&t.trace_id[i]));
+    out
+}
+
+/// Flags (as failed) the requests whose entry span `flag` picks.
+fn flag_requests(eps: &mut [Endpoint], t: &SpanTable, g: &Graph, flag: impl Fn(usize) -> bool) {
+    let mut flagged: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+    for i in 0..t.len() {
+        if g.is_entry(t, i) && flag(i) {
+            flagged.entry((t.service[i], t.operation[i])).or_default().push(t.start[i]);
         }
     }
     for e in eps.iter_mut() {
-        let Some(starts) = failed.get_mut(&(e.service, e.operation)) else { continue };
+        let Some(starts) = flagged.get_mut(&(e.service, e.operation)) else { continue };
         starts.sort_unstable();
         for r in e.requests.iter_mut() {
             if starts.binary_search(&r.0).is_ok() {
@@ -82,7 +117,6 @@ pub fn endpoints_with_logs(
             }
         }
     }
-    eps
 }
 
 /// Requests of all endpoints that started in `[w.0, w.1)`.

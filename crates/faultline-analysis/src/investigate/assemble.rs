@@ -52,7 +52,11 @@ pub fn report(
     differences: Option<DiffReport>,
     elapsed_ms: impl Fn() -> f64,
 ) -> Report {
-    let incident = s.symptom_found() || root_causes.first().is_some_and(|c| c.confidence >= 0.5);
+    // A rise of requests with warnings or errors in their logs is a symptom too, one users may not
+    // see (a wrong answer served without an error).
+    let incident = s.symptom_found()
+        || (s.plan.log_rise.is_some() && !root_causes.is_empty())
+        || root_causes.first().is_some_and(|c| c.confidence >= 0.5);
     let symptom = symptom(s, incident, &root_causes);
     let propagation = propagation(s, &symptom, &root_causes);
     if let Some(top) = root_causes.first_mut() {
@@ -190,7 +194,8 @@ fn symptom(s: &Signals<'_>, incident: bool, root_causes: &[RootCause]) -> Sympto
             format!("{what}{more} since {}, {}", hms(onset.unwrap_or(w.from)), trend.unwrap_or("steady"))
         }
         _ if incident => format!(
-            "no change in user-facing errors or latency; {}",
+            "no change in user-facing errors or latency{}; {}",
+            logged_rise(s).map(|r| format!(", but {r}")).unwrap_or_default(),
             root_causes.first().map(|c| c.summary.clone()).unwrap_or_default()
         ),
         _ => match root_causes.first() {
@@ -205,8 +210,21 @@ fn symptom(s: &Signals<'_>, incident: bool, root_causes: &[RootCause]) -> Sympto
         onset: onset.map(format_rfc3339_secs),
         affected,
         trend: trend.map(String::from),
-        end: (s.symptom_found() && w.to < hi).then(|| format_rfc3339_secs(w.to)),
+        end: ((s.symptom_found() || s.plan.log_rise.is_some()) && w.to < hi)
+            .then(|| format_rfc3339_secs(w.to)),
     }
+}
+
+/// `requests with warnings or errors in their logs rose from X to Y since T`, when that placed the
+/// incident.
+fn logged_rise(s: &Signals<'_>) -> Option<String> {
+    let r = s.plan.log_rise.as_ref()?;
+    Some(format!(
+        "requests with warnings or errors in their logs rose from {} to {} since {}",
+        pct(r.shift.before),
+        pct(r.shift.after),
+        hms(s.plan.onset.unwrap_or(r.onset))
+    ))
 }
 
 /// Paths from the leading cause up to the endpoints it hurt.
@@ -263,8 +281,16 @@ fn timeline(s: &Signals<'_>, symptom: &Symptom, correlated: &[MetricMove]) -> Ve
         let text = format!("{} ({} of {}): {}", ch.id, ch.kind.as_str(), ch.service, ch.description);
         out.push(entry(ch.time_unix_nano, EvidenceKind::Changes, text));
     }
-    if let Some(on) = s.plan.onset {
-        out.push(entry(on, EvidenceKind::Traces, format!("symptom starts: {}", symptom.summary)));
+    match (s.plan.onset, s.plan.main.is_some()) {
+        (Some(on), true) => {
+            out.push(entry(on, EvidenceKind::Traces, format!("symptom starts: {}", symptom.summary)))
+        }
+        (Some(on), false) => out.push(entry(
+            on,
+            EvidenceKind::Logs,
+            format!("symptom starts in the logs: {}", logged_rise(s).unwrap_or_default()),
+        )),
+        (None, _) => {}
     }
     for m in correlated.iter().filter(|m| m.lead_seconds.is_some_and(|l| l <= 0.0)).take(3) {
         if let Some(at) = &m.moved_at {

@@ -70,7 +70,8 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
     if endpoints.is_empty() {
         return Err(InvestigateError::NoData);
     }
-    let plan = crate::plan::plan(&o.ask(), data, &endpoints).ok_or(InvestigateError::NoData)?;
+    let warned = symptom::endpoints_with_warnings(&endpoints, t, &graph, &inp.logs, &joined_logs.0);
+    let plan = crate::plan::plan(&o.ask(), data, &endpoints, &warned).ok_or(InvestigateError::NoData)?;
     let signals = Signals::build(inp, graph, endpoints, plan, joined_logs);
     let mut hypotheses = hypotheses::gather(&signals);
     let listed = std::mem::take(&mut hypotheses.listed);
@@ -87,7 +88,8 @@ pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option
     let graph = Graph::build(t);
     let joined_logs = crate::join::log_traces(&inp.logs, t);
     let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
-    let Some(plan) = crate::plan::plan(&o.ask(), data, &endpoints) else { return (None, None) };
+    let warned = symptom::endpoints_with_warnings(&endpoints, t, &graph, &inp.logs, &joined_logs.0);
+    let Some(plan) = crate::plan::plan(&o.ask(), data, &endpoints, &warned) else { return (None, None) };
     let (sides, _) = crate::signals::sides(t, &graph, &plan);
     let attribution = crate::localise::attribute_sides(t, &graph, &sides);
     let requests = crate::localise::entries_per_side(t, &graph, &sides);
