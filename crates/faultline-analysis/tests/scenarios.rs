@@ -9,9 +9,12 @@ use faultline_sim::{Chunk, RunOptions};
 use serde_json::Value;
 
 pub fn simulate(name: &str, rps: Option<f64>) -> (Inputs, Value) {
-    let sc = faultline_sim::load(name).unwrap();
+    simulate_scenario(&faultline_sim::load(name).unwrap(), rps)
+}
+
+fn simulate_scenario(sc: &faultline_sim::Scenario, rps: Option<f64>) -> (Inputs, Value) {
     let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
-    let res = faultline_sim::run(&sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
+    let res = faultline_sim::run(sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
         Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
         Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
@@ -111,6 +114,27 @@ fn check(name: &str) {
         ] {
             assert!(c.get(k).is_some(), "{name}: root cause without {k}");
         }
+    }
+}
+
+/// A wrong answer that came and went in the first half of the data leaves no error and no delay:
+/// asked over all the data, or with no window, the rise of requests with a warning in their logs
+/// places the incident (the halves of the data would compare it with healthy time).
+#[test]
+fn a_wrong_answer_that_ended_early_is_found_from_the_warnings_it_caused() {
+    let text = include_str!("../../faultline-sim/src/builtin/bad-response.toml")
+        .replace("at = \"30m\"", "at = \"12m\"\nuntil = \"24m\"");
+    assert!(text.contains("until"));
+    let sc = faultline_sim::parse("bad-response-early", &text).unwrap();
+    let (inputs, truth) = simulate_scenario(&sc, Some(40.0));
+    let (lo, hi) = inputs.spans.time_range().unwrap();
+    for o in [Options { from: Some(lo), to: Some(hi + 1), ..Default::default() }, Options::default()] {
+        let r = investigate(&inputs, &o).unwrap();
+        if let Err(e) = score(&r, &truth) {
+            panic!("{o:?}: {e}\n{}", faultline_analysis::report::render_text(&r, false));
+        }
+        assert!(r.incident, "{o:?}: {}", r.symptom.summary);
+        assert!(r.symptom.summary.contains("warnings or errors in their logs"), "{}", r.symptom.summary);
     }
 }
 
