@@ -63,6 +63,28 @@ impl AnswersBefore for TraceAnswers<'_> {
             })
             .collect()
     }
+
+    fn served(&self, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<String, [u64; 2]> {
+        let t = self.spans;
+        let mut by: HashMap<u32, [u64; 2]> = HashMap::default();
+        let mut here: Vec<(u32, usize)> = Vec::new();
+        for spans in self.graph.traces() {
+            here.clear();
+            for &i in spans {
+                let i = i as usize;
+                match crate::localise::side_at(t.start[i], baseline, incident) {
+                    crate::localise::NO_SIDE => {}
+                    side => here.push((t.service[i], side as usize)),
+                }
+            }
+            here.sort_unstable();
+            here.dedup();
+            for &(s, side) in &here {
+                by.entry(s).or_default()[side] += 1;
+            }
+        }
+        by.into_iter().map(|(s, n)| (t.names.name(s).to_string(), n)).collect()
+    }
 }
 
 pub struct LogSuspects;
