@@ -37,6 +37,8 @@ pub struct LogSuspect {
     pub strength: f64,
     /// The strongest sign (errors before events).
     pub sign: LogSign,
+    /// The one instance whose answers the callers' new events follow, when one stands out.
+    pub instance: Option<String>,
     pub text: String,
     pub refs: Vec<String>,
 }
@@ -118,7 +120,12 @@ struct Request {
 /// answer to `service`, in trace `trace`, came last before `time` (`None` when it called nobody
 /// by then). Asked in one batch, so that the spans are read once.
 pub trait AnswersBefore {
-    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>>;
+    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>>;
+
+    /// How many of `caller`'s calls to `callee` in `window` each of the callee's instances answered.
+    fn answers_by_instance(&self, _caller: &str, _callee: &str, _window: (i64, i64)) -> HashMap<String, u64> {
+        HashMap::default()
+    }
 
     /// The requests (traces) each service served in the baseline and in the incident, by its
     /// spans: a service that logs only when something goes wrong logs in none of its healthy
@@ -127,6 +134,13 @@ pub trait AnswersBefore {
     fn served(&self, _baseline: (i64, i64), _incident: (i64, i64)) -> HashMap<String, [u64; 2]> {
         HashMap::default()
     }
+}
+
+/// Who answered a call: the service and its instance (empty when the spans do not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub service: String,
+    pub instance: String,
 }
 
 /// What the traces tell the logs: who calls whom, and whose answer came last.
@@ -275,7 +289,7 @@ pub fn log_suspects(
         appeared.iter().map(|(s, a)| questions(&requests, &a.traces, *s, a.event, &name)).collect();
     let mut heard = answers.last_answers(&asked.concat()).into_iter();
     for ((s, Appeared { rise, event: t, pb, pi, refs, .. }), asked) in appeared.into_iter().zip(&asked) {
-        let heard: Vec<Option<String>> = heard.by_ref().take(asked.len()).collect();
+        let heard: Vec<Option<Answer>> = heard.by_ref().take(asked.len()).collect();
         let text = format!(
             "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
             name(s),
@@ -283,13 +297,22 @@ pub fn log_suspects(
             crate::fmt::fmt_rate(pi),
             crate::fmt::fmt_rate(pb)
         );
-        match answered_before(heard) {
+        match answered_before(&heard) {
             Some((callee, share)) => {
+                let usual = answers.answers_by_instance(&name(s), &callee, incident);
+                let instance = one_instance(&heard, &callee, &usual);
+                let who = match &instance {
+                    Some(x) => format!("{callee}'s instance {x}"),
+                    None => callee.clone(),
+                };
                 let text = format!(
-                    "{text}, right after {callee} answered it (in {} of them): {callee} likely returns something wrong",
+                    "{text}, right after {who} answered it (in {} of them): {callee} likely returns something wrong",
                     crate::fmt::fmt_rate(share)
                 );
-                add(&mut out, callee, rise, LogSign::AfterAnswer, text, refs);
+                add(&mut out, callee.clone(), rise, LogSign::AfterAnswer, text, refs);
+                if let Some(x) = out.iter_mut().find(|x| x.service == callee) {
+                    x.instance = x.instance.take().or(instance);
+                }
             }
             None => add(&mut out, name(s), rise, LogSign::Appeared, text, refs),
         }
@@ -315,15 +338,43 @@ fn questions(
 
 /// The callee whose answer a new event followed in nearly all the requests that logged it (`heard`:
 /// the last answer before it in each), with that share: the event is about the callee's answer.
-fn answered_before(heard: Vec<Option<String>>) -> Option<(String, f64)> {
+fn answered_before(heard: &[Option<Answer>]) -> Option<(String, f64)> {
     let asked = heard.len();
     let mut by: HashMap<String, usize> = HashMap::default();
-    for callee in heard.into_iter().flatten() {
-        *by.entry(callee).or_default() += 1;
+    for a in heard.iter().flatten() {
+        *by.entry(a.service.clone()).or_default() += 1;
     }
     let (callee, n) = by.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
     let share = n as f64 / asked.max(1) as f64;
     (share >= ANSWERED_BEFORE_SHARE).then_some((callee, share))
+}
+
+/// Share of a new event's requests whose last answer came from one instance of the callee for the
+/// instance to be named, as the trace shape names it (`shape::ONE_INSTANCE_SHARE`): a wrong value
+/// from one instance of two or three makes nearly all of them.
+const ONE_INSTANCE_SHARE: f64 = 0.75;
+/// Most share of the caller's calls to the callee that instance answers at all: one of two or more
+/// instances taking the traffic. An instance that answers everything (the callee's only one) tells
+/// nothing by answering before every new line.
+const MAX_USUAL_INSTANCE_SHARE: f64 = 0.5;
+
+/// The instance of `callee` whose answers a new event followed (`heard`), far more often than it
+/// answers the caller's calls at all (`usual`, per instance): a wrong value from one instance (a
+/// canary, one pod's bad config). `None` when the answers are spread as the calls are.
+fn one_instance(heard: &[Option<Answer>], callee: &str, usual: &HashMap<String, u64>) -> Option<String> {
+    let mut by: HashMap<&str, usize> = HashMap::default();
+    let mut from_callee = 0;
+    for a in heard.iter().flatten().filter(|a| a.service == callee && !a.instance.is_empty()) {
+        *by.entry(a.instance.as_str()).or_default() += 1;
+        from_callee += 1;
+    }
+    let (x, n) = by.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+    let calls: u64 = usual.values().sum();
+    let usual_share = usual.get(x).copied().unwrap_or(0) as f64 / calls.max(1) as f64;
+    (n as f64 >= ONE_INSTANCE_SHARE * from_callee as f64
+        && calls > 0
+        && usual_share <= MAX_USUAL_INSTANCE_SHARE)
+        .then(|| x.to_string())
 }
 
 /// Adds a sign to a service's suspicion: its text joins the one there, its strength counts when
@@ -343,7 +394,7 @@ fn add(
                 x.refs = refs;
             }
         }
-        None => out.push(LogSuspect { service, strength, sign, text, refs }),
+        None => out.push(LogSuspect { service, strength, sign, instance: None, text, refs }),
     }
 }
 
@@ -377,6 +428,7 @@ fn own_errors(
             service: name(s),
             strength: i as f64 / total.max(1) as f64,
             sign: LogSign::Errors,
+            instance: None,
             text: format!(
                 "{} logged errors of its own (the deepest service logging errors) in {i} requests of the incident, {b} of the baseline",
                 name(s)
@@ -555,7 +607,7 @@ mod tests {
     struct NoTraces;
 
     impl AnswersBefore for NoTraces {
-        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>> {
             vec![None; asked.len()]
         }
     }
@@ -692,8 +744,12 @@ mod tests {
     struct Answers(fn(u8) -> bool);
 
     impl AnswersBefore for Answers {
-        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
-            asked.iter().map(|a| Some(if (self.0)(a.0[0]) { "back" } else { "cache" }.to_string())).collect()
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>> {
+            let service = |a: &([u8; 16], String, i64)| if (self.0)(a.0[0]) { "back" } else { "cache" };
+            asked
+                .iter()
+                .map(|a| Some(Answer { service: service(a).to_string(), instance: String::new() }))
+                .collect()
         }
     }
 
@@ -781,11 +837,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn one_instance_is_named_when_the_new_lines_follow_its_answers_far_more_than_its_share() {
+        let heard = |from_b1: usize, n: usize| -> Vec<Option<Answer>> {
+            (0..n)
+                .map(|k| {
+                    let instance = if k < from_b1 { "b-1" } else { "b-2" };
+                    Some(Answer { service: "b".into(), instance: instance.into() })
+                })
+                .collect()
+        };
+        let usual = |shares: &[(&str, u64)]| -> HashMap<String, u64> {
+            shares.iter().map(|(x, n)| (x.to_string(), *n)).collect()
+        };
+        let three = usual(&[("b-1", 100), ("b-2", 100), ("b-3", 100)]);
+        // ONE_INSTANCE_SHARE: 80% of the lines after b-1, which answers a third of the calls.
+        assert_eq!(one_instance(&heard(8, 10), "b", &three).as_deref(), Some("b-1"));
+        assert_eq!(one_instance(&heard(7, 10), "b", &three), None);
+        // MAX_USUAL_INSTANCE_SHARE: the callee's only instance tells nothing.
+        assert_eq!(one_instance(&heard(10, 10), "b", &usual(&[("b-1", 300)])), None);
+        assert_eq!(
+            one_instance(&heard(10, 10), "b", &usual(&[("b-1", 150), ("b-2", 150)])).as_deref(),
+            Some("b-1")
+        );
+    }
+
     /// Traces that show `front` serving 300 requests on each side, and nothing of their calls.
     struct Served;
 
     impl AnswersBefore for Served {
-        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>> {
             vec![None; asked.len()]
         }
 

@@ -106,7 +106,7 @@ struct OpStats {
 
 /// The instance whose server span answered a child span seen from its parent in service `s`:
 /// the child itself when it is another service's, else the other service's span under it.
-fn answering_instance(t: &SpanTable, g: &Graph, c: usize, s: u32) -> Option<u32> {
+pub(crate) fn answering_instance(t: &SpanTable, g: &Graph, c: usize, s: u32) -> Option<u32> {
     if t.service[c] != s {
         return Some(t.instance[c]);
     }

@@ -8,7 +8,7 @@ use crate::hash::HashMap;
 use crate::hash::HashSet;
 use crate::pattern::{EvidenceKind, Pattern};
 use crate::plan::TimeRange;
-use crate::request_logs::{AnswersBefore, FromTraces, LogSign};
+use crate::request_logs::{Answer, AnswersBefore, FromTraces, LogSign};
 use crate::signals::Signals;
 use crate::spans::SpanTable;
 
@@ -41,7 +41,7 @@ struct TraceAnswers<'a> {
 }
 
 impl AnswersBefore for TraceAnswers<'_> {
-    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<String>> {
+    fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>> {
         let (t, g) = (self.spans, self.graph);
         let wanted: HashSet<[u8; 16]> = asked.iter().map(|a| a.0).collect();
         let mut rows: HashMap<[u8; 16], Vec<usize>> = HashMap::default();
@@ -59,9 +59,33 @@ impl AnswersBefore for TraceAnswers<'_> {
                     .flat_map(|&i| g.children(i).iter().map(|&c| c as usize))
                     .filter(|&c| t.end(c) <= *time && crate::shape::callee_of(t, g, c, s) != s)
                     .max_by_key(|&c| t.end(c))?;
-                Some(t.names.name(crate::shape::callee_of(t, g, last, s)).to_string())
+                Some(Answer {
+                    service: t.names.name(crate::shape::callee_of(t, g, last, s)).to_string(),
+                    instance: crate::shape::answering_instance(t, g, last, s)
+                        .map_or_else(String::new, |x| t.names.name(x).to_string()),
+                })
             })
             .collect()
+    }
+
+    fn answers_by_instance(&self, caller: &str, callee: &str, window: (i64, i64)) -> HashMap<String, u64> {
+        let (t, g) = (self.spans, self.graph);
+        let (Some(s), Some(y)) = (t.names.get(caller), t.names.get(callee)) else {
+            return HashMap::default();
+        };
+        let mut by: HashMap<String, u64> = HashMap::default();
+        for i in
+            (0..t.len()).filter(|&i| t.service[i] == s && t.start[i] >= window.0 && t.start[i] < window.1)
+        {
+            for c in g.children(i).iter().map(|&c| c as usize) {
+                if crate::shape::callee_of(t, g, c, s) == y {
+                    if let Some(x) = crate::shape::answering_instance(t, g, c, s) {
+                        *by.entry(t.names.name(x).to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        by
     }
 
     fn served(&self, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<String, [u64; 2]> {
@@ -118,6 +142,7 @@ impl Detector for LogSuspects {
                 // most often a caller logging its callee's failure (an uninstrumented one's):
                 // support only.
                 f.role = Role::Support { alone: Some(LOG_ALONE_WEIGHT * ls.strength) };
+                f.instance = ls.instance.clone();
                 f.pattern(if ls.sign == LogSign::Errors {
                     Pattern::CodeException
                 } else {
