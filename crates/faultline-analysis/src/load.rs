@@ -40,7 +40,35 @@ pub struct Load {
     pub older: Option<TimeRange>,
     /// Length of the stretch of older data loaded.
     older_len: i64,
+    /// What the load had to leave out, for the report's notes.
+    pub notes: Vec<String>,
 }
+
+/// Share of a read's budget a shortened look back is sized to: the estimate is taken from a
+/// sample of the latest data (traffic varies over an hour), and metrics and changes are loaded
+/// beside the spans and logs.
+const BUDGET_SAFETY: f64 = 0.75;
+/// Shortest look back a budget shortens to: less holds too few requests to find an onset in.
+const MIN_LOOKBACK: i64 = 60_000_000_000;
+
+/// What a look back costs to load, in bytes of the read's budget per nanosecond: its spans and
+/// logs, and the metrics and changes loaded from `CONTEXT_BEFORE` earlier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadCost {
+    pub per_ns: f64,
+    pub context_per_ns: f64,
+}
+
+impl LoadCost {
+    /// The bytes a look back of `len` takes.
+    pub fn of(self, len: i64) -> f64 {
+        self.per_ns * len as f64 + self.context_per_ns * (len + CONTEXT_BEFORE) as f64
+    }
+}
+
+/// How often the rows a load reads are charged to its budget: once as read, once again as the
+/// analysis's tables built from them.
+pub const CHARGED_TWICE: usize = 2;
 
 impl LoadAsk {
     /// The ranges for data whose latest span starts at `latest`.
@@ -57,14 +85,49 @@ impl LoadAsk {
             before: self.from.map(|f| TimeRange::new(f - len, f)),
             older: self.from.map(|f| TimeRange::new(f - OLDER_DATA_HORIZON, f - len)),
             older_len: len,
+            notes: Vec::new(),
         }
+    }
+}
+
+/// `12 min`, or `45 s` under a minute.
+fn minutes(ns: i64) -> String {
+    if ns >= 60_000_000_000 {
+        format!("{} min", ns / 60_000_000_000)
+    } else {
+        format!("{} s", ns / 1_000_000_000)
     }
 }
 
 impl Load {
     /// One range, nothing else.
     pub fn single(r: TimeRange) -> Load {
-        Load { ranges: vec![r], before: None, older: None, older_len: 0 }
+        Load { ranges: vec![r], before: None, older: None, older_len: 0, notes: Vec::new() }
+    }
+
+    /// With no window named, the look back shortened to its latest stretch that fits `budget`
+    /// bytes at `cost` (with `BUDGET_SAFETY` to spare): on a busy system an hour does not fit a
+    /// read's memory, and the latest part of it is where an on-call engineer looks first. The
+    /// report's notes say so.
+    pub fn fit_lookback(&mut self, cost: LoadCost, budget: usize) {
+        let fits = budget as f64 * BUDGET_SAFETY;
+        let Some(r) = self.ranges.first_mut().filter(|_| self.before.is_none()) else { return };
+        let was = r.to - r.from;
+        let need = cost.of(was);
+        if need <= fits {
+            return;
+        }
+        // fits = per_ns * len + context_per_ns * (len + CONTEXT_BEFORE)
+        let len = (fits - cost.context_per_ns * CONTEXT_BEFORE as f64) / (cost.per_ns + cost.context_per_ns);
+        let len = (len as i64).clamp(MIN_LOOKBACK, was);
+        r.from = r.to - len;
+        self.notes.push(format!(
+            "the last {} of the {} looked back over were investigated: all of it would take about {} MB, beyond the read's memory budget of {} MB; name a window (--from/--to) or raise --query-memory to look further back",
+            minutes(len),
+            minutes(was),
+            (need as usize) >> 20,
+            budget >> 20
+        ));
     }
 
     /// Whether `have` spans before the window (and in the baseline) make too thin a baseline.
@@ -127,6 +190,34 @@ mod tests {
     }
 
     #[test]
+    fn with_no_window_the_lookback_shrinks_to_what_the_budget_holds() {
+        // A megabyte a minute of spans and logs, and a tenth of that of metrics.
+        let mb_per_min = (1 << 20) as f64 / MINUTE as f64;
+        let cost = LoadCost { per_ns: mb_per_min, context_per_ns: 0.1 * mb_per_min };
+        let mut load = LoadAsk::default().plan(100 * MINUTE);
+        load.fit_lookback(cost, 200 << 20);
+        assert_eq!(load.ranges[0].to - load.ranges[0].from, HOUR);
+        assert!(load.notes.is_empty());
+        // BUDGET_SAFETY: 30 MB of 40 fit; 6 MB of it go to the metrics of the hour before, the
+        // rest to 21.8 minutes of spans, logs and their metrics.
+        load.fit_lookback(cost, 40 << 20);
+        let len = load.ranges[0].to - load.ranges[0].from;
+        assert_eq!(len / MINUTE, 21, "{len}");
+        let note = &load.notes[0];
+        assert!(note.starts_with("the last 21 min of the 60 min looked back over"), "{note}");
+        // MIN_LOOKBACK: never less than a minute.
+        let mut load = LoadAsk::default().plan(100 * MINUTE);
+        load.fit_lookback(cost, 1 << 20);
+        assert_eq!(load.ranges[0].to - load.ranges[0].from, MINUTE);
+        // A named window is the user's: it is never cut.
+        let ask = LoadAsk { from: Some(50 * MINUTE), to: Some(100 * MINUTE), ..Default::default() };
+        let mut load = ask.plan(100 * MINUTE);
+        let before = load.clone();
+        load.fit_lookback(cost, 1 << 20);
+        assert_eq!(load, before);
+    }
+
+    #[test]
     fn older_data_is_added_only_when_the_baseline_would_be_thin() {
         let ask = LoadAsk { from: Some(300 * MINUTE), to: Some(310 * MINUTE), ..Default::default() };
         let mut load = ask.plan(310 * MINUTE);
@@ -150,6 +241,7 @@ mod tests {
             before: None,
             older: None,
             older_len: 0,
+            notes: Vec::new(),
         };
         assert_eq!(load.merged(), vec![TimeRange::new(0, 9), TimeRange::new(20, 30)]);
     }

@@ -4,7 +4,7 @@ use crate::error::AppError;
 use crate::tenant::Scoped;
 use axum::extract::Query;
 use axum::Json;
-use faultline_analysis::load::{Load, LoadAsk, CONTEXT_BEFORE};
+use faultline_analysis::load::{Load, LoadAsk, LoadCost, CHARGED_TWICE, CONTEXT_BEFORE};
 use faultline_analysis::TimeRange;
 use faultline_analysis::{
     inputs, spans, Inputs, InvestigateError, LogTable, MetricTable, Options, Report, SpanTable,
@@ -96,8 +96,13 @@ pub async fn run(store: &Store, r: &Request) -> Result<Report, AppError> {
     let load = load_plan(store, r).await?;
     let opts = r.options();
     let extent = load.extent();
+    let notes = load.notes.clone();
     let report =
         with_inputs(store, &load, move |inputs| faultline_analysis::investigate(&inputs, &opts)).await?;
+    let report = report.map(|mut r| {
+        r.notes.splice(0..0, notes);
+        r
+    });
     report.map_err(|e| match e {
         InvestigateError::NoData => AppError::not_found(format!(
             "no spans between {} and {}",
@@ -130,6 +135,11 @@ async fn load_plan(store: &Store, r: &Request) -> Result<Load, AppError> {
         ));
     };
     let mut load = r.load_ask().plan(latest);
+    if let (None, Some(limit), Some(&range)) = (r.from, faultline_store::budget::limit(), load.ranges.first())
+    {
+        let cost = lookback_cost(store, range).await?;
+        load.fit_lookback(cost, limit);
+    }
     if let Some(before) = load.before {
         let mut have = span_count(store, before).await?.0;
         if let Some(b) = r.baseline {
@@ -142,6 +152,30 @@ async fn load_plan(store: &Store, r: &Request) -> Result<Load, AppError> {
         }
     }
     Ok(load)
+}
+
+/// Stretch at the end of the look back read to learn what loading costs (a span with its share
+/// of the logs; the metrics of a minute): a minute of the latest traffic.
+const COST_SAMPLE_NS: i64 = 60_000_000_000;
+
+/// What loading a look back over `range` would charge the read's budget per nanosecond: its spans
+/// at the cost per span of its last minute (span and log columns), and the metrics of that minute
+/// (`CHARGED_TWICE`: read, then the analysis's tables).
+async fn lookback_cost(store: &Store, range: TimeRange) -> Result<LoadCost, AppError> {
+    let spans = span_count(store, range).await?.0;
+    let (from, to) = ((range.to - COST_SAMPLE_NS).max(range.from), range.to);
+    let s = store.scan(&Scan::new(Table::Spans).time(from, to).columns(spans::COLUMNS)).await?;
+    let l = store.scan(&Scan::new(Table::Logs).time(from, to).columns(inputs::LOG_COLUMNS)).await?;
+    let m = store.scan(&Scan::new(Table::Metrics).time(from, to).columns(inputs::METRIC_COLUMNS)).await?;
+    let rows: usize = s.iter().map(|b| b.num_rows()).sum();
+    let bytes = |b: &[arrow::array::RecordBatch]| {
+        (b.iter().map(|b| b.get_array_memory_size()).sum::<usize>() * CHARGED_TWICE) as f64
+    };
+    let per_span = (bytes(&s) + bytes(&l)) / rows.max(1) as f64;
+    Ok(LoadCost {
+        per_ns: per_span * spans as f64 / (range.to - range.from).max(1) as f64,
+        context_per_ns: bytes(&m) / (to - from).max(1) as f64,
+    })
 }
 
 /// The spans starting in `w`, and the latest start among them.
@@ -253,4 +287,46 @@ pub async fn postmortem_handler(
         format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg))
     });
     Ok(([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_model::schema::{logs_to_batch, metrics_to_batch, spans_to_batch};
+    use faultline_sim::{Chunk, RunOptions};
+    use faultline_store::StoreConfig;
+
+    /// With no window, an hour that would not fit the read's memory is shortened to its latest
+    /// part, and the report says so; without a budget, or with room, nothing is left out.
+    #[tokio::test]
+    async fn with_no_window_a_lookback_beyond_the_memory_budget_is_shortened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let sc = faultline_sim::load("lb-bad-backend").unwrap();
+        let st = store.clone();
+        tokio::task::spawn_blocking(move || {
+            faultline_sim::run(&sc, &RunOptions { rps: Some(2.0), ..Default::default() }, &mut |c| {
+                let (table, b) = match c {
+                    Chunk::Spans(s) => (Table::Spans, spans_to_batch(&s)),
+                    Chunk::Logs(l) => (Table::Logs, logs_to_batch(&l)),
+                    Chunk::Metrics(m) => (Table::Metrics, metrics_to_batch(&m)),
+                };
+                st.append_blocking(table, b).unwrap();
+            })
+        })
+        .await
+        .unwrap();
+        let shortened = |r: &Report| r.notes.iter().any(|n| n.contains("looked back over"));
+        let ask = Request::default();
+        let r = run(&store, &ask).await.unwrap();
+        assert!(!shortened(&r), "{:?}", r.notes);
+        let roomy = faultline_store::budget::with_budget(1 << 30, None, run(&store, &ask));
+        assert!(!shortened(&roomy.await.unwrap()));
+        let latest = store.stats().tables["spans"].max_time.unwrap();
+        let hour = ask.load_ask().plan(latest).ranges[0];
+        let need = lookback_cost(&store, hour).await.unwrap().of(hour.to - hour.from);
+        let tight = faultline_store::budget::with_budget(need as usize / 2, None, run(&store, &ask));
+        let r = tight.await.unwrap();
+        assert!(shortened(&r), "{:?}", r.notes);
+    }
 }

@@ -47,6 +47,11 @@ fn take_shared(b: &Budget, bytes: usize) -> Result<(), StoreError> {
     )))
 }
 
+/// The current read's budget in bytes, `None` outside one.
+pub fn limit() -> Option<usize> {
+    BUDGET.try_with(|b| b.limit).ok()
+}
+
 /// Charges `bytes` to the current read's budget; an error once it is spent.
 pub fn charge(bytes: usize) -> Result<(), StoreError> {
     BUDGET
