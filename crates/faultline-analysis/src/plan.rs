@@ -204,11 +204,12 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) 
         None => rises_in(warned).into_iter().filter(|r| r.signal == symptom::Signal::Errors).collect(),
     };
     let log_rise = strongest(&log_rises);
-    let (lead, lead_eps) = match (&main, &log_rise) {
-        (Some(m), _) => (Some(m), eps),
-        (None, r) => (r.as_ref(), warned),
+    // The rise that places the incident, the endpoints it was found on, and its fellow rises.
+    let (lead, lead_eps, lead_rises) = match (&main, &log_rise) {
+        (Some(m), _) => (Some(m), eps, &rises),
+        (None, r) => (r.as_ref(), warned, &log_rises),
     };
-    let onset = lead.map(|m| earliest_comparable(if main.is_some() { &rises } else { &log_rises }, m));
+    let onset = lead.map(|m| earliest_comparable(lead_rises, m));
     if let (Some(r), Some(on)) = (&log_rise, onset) {
         notes.push(format!(
             "no change in user-facing errors or latency; requests with warnings or errors in their logs rose from {:.1}% to {:.1}% at {}: the incident starts there",
