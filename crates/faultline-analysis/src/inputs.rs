@@ -225,8 +225,16 @@ impl LogTable {
                 t.error.push(level == Level::Error);
                 t.warn.push(level == Level::Warn);
                 t.body.push(body.to_string());
-                let tid: Option<[u8; 16]> =
+                let mut tid: Option<[u8; 16]> =
                     trace.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok());
+                let mut sid: Option<[u8; 8]> =
+                    span.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok());
+                if tid.is_none() {
+                    // A line that carries its ids in its text (a Java MDC pattern, logfmt).
+                    let (t, s) = faultline_model::ids::ids_in_text(body);
+                    tid = t.map(|t| t.0);
+                    sid = sid.or(s.map(|s| s.0));
+                }
                 let mut ids = Vec::new();
                 if tid.is_none() {
                     let attrs = str_at(b, "attributes", row);
@@ -239,9 +247,7 @@ impl LogTable {
                     crate::correlate::ids_in_body(body, &mut ids);
                 }
                 t.trace_id.push(tid);
-                t.span_id.push(
-                    span.as_ref().filter(|a| a.is_valid(row)).and_then(|a| a.value(row).try_into().ok()),
-                );
+                t.span_id.push(sid);
                 t.corr.push(ids);
             }
         }

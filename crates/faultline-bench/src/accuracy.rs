@@ -219,6 +219,11 @@ pub enum Convention {
     /// Traces exported as Zipkin v2 JSON and imported: microseconds, string tags, no status but the
     /// `error` tag, instances as `ip:port`.
     ZipkinImport,
+    /// An older Java system's telemetry all at once: spans with neither kind nor status, logs as
+    /// plain text with the level and the trace and span ids inside the line (`05:18:42.995 INFO
+    /// TraceID: ... SpanID: ... msg`) and none in the record. Not in the random rotation (that
+    /// would reassign every seed's conventions): asked for with `--convention bare`.
+    Bare,
 }
 
 pub const CONVENTIONS: [Convention; 7] = [
@@ -237,6 +242,9 @@ impl Convention {
     pub fn parse(name: &str) -> Option<Convention> {
         const NAMES: [&str; 7] =
             ["otel", "no-kind", "no-status", "logs-only", "plain-text", "jaeger", "zipkin"];
+        if name == "bare" {
+            return Some(Convention::Bare);
+        }
         NAMES.iter().position(|n| *n == name).map(|i| CONVENTIONS[i])
     }
 
@@ -249,6 +257,7 @@ impl Convention {
             Convention::PlainTextLogs => "level inside plain-text logs",
             Convention::JaegerImport => "Jaeger JSON import",
             Convention::ZipkinImport => "Zipkin JSON import",
+            Convention::Bare => "no kind, no status, ids and level inside plain text",
         }
     }
 
@@ -268,6 +277,11 @@ impl Convention {
         for s in spans {
             match self {
                 Convention::NoKind => s.kind = SpanKind::Unspecified,
+                Convention::Bare => {
+                    s.kind = SpanKind::Unspecified;
+                    s.status_code = StatusCode::Unset;
+                    s.status_message.clear();
+                }
                 Convention::NoStatus => {
                     s.status_code = StatusCode::Unset;
                     s.status_message.clear();
@@ -292,7 +306,7 @@ impl Convention {
     }
 
     fn logs(self, logs: &mut [faultline_model::LogRecord]) {
-        if self != Convention::PlainTextLogs {
+        if !matches!(self, Convention::PlainTextLogs | Convention::Bare) {
             return;
         }
         for l in logs {
@@ -304,7 +318,14 @@ impl Convention {
             };
             let t = faultline_model::time::format_rfc3339(l.time_unix_nano);
             let clock = t.get(11..23).unwrap_or("00:00:00.000");
-            l.body = format!("{clock} {level} {}", l.body);
+            l.body = match (self, l.trace_id) {
+                (Convention::Bare, Some(t)) => {
+                    let s = l.span_id.map(|s| s.to_hex()).unwrap_or_default();
+                    (l.trace_id, l.span_id) = (None, None);
+                    format!("{clock} {level} TraceID: {t} SpanID: {s} {}", l.body)
+                }
+                _ => format!("{clock} {level} {}", l.body),
+            };
             l.severity_number = 0;
             l.severity_text.clear();
         }

@@ -115,6 +115,7 @@ pub fn detect_level(text: &str) -> (i32, String) {
 pub fn from_text_line(line: &str, service: &str, now_ns: i64) -> LogRecord {
     let (time, rest) = leading_time(line).unwrap_or((0, line));
     let (severity_number, severity_text) = detect_level(rest);
+    let (trace_id, span_id) = faultline_model::ids::ids_in_text(rest);
     LogRecord {
         time_unix_nano: time,
         observed_time_unix_nano: now_ns,
@@ -122,8 +123,8 @@ pub fn from_text_line(line: &str, service: &str, now_ns: i64) -> LogRecord {
         severity_text,
         body: line.to_string(),
         attributes: Attributes::new(),
-        trace_id: None,
-        span_id: None,
+        trace_id,
+        span_id,
         flags: 0,
         event_name: String::new(),
         resource: resource(service, None),
@@ -158,6 +159,12 @@ mod tests {
         let l = from_text_line("connection timeout talking to db", "x", 1);
         assert_eq!(l.time_unix_nano, 0);
         assert_eq!(l.severity_number, 0);
+        assert_eq!(l.trace_id, None);
+        let java = "2022-08-23 05:18:42.995 ERROR c.e.OrderServiceImpl#451 TraceID: 4bf92f3577b34da6a3ce929d0e0e4736 SpanID: 00f067aa0ba902b7 [create][fail]";
+        let l = from_text_line(java, "order", 1);
+        assert_eq!(l.severity_number, 17);
+        assert_eq!(l.trace_id.map(|t| t.to_hex()).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(l.span_id.map(|s| s.to_hex()).as_deref(), Some("00f067aa0ba902b7"));
     }
 }
 

@@ -110,10 +110,67 @@ impl TraceId {
     }
 }
 
+/// Keys under which loggers write a trace id into a line's text (`TraceID: 4bf9...` from a Java
+/// MDC pattern, `trace_id=4bf9...` from logfmt, `X-B3-TraceId:` from a B3 header dump), compared
+/// after lower-casing and dropping `-`, `_` and `.`.
+const TRACE_KEYS_IN_TEXT: [&str; 2] = ["traceid", "xb3traceid"];
+/// The same for the span id the line was written in.
+const SPAN_KEYS_IN_TEXT: [&str; 2] = ["spanid", "xb3spanid"];
+
+/// The trace and span ids a plain-text log line carries in its text, for lines whose record has
+/// none of its own (a file of application logs, a collector that kept only the body). Only values
+/// under a key that names them count (`TraceID: <hex>`, `trace_id=<hex>`, `"traceId":"<hex>"`): a
+/// bare hex token could be anything. A trace id may be 16 or 32 hex digits, a span id 16.
+pub fn ids_in_text(text: &str) -> (Option<TraceId>, Option<SpanId>) {
+    let is_sep = |c: char| {
+        c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '[' | ']' | '(' | ')' | '{' | '}')
+    };
+    let tokens: Vec<&str> = text.split(is_sep).filter(|t| !t.is_empty()).collect();
+    let (mut trace, mut span) = (None, None);
+    for (i, tok) in tokens.iter().enumerate() {
+        let next = |k: usize| tokens.get(i + k).copied().unwrap_or("");
+        let (key, value) = match tok.split_once(['=', ':']) {
+            Some((key, "")) => (key, next(1)),
+            Some(kv) => kv,
+            // `"traceId":"4bf9..."` splits at the quotes into `traceId`, `:` and the value.
+            None if matches!(next(1), ":" | "=") => (*tok, next(2)),
+            None => continue,
+        };
+        let key: String =
+            key.chars().filter(|c| !matches!(c, '-' | '_' | '.')).collect::<String>().to_ascii_lowercase();
+        if trace.is_none() && TRACE_KEYS_IN_TEXT.contains(&key.as_str()) && matches!(value.len(), 16 | 32) {
+            trace = TraceId::from_hex_lenient(value).ok();
+        } else if span.is_none() && SPAN_KEYS_IN_TEXT.contains(&key.as_str()) {
+            span = SpanId::from_hex(value).ok();
+        }
+        if trace.is_some() && span.is_some() {
+            break;
+        }
+    }
+    (trace, span)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn ids_are_read_from_text_only_under_their_keys() {
+        let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let s = "00f067aa0ba902b7";
+        let java =
+            format!("05:18:42.995 INFO  c.e.OrderServiceImpl#451 TraceID: {t} SpanID: {s} [create][ok]");
+        assert_eq!(ids_in_text(&java), (TraceId::from_hex(t).ok(), SpanId::from_hex(s).ok()));
+        let logfmt = format!("level=error msg=\"boom\" trace_id={t} span_id={s}");
+        assert_eq!(ids_in_text(&logfmt), (TraceId::from_hex(t).ok(), SpanId::from_hex(s).ok()));
+        let json = format!(r#"{{"msg":"x","traceId":"{s}"}}"#);
+        assert_eq!(ids_in_text(&json).0, TraceId::from_hex_lenient(s).ok());
+        // A bare hex token, a key with a value of the wrong length, and a key that only ends like one.
+        assert_eq!(ids_in_text(&format!("cache miss {t}")), (None, None));
+        assert_eq!(ids_in_text("TraceID: 4bf92f35 SpanID: zz"), (None, None));
+        assert_eq!(ids_in_text(&format!("parent_traceid_ratio={t}")), (None, None));
+    }
 
     #[test]
     fn rejects_bad_ids() {
