@@ -128,11 +128,18 @@ pub trait AnswersBefore {
     }
 
     /// The requests (traces) each service served in the baseline and in the incident, by its
-    /// spans: a service that logs only when something goes wrong logs in none of its healthy
+    /// spans, keyed by (service, the operation of its first span in the request: the endpoint it
+    /// served): a service that logs only when something goes wrong logs in none of its healthy
     /// requests, and its share of requests with a line is read on these. Empty when the traces
     /// cannot tell.
-    fn served(&self, _baseline: (i64, i64), _incident: (i64, i64)) -> HashMap<String, [u64; 2]> {
+    fn served(&self, _baseline: (i64, i64), _incident: (i64, i64)) -> HashMap<(String, String), [u64; 2]> {
         HashMap::default()
+    }
+
+    /// The operation each asked service served in each asked trace (its first span's there), in
+    /// one batch; `None` where the spans do not say.
+    fn served_operation(&self, asked: &[([u8; 16], String)]) -> Vec<Option<String>> {
+        vec![None; asked.len()]
     }
 }
 
@@ -264,12 +271,13 @@ pub fn log_suspects(
             own_errors(&longer, &name, callees, scale).into_iter().map(|x| x.service).collect();
         out.retain(|x| news.contains(&x.service));
     }
-    let served: HashMap<u32, [u64; 2]> = answers
-        .served(baseline, incident)
-        .into_iter()
-        .filter_map(|(svc, n)| Some((logs.names.get(&svc)?, n)))
-        .collect();
-    let shares = EventShares::count(&requests, &served);
+    let mut served: HashMap<u32, Vec<(String, [u64; 2])>> = HashMap::default();
+    for ((svc, op), n) in answers.served(baseline, incident) {
+        if let Some(s) = logs.names.get(&svc) {
+            served.entry(s).or_default().push((op, n));
+        }
+    }
+    let shares = EventShares::count(&requests, served);
     let text_of = |t: u32| tpl.texts.get((t as usize).wrapping_sub(1)).map_or("", String::as_str);
     for (s, (drop, t, pb, pi)) in shares.stopped() {
         let text = format!(
@@ -281,7 +289,7 @@ pub fn log_suspects(
         );
         add(&mut out, name(s), drop, LogSign::Stopped, text, vec![]);
     }
-    let mut appeared: Vec<(u32, Appeared)> = shares.appeared(&requests, &name, callees).into_iter().collect();
+    let mut appeared: Vec<(u32, Appeared)> = shares.appeared(&requests, &name, traces).into_iter().collect();
     appeared.sort_by_key(|a| a.0);
     // Whose answer came before each new line: every event's questions in one batch, so that the
     // traces are read once.
@@ -447,9 +455,9 @@ fn smallest_three(mut ids: Vec<String>) -> Vec<String> {
 
 /// The requests of service `s` on event `t`'s path, each side: those that logged `t` with the
 /// event `s` most often logs beside it in the incident (its anchor: the endpoint's usual line),
-/// and those that logged the anchor. Without an anchor (a service that logs nothing else), all
-/// its requests (`seen`). Returns ([with `t`], [on the path]).
-fn path_of(requests: &Requests, s: u32, t: u32, seen: [u64; 2]) -> ([u64; 2], [u64; 2]) {
+/// and those that logged the anchor. `None` without an anchor (a service that logs nothing else).
+/// Returns ([with `t`], [on the path]).
+fn anchored_path(requests: &Requests, s: u32, t: u32) -> Option<([u64; 2], [u64; 2])> {
     let mut beside: HashMap<u32, u64> = HashMap::default();
     for r in requests.by_trace.values().filter(|r| r.side == 1) {
         if let Some(tpls) = r.events.get(&s).filter(|tpls| tpls.contains_key(&t)) {
@@ -458,19 +466,48 @@ fn path_of(requests: &Requests, s: u32, t: u32, seen: [u64; 2]) -> ([u64; 2], [u
             }
         }
     }
-    let anchor = beside.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|a| a.0);
+    let anchor = beside.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?.0;
     let (mut with, mut on) = ([0u64; 2], [0u64; 2]);
     for r in requests.by_trace.values() {
         let Some(tpls) = r.events.get(&s) else { continue };
-        if anchor.is_none_or(|u| tpls.contains_key(&u)) {
+        if tpls.contains_key(&anchor) {
             on[r.side] += 1;
             with[r.side] += tpls.contains_key(&t) as u64;
         }
     }
-    if anchor.is_none() {
-        on = seen;
+    Some((with, on))
+}
+
+/// Least share of the incident requests that logged a new event an endpoint must hold to be on the
+/// event's path, where the service logs nothing else to anchor it: a warning on one endpoint of
+/// three (a tenth of the traffic) is read on that endpoint's requests, where it is a third of
+/// them, not on all the service's, where it is 3%; a few stray lines on other endpoints do not
+/// bring those endpoints' traffic in.
+const ENDPOINT_PATH_SHARE: f64 = 0.1;
+
+/// The endpoints of `s` (by its spans) that hold at least `ENDPOINT_PATH_SHARE` of the incident
+/// requests that logged `t`, from the requests that logged it (`with`, both sides) and what each
+/// endpoint served.
+fn endpoint_path(
+    with: &[(usize, Option<String>)],
+    served: &[(String, [u64; 2])],
+) -> Option<([u64; 2], [u64; 2])> {
+    let mut by_op: HashMap<&str, [u64; 2]> = HashMap::default();
+    for (side, op) in with {
+        if let Some(op) = op {
+            by_op.entry(op.as_str()).or_default()[*side] += 1;
+        }
     }
-    (with, on)
+    let incident = with.iter().filter(|w| w.0 == 1).count() as f64;
+    let (mut on_path, mut on) = ([0u64; 2], [0u64; 2]);
+    for (op, n) in by_op.iter().filter(|(_, n)| n[1] > 0 && n[1] as f64 >= ENDPOINT_PATH_SHARE * incident) {
+        let Some((_, m)) = served.iter().find(|(o, _)| o == op) else { continue };
+        for side in 0..2 {
+            on_path[side] += n[side];
+            on[side] += m[side];
+        }
+    }
+    (on[1] > 0).then_some((on_path, on))
 }
 
 /// Per service, its requests: those it logged in, or those its spans show it served where they
@@ -479,11 +516,13 @@ fn path_of(requests: &Requests, s: u32, t: u32, seen: [u64; 2]) -> ([u64; 2], [u
 struct EventShares {
     seen: HashMap<u32, [u64; 2]>,
     with: HashMap<(u32, u32), [u64; 2]>,
+    /// Per service, the requests of each endpoint it served (by its spans).
+    served: HashMap<u32, Vec<(String, [u64; 2])>>,
 }
 
 impl EventShares {
-    fn count(requests: &Requests, served: &HashMap<u32, [u64; 2]>) -> Self {
-        let mut e = EventShares { seen: HashMap::default(), with: HashMap::default() };
+    fn count(requests: &Requests, served: HashMap<u32, Vec<(String, [u64; 2])>>) -> Self {
+        let mut e = EventShares { seen: HashMap::default(), with: HashMap::default(), served };
         for r in requests.by_trace.values() {
             for (&s, tpls) in &r.events {
                 e.seen.entry(s).or_default()[r.side] += 1;
@@ -493,10 +532,40 @@ impl EventShares {
             }
         }
         for (s, seen) in e.seen.iter_mut() {
-            let traced = served.get(s).copied().unwrap_or_default();
+            let mut traced = [0u64; 2];
+            for (_, n) in e.served.get(s).into_iter().flatten() {
+                traced = [traced[0] + n[0], traced[1] + n[1]];
+            }
             *seen = [seen[0].max(traced[0]), seen[1].max(traced[1])];
         }
         e
+    }
+
+    /// The requests of service `s` on event `t`'s path, each side ([with `t`], [on the path]):
+    /// anchored by the event it logs beside it, else by the endpoints the requests that logged it
+    /// were served on, else all the service's requests.
+    fn path(
+        &self,
+        requests: &Requests,
+        s: u32,
+        t: u32,
+        name: &str,
+        answers: &dyn AnswersBefore,
+    ) -> ([u64; 2], [u64; 2]) {
+        if let Some(p) = anchored_path(requests, s, t) {
+            return p;
+        }
+        let logged: Vec<([u8; 16], usize)> = requests
+            .by_trace
+            .iter()
+            .filter(|(_, r)| r.events.get(&s).is_some_and(|e| e.contains_key(&t)))
+            .map(|(tr, r)| (*tr, r.side))
+            .collect();
+        let asked: Vec<([u8; 16], String)> = logged.iter().map(|(tr, _)| (*tr, name.to_string())).collect();
+        let with: Vec<(usize, Option<String>)> =
+            logged.iter().map(|l| l.1).zip(answers.served_operation(&asked)).collect();
+        let served = self.served.get(&s).map_or(&[][..], Vec::as_slice);
+        endpoint_path(&with, served).unwrap_or((self.with[&(s, t)], self.seen[&s]))
     }
 
     /// Each (service, event) with enough requests on both sides: shares and the z of the rise.
@@ -532,16 +601,17 @@ impl EventShares {
         &self,
         requests: &Requests,
         name: &dyn Fn(u32) -> String,
-        callees: &HashMap<String, Vec<String>>,
+        traces: &FromTraces<'_>,
     ) -> HashMap<u32, Appeared> {
+        let callees = traces.callees;
         // Events rare before and significantly more common now, their share then read on the
-        // requests of their own path (`path_of`): a service whose lines name their endpoint logs
+        // requests of their own path (`EventShares::path`): a service whose lines name their endpoint logs
         // a new warning on each endpoint apart, each a fraction of all its requests.
         let new: HashMap<(u32, u32), u64> = self
             .compared()
             .filter(|&(_, _, pb, _, z)| pb <= MAX_NEW_EVENT_SHARE && z >= EVENT_CHANGE_Z)
             .filter_map(|(s, t, ..)| {
-                let ([wb, wi], [nb, ni]) = path_of(requests, s, t, self.seen[&s]);
+                let ([wb, wi], [nb, ni]) = self.path(requests, s, t, &name(s), traces.answers);
                 if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
                     return None;
                 }
@@ -804,7 +874,7 @@ mod tests {
 
     #[test]
     fn a_new_event_is_read_on_its_own_endpoints_requests() {
-        // path_of: `front` names its endpoint in its lines; a new warning on each of its three
+        // anchored_path: `front` names its endpoint in its lines; a new warning on each of its three
         // endpoints, in 12% of that endpoint's requests, is 4% of all its requests each: below
         // MIN_APPEARED_EVENT_SHARE there, above it on the endpoint's own requests.
         let mut t = LogTable::default();
@@ -870,9 +940,62 @@ mod tests {
             vec![None; asked.len()]
         }
 
-        fn served(&self, _: (i64, i64), _: (i64, i64)) -> HashMap<String, [u64; 2]> {
-            HashMap::from_iter([("front".to_string(), [300, 300])])
+        fn served(&self, _: (i64, i64), _: (i64, i64)) -> HashMap<(String, String), [u64; 2]> {
+            HashMap::from_iter([(("front".to_string(), "GET /x".to_string()), [300, 300])])
         }
+    }
+
+    /// Traces that show `front` serving 100 requests of `GET /a` and 900 of `GET /b` on each side;
+    /// every request asked about was a `GET /a`, when the spans say (`.0`).
+    struct ServedTwo(bool);
+
+    impl AnswersBefore for ServedTwo {
+        fn last_answers(&self, asked: &[([u8; 16], String, i64)]) -> Vec<Option<Answer>> {
+            vec![None; asked.len()]
+        }
+
+        fn served(&self, _: (i64, i64), _: (i64, i64)) -> HashMap<(String, String), [u64; 2]> {
+            let front = |op: &str, n: u64| (("front".to_string(), op.to_string()), [n, n]);
+            HashMap::from_iter([front("GET /a", 100), front("GET /b", 900)])
+        }
+
+        fn served_operation(&self, asked: &[([u8; 16], String)]) -> Vec<Option<String>> {
+            vec![Some("GET /a".to_string()).filter(|_| self.0); asked.len()]
+        }
+    }
+
+    #[test]
+    fn a_new_event_of_a_service_that_logs_nothing_else_is_read_on_its_endpoint() {
+        // `front` logs only a warning, in 30 of the 100 incident requests of `GET /a`: 3% of all
+        // its requests (below MIN_APPEARED_EVENT_SHARE), 30% of that endpoint's.
+        let mut t = LogTable::default();
+        let front = t.names.intern("front");
+        for k in 0..30u8 {
+            line(&mut t, 400 + k as i64, front, false, [k + 1; 16], "unexpected value, request abandoned");
+        }
+        let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+        let tpl = crate::logs::template_changes(&t, &traces, (0, 300), (350, 650));
+        let suspects = |answers: &dyn AnswersBefore| {
+            let traced = FromTraces { callees: &HashMap::default(), answers };
+            log_suspects(&t, &traces, &tpl, &traced, (0, 300), (350, 650), (0, 300)).len()
+        };
+        assert_eq!(suspects(&ServedTwo(true)), 1);
+        assert_eq!(suspects(&ServedTwo(false)), 0, "read on all 1,000 requests");
+    }
+
+    #[test]
+    fn an_endpoint_is_on_an_events_path_from_a_tenth_of_its_requests() {
+        // ENDPOINT_PATH_SHARE: 30 incident lines on `GET /a`, and stray ones on `GET /b`.
+        let served = [("GET /a".to_string(), [100, 100]), ("GET /b".to_string(), [900, 900])];
+        let lines = |on_b: usize| -> Vec<(usize, Option<String>)> {
+            let mut v = vec![(1, Some("GET /a".to_string())); 30];
+            v.extend(vec![(1, Some("GET /b".to_string())); on_b]);
+            v
+        };
+        assert_eq!(endpoint_path(&lines(3), &served), Some(([0, 30], [100, 100])));
+        assert_eq!(endpoint_path(&lines(4), &served), Some(([0, 34], [1000, 1000])));
+        // Spans that do not say: no path by endpoint.
+        assert_eq!(endpoint_path(&[(1, None)], &served), None);
     }
 
     #[test]

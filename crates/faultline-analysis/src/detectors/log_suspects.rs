@@ -88,26 +88,45 @@ impl AnswersBefore for TraceAnswers<'_> {
         by
     }
 
-    fn served(&self, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<String, [u64; 2]> {
+    fn served(&self, baseline: (i64, i64), incident: (i64, i64)) -> HashMap<(String, String), [u64; 2]> {
         let t = self.spans;
-        let mut by: HashMap<u32, [u64; 2]> = HashMap::default();
-        let mut here: Vec<(u32, usize)> = Vec::new();
+        let mut by: HashMap<(u32, u32), [u64; 2]> = HashMap::default();
+        let mut here: Vec<(u32, i64, usize)> = Vec::new();
         for spans in self.graph.traces() {
             here.clear();
-            for &i in spans {
-                let i = i as usize;
-                match crate::localise::side_at(t.start[i], baseline, incident) {
+            here.extend(spans.iter().map(|&i| (t.service[i as usize], t.start[i as usize], i as usize)));
+            // Each service's first span in the request: the endpoint it served.
+            here.sort_unstable();
+            here.dedup_by_key(|x| x.0);
+            for &(s, start, i) in &here {
+                match crate::localise::side_at(start, baseline, incident) {
                     crate::localise::NO_SIDE => {}
-                    side => here.push((t.service[i], side as usize)),
+                    side => by.entry((s, t.operation[i])).or_default()[side as usize] += 1,
                 }
             }
-            here.sort_unstable();
-            here.dedup();
-            for &(s, side) in &here {
-                by.entry(s).or_default()[side] += 1;
+        }
+        by.into_iter()
+            .map(|((s, op), n)| ((t.names.name(s).to_string(), t.names.name(op).to_string()), n))
+            .collect()
+    }
+
+    fn served_operation(&self, asked: &[([u8; 16], String)]) -> Vec<Option<String>> {
+        let t = self.spans;
+        let wanted: HashSet<[u8; 16]> = asked.iter().map(|a| a.0).collect();
+        let mut first: HashMap<([u8; 16], u32), (i64, u32)> = HashMap::default();
+        for i in (0..t.len()).filter(|&i| wanted.contains(&t.trace_id[i])) {
+            let e = first.entry((t.trace_id[i], t.service[i])).or_insert((t.start[i], t.operation[i]));
+            if t.start[i] < e.0 {
+                *e = (t.start[i], t.operation[i]);
             }
         }
-        by.into_iter().map(|(s, n)| (t.names.name(s).to_string(), n)).collect()
+        asked
+            .iter()
+            .map(|(trace, service)| {
+                let s = t.names.get(service)?;
+                first.get(&(*trace, s)).map(|e| t.names.name(e.1).to_string())
+            })
+            .collect()
     }
 }
 
