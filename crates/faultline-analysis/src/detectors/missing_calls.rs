@@ -284,6 +284,38 @@ mod tests {
         assert_eq!(found.first().map(|f| f.service.as_str()), Some("check"), "{found:?}");
     }
 
+    /// `front` calls seven services in turn; in the second half, a third of its requests give up
+    /// after the sixth answer (`skip_last`) or make all seven with the sixth now answering last
+    /// (a reordering: it got slower).
+    fn seven_calls(skip_last: bool) -> Vec<faultline_model::Span> {
+        let t0 = 1_800_000_000 * SECOND;
+        let mut out = Vec::new();
+        for k in 0..1200u64 {
+            let (start, tr, late) = (t0 + k as i64 * SECOND, 80_000 + k as u128, k >= 600);
+            let odd = late && k % 3 == 0;
+            out.push(span(tr, 1, None, "front", start, 90 * MS));
+            for c in 0..7u64 {
+                let (at, took) = match c {
+                    5 if odd && !skip_last => (start + 51 * MS, 30 * MS),
+                    6 if odd && skip_last => continue,
+                    _ => (start + (1 + 10 * c as i64) * MS, 5 * MS),
+                };
+                out.push(span(tr, 2 + c, Some(1), &format!("svc{c}"), at, took));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn one_call_of_seven_skipped_is_cut_short_and_a_reordering_is_not() {
+        // MIN_CALLS_CUT: the spans that stop after svc5 make 6 calls where 7 were usual (14%
+        // fewer, above FEWER_CALLS_RATIO's 15%, but a whole call); reordered spans make all 7.
+        let found = MissingCalls.detect(&signals_of(&seven_calls(true), ask(600, 600)));
+        assert_eq!(found.first().map(|f| f.service.as_str()), Some("svc5"), "{found:?}");
+        let found = MissingCalls.detect(&signals_of(&seven_calls(false), ask(600, 600)));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
     /// `front` asks `check` (three instances in turn), then `store`; in the second half a third
     /// of `check-2`'s answers are wrong and those requests stop right after them. `spread` puts
     /// the wrong answers on every instance instead.
