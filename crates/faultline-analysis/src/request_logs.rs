@@ -166,6 +166,8 @@ struct Appeared {
     pi: f64,
     refs: Vec<String>,
     traces: Vec<[u8; 16]>,
+    /// Which requests the shares are of (`Path::of_requests`).
+    of: String,
 }
 
 /// Share of the requests in which a caller logs a new event right after one callee's answer for
@@ -296,10 +298,10 @@ pub fn log_suspects(
     let asked: Vec<Vec<([u8; 16], String, i64)>> =
         appeared.iter().map(|(s, a)| questions(&requests, &a.traces, *s, a.event, &name)).collect();
     let mut heard = answers.last_answers(&asked.concat()).into_iter();
-    for ((s, Appeared { rise, event: t, pb, pi, refs, .. }), asked) in appeared.into_iter().zip(&asked) {
+    for ((s, Appeared { rise, event: t, pb, pi, refs, of, .. }), asked) in appeared.into_iter().zip(&asked) {
         let heard: Vec<Option<Answer>> = heard.by_ref().take(asked.len()).collect();
         let text = format!(
-            "{}'s requests took another path: it logged \"{}\" in {} of its requests in the incident, {} in the baseline",
+            "{}'s requests took another path: it logged \"{}\" in {} of {of} in the incident, {} in the baseline",
             name(s),
             text_of(t),
             crate::fmt::fmt_rate(pi),
@@ -491,7 +493,7 @@ const ENDPOINT_PATH_SHARE: f64 = 0.1;
 fn endpoint_path(
     with: &[(usize, Option<String>)],
     served: &[(String, [u64; 2])],
-) -> Option<([u64; 2], [u64; 2])> {
+) -> Option<([u64; 2], [u64; 2], Vec<String>)> {
     let mut by_op: HashMap<&str, [u64; 2]> = HashMap::default();
     for (side, op) in with {
         if let Some(op) = op {
@@ -499,15 +501,38 @@ fn endpoint_path(
         }
     }
     let incident = with.iter().filter(|w| w.0 == 1).count() as f64;
-    let (mut on_path, mut on) = ([0u64; 2], [0u64; 2]);
+    let (mut on_path, mut on, mut ops) = ([0u64; 2], [0u64; 2], Vec::new());
     for (op, n) in by_op.iter().filter(|(_, n)| n[1] > 0 && n[1] as f64 >= ENDPOINT_PATH_SHARE * incident) {
         let Some((_, m)) = served.iter().find(|(o, _)| o == op) else { continue };
         for side in 0..2 {
             on_path[side] += n[side];
             on[side] += m[side];
         }
+        ops.push(op.to_string());
     }
-    (on[1] > 0).then_some((on_path, on))
+    ops.sort_unstable();
+    (on[1] > 0).then_some((on_path, on, ops))
+}
+
+/// A new event's path: its requests with the event and on the path, each side, and the endpoints
+/// it was read on when the spans told them.
+struct Path {
+    with: [u64; 2],
+    on: [u64; 2],
+    endpoints: Vec<String>,
+}
+
+/// Endpoints named in a new event's text; more are "its requests" in general.
+const MAX_NAMED_ENDPOINTS: usize = 2;
+
+impl Path {
+    /// Which requests the shares are of: "its requests", or "its POST /checkout requests".
+    fn of_requests(&self) -> String {
+        match self.endpoints.len() {
+            1..=MAX_NAMED_ENDPOINTS => format!("its {} requests", self.endpoints.join(" and ")),
+            _ => "its requests".to_string(),
+        }
+    }
 }
 
 /// Per service, its requests: those it logged in, or those its spans show it served where they
@@ -544,16 +569,9 @@ impl EventShares {
     /// The requests of service `s` on event `t`'s path, each side ([with `t`], [on the path]):
     /// anchored by the event it logs beside it, else by the endpoints the requests that logged it
     /// were served on, else all the service's requests.
-    fn path(
-        &self,
-        requests: &Requests,
-        s: u32,
-        t: u32,
-        name: &str,
-        answers: &dyn AnswersBefore,
-    ) -> ([u64; 2], [u64; 2]) {
-        if let Some(p) = anchored_path(requests, s, t) {
-            return p;
+    fn path(&self, requests: &Requests, s: u32, t: u32, name: &str, answers: &dyn AnswersBefore) -> Path {
+        if let Some((with, on)) = anchored_path(requests, s, t) {
+            return Path { with, on, endpoints: vec![] };
         }
         let logged: Vec<([u8; 16], usize)> = requests
             .by_trace
@@ -565,7 +583,10 @@ impl EventShares {
         let with: Vec<(usize, Option<String>)> =
             logged.iter().map(|l| l.1).zip(answers.served_operation(&asked)).collect();
         let served = self.served.get(&s).map_or(&[][..], Vec::as_slice);
-        endpoint_path(&with, served).unwrap_or((self.with[&(s, t)], self.seen[&s]))
+        match endpoint_path(&with, served) {
+            Some((with, on, endpoints)) => Path { with, on, endpoints },
+            None => Path { with: self.with[&(s, t)], on: self.seen[&s], endpoints: vec![] },
+        }
     }
 
     /// Each (service, event) with enough requests on both sides: shares and the z of the rise.
@@ -607,17 +628,18 @@ impl EventShares {
         // Events rare before and significantly more common now, their share then read on the
         // requests of their own path (`EventShares::path`): a service whose lines name their endpoint logs
         // a new warning on each endpoint apart, each a fraction of all its requests.
-        let new: HashMap<(u32, u32), u64> = self
+        let new: HashMap<(u32, u32), Path> = self
             .compared()
             .filter(|&(_, _, pb, _, z)| pb <= MAX_NEW_EVENT_SHARE && z >= EVENT_CHANGE_Z)
             .filter_map(|(s, t, ..)| {
-                let ([wb, wi], [nb, ni]) = self.path(requests, s, t, &name(s), traces.answers);
+                let path = self.path(requests, s, t, &name(s), traces.answers);
+                let ([wb, wi], [nb, ni]) = (path.with, path.on);
                 if nb < MIN_LOGGED_REQUESTS || ni < MIN_LOGGED_REQUESTS {
                     return None;
                 }
                 let (pb, pi) = (wb as f64 / nb as f64, wi as f64 / ni as f64);
                 let z = crate::stats::two_proportion_z(wb, nb, wi, ni);
-                event_appeared(pb, pi, z).then_some(((s, t), ni))
+                event_appeared(pb, pi, z).then_some(((s, t), path))
             })
             .collect();
         if new.is_empty() {
@@ -641,7 +663,7 @@ impl EventShares {
         let mut out: HashMap<u32, Appeared> = HashMap::default();
         for ((s, t), traces) in owned {
             let n = traces.len();
-            let (nb, ni) = (self.seen[&s][0], new[&(s, t)]);
+            let (nb, ni) = (self.seen[&s][0], new[&(s, t)].on[1]);
             let (pb, pi) = (self.with[&(s, t)][0] as f64 / nb as f64, n as f64 / ni as f64);
             // The share it owns must itself be a new path's, not a few requests left over.
             if pi < MIN_APPEARED_EVENT_SHARE {
@@ -650,7 +672,8 @@ impl EventShares {
             let rise = pi - pb;
             if out.get(&s).is_none_or(|x| rise > x.rise || (rise == x.rise && t < x.event)) {
                 let refs = smallest_three(traces.iter().map(hex).collect());
-                out.insert(s, Appeared { rise, event: t, pb, pi, refs, traces });
+                let of = new[&(s, t)].of_requests();
+                out.insert(s, Appeared { rise, event: t, pb, pi, refs, traces, of });
             }
         }
         out
@@ -977,10 +1000,12 @@ mod tests {
         let tpl = crate::logs::template_changes(&t, &traces, (0, 300), (350, 650));
         let suspects = |answers: &dyn AnswersBefore| {
             let traced = FromTraces { callees: &HashMap::default(), answers };
-            log_suspects(&t, &traces, &tpl, &traced, (0, 300), (350, 650), (0, 300)).len()
+            log_suspects(&t, &traces, &tpl, &traced, (0, 300), (350, 650), (0, 300))
         };
-        assert_eq!(suspects(&ServedTwo(true)), 1);
-        assert_eq!(suspects(&ServedTwo(false)), 0, "read on all 1,000 requests");
+        let found = suspects(&ServedTwo(true));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].text.contains("in 30% of its GET /a requests in the incident"), "{}", found[0].text);
+        assert!(suspects(&ServedTwo(false)).is_empty(), "read on all 1,000 requests");
     }
 
     #[test]
@@ -992,8 +1017,12 @@ mod tests {
             v.extend(vec![(1, Some("GET /b".to_string())); on_b]);
             v
         };
-        assert_eq!(endpoint_path(&lines(3), &served), Some(([0, 30], [100, 100])));
-        assert_eq!(endpoint_path(&lines(4), &served), Some(([0, 34], [1000, 1000])));
+        let ops = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(endpoint_path(&lines(3), &served), Some(([0, 30], [100, 100], ops(&["GET /a"]))));
+        assert_eq!(
+            endpoint_path(&lines(4), &served),
+            Some(([0, 34], [1000, 1000], ops(&["GET /a", "GET /b"])))
+        );
         // Spans that do not say: no path by endpoint.
         assert_eq!(endpoint_path(&[(1, None)], &served), None);
     }
