@@ -13,10 +13,27 @@ pub fn simulate(name: &str, rps: Option<f64>) -> (Inputs, Value) {
 }
 
 fn simulate_scenario(sc: &faultline_sim::Scenario, rps: Option<f64>) -> (Inputs, Value) {
+    simulate_as(sc, rps, false)
+}
+
+/// The scenario's telemetry, or (`bare`) as an older Java system writes it: spans with neither
+/// kind nor status, logs as plain text with the level and the trace and span ids inside the line,
+/// none in the record.
+fn simulate_as(sc: &faultline_sim::Scenario, rps: Option<f64>, bare: bool) -> (Inputs, Value) {
     let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
     let res = faultline_sim::run(sc, &RunOptions { rps, ..Default::default() }, &mut |c| match c {
-        Chunk::Spans(s) => spans.push(&spans_to_batch(&s)),
-        Chunk::Logs(l) => logs.push(logs_to_batch(&l)),
+        Chunk::Spans(mut s) => {
+            if bare {
+                bare_spans(&mut s);
+            }
+            spans.push(&spans_to_batch(&s))
+        }
+        Chunk::Logs(mut l) => {
+            if bare {
+                bare_logs(&mut l);
+            }
+            logs.push(logs_to_batch(&l))
+        }
         Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
     });
     let inputs = Inputs::new(
@@ -138,47 +155,25 @@ fn a_wrong_answer_that_ended_early_is_found_from_the_warnings_it_caused() {
     }
 }
 
-/// The scenario's telemetry as an older Java system writes it: spans with neither kind nor status,
-/// logs as plain text with the level and the trace and span ids inside the line, none in the record.
-fn simulate_bare(sc: &faultline_sim::Scenario) -> (Inputs, Value) {
-    use faultline_model::{SpanKind, StatusCode};
-    let (mut spans, mut logs, mut metrics) = (SpanTableBuilder::default(), Vec::new(), Vec::new());
-    let res =
-        faultline_sim::run(sc, &RunOptions { rps: Some(40.0), ..Default::default() }, &mut |c| match c {
-            Chunk::Spans(mut s) => {
-                for s in &mut s {
-                    (s.kind, s.status_code) = (SpanKind::Unspecified, StatusCode::Unset);
-                }
-                spans.push(&spans_to_batch(&s))
-            }
-            Chunk::Logs(mut l) => {
-                for l in &mut l {
-                    let level = if l.severity_number >= 17 {
-                        "ERROR"
-                    } else if l.severity_number >= 13 {
-                        "WARN "
-                    } else {
-                        "INFO "
-                    };
-                    let (t, s) = (l.trace_id.take(), l.span_id.take());
-                    let ids = t.map(|t| {
-                        format!("TraceID: {t} SpanID: {} ", s.map(|s| s.to_hex()).unwrap_or_default())
-                    });
-                    l.body =
-                        format!("12:00:00.000 {level} c.e.Impl#42 {}{}", ids.unwrap_or_default(), l.body);
-                    (l.severity_number, l.severity_text) = (0, String::new());
-                }
-                logs.push(logs_to_batch(&l))
-            }
-            Chunk::Metrics(m) => metrics.push(metrics_to_batch(&m)),
-        });
-    let inputs = Inputs::new(
-        spans.finish(),
-        LogTable::from_batches(&logs),
-        MetricTable::from_batches(&metrics),
-        res.changes,
-    );
-    (inputs, res.truth)
+fn bare_spans(spans: &mut [faultline_model::Span]) {
+    for s in spans {
+        (s.kind, s.status_code) =
+            (faultline_model::SpanKind::Unspecified, faultline_model::StatusCode::Unset);
+    }
+}
+
+fn bare_logs(logs: &mut [faultline_model::LogRecord]) {
+    for l in logs {
+        let level = match l.severity_number {
+            17.. => "ERROR",
+            13..=16 => "WARN ",
+            _ => "INFO ",
+        };
+        let (t, s) = (l.trace_id.take(), l.span_id.take());
+        let ids = t.map(|t| format!("TraceID: {t} SpanID: {} ", s.map(|s| s.to_hex()).unwrap_or_default()));
+        l.body = format!("12:00:00.000 {level} c.e.Impl#42 {}{}", ids.unwrap_or_default(), l.body);
+        (l.severity_number, l.severity_text) = (0, String::new());
+    }
 }
 
 /// A wrong answer for five minutes, from a service that logs nothing per request, in a system whose
@@ -194,7 +189,7 @@ fn a_wrong_answer_is_found_when_the_trace_ids_are_only_in_the_log_text() {
         .replace("error_rate = 0.3", "error_rate = 0.2");
     assert!(text.contains("inventory") && text.contains("until") && text.contains("0.2"));
     let sc = faultline_sim::parse("bad-response-bare", &text).unwrap();
-    let (inputs, truth) = simulate_bare(&sc);
+    let (inputs, truth) = simulate_as(&sc, Some(40.0), true);
     let (lo, hi) = inputs.spans.time_range().unwrap();
     for o in [Options { from: Some(lo), to: Some(hi + 1), ..Default::default() }, Options::default()] {
         let r = investigate(&inputs, &o).unwrap();
