@@ -115,6 +115,21 @@ fn strongest(rises: &[Rise]) -> Option<Rise> {
     rises.iter().max_by(|a, b| a.shift.z.abs().total_cmp(&b.shift.z.abs())).cloned()
 }
 
+/// The rises that can place the incident: those whose start was seen, when there are any. A rise
+/// found from the range's first bucket on began before the data, or is no rise at all but the fall
+/// of its signal where another rose: requests that fail answer fast, so the share of slow requests
+/// "was high" from the start until the errors began, an ended stretch as strong as the errors'
+/// step. Its onset would put the incident at the start of the data, and leave nothing to compare
+/// with. Only when no rise was seen starting does one from the first bucket place the incident.
+fn seen_starting(rises: &[Rise]) -> Vec<Rise> {
+    let seen: Vec<Rise> = rises.iter().filter(|r| r.shift.index > 0).cloned().collect();
+    if seen.is_empty() {
+        rises.to_vec()
+    } else {
+        seen
+    }
+}
+
 /// The onset: the earliest rise of comparable strength to the strongest (a cascade reaches some
 /// endpoints first).
 fn earliest_comparable(rises: &[Rise], main: &Rise) -> i64 {
@@ -196,20 +211,32 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) 
         rises
     };
     let rises = rises_in(eps);
-    let main = strongest(&rises);
+    let main = strongest(&seen_starting(&rises));
     // Nothing rose at the endpoints: a rise of requests with warnings or errors in their logs (a
     // wrong answer the caller gave up on, an exception handled and logged) places the incident.
     let log_rises: Vec<Rise> = match main {
         Some(_) => Vec::new(),
         None => rises_in(warned).into_iter().filter(|r| r.signal == symptom::Signal::Errors).collect(),
     };
-    let log_rise = strongest(&log_rises);
+    let log_rise = strongest(&seen_starting(&log_rises));
     // The rise that places the incident, the endpoints it was found on, and its fellow rises.
     let (lead, lead_eps, lead_rises) = match (&main, &log_rise) {
         (Some(m), _) => (Some(m), eps, &rises),
         (None, r) => (r.as_ref(), warned, &log_rises),
     };
-    let onset = lead.map(|m| earliest_comparable(lead_rises, m));
+    let onset = lead.map(|m| earliest_comparable(&seen_starting(lead_rises), m));
+    for r in lead_rises {
+        tracing::debug!(
+            endpoint = r.endpoint,
+            signal = ?r.signal,
+            onset = %format_rfc3339_secs(r.onset),
+            z = r.shift.z,
+            before = r.shift.before,
+            after = r.shift.after,
+            end = ?r.end.map(format_rfc3339_secs),
+            "rise"
+        );
+    }
     if let (Some(r), Some(on)) = (&log_rise, onset) {
         notes.push(format!(
             "no change in user-facing errors or latency; requests with warnings or errors in their logs rose from {:.1}% to {:.1}% at {}: the incident starts there",
@@ -405,6 +432,38 @@ mod tests {
         let p = plan(&ask, (0, 299 * SECOND), &eps, &[]).unwrap();
         let on = p.onset.expect("an onset");
         assert!((on - 20 * SECOND).abs() <= 5 * SECOND, "onset {on}");
+    }
+
+    #[test]
+    fn requests_that_fail_fast_do_not_move_the_onset_to_the_start_of_the_data() {
+        // A third of the requests take a slow path (300 ms); from 1500 s on that path fails at
+        // once. The share of slow requests "was high" until then: a stretch from the first bucket,
+        // as strong as the errors' step, which must not place the incident at 0 s.
+        let requests = (0..2400)
+            .map(|k| match (k % 3 == 0, k >= 1500) {
+                (true, false) => (k * SECOND, 300_000_000, false),
+                (true, true) => (k * SECOND, 2_000_000, true),
+                _ => (k * SECOND, 10_000_000, false),
+            })
+            .collect();
+        let eps = vec![Endpoint { service: 0, operation: 0, requests }];
+        let (seen, unseen): (Vec<_>, Vec<_>) = {
+            let ask = Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None };
+            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
+            p.rises.into_iter().partition(|r| r.shift.index > 0)
+        };
+        assert!(!unseen.is_empty() && !seen.is_empty(), "the case holds both kinds of rise");
+        for ask in [Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None }, Ask::default()] {
+            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
+            let on = p.onset.unwrap();
+            assert!((on - 1500 * SECOND).abs() <= 60 * SECOND, "onset {on}");
+            assert_eq!(p.main.unwrap().signal, symptom::Signal::Errors);
+            assert!(
+                matches!(p.baseline, Baseline::Time(b) if b.to <= on && b.from < 1000 * SECOND),
+                "{:?}",
+                p.baseline
+            );
+        }
     }
 
     #[test]

@@ -523,6 +523,10 @@ fn hex(b: &[u8]) -> String {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Silent unless asked: `FAULTLINE_LOG=faultline_analysis=debug` shows the analysis' steps.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
