@@ -202,6 +202,8 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         edges: Vec::new(),
     };
     let mut edge_index: HashMap<(u32, u32), u32> = HashMap::default();
+    let services: crate::hash::HashSet<u32> = t.service.iter().copied().collect();
+    let unanswered = |c: usize| unanswered_call(t, g, &services, c);
     for (i, &side) in sides.iter().enumerate().take(n) {
         let w = side as usize;
         if w > 1 {
@@ -232,13 +234,19 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
             if t.peer[i] == NONE {
                 continue;
             }
-            (t.peer[i], t.attr_info(i).peer_addr, t.error[i], t.duration[i], Some(t.instance[i]))
+            // A call its instrumented callee never answered, whose caller then failed: the caller
+            // failed because of it (its status was not recorded, or not exported).
+            let p = g.parent[i];
+            let caller_failed = p != NONE && t.error[p as usize];
+            let own = t.error[i] || (caller_failed && unanswered(i));
+            (t.peer[i], t.attr_info(i).peer_addr, own, t.duration[i], Some(t.instance[i]))
         } else {
             // A callee that answered what its caller counts as a failure (a 404, or too late for the
             // caller's timeout) failed on its own too.
             let p = g.parent[i];
             let caller_failed = p != NONE && t.service[p as usize] != t.service[i] && t.error[p as usize];
-            let own = (t.error[i] || caller_failed) && !g.children(i).iter().any(|&c| t.error[c as usize]);
+            let child_failed = |c: u32| t.error[c as usize] || unanswered(c as usize);
+            let own = (t.error[i] || caller_failed) && !g.children(i).iter().any(|&c| child_failed(c));
             (t.service[i], t.instance[i], own, g.self_time(t, i), None)
         };
         a.node[i] = node;
@@ -273,7 +281,6 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         }
     }
     per_request_sums(g, sides, &mut a);
-    let services: crate::hash::HashSet<u32> = t.service.iter().copied().collect();
     for (&id, nd) in a.nodes.iter_mut() {
         nd.uninstrumented = !services.contains(&id);
         for s in &mut nd.total {
@@ -285,6 +292,20 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
     }
     blame_edges(&mut a);
     a
+}
+
+/// A call without a failure mark to a service that is instrumented (its spans are in the data),
+/// which no span of that service answered: the request never reached it (its name did not resolve,
+/// the connection was refused, it was down). With the caller's failure recorded and the call's
+/// own not (telemetry with no span status, or a client that records none), the call is what failed.
+fn unanswered_call(t: &SpanTable, g: &Graph, services: &crate::hash::HashSet<u32>, c: usize) -> bool {
+    let peer = t.peer[c];
+    t.is_call(c)
+        && !t.error[c]
+        && peer != NONE
+        && peer != t.service[c]
+        && services.contains(&peer)
+        && !g.children(c).iter().any(|&k| t.service[k as usize] != t.service[c])
 }
 
 /// Fills each node's `per_request_ns`: its own time summed over the spans of each trace, per side.
@@ -598,6 +619,62 @@ mod tests {
             .nodes
             .values()
             .any(|nd| nd.total[1].per_request_ns.len() < nd.total[1].self_ns.len()));
+    }
+
+    #[test]
+    fn a_failure_after_a_call_nobody_answered_is_the_callee_s() {
+        // `front` calls `pay` (instrumented) through a client span with no status. From 200 s on
+        // `pay` never answers and `front` fails: with an answered call or a call to a service with
+        // no spans of its own, the failure stays `front`'s.
+        use crate::detectors::testkit::{signals_of, span};
+        use faultline_model::{SpanKind, StatusCode};
+        const SECOND: i64 = 1_000_000_000;
+        const MS: i64 = 1_000_000;
+        let t0 = 1_800_000_000 * SECOND;
+        let spans = |callee: &str, answered_after: bool| {
+            let mut out = Vec::new();
+            for k in 0..400u64 {
+                let start = t0 + k as i64 * SECOND;
+                let tr = 30_000 + k as u128;
+                let mut entry = span(tr, 1, None, "front", start, 40 * MS);
+                if k >= 200 {
+                    entry.status_code = StatusCode::Error;
+                }
+                out.push(entry);
+                let mut call = span(tr, 2, Some(1), "front", start + MS, 30 * MS);
+                call.kind = SpanKind::Client;
+                call.attributes.insert("peer.service".into(), callee.into());
+                out.push(call);
+                if k < 200 || answered_after {
+                    out.push(span(tr, 3, Some(2), callee, start + 2 * MS, 25 * MS));
+                }
+            }
+            out
+        };
+        let split = t0 + 200 * SECOND;
+        let ask = crate::plan::Ask {
+            from: Some(split),
+            to: Some(split + 200 * SECOND),
+            baseline: Some((t0, split)),
+        };
+        let own_errors = |spans: &[faultline_model::Span], name: &str| {
+            let s = signals_of(spans, ask);
+            let id = s.attribution.nodes.keys().copied().find(|&id| s.name(id) == name);
+            id.map_or(0, |id| s.attribution.nodes[&id].total[1].errors)
+        };
+        let unanswered = spans("pay", false);
+        assert_eq!(own_errors(&unanswered, "front"), 0);
+        assert_eq!(own_errors(&unanswered, "pay"), 200);
+        // Answered, then `front` failed: its own.
+        let answered = spans("pay", true);
+        assert_eq!(own_errors(&answered, "front"), 200);
+        // A call to a database nobody instruments has no answering span in the baseline either.
+        let mut db: Vec<_> = spans("pay", false).into_iter().filter(|s| s.span_id.0[7] != 3).collect();
+        for s in db.iter_mut().filter(|s| s.kind == SpanKind::Client) {
+            s.attributes.insert("peer.service".into(), "ledger-db".into());
+        }
+        assert_eq!(own_errors(&db, "front"), 200);
+        assert_eq!(own_errors(&db, "ledger-db"), 0);
     }
 
     fn stat(n: u64, errors: u64) -> super::Stat {

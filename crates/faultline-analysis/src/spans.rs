@@ -112,7 +112,7 @@ fn bool_attr(attrs: &Map<String, Value>, k: &str) -> Option<bool> {
 }
 
 /// Whether a span failed, from its status, or, where real telemetry has none, from its HTTP or gRPC
-/// status code attributes, an exception event, or an error message.
+/// status code attributes, an `error` flag or `error.type`, or an exception event.
 pub fn span_failed(
     status: StatusCode,
     kind: SpanKind,
@@ -134,6 +134,11 @@ pub fn span_failed(
         return code != 0;
     }
     if attrs.get("error").is_some_and(|v| v == &Value::Bool(true) || v == "true") {
+        return true;
+    }
+    // The semantic conventions set `error.type` on a failed operation only (an exception's type, or
+    // a code), and on a call that never got an answer it is the only mark left.
+    if attrs.get("error.type").and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty()) {
         return true;
     }
     events.is_some_and(|e| e.contains("\"exception\""))
@@ -461,6 +466,10 @@ mod tests {
             Some(r#"[{"name":"exception"}]"#)
         ));
         assert!(!span_failed(unset, SpanKind::Unspecified, &attrs(json!({})), None));
+        // A call that never got an answer: no code, only the error's type.
+        let dns = attrs(json!({"error.type": "java.net.UnknownHostException", "peer.service": "pay"}));
+        assert!(span_failed(unset, SpanKind::Client, &dns, None));
+        assert!(!span_failed(unset, SpanKind::Client, &attrs(json!({"error.type": ""})), None));
         let ok = StatusCode::Ok;
         assert!(!span_failed(ok, SpanKind::Server, &attrs(json!({"http.response.status_code": 500})), None));
     }
