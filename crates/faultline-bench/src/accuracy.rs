@@ -196,8 +196,9 @@ impl Protocol {
 }
 
 /// Length of the narrow window after the fault starts (the fault-injection protocol's three
-/// minutes), and where its baseline lies: a healthy stretch of the same length before the fault.
-const NARROW_WINDOW_NS: i64 = 3 * 60 * 1_000_000_000;
+/// minutes), and where its baseline lies: by default a healthy stretch of the same length before the
+/// fault (`--narrow-baseline` shortens it: the fault-injection protocol names one healthy minute).
+pub const NARROW_WINDOW_NS: i64 = 3 * 60 * 1_000_000_000;
 const NARROW_BASELINE_GAP_NS: i64 = 2 * 60 * 1_000_000_000;
 
 /// Telemetry conventions real systems differ in, applied to the simulator's output before the
@@ -363,7 +364,13 @@ fn ns(v: &serde_json::Value) -> Option<i64> {
     faultline_model::time::parse_time_ns(v.as_str()?, 0).ok()
 }
 
-fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention) -> anyhow::Result<Outcome> {
+fn evaluate(
+    dir: &std::path::Path,
+    k: usize,
+    text: &str,
+    convention: Convention,
+    narrow_baseline_ns: i64,
+) -> anyhow::Result<Outcome> {
     let path = dir.join(format!("random-{k}.toml"));
     std::fs::write(&path, text)?;
     let sc = faultline_sim::load(path.to_str().unwrap_or_default())?;
@@ -399,7 +406,7 @@ fn evaluate(dir: &std::path::Path, k: usize, text: &str, convention: Convention)
                 Options {
                     from: Some(at),
                     to: Some(at + NARROW_WINDOW_NS),
-                    baseline: Some((b_end - NARROW_WINDOW_NS, b_end)),
+                    baseline: Some((b_end - narrow_baseline_ns, b_end)),
                     ..Options::default()
                 }
             }
@@ -425,6 +432,8 @@ pub struct Select {
     pub only: Vec<usize>,
     /// Every run under this convention (tuning one convention on the tuning split).
     pub convention: Option<Convention>,
+    /// Length of the narrow protocol's baseline.
+    pub narrow_baseline_ns: i64,
 }
 
 impl Select {
@@ -468,7 +477,7 @@ pub fn run(
         runs,
         jobs,
         |k| select.includes(k),
-        |k| evaluate(dir.path(), k, &texts[k], conventions[k]),
+        |k| evaluate(dir.path(), k, &texts[k], conventions[k], select.narrow_baseline_ns),
     );
     let mut by_protocol: BTreeMap<Protocol, Tally> = BTreeMap::new();
     let mut by_convention: BTreeMap<(Convention, Protocol), (usize, usize)> = BTreeMap::new();
@@ -561,6 +570,9 @@ pub fn run(
         "{runs} randomised runs, seed {seed} ({split}), each investigated in {} protocols",
         PROTOCOLS.len()
     );
+    if select.narrow_baseline_ns != NARROW_WINDOW_NS {
+        println!("narrow protocol: a baseline of {} s", select.narrow_baseline_ns / 1_000_000_000);
+    }
     for (protocol, t) in &by_protocol {
         let n = t.runs.max(1) as f64;
         println!("\n{} ({} incidents, {} healthy controls)", protocol.name(), t.runs, t.controls);

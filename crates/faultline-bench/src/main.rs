@@ -98,6 +98,10 @@ enum Cmd {
         /// jaeger, zipkin (default: drawn per run).
         #[arg(long)]
         convention: Option<String>,
+        /// Seconds of healthy baseline the narrow protocol names, ending two minutes before the
+        /// fault (default: as long as its three-minute window).
+        #[arg(long, default_value_t = 180)]
+        narrow_baseline: u32,
     },
     /// Delay injections in small trace-only cases (9-200 traces, Jaeger/Zipkin/OTLP spans), asked
     /// over all the spans, with no window, and as the slow stretch with a baseline; the reserved
@@ -540,13 +544,24 @@ fn main() -> anyhow::Result<()> {
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
             Cmd::IngestMemory { spans } => memory::ingest(spans).await,
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
-            Cmd::Accuracy { runs, seed, verbose, jobs, dump, healthy_only, only, convention } => {
+            Cmd::Accuracy {
+                runs,
+                seed,
+                verbose,
+                jobs,
+                dump,
+                healthy_only,
+                only,
+                convention,
+                narrow_baseline,
+            } => {
                 let convention = match convention.as_deref().map(|c| (c, accuracy::Convention::parse(c))) {
                     Some((c, None)) => anyhow::bail!("no convention named {c:?} (see --help)"),
                     Some((_, found)) => found,
                     None => None,
                 };
-                let select = accuracy::Select { healthy_only, only, convention };
+                let narrow_baseline_ns = i64::from(narrow_baseline) * 1_000_000_000;
+                let select = accuracy::Select { healthy_only, only, convention, narrow_baseline_ns };
                 accuracy::run(runs, seed, verbose, jobs, dump.as_deref(), &select)
             }
             Cmd::Nezha { data, verbose, only } => nezha::run(&data, verbose, only).await,
