@@ -60,6 +60,9 @@ pub struct Node {
     pub datastore: bool,
     /// Own-error messages in the incident, with counts.
     pub messages: HashMap<u32, u64>,
+    /// Own errors in the incident that are calls to it it never answered, with no error recorded
+    /// on them (`unanswered_call`).
+    pub unanswered: u64,
     /// Slow threshold: the baseline's p95 of own time.
     pub slow_ns: i64,
     pub anomaly: Anomaly,
@@ -270,6 +273,9 @@ pub fn attribute_sides(t: &SpanTable, g: &Graph, sides: &[u8]) -> Attribution {
         add(&mut nd.by_operation.entry(t.operation[i]).or_default()[w]);
         if let Some(c) = caller {
             add(&mut nd.by_caller_instance.entry(c).or_default()[w]);
+        }
+        if own_err && w == 1 && call && !t.error[i] {
+            nd.unanswered += 1;
         }
         if own_err && w == 1 {
             // What it said: its message, else the status it answered with.
@@ -657,14 +663,15 @@ mod tests {
             to: Some(split + 200 * SECOND),
             baseline: Some((t0, split)),
         };
-        let own_errors = |spans: &[faultline_model::Span], name: &str| {
+        let node = |spans: &[faultline_model::Span], name: &str| {
             let s = signals_of(spans, ask);
             let id = s.attribution.nodes.keys().copied().find(|&id| s.name(id) == name);
-            id.map_or(0, |id| s.attribution.nodes[&id].total[1].errors)
+            id.map(|id| (s.attribution.nodes[&id].total[1].errors, s.attribution.nodes[&id].unanswered))
         };
+        let own_errors = |spans: &[faultline_model::Span], name: &str| node(spans, name).map_or(0, |n| n.0);
         let unanswered = spans("pay", false);
         assert_eq!(own_errors(&unanswered, "front"), 0);
-        assert_eq!(own_errors(&unanswered, "pay"), 200);
+        assert_eq!(node(&unanswered, "pay"), Some((200, 200)));
         // Answered, then `front` failed: its own.
         let answered = spans("pay", true);
         assert_eq!(own_errors(&answered, "front"), 200);

@@ -233,8 +233,14 @@ fn node_finding(s: &Signals<'_>, id: u32, score: f64, refs: Vec<String>) -> Find
         svc.clone()
     };
     let an = nd.anomaly;
+    // Its own errors are mostly calls it never answered, with no error recorded on them.
+    let unanswered = 2 * nd.unanswered > nd.total[1].errors;
     if an.errors {
-        let msg = top_msg.map(|m| format!(": \"{m}\"")).unwrap_or_default();
+        let msg = match top_msg {
+            Some(m) => format!(": \"{m}\""),
+            None if unanswered => format!(": {} calls to it got no answer", nd.unanswered),
+            None => String::new(),
+        };
         f.evidence(
             EvidenceKind::Traces,
             format!(
@@ -258,7 +264,13 @@ fn node_finding(s: &Signals<'_>, id: u32, score: f64, refs: Vec<String>) -> Find
     node_patterns(s, id, nd, &mut f);
     let place = f.instance.as_ref().map(|i| format!("{svc} instance {i}")).unwrap_or_else(|| svc.clone());
     let (b, i) = (&nd.total[0], &nd.total[1]);
-    f.summary = if an.errors {
+    f.summary = if an.errors && unanswered {
+        format!(
+            "{place} no longer answers: {} of the calls to it ended with no answer and a failed caller (baseline {})",
+            pct(i.rate()),
+            pct(b.rate())
+        )
+    } else if an.errors {
         format!("{place} fails on its own ({} of its requests, baseline {})", pct(i.rate()), pct(b.rate()))
     } else if an.network {
         format!("calls to and from {place} got slower outside the services (gap p95 {:.1}x the baseline): its network or its queues", an.p95_ratio)
