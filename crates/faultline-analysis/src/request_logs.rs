@@ -88,10 +88,31 @@ const ERROR_LINES_MAX_P: f64 = 0.01;
 /// Whether a service's own error lines rose: `i` in the incident against `b` in a baseline
 /// `scale` times shorter or longer (the incident spans `scale` baselines).
 fn error_lines_rose(b: u64, i: u64, scale: f64) -> bool {
+    i >= MIN_OWN_ERROR_LINES && error_lines_grew(b, i, scale, ERROR_LINES_MAX_P)
+}
+
+/// Fewest own error lines a quiet service's logs accuse it with, below `MIN_OWN_ERROR_LINES`: an
+/// exception in one instance of a service at a few requests/s logs five or six lines in a
+/// three-minute window (tuning seed 4 run 25: six, none in the 24 minutes before).
+const FEW_OWN_ERROR_LINES: u64 = 5;
+/// Chance level a few error lines must reach against the longer history (`log_suspects`'
+/// `history`): a burst of five against none is 1e-5 only where the history is at least nine
+/// times the window (p 0.1 for each line), so that three minutes of baseline never suffice; it
+/// is a thousand times stricter than `ERROR_LINES_MAX_P` for the many services of a large system.
+const FEW_ERROR_LINES_MAX_P: f64 = 1e-5;
+
+/// Whether a few own error lines (`FEW_OWN_ERROR_LINES` up to `MIN_OWN_ERROR_LINES`) rose, against
+/// a history `scale` times the incident's length.
+fn few_error_lines_rose(b: u64, i: u64, scale: f64) -> bool {
+    (FEW_OWN_ERROR_LINES..MIN_OWN_ERROR_LINES).contains(&i)
+        && error_lines_grew(b, i, scale, FEW_ERROR_LINES_MAX_P)
+}
+
+/// `i` lines against `b` at least `ERROR_LINES_RISE` times the rate, with a binomial chance of at
+/// most `max_p` were the lines spread over the time alone.
+fn error_lines_grew(b: u64, i: u64, scale: f64, max_p: f64) -> bool {
     let chance = crate::stats::binomial_upper_tail(b + i, i, scale / (1.0 + scale));
-    i >= MIN_OWN_ERROR_LINES
-        && i as f64 >= ERROR_LINES_RISE * (b as f64 * scale).max(1.0)
-        && chance <= ERROR_LINES_MAX_P
+    i as f64 >= ERROR_LINES_RISE * (b as f64 * scale).max(1.0) && chance <= max_p
 }
 
 /// Whether an event a service logged in a share `pb` of its requests in the baseline stopped,
@@ -116,6 +137,8 @@ struct Request {
     side: usize,
     /// Services that logged errors in it.
     erring: HashSet<u32>,
+    /// The templates of its error lines, by service.
+    error_templates: Vec<(u32, u32)>,
     /// The templates each service logged in it, with when each was first logged (error lines
     /// excluded: errors are read apart).
     events: HashMap<u32, HashMap<u32, i64>>,
@@ -187,10 +210,13 @@ struct Requests {
 }
 
 impl Requests {
+    /// The requests' logs in the baseline `w` and the incident `i`. `error_tpl` gives the error
+    /// lines' templates where `tpl` does not cover them (a history beyond the baseline).
     fn read(
         logs: &LogTable,
         log_traces: &[Option<[u8; 16]>],
         tpl: &LogTemplates,
+        error_tpl: Option<&[u32]>,
         w: (i64, i64),
         i: (i64, i64),
     ) -> Self {
@@ -206,6 +232,8 @@ impl Requests {
                     let q = r.by_trace.entry(tr).or_insert_with(|| Request { side, ..Default::default() });
                     if logs.error[k] {
                         q.erring.insert(svc);
+                        let t = error_tpl.unwrap_or(&tpl.template_of)[k];
+                        q.error_templates.push((svc, t));
                     } else {
                         let first = q.events.entry(svc).or_default().entry(tpl.template_of[k]);
                         let t = first.or_insert(logs.time[k]);
@@ -218,6 +246,21 @@ impl Requests {
         }
         r
     }
+}
+
+/// The templates of the error lines in `windows`, mined in time order apart from the
+/// investigation's (which cover its baseline and incident only); 0 for every other line. With
+/// the templates' texts (template `t` is text `t - 1`).
+fn error_templates(logs: &LogTable, windows: [(i64, i64); 2]) -> (Vec<u32>, Vec<String>) {
+    let mut miner = crate::templates::Miner::new(crate::templates::Config::default());
+    let mut out = vec![0u32; logs.len()];
+    let inside = |t: i64| windows.iter().any(|w| t >= w.0 && t < w.1);
+    let mut order: Vec<usize> = (0..logs.len()).filter(|&k| logs.error[k] && inside(logs.time[k])).collect();
+    order.sort_by_key(|&k| logs.time[k]);
+    for k in order {
+        out[k] = miner.add(&crate::logs::message_of(&logs.body[k])) as u32;
+    }
+    (out, miner.templates().iter().map(|t| t.text()).collect())
 }
 
 /// Whether `a` reaches `b` down the call graph.
@@ -262,7 +305,7 @@ pub fn log_suspects(
     history: (i64, i64),
 ) -> Vec<LogSuspect> {
     let (callees, answers) = (traces.callees, traces.answers);
-    let requests = Requests::read(logs, log_traces, tpl, baseline, incident);
+    let requests = Requests::read(logs, log_traces, tpl, None, baseline, incident);
     let name = |s: u32| logs.names.name(s).to_string();
     let scale = (incident.1 - incident.0) as f64 / (baseline.1 - baseline.0).max(1) as f64;
     let mut out = own_errors(&requests, &name, callees, scale);
@@ -270,13 +313,20 @@ pub fn log_suspects(
     // too few to know a service's usual rate of error lines (a service that logs a few errors a
     // minute at random logs none in some minutes and three times as many in others). Its rate,
     // not its largest burst: an earlier fault of the same service in the history must not hide
-    // this one.
-    if history != baseline && !out.is_empty() {
-        let longer = Requests::read(logs, log_traces, tpl, history, incident);
-        let scale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
+    // this one. Only there can a few lines be significant.
+    if history != baseline {
+        let (error_tpl, error_texts) = error_templates(logs, [history, incident]);
+        let longer = Requests::read(logs, log_traces, tpl, Some(&error_tpl), history, incident);
+        let hscale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
         let news: HashSet<String> =
-            own_errors(&longer, &name, callees, scale).into_iter().map(|x| x.service).collect();
+            own_errors(&longer, &name, callees, hscale).into_iter().map(|x| x.service).collect();
         out.retain(|x| news.contains(&x.service));
+        let scales = (scale, hscale, history.1 - history.0);
+        for few in few_own_errors(&requests, &longer, &error_texts, &name, callees, scales) {
+            if !out.iter().any(|x| x.service == few.service) {
+                out.push(few);
+            }
+        }
     }
     let mut served: HashMap<u32, Vec<(String, [u64; 2])>> = HashMap::default();
     for ((svc, op), n) in answers.served(baseline, incident) {
@@ -424,16 +474,7 @@ fn own_errors(
     callees: &HashMap<String, Vec<String>>,
     scale: f64,
 ) -> Vec<LogSuspect> {
-    let mut own: HashMap<u32, [u64; 2]> = requests.untraced_errors.clone();
-    let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
-    for (tr, r) in &requests.by_trace {
-        for s in deepest(&r.erring, name, callees) {
-            own.entry(s).or_default()[r.side] += 1;
-            if r.side == 1 {
-                examples.entry(s).or_default().push(hex(tr));
-            }
-        }
-    }
+    let (own, mut examples) = own_error_counts(requests, name, callees);
     let rising: Vec<(u32, [u64; 2])> =
         own.into_iter().filter(|(_, [b, i])| error_lines_rose(*b, *i, scale)).collect();
     let total: u64 = rising.iter().map(|x| x.1[1]).sum();
@@ -451,6 +492,80 @@ fn own_errors(
             refs: smallest_three(examples.remove(&s).unwrap_or_default()),
         })
         .collect()
+}
+
+/// Services with a few own error lines of one template (`few_error_lines_rose`: an error it did
+/// not log, or seldom logged, in the `longer` history, `history_ns` long and `hscale` times the
+/// incident), whose own error lines also grew against the baseline (`scale`). A service's usual
+/// errors of other kinds do not hide a new one. Strength in proportion to the lines, below one:
+/// thin evidence.
+fn few_own_errors(
+    requests: &Requests,
+    longer: &Requests,
+    texts: &[String],
+    name: &dyn Fn(u32) -> String,
+    callees: &HashMap<String, Vec<String>>,
+    (scale, hscale, history_ns): (f64, f64, i64),
+) -> Vec<LogSuspect> {
+    let (short, _) = own_error_counts(requests, name, callees);
+    let grew_short = |s: u32| short.get(&s).is_some_and(|&[b, i]| error_lines_grew(b, i, scale, 1.0));
+    let mut by_template: HashMap<(u32, u32), [u64; 2]> = HashMap::default();
+    let mut examples: HashMap<(u32, u32), Vec<String>> = HashMap::default();
+    for (tr, r) in &longer.by_trace {
+        let own = deepest(&r.erring, name, callees);
+        let mut seen: HashSet<(u32, u32)> = HashSet::default();
+        for &key in r.error_templates.iter().filter(|(s, _)| own.contains(s)) {
+            if seen.insert(key) {
+                by_template.entry(key).or_default()[r.side] += 1;
+                if r.side == 1 {
+                    examples.entry(key).or_default().push(hex(tr));
+                }
+            }
+        }
+    }
+    let mut found: Vec<((u32, u32), [u64; 2])> = by_template
+        .into_iter()
+        .filter(|&((s, _), [b, i])| few_error_lines_rose(b, i, hscale) && grew_short(s))
+        .collect();
+    // One per service: its most frequent new error.
+    found.sort_unstable_by_key(|&((s, t), [_, i])| (s, std::cmp::Reverse(i), t));
+    found.dedup_by_key(|x| x.0 .0);
+    found
+        .into_iter()
+        .map(|((s, t), [b, i])| LogSuspect {
+            service: name(s),
+            strength: i as f64 / MIN_OWN_ERROR_LINES as f64,
+            sign: LogSign::Errors,
+            instance: None,
+            text: format!(
+                "{} logged \"{}\" (its own error: the deepest service logging errors) in {i} requests of the incident, {b} in the {} before it",
+                name(s),
+                texts.get((t as usize).wrapping_sub(1)).map_or("", String::as_str),
+                faultline_model::time::format_duration(history_ns)
+            ),
+            refs: smallest_three(examples.remove(&(s, t)).unwrap_or_default()),
+        })
+        .collect()
+}
+
+/// Each service's own error lines per side (those of requests where it is the deepest service
+/// logging errors, and those with no trace), with the incident's example traces.
+fn own_error_counts(
+    requests: &Requests,
+    name: &dyn Fn(u32) -> String,
+    callees: &HashMap<String, Vec<String>>,
+) -> (HashMap<u32, [u64; 2]>, HashMap<u32, Vec<String>>) {
+    let mut own: HashMap<u32, [u64; 2]> = requests.untraced_errors.clone();
+    let mut examples: HashMap<u32, Vec<String>> = HashMap::default();
+    for (tr, r) in &requests.by_trace {
+        for s in deepest(&r.erring, name, callees) {
+            own.entry(s).or_default()[r.side] += 1;
+            if r.side == 1 {
+                examples.entry(s).or_default().push(hex(tr));
+            }
+        }
+    }
+    (own, examples)
 }
 
 /// The three smallest trace ids, so that examples do not depend on hash order.
@@ -756,6 +871,24 @@ mod tests {
     }
 
     #[test]
+    fn a_few_error_lines_need_a_long_quiet_history() {
+        // FEW_OWN_ERROR_LINES: four lines are never enough; five against none in a history ten
+        // times the window's length are (FEW_ERROR_LINES_MAX_P: p 6e-6).
+        assert!(!few_error_lines_rose(0, 4, 0.1));
+        assert!(few_error_lines_rose(0, 5, 0.1));
+        // Eight times the window (p 1.7e-5) is too short for five, not for six (p 1.9e-6); three
+        // minutes of baseline alone never suffice.
+        assert!(!few_error_lines_rose(0, 5, 0.125));
+        assert!(few_error_lines_rose(0, 6, 0.125));
+        assert!(!few_error_lines_rose(0, 9, 1.0));
+        // A service that logged errors in its history: six against two is chance, against one not.
+        assert!(!few_error_lines_rose(2, 6, 0.1));
+        assert!(few_error_lines_rose(1, 6, 0.1));
+        // Ten or more are the usual rule's.
+        assert!(!few_error_lines_rose(0, 10, 0.1));
+    }
+
+    #[test]
     fn an_event_stops_when_a_usual_one_halves_significantly() {
         // MIN_USUAL_EVENT_SHARE: an event of a rare path (29% of requests) says nothing missing.
         assert!(!event_stopped(0.29, 0.0, 10.0));
@@ -823,17 +956,42 @@ mod tests {
         assert_eq!(accused_by_errors_at(&times((-600..50).step_by(4).collect()), (50, 70)), 1);
     }
 
+    /// A few error lines (six in the incident 100..120, none before) accuse `back` only against a
+    /// long quiet history: not against the twenty-second baseline alone, and five not against a
+    /// history of 170 s (`FEW_ERROR_LINES_MAX_P`).
+    #[test]
+    fn a_few_error_lines_accuse_against_a_long_quiet_history_only() {
+        let six: Vec<i64> = (100..106).collect();
+        assert_eq!(accused_by_errors_at(&six, (-200, 70)), 1);
+        assert_eq!(accused_by_errors_at(&six, (50, 70)), 0);
+        assert_eq!(accused_by_errors_at(&six, (-100, 70)), 1);
+        assert_eq!(accused_by_errors_at(&six[..5], (-100, 70)), 0);
+        // A service whose errors were as frequent in the history is not news.
+        let usual: Vec<i64> = (-200..50).step_by(40).chain(100..106).collect();
+        assert_eq!(accused_by_errors_at(&usual, (-200, 70)), 0);
+        // Errors of another kind in the history do not hide a new one.
+        let other = (-200..50).step_by(40).map(|time| (time, "connection reset by peer"));
+        let new = (100..106).map(|time| (time, "NullPointerException in Update"));
+        assert_eq!(accused_by_error_lines(&other.chain(new).collect::<Vec<_>>(), (-200, 70)), 1);
+    }
+
     /// How many services are accused by error lines of `back` at these times (one request each),
     /// with the baseline 50..70, the incident 100..120, and this history.
     fn accused_by_errors_at(times: &[i64], history: (i64, i64)) -> usize {
+        let lines: Vec<(i64, &str)> = times.iter().map(|&time| (time, "ledger locked")).collect();
+        accused_by_error_lines(&lines, history)
+    }
+
+    /// As `accused_by_errors_at`, with each line's text.
+    fn accused_by_error_lines(lines: &[(i64, &str)], history: (i64, i64)) -> usize {
         let mut t = LogTable::default();
         let back = t.names.intern("back");
         let mut trace = 0u8;
-        let mut add = |time: i64| {
+        let mut add = |time: i64, body: &str| {
             trace = trace.wrapping_add(1);
-            line(&mut t, time, back, true, [trace; 16], "ledger locked")
+            line(&mut t, time, back, true, [trace; 16], body)
         };
-        times.iter().for_each(|&time| add(time));
+        lines.iter().for_each(|&(time, body)| add(time, body));
         let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
         let tpl = crate::logs::template_changes(&t, &traces, (50, 70), (100, 120));
         log_suspects(
