@@ -137,8 +137,8 @@ struct Request {
     side: usize,
     /// Services that logged errors in it.
     erring: HashSet<u32>,
-    /// The templates of its error lines, by service.
-    error_templates: Vec<(u32, u32)>,
+    /// The templates of its error lines: (service, template, instance).
+    error_templates: Vec<(u32, u32, u32)>,
     /// The templates each service logged in it, with when each was first logged (error lines
     /// excluded: errors are read apart).
     events: HashMap<u32, HashMap<u32, i64>>,
@@ -233,7 +233,7 @@ impl Requests {
                     if logs.error[k] {
                         q.erring.insert(svc);
                         let t = error_tpl.unwrap_or(&tpl.template_of)[k];
-                        q.error_templates.push((svc, t));
+                        q.error_templates.push((svc, t, logs.instance[k]));
                     } else {
                         let first = q.events.entry(svc).or_default().entry(tpl.template_of[k]);
                         let t = first.or_insert(logs.time[k]);
@@ -322,7 +322,7 @@ pub fn log_suspects(
             own_errors(&longer, &name, callees, hscale).into_iter().map(|x| x.service).collect();
         out.retain(|x| news.contains(&x.service));
         let scales = (scale, hscale, history.1 - history.0);
-        for few in few_own_errors(&requests, &longer, &error_texts, &name, callees, scales) {
+        for few in few_own_errors(logs, &requests, &longer, &error_texts, &name, callees, scales) {
             if !out.iter().any(|x| x.service == few.service) {
                 out.push(few);
             }
@@ -500,6 +500,7 @@ fn own_errors(
 /// errors of other kinds do not hide a new one. Strength in proportion to the lines, below one:
 /// thin evidence.
 fn few_own_errors(
+    logs: &LogTable,
     requests: &Requests,
     longer: &Requests,
     texts: &[String],
@@ -511,15 +512,18 @@ fn few_own_errors(
     let grew_short = |s: u32| short.get(&s).is_some_and(|&[b, i]| error_lines_grew(b, i, scale, 1.0));
     let mut by_template: HashMap<(u32, u32), [u64; 2]> = HashMap::default();
     let mut examples: HashMap<(u32, u32), Vec<String>> = HashMap::default();
+    let mut on_instance: HashMap<(u32, u32), HashMap<u32, u64>> = HashMap::default();
     for (tr, r) in &longer.by_trace {
         let own = deepest(&r.erring, name, callees);
         let mut seen: HashSet<(u32, u32)> = HashSet::default();
-        for &key in r.error_templates.iter().filter(|(s, _)| own.contains(s)) {
-            if seen.insert(key) {
-                by_template.entry(key).or_default()[r.side] += 1;
-                if r.side == 1 {
-                    examples.entry(key).or_default().push(hex(tr));
-                }
+        for &(s, t, x) in &r.error_templates {
+            if !own.contains(&s) || !seen.insert((s, t)) {
+                continue;
+            }
+            by_template.entry((s, t)).or_default()[r.side] += 1;
+            if r.side == 1 {
+                examples.entry((s, t)).or_default().push(hex(tr));
+                *on_instance.entry((s, t)).or_default().entry(x).or_default() += 1;
             }
         }
     }
@@ -527,6 +531,13 @@ fn few_own_errors(
         .into_iter()
         .filter(|&((s, _), [b, i])| few_error_lines_rose(b, i, hscale) && grew_short(s))
         .collect();
+    // The instance that logged nearly all of them, of a service seen logging from several.
+    let instances = instances_logging(logs, found.iter().map(|f| f.0 .0).collect());
+    let one_instance = |key: (u32, u32), i: u64| {
+        let several = instances.get(&key.0).is_some_and(|xs| xs.len() > 1);
+        let (&x, &n) = on_instance.get(&key)?.iter().max_by_key(|&(&x, &n)| (n, std::cmp::Reverse(x)))?;
+        (several && n as f64 >= ONE_INSTANCE_SHARE * i as f64).then(|| name(x))
+    };
     // One per service: its most frequent new error.
     found.sort_unstable_by_key(|&((s, t), [_, i])| (s, std::cmp::Reverse(i), t));
     found.dedup_by_key(|x| x.0 .0);
@@ -536,7 +547,7 @@ fn few_own_errors(
             service: name(s),
             strength: i as f64 / MIN_OWN_ERROR_LINES as f64,
             sign: LogSign::Errors,
-            instance: None,
+            instance: one_instance((s, t), i),
             text: format!(
                 "{} logged \"{}\" (its own error: the deepest service logging errors) in {i} requests of the incident, {b} in the {} before it",
                 name(s),
@@ -546,6 +557,18 @@ fn few_own_errors(
             refs: smallest_three(examples.remove(&(s, t)).unwrap_or_default()),
         })
         .collect()
+}
+
+/// The instances each of `services` logged from, in all of `logs`.
+fn instances_logging(logs: &LogTable, services: HashSet<u32>) -> HashMap<u32, HashSet<u32>> {
+    let mut out: HashMap<u32, HashSet<u32>> = HashMap::default();
+    if services.is_empty() {
+        return out;
+    }
+    for (s, x) in logs.service.iter().zip(&logs.instance).filter(|(s, _)| services.contains(s)) {
+        out.entry(*s).or_default().insert(*x);
+    }
+    out
 }
 
 /// Each service's own error lines per side (those of requests where it is the deepest service
@@ -973,6 +996,40 @@ mod tests {
         let other = (-200..50).step_by(40).map(|time| (time, "connection reset by peer"));
         let new = (100..106).map(|time| (time, "NullPointerException in Update"));
         assert_eq!(accused_by_error_lines(&other.chain(new).collect::<Vec<_>>(), (-200, 70)), 1);
+    }
+
+    /// The few lines name their instance when it logged nearly all of them and the service logs
+    /// from others too (`ONE_INSTANCE_SHARE`).
+    #[test]
+    fn a_few_error_lines_of_one_instance_name_it() {
+        let accused = |second_instance_errs: bool| {
+            let mut t = LogTable::default();
+            let back = t.names.intern("back");
+            let (one, two) = (t.names.intern("back-1"), t.names.intern("back-2"));
+            for k in 0..6u8 {
+                line(&mut t, 100 + i64::from(k), back, true, [k + 1; 16], "NullPointerException in Update");
+                let x = if second_instance_errs && k % 2 == 0 { two } else { one };
+                *t.instance.last_mut().expect("a line") = x;
+            }
+            // back-2 logs too, without errors.
+            line(&mut t, 60, back, false, [99; 16], "served");
+            *t.instance.last_mut().expect("a line") = two;
+            let traces: Vec<Option<[u8; 16]>> = t.trace_id.clone();
+            let tpl = crate::logs::template_changes(&t, &traces, (50, 70), (100, 120));
+            let found = log_suspects(
+                &t,
+                &traces,
+                &tpl,
+                &FromTraces { callees: &HashMap::default(), answers: &NoTraces },
+                (50, 70),
+                (100, 120),
+                (-200, 70),
+            );
+            assert_eq!(found.len(), 1);
+            found[0].instance.clone()
+        };
+        assert_eq!(accused(false).as_deref(), Some("back-1"));
+        assert_eq!(accused(true), None);
     }
 
     /// How many services are accused by error lines of `back` at these times (one request each),
