@@ -127,8 +127,12 @@ pub fn span_failed(
     if let Some(code) =
         int_attr(attrs, "http.response.status_code").or_else(|| int_attr(attrs, "http.status_code"))
     {
-        // Servers fail on 5xx; clients also on 4xx (OpenTelemetry semantic conventions).
-        return code >= 500 || (kind == SpanKind::Client && code >= 400);
+        // Servers fail on 5xx; clients also on 4xx (OpenTelemetry semantic conventions). A span
+        // without kind that names the peer it called is a client, as it is a call everywhere else.
+        let client = kind == SpanKind::Client
+            || (kind == SpanKind::Unspecified
+                && str_attr(attrs, &["peer.service", "net.peer.name"]).is_some());
+        return code >= 500 || (client && code >= 400);
     }
     if let Some(code) = int_attr(attrs, "rpc.grpc.status_code") {
         return code != 0;
@@ -458,6 +462,11 @@ mod tests {
             None
         ));
         assert!(span_failed(unset, SpanKind::Client, &attrs(json!({"http.status_code": "404"})), None));
+        // Without kind, a span that names its peer called it: a 404 fails it; a server's does not.
+        let call = attrs(json!({"http.response.status_code": 404, "peer.service": "stock"}));
+        assert!(span_failed(unset, SpanKind::Unspecified, &call, None));
+        let answer = attrs(json!({"http.response.status_code": 404}));
+        assert!(!span_failed(unset, SpanKind::Unspecified, &answer, None));
         assert!(span_failed(unset, SpanKind::Unspecified, &attrs(json!({"rpc.grpc.status_code": 14})), None));
         assert!(span_failed(
             unset,
