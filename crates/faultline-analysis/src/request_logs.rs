@@ -314,7 +314,10 @@ pub fn log_suspects(
     // minute at random logs none in some minutes and three times as many in others). Its rate,
     // not its largest burst: an earlier fault of the same service in the history must not hide
     // this one. Only there can a few lines be significant.
-    if history != baseline {
+    // Nothing to read the history for when no service logged even a few own errors.
+    let some_errors =
+        || own_error_counts(&requests, &name, callees).0.values().any(|n| n[1] >= FEW_OWN_ERROR_LINES);
+    if history != baseline && some_errors() {
         let (error_tpl, error_texts) = error_templates(logs, [history, incident]);
         let longer = Requests::read(logs, log_traces, tpl, Some(&error_tpl), history, incident);
         let hscale = (incident.1 - incident.0) as f64 / (history.1 - history.0).max(1) as f64;
