@@ -38,8 +38,9 @@ class PortTaken(RuntimeError):
 
 
 class Server:
-    def __init__(self, binary, data_dir, extra_args=()):
+    def __init__(self, binary, data_dir, extra_args=(), env=None):
         self.extra_args = list(extra_args)
+        self.env = env
         self.binary = binary
         self.data_dir = data_dir
         self.grpc, self.http, self.api_port = free_ports(3)
@@ -71,6 +72,7 @@ class Server:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=self.env,
         )
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -132,6 +132,11 @@ pub struct ServeArgs {
     /// Data directory [default: ./faultline-data].
     #[arg(long, env = "FAULTLINE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where segments go: s3://bucket/prefix (S3-compatible object storage; endpoint, region and
+    /// credentials from the AWS_* environment or ~/.aws files) or a directory. The write-ahead log
+    /// stays in the data directory [default: <data-dir>/segments].
+    #[arg(long, env = "FAULTLINE_STORAGE")]
+    pub storage: Option<String>,
     /// OTLP/gRPC address ("off" to disable) [default: 127.0.0.1:4317].
     #[arg(long, env = "FAULTLINE_GRPC_ADDR")]
     pub grpc_addr: Option<String>,
@@ -187,6 +192,9 @@ pub struct ImportArgs {
     /// Data directory.
     #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./faultline-data")]
     pub data_dir: PathBuf,
+    /// Where segments go, as `faultline serve --storage` (s3://bucket/prefix or a directory).
+    #[arg(long, env = "FAULTLINE_STORAGE")]
+    pub storage: Option<String>,
     /// Service name for logs that carry none (plain-text logs).
     #[arg(long)]
     pub service: Option<String>,

@@ -57,6 +57,10 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D
     checked(d, |s| crate::units::duration(s, "duration").map(|_| ()))
 }
 
+fn storage<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
+    checked(d, |s| faultline_store::remote::Location::parse(s).map(|_| ()).map_err(anyhow::Error::from))
+}
+
 fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
     checked(d, |s| crate::units::parse_bytes(s).map(|_| ()))
 }
@@ -66,6 +70,9 @@ fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Er
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     pub data_dir: Option<PathBuf>,
+    /// Where segments go: `s3://bucket/prefix` or a directory (`faultline serve --storage`).
+    #[serde(default, deserialize_with = "storage")]
+    pub storage: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
     pub grpc_addr: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
@@ -284,6 +291,7 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     let s = &c.server;
     let set: Vec<&str> = [
         ("data_dir", s.data_dir.is_some()),
+        ("storage", s.storage.is_some()),
         ("grpc_addr", s.grpc_addr.is_some()),
         ("otlp_http_addr", s.otlp_http_addr.is_some()),
         ("api_addr", s.api_addr.is_some()),
@@ -370,6 +378,7 @@ mod tests {
             ("[server]\nretention = \"soon\"\n", "line 2"),
             ("[server]\napi_addr = \"localhost\"\n", "line 2"),
             ("[server]\nmax_body = \"lots\"\n", "line 2"),
+            ("[server]\n\nstorage = \"gs://bucket/x\"\n", "line 3"),
             ("[server]\nport = 1\n", "line 2"),
             ("\n[[tokens]]\nname = \"x\"\nscopes = [\"root\"]\nsha256 = \"00\"\n", "line 4"),
             ("\n\n[[tokens]]\nname = \"x\"\nscopes = [\"read\"]\nsha256 = \"00\"\n", "line 3"),

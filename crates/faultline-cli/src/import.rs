@@ -9,9 +9,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
 pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
-    let store = Store::open(import_config(&a)?)
-        .await
-        .with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
+    let cfg = import_config(&a)?;
+    if let (Some(objects), Some(url)) = (&cfg.object_store, &a.storage) {
+        faultline_store::remote::probe(objects, &faultline_store::remote::Location::parse(url)?).await?;
+    }
+    let store =
+        Store::open(cfg).await.with_context(|| format!("opening data directory {}", a.data_dir.display()))?;
     // Flushes as the head fills, so the import holds at most its memory budget.
     let _maintenance = store.spawn_maintenance();
     let mut summaries = Vec::new();
@@ -87,6 +90,9 @@ pub async fn run(a: ImportArgs) -> anyhow::Result<()> {
 fn import_config(a: &ImportArgs) -> anyhow::Result<StoreConfig> {
     let budget = crate::units::parse_bytes(&a.max_memory).context("--max-memory")? as usize;
     let mut cfg = StoreConfig::new(&a.data_dir);
+    if let Some(url) = &a.storage {
+        cfg.object_store = faultline_store::remote::Location::parse(url)?.open()?;
+    }
     cfg.max_head_bytes = (budget / 2).max(MIN_HEAD);
     cfg.flush_bytes = (budget / 8).max(MIN_HEAD / 4);
     Ok(cfg)

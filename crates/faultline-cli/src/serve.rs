@@ -11,6 +11,7 @@ use std::time::Duration;
 /// config file, else the default.
 pub struct Settings {
     pub data_dir: std::path::PathBuf,
+    storage: Option<String>,
     grpc_addr: String,
     otlp_http_addr: String,
     api_addr: String,
@@ -49,6 +50,7 @@ impl Settings {
         };
         Ok(Settings {
             data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| "./faultline-data".into()),
+            storage: a.storage.or(f.storage.map(|c| c.0)),
             grpc_addr: pick(a.grpc_addr, f.grpc_addr, "127.0.0.1:4317"),
             otlp_http_addr: pick(a.otlp_http_addr, f.otlp_http_addr, "127.0.0.1:4318"),
             api_addr: pick(a.api_addr, f.api_addr, "127.0.0.1:8080"),
@@ -70,6 +72,7 @@ impl Settings {
 
     pub fn store_config(&self) -> anyhow::Result<StoreConfig> {
         let mut cfg = StoreConfig::new(&self.data_dir);
+        cfg.object_store = self.storage_location()?.open()?;
         cfg.retention = duration(&self.retention, "retention")?;
         cfg.max_bytes = self.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
         cfg.flush_interval =
@@ -89,6 +92,13 @@ impl Settings {
         cfg.max_head_bytes = budget / 2;
         cfg.flush_bytes = (budget / 8).max(1 << 20);
         Ok(cfg)
+    }
+
+    fn storage_location(&self) -> anyhow::Result<faultline_store::remote::Location> {
+        match &self.storage {
+            Some(url) => Ok(faultline_store::remote::Location::parse(url)?),
+            None => Ok(faultline_store::remote::Location::Local),
+        }
     }
 
     fn listen(&self) -> anyhow::Result<Listen> {
@@ -154,15 +164,24 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let listen = s.listen()?;
     check_exposure(&listen, &s)?;
     let limits = s.limits()?;
-    let store =
-        Store::open(cfg).await.with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
+    let location = s.storage_location()?;
+    if let Some(objects) = &cfg.object_store {
+        faultline_store::remote::probe(objects, &location).await?;
+    }
+    let store = Store::open(cfg).await.with_context(|| {
+        format!("opening data directory {} (segments in {location})", s.data_dir.display())
+    })?;
     let _maintenance = store.spawn_maintenance();
     faultline_server::resident::spawn_sampler(store.config().memory.clone());
     let state = AppState::with_tenants(store, limits, s.tenants.clone()).with_tokens(s.tokens.clone());
     let scheme = if listen.tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "faultline serving {}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI {scheme}://{}{}",
+        "faultline serving {}{}: OTLP/gRPC {}, OTLP/HTTP {}, API and web UI {scheme}://{}{}",
         s.data_dir.display(),
+        match location {
+            faultline_store::remote::Location::Local => String::new(),
+            other => format!(" (segments in {other})"),
+        },
         listen.grpc.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         listen.otlp_http.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         listen.api,

@@ -12,11 +12,13 @@
 //!   log sequence number they cover, and replay skips what they hold;
 //! - nothing here assumes segments live on a local file system.
 
+pub mod bloom_cache;
 pub mod budget;
 pub mod expr;
 pub mod memory;
 pub mod quarantine;
 mod readers;
+pub mod remote;
 pub mod segment;
 pub mod wal;
 
@@ -60,6 +62,9 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("filter: {0}")]
     Expr(#[from] ExprError),
+    /// A setting that cannot work (a storage URL, its credentials).
+    #[error("{0}")]
+    Config(String),
     /// A query's own limit stopped the scan (its memory budget); the message says what to narrow.
     #[error("{0}")]
     Budget(String),
@@ -271,6 +276,8 @@ struct Inner {
     readers: Arc<readers::Readers>,
     /// Parsed Parquet footers by segment id, so a lookup does not re-read them.
     footers: RwLock<std::collections::HashMap<String, Arc<ParquetMetaData>>>,
+    /// Trace-id bloom filters of row groups, so a lookup does not re-read them either.
+    blooms: bloom_cache::BloomCache,
 }
 
 use wal::Wal;
@@ -428,9 +435,15 @@ impl Store {
                 _lock: lock,
                 seq_counter: AtomicU64::new(0),
                 footers: RwLock::new(footers),
+                blooms: bloom_cache::BloomCache::default(),
                 readers: Arc::default(),
             }),
         })
+    }
+
+    /// Bloom filters read from storage so far (a repeated trace lookup reads none).
+    pub fn bloom_filters_read(&self) -> u64 {
+        self.inner.blooms.fetched()
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -627,7 +640,7 @@ impl Store {
 
     async fn scan_one(&self, m: &SegmentMeta, scan: &SegmentScan) -> Result<Vec<RecordBatch>, StoreError> {
         let footer = self.footer(m).await?;
-        segment::scan_segment(&self.inner.objects, m, Some(footer), scan).await
+        segment::scan_segment(&self.inner.objects, m, Some(footer), &self.inner.blooms, scan).await
     }
 
     /// All spans of a trace, each once.

@@ -31,7 +31,7 @@ pub fn may_be_corrupt(e: &StoreError) -> bool {
 /// Reads the whole segment, footer included, with no filter: whether it fails to decode.
 pub async fn fails_full_read(objects: &Arc<dyn ObjectStore>, meta: &SegmentMeta) -> bool {
     let all = SegmentScan { columns: None, filter: Expr::True, trace_id: None };
-    match segment::scan_segment(objects, meta, None, &all).await {
+    match segment::scan_segment(objects, meta, None, &Default::default(), &all).await {
         Ok(_) => false,
         Err(e) => may_be_corrupt(&e),
     }

@@ -276,6 +276,7 @@ pub async fn scan_segment(
     store: &Arc<dyn ObjectStore>,
     meta: &SegmentMeta,
     footer: Option<Arc<ParquetMetaData>>,
+    blooms: &crate::bloom_cache::BloomCache,
     scan: &SegmentScan,
 ) -> Result<Vec<RecordBatch>, StoreError> {
     let reader = SegmentReader::new(store.clone(), meta.path(), meta.size, footer);
@@ -290,7 +291,8 @@ pub async fn scan_segment(
             continue;
         }
         if let (Some(tid), Some(ci)) = (scan.trace_id, col_index("trace_id")) {
-            if let Some(sbbf) = builder.get_row_group_column_bloom_filter(i, ci).await? {
+            let load = async { Ok(builder.get_row_group_column_bloom_filter(i, ci).await?) };
+            if let Some(sbbf) = blooms.get(&meta.id, i, load).await? {
                 if !sbbf.check(&parquet::data_type::FixedLenByteArray::from(tid.to_vec())) {
                     continue;
                 }

@@ -61,6 +61,26 @@ async fn append_scan_flush_reopen() {
 }
 
 #[tokio::test]
+async fn a_repeated_trace_lookup_reads_no_bloom_filter_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.object_store = Some(Arc::new(object_store::memory::InMemory::new()));
+    let store = Store::open(cfg).await.unwrap();
+    for part in 0..2u64 {
+        let spans: Vec<Span> =
+            (1..=50).map(|i| span((i % 5) as u8 + 1, part * 100 + i, i as i64, "a")).collect();
+        store.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    assert_eq!(rows(&store.trace(TraceId([2; 16])).await.unwrap()), 20);
+    let read = store.bloom_filters_read();
+    assert!(read >= 2, "one filter a segment's row group: {read}");
+    assert_eq!(rows(&store.trace(TraceId([2; 16])).await.unwrap()), 20);
+    assert_eq!(rows(&store.trace(TraceId([9; 16])).await.unwrap()), 0);
+    assert_eq!(store.bloom_filters_read(), read, "the filters come from memory the second time");
+}
+
+#[tokio::test]
 async fn second_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _a = Store::open(StoreConfig::new(dir.path())).await.unwrap();
@@ -229,7 +249,7 @@ async fn a_segment_of_many_batches_holds_every_row_once_in_sort_order_across_row
     let m = segment::write_segment(&objects, Table::Spans, &batches, meta).await.unwrap();
     assert_eq!(m.rows, 2 * (n / 2));
     let scan = segment::SegmentScan { columns: None, filter: expr::Expr::True, trace_id: None };
-    let read = segment::scan_segment(&objects, &m, None, &scan).await.unwrap();
+    let read = segment::scan_segment(&objects, &m, None, &Default::default(), &scan).await.unwrap();
     assert!(read.len() >= 2, "more than one row group");
     let keys: Vec<(Vec<u8>, i64)> = read
         .iter()
