@@ -29,16 +29,17 @@ def iso(ns):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 1_000_000_000))
 
 
-def send_incident(server):
+def send_incident(server, server_of=None):
     """`storefront` calls `catalog` and `ledger`; from minute 20 one `ledger` pod fails a third
-    of its requests and logs why."""
+    of its requests and logs why. Each service sends to `server_of(service)` if given (several
+    nodes), else to `server`."""
     rng = random.Random(7)
-    base = f"http://127.0.0.1:{server.http}"
     providers = {}
 
     def tracer(service, pod):
         key = (service, pod)
         if key not in providers:
+            base = f"http://127.0.0.1:{(server_of(service) if server_of else server).http}"
             res = Resource.create({"service.name": service, "service.instance.id": pod})
             tp = TracerProvider(resource=res)
             tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=base + "/v1/traces"),

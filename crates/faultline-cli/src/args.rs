@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// stays in the data directory [default: <data-dir>/segments].
     #[arg(long, env = "FAULTLINE_STORAGE")]
     pub storage: Option<String>,
+    /// With --storage s3://..., how often the list of segments is read again from the bucket, to
+    /// take up what other nodes flushed [default: 10s].
+    #[arg(long, env = "FAULTLINE_REFRESH_INTERVAL")]
+    pub refresh_interval: Option<String>,
     /// OTLP/gRPC address ("off" to disable) [default: 127.0.0.1:4317].
     #[arg(long, env = "FAULTLINE_GRPC_ADDR")]
     pub grpc_addr: Option<String>,

@@ -73,6 +73,8 @@ pub struct ServerSection {
     /// Where segments go: `s3://bucket/prefix` or a directory (`faultline serve --storage`).
     #[serde(default, deserialize_with = "storage")]
     pub storage: Option<Checked>,
+    #[serde(default, deserialize_with = "duration")]
+    pub refresh_interval: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
     pub grpc_addr: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
@@ -292,6 +294,7 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     let set: Vec<&str> = [
         ("data_dir", s.data_dir.is_some()),
         ("storage", s.storage.is_some()),
+        ("refresh_interval", s.refresh_interval.is_some()),
         ("grpc_addr", s.grpc_addr.is_some()),
         ("otlp_http_addr", s.otlp_http_addr.is_some()),
         ("api_addr", s.api_addr.is_some()),

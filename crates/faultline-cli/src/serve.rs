@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct Settings {
     pub data_dir: std::path::PathBuf,
     storage: Option<String>,
+    refresh_interval: String,
     grpc_addr: String,
     otlp_http_addr: String,
     api_addr: String,
@@ -51,6 +52,7 @@ impl Settings {
         Ok(Settings {
             data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| "./faultline-data".into()),
             storage: a.storage.or(f.storage.map(|c| c.0)),
+            refresh_interval: pick(a.refresh_interval, f.refresh_interval, "10s"),
             grpc_addr: pick(a.grpc_addr, f.grpc_addr, "127.0.0.1:4317"),
             otlp_http_addr: pick(a.otlp_http_addr, f.otlp_http_addr, "127.0.0.1:4318"),
             api_addr: pick(a.api_addr, f.api_addr, "127.0.0.1:8080"),
@@ -72,7 +74,12 @@ impl Settings {
 
     pub fn store_config(&self) -> anyhow::Result<StoreConfig> {
         let mut cfg = StoreConfig::new(&self.data_dir);
-        cfg.object_store = self.storage_location()?.open()?;
+        let location = self.storage_location()?;
+        cfg.object_store = location.open()?;
+        // A bucket is where several nodes meet: each reads the others' segments and takes the
+        // maintenance lease (faultline_store::shared).
+        cfg.shared = matches!(location, faultline_store::remote::Location::S3 { .. });
+        cfg.refresh_interval = duration(&self.refresh_interval, "refresh-interval")?.unwrap_or(Duration::MAX);
         cfg.retention = duration(&self.retention, "retention")?;
         cfg.max_bytes = self.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
         cfg.flush_interval =

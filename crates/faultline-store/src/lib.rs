@@ -20,6 +20,7 @@ pub mod quarantine;
 mod readers;
 pub mod remote;
 pub mod segment;
+pub mod shared;
 pub mod wal;
 
 use arrow::array::RecordBatch;
@@ -124,6 +125,11 @@ pub struct StoreConfig {
     pub compact_bucket: Duration,
     /// Compaction and retention run this often (and once soon after the store opens).
     pub compact_interval: Duration,
+    /// Other nodes write below the same location (`shared`): the segment list is refreshed from
+    /// it, compaction and retention take the lease, deletions wait for other nodes' reads.
+    pub shared: bool,
+    /// With `shared`, how often the segment list is read again from the location.
+    pub refresh_interval: Duration,
 }
 
 impl StoreConfig {
@@ -138,6 +144,8 @@ impl StoreConfig {
             wal_file_bytes: 64 << 20,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             max_bytes: None,
+            shared: false,
+            refresh_interval: Duration::from_secs(10),
             compact_target_rows: 4_000_000,
             compact_min_segments: 4,
             compact_bucket: Duration::from_secs(3600),
@@ -365,7 +373,7 @@ impl Store {
             }
         };
         let node = node_id(&dir)?;
-        let (listed, unreadable) = list_segments(&objects).await?;
+        let (listed, unreadable) = list_segments(&objects, cfg.shared).await?;
         let mut quarantined = Vec::new();
         for path in unreadable {
             match quarantine::move_aside(&objects, &path).await {
@@ -735,6 +743,9 @@ impl Store {
     /// Merges small segments of the same table and time bucket. Returns how many were merged.
     pub async fn compact(&self) -> Result<usize, StoreError> {
         let _guard = self.inner.maintenance.lock().await;
+        if !self.may_maintain().await? {
+            return Ok(0);
+        }
         let bucket_ns = self.inner.cfg.compact_bucket.as_nanos().max(1) as i64;
         let target = self.inner.cfg.compact_target_rows;
         let groups: Vec<Vec<SegmentMeta>> = {
@@ -826,7 +837,7 @@ impl Store {
 
     /// Deletes the retired segments no running scan may read.
     async fn reap(&self) {
-        for m in self.inner.readers.reapable() {
+        for m in self.inner.readers.reapable(self.delete_grace()) {
             self.delete_segment(&m).await;
         }
     }
@@ -844,6 +855,10 @@ impl Store {
     /// Applies retention by age and by size. Returns how many segments were dropped.
     pub async fn apply_retention(&self, now_ns: i64) -> Result<usize, StoreError> {
         let _guard = self.inner.maintenance.lock().await;
+        if !self.may_maintain().await? {
+            self.reap().await;
+            return Ok(0);
+        }
         let doomed: usize = {
             let mut st = self.inner.state.write();
             let mut doomed = Vec::new();
@@ -875,12 +890,16 @@ impl Store {
         tokio::spawn(async move {
             let (period, compact_every) = weak
                 .upgrade()
-                .map(|i| (i.cfg.flush_interval.min(i.cfg.compact_interval), i.cfg.compact_interval))
+                .map(|i| {
+                    let refresh = if i.cfg.shared { i.cfg.refresh_interval } else { Duration::MAX };
+                    (i.cfg.flush_interval.min(i.cfg.compact_interval).min(refresh), i.cfg.compact_interval)
+                })
                 .unwrap_or_default();
             let mut tick =
                 tokio::time::interval(period.clamp(Duration::from_millis(100), Duration::from_secs(5)));
             // None: compact at the first tick, so what piled up before a restart is merged.
             let mut last_maint: Option<Instant> = None;
+            let mut last_refresh = Instant::now();
             loop {
                 let notified = {
                     let Some(inner) = weak.upgrade() else { return };
@@ -898,6 +917,12 @@ impl Store {
                         || st.head_bytes >= store.inner.cfg.flush_bytes
                         || st.head_since.is_some_and(|t| t.elapsed() >= store.inner.cfg.flush_interval)
                 };
+                if store.inner.cfg.shared && last_refresh.elapsed() >= store.inner.cfg.refresh_interval {
+                    last_refresh = Instant::now();
+                    if let Err(e) = store.refresh().await {
+                        tracing::warn!(error = %e, "could not read the segment list again; keeping the last one");
+                    }
+                }
                 if due {
                     if let Err(e) = store.flush().await {
                         tracing::error!(error = %e, "flush failed; the data stays in the write-ahead log");
@@ -995,7 +1020,7 @@ pub fn dedup_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreE
 /// The live segments with their footers, and the segments whose footer does not read.
 type Listed = (Vec<(SegmentMeta, Arc<ParquetMetaData>)>, Vec<ObjPath>);
 
-async fn list_segments(objects: &Arc<dyn ObjectStore>) -> Result<Listed, StoreError> {
+async fn list_segments(objects: &Arc<dyn ObjectStore>, shared: bool) -> Result<Listed, StoreError> {
     let mut metas = Vec::new();
     let mut unreadable = Vec::new();
     for table in Table::ALL {
@@ -1024,14 +1049,15 @@ async fn list_segments(objects: &Arc<dyn ObjectStore>) -> Result<Listed, StoreEr
             }
         }
     }
-    // Segments replaced by a compacted one are garbage (a crash between writing it and deleting them).
-    let replaced: HashSet<String> = metas.iter().flat_map(|(m, _)| m.replaces.iter().cloned()).collect();
-    let (garbage, mut live): (Vec<_>, Vec<_>) =
-        metas.into_iter().partition(|(m, _)| replaced.contains(&m.id));
+    // Segments replaced by a compacted one are garbage (a crash between writing it and deleting
+    // them). Alone, they go at once; other nodes may still read them until the grace has passed.
+    let (live, garbage) = shared::live_set(metas);
+    let now = faultline_model::time::now_ns();
     for (g, _) in garbage {
-        let _ = objects.delete(&g.path()).await;
+        if !shared || shared::garbage_may_go(shared::written_at_ns(&g.id), shared::DELETE_GRACE, now) {
+            let _ = objects.delete(&g.path()).await;
+        }
     }
-    live.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     Ok((live, unreadable))
 }
 

@@ -13,14 +13,15 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Readers {
     epoch: AtomicU64,
     /// Scans running, by the epoch of their snapshot.
     active: Mutex<BTreeMap<u64, usize>>,
-    /// Segments out of the list, not yet deleted, with the epoch of their removal.
-    retired: Mutex<Vec<(u64, SegmentMeta)>>,
+    /// Segments out of the list, not yet deleted, with the epoch and the moment of their removal.
+    retired: Mutex<Vec<(u64, Instant, SegmentMeta)>>,
 }
 
 /// A running scan; ends when dropped.
@@ -40,17 +41,19 @@ impl Readers {
     /// `segments` just left the list (call while holding the state write lock).
     pub fn retire(&self, segments: impl IntoIterator<Item = SegmentMeta>) {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.retired.lock().extend(segments.into_iter().map(|s| (epoch, s)));
+        let now = Instant::now();
+        self.retired.lock().extend(segments.into_iter().map(|s| (epoch, now, s)));
     }
 
-    /// The retired segments no running scan can read: theirs to delete now.
-    pub fn reapable(&self) -> Vec<SegmentMeta> {
+    /// The retired segments no running scan can read, retired at least `grace` ago: theirs to
+    /// delete now. (`grace` covers the scans of other nodes, which this one cannot see.)
+    pub fn reapable(&self, grace: Duration) -> Vec<SegmentMeta> {
         let oldest = self.active.lock().keys().next().copied();
         let mut retired = self.retired.lock();
         let (gone, keep): (Vec<_>, Vec<_>) =
-            retired.drain(..).partition(|(e, _)| oldest.is_none_or(|o| *e < o));
+            retired.drain(..).partition(|(e, at, _)| oldest.is_none_or(|o| *e < o) && at.elapsed() >= grace);
         *retired = keep;
-        gone.into_iter().map(|(_, s)| s).collect()
+        gone.into_iter().map(|(_, _, s)| s).collect()
     }
 }
 
@@ -91,14 +94,22 @@ mod tests {
         let early = r.enter();
         r.retire([seg("a")]);
         let late = r.enter();
-        assert!(r.reapable().is_empty(), "the early scan may still read a");
+        assert!(r.reapable(Duration::ZERO).is_empty(), "the early scan may still read a");
         drop(early);
-        let gone = r.reapable();
+        let gone = r.reapable(Duration::ZERO);
         assert_eq!(gone.len(), 1, "the late scan began after a left the list");
         r.retire([seg("b")]);
-        assert!(r.reapable().is_empty(), "late began before b left");
+        assert!(r.reapable(Duration::ZERO).is_empty(), "late began before b left");
         drop(late);
-        assert_eq!(r.reapable().len(), 1);
-        assert!(r.reapable().is_empty());
+        assert_eq!(r.reapable(Duration::ZERO).len(), 1);
+        assert!(r.reapable(Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn with_a_grace_a_segment_waits_for_it_even_with_no_scan_running() {
+        let r = Arc::new(Readers::default());
+        r.retire([seg("a")]);
+        assert!(r.reapable(Duration::from_secs(60)).is_empty(), "other nodes may still read a");
+        assert_eq!(r.reapable(Duration::ZERO).len(), 1);
     }
 }
