@@ -145,10 +145,31 @@ fn earliest_comparable(rises: &[Rise], main: &Rise) -> i64 {
 /// third of the z is the same incident reaching another endpoint first, far less is noise.
 const COMPARABLE_RISE: f64 = 0.3;
 
+/// Least growth of a service's median own time for a step in it to place the incident, and least
+/// ratio: a few milliseconds more of a service's own time is scheduling, a cache or a collector
+/// pause, which nobody on call would chase (a healthy control's service went 1.1 -> 2.6 ms), while
+/// the delays that matter add tens of milliseconds or more (a latency injection: 2.9 -> 35 ms).
+const OWN_STEP_MIN_NS: i64 = 5_000_000;
+const OWN_STEP_MIN_RATIO: f64 = 2.0;
+
+/// Whether rise `r` of an own-time series moved its median by [`OWN_STEP_MIN_NS`] and
+/// [`OWN_STEP_MIN_RATIO`]: before the onset against the stretch it lasted.
+fn own_step_is_large(series: &Endpoint, r: &Rise, lo: i64, hi: i64) -> bool {
+    let before = series.duration_quantile(lo, r.onset, 0.5);
+    let after = series.duration_quantile(r.onset, r.end.unwrap_or(hi), 0.5);
+    after - before >= OWN_STEP_MIN_NS && after as f64 >= OWN_STEP_MIN_RATIO * before as f64
+}
+
 /// Decides the windows. `data` is the first and last span start; `eps` the user-facing endpoints;
 /// `warned` the same endpoints with requests flagged by warnings or errors in their logs
 /// ([`symptom::endpoints_with_warnings`], may be empty).
-pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) -> Option<Plan> {
+pub fn plan(
+    ask: &Ask,
+    data: (i64, i64),
+    eps: &[Endpoint],
+    warned: &[Endpoint],
+    own: &[Endpoint],
+) -> Option<Plan> {
     let (dlo, max_start) = data;
     let hi = ask.to.unwrap_or(max_start + 1);
     // The range the symptom is searched for and drawn over: a given baseline before the window is
@@ -219,10 +240,32 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) 
         None => rises_in(warned).into_iter().filter(|r| r.signal == symptom::Signal::Errors).collect(),
     };
     let log_rise = strongest(&seen_starting(&log_rises));
-    // The rise that places the incident, the endpoints it was found on, and its fellow rises.
-    let (lead, lead_eps, lead_rises) = match (&main, &log_rise) {
-        (Some(m), _) => (Some(m), eps, &rises),
-        (None, r) => (r.as_ref(), warned, &log_rises),
+    // Nor in the logs: a step in one service's own time (a delay few requests cross, too small
+    // for any endpoint's latency) places the incident, if a healthy stretch precedes it to compare
+    // with: without one, a step in a few spans' own time is as likely the data's first minutes.
+    // Only series with the requests for bucketed rates: a few dozen spans' own time, tried for
+    // every service, gives some step by chance (a healthy control's, z 3.5 from 0.32 to 1.0).
+    let own: Vec<Endpoint> = match (&main, &log_rise) {
+        (None, None) => own
+            .iter()
+            .filter(|e| {
+                symptom::requests_in(std::slice::from_ref(*e), (lo, hi)) >= symptom::MIN_BUCKETED_REQUESTS
+            })
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let own_rises: Vec<Rise> = rises_in(&own)
+        .into_iter()
+        .filter(|r| r.signal == symptom::Signal::Latency && enough((lo, r.onset)))
+        .filter(|r| own_step_is_large(&own[r.endpoint], r, lo, hi))
+        .collect();
+    let own_rise = strongest(&seen_starting(&own_rises));
+    // The rise that places the incident, the series it was found on, and its fellow rises.
+    let (lead, lead_eps, lead_rises) = match (&main, &log_rise, &own_rise) {
+        (Some(m), _, _) => (Some(m), eps, &rises),
+        (None, Some(r), _) => (Some(r), warned, &log_rises),
+        (None, None, r) => (r.as_ref(), own.as_slice(), &own_rises),
     };
     let onset = lead.map(|m| earliest_comparable(&seen_starting(lead_rises), m));
     for r in lead_rises {
@@ -243,6 +286,15 @@ pub fn plan(ask: &Ask, data: (i64, i64), eps: &[Endpoint], warned: &[Endpoint]) 
             100.0 * r.shift.before,
             100.0 * r.shift.after,
             format_rfc3339_secs(on)
+        ));
+    }
+    if let (Some(r), Some(on)) = (&own_rise, onset) {
+        notes.push(format!(
+            "no change in user-facing errors or latency; one service's own time stepped up at {} (requests slower than {:.1} ms: {:.1}% -> {:.1}%): the incident starts there",
+            format_rfc3339_secs(on),
+            r.slow_ns as f64 / 1e6,
+            100.0 * r.shift.before,
+            100.0 * r.shift.after,
         ));
     }
     let end_of = |on: i64| {
@@ -321,7 +373,7 @@ mod tests {
     fn a_window_over_all_the_data_compares_with_its_stretch_before_the_onset() {
         let eps = endpoint(2400, 1500);
         let ask = Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 2399 * SECOND), &eps, &[], &[]).unwrap();
         let on = p.onset.unwrap();
         assert!((on - 1500 * SECOND).abs() <= 60 * SECOND, "onset {on}");
         assert_eq!(p.incident.from, on);
@@ -338,7 +390,7 @@ mod tests {
             r.2 = (900..1320).contains(&k) && k % 3 == 0;
         }
         let ask = Ask { from: Some(0), to: Some(2700 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned).unwrap();
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned, &[]).unwrap();
         assert!(p.main.is_none() && p.log_rise.is_some());
         let on = p.onset.unwrap();
         assert!((on - 900 * SECOND).abs() <= 60 * SECOND, "onset {on}");
@@ -347,14 +399,54 @@ mod tests {
         // The halves (the first 1350 s against the rest) would have compared the fault with
         // healthy time. With a rise at the endpoints, the logs are not consulted.
         let failing = endpoint(2700, 1500);
-        let p = plan(&ask, (0, 2699 * SECOND), &failing, &warned).unwrap();
+        let p = plan(&ask, (0, 2699 * SECOND), &failing, &warned, &[]).unwrap();
         assert!(p.main.is_some() && p.log_rise.is_none());
         // A steady share of warnings is no rise.
         for (k, r) in warned[0].requests.iter_mut().enumerate() {
             r.2 = k % 7 == 0;
         }
-        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned).unwrap();
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &warned, &[]).unwrap();
         assert!(p.onset.is_none() && p.log_rise.is_none());
+    }
+
+    #[test]
+    fn with_nothing_rising_at_the_endpoints_or_in_the_logs_a_services_own_time_places_the_incident() {
+        // A service called by one request in three (a 0.3/s series) spends 3 ms of its own, then
+        // from 1020 s to 1320 s 35 ms: the endpoint's latency hardly moves (its 10 ms are the
+        // caller's, the delay a small share of requests), and the window covers all the data.
+        let eps = endpoint(2700, i64::MAX);
+        let jitter = |k: i64| (k * 7919 % 13) * 100_000;
+        let own_ms = |k: i64| if (1020..1320).contains(&k) { 35_000_000 } else { 3_000_000 };
+        let requests = (0..2700).filter(|k| k % 3 == 0).map(|k| (k * SECOND, own_ms(k) + jitter(k), false));
+        let own = vec![Endpoint { service: 1, operation: symptom::OWN_TIME, requests: requests.collect() }];
+        let ask = Ask { from: Some(0), to: Some(2700 * SECOND), baseline: None };
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &[], &own).unwrap();
+        assert!(p.main.is_none() && p.log_rise.is_none());
+        let on = p.onset.expect("the own-time step places the incident");
+        assert!((on - 1020 * SECOND).abs() <= 60 * SECOND, "onset {on}");
+        assert!((p.incident.to - 1320 * SECOND).abs() <= 60 * SECOND, "end {}", p.incident.to);
+        assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, on)));
+        // The same service with the same jitter and no step: no onset (the halves are compared).
+        let calm = (0..2700).filter(|k| k % 3 == 0).map(|k| (k * SECOND, 3_000_000 + jitter(k), false));
+        let own = vec![Endpoint { service: 1, operation: symptom::OWN_TIME, requests: calm.collect() }];
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &[], &own).unwrap();
+        assert!(p.onset.is_none(), "{:?}", p.onset);
+        // A step of a millisecond and a half (1.1 -> 2.6 ms) is no incident, however clear.
+        let small = |k: i64| if k >= 1020 { 2_600_000 } else { 1_100_000 };
+        let requests =
+            (0..2700).filter(|k| k % 3 == 0).map(|k| (k * SECOND, small(k) + jitter(k) / 10, false));
+        let own = vec![Endpoint { service: 1, operation: symptom::OWN_TIME, requests: requests.collect() }];
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &[], &own).unwrap();
+        assert!(p.onset.is_none(), "{:?}", p.onset);
+        // Forty spans in all, however clear their step: too few to tell a step from chance.
+        let few = (0..2700).filter(|k| k % 67 == 0).map(|k| (k * SECOND, own_ms(k) * 3 + jitter(k), false));
+        let own = vec![Endpoint { service: 1, operation: symptom::OWN_TIME, requests: few.collect() }];
+        assert!(own[0].requests.len() < symptom::MIN_BUCKETED_REQUESTS);
+        let p = plan(&ask, (0, 2699 * SECOND), &eps, &[], &own).unwrap();
+        assert!(p.onset.is_none(), "{:?}", p.onset);
+        // A rise at the endpoints leads: own time is not consulted.
+        let p = plan(&ask, (0, 2699 * SECOND), &endpoint(2700, 1500), &[], &own).unwrap();
+        assert!(p.main.is_some());
     }
 
     #[test]
@@ -362,11 +454,11 @@ mod tests {
         // A named window over all the data with nothing wrong in it.
         let eps = endpoint(600, i64::MAX);
         let ask = Ask { from: Some(0), to: Some(600 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 599 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 599 * SECOND), &eps, &[], &[]).unwrap();
         let b = p.baseline_time().unwrap();
         assert!(b.to <= p.incident.from && !b.is_empty());
         // No window, nothing wrong: halves.
-        let p = plan(&Ask::default(), (0, 599 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&Ask::default(), (0, 599 * SECOND), &eps, &[], &[]).unwrap();
         let b = p.baseline_time().unwrap();
         assert!(b.to <= p.incident.from && !b.is_empty());
     }
@@ -377,7 +469,7 @@ mod tests {
             (0..12).map(|k| (k * SECOND, if k < 3 { 20_000_000 } else { 250_000_000 }, false)).collect();
         let eps = vec![Endpoint { service: 0, operation: 0, requests }];
         let ask = Ask { from: Some(0), to: Some(12 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 11 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 11 * SECOND), &eps, &[], &[]).unwrap();
         assert_eq!(p.onset, Some(3 * SECOND));
         assert_eq!(p.baseline, Baseline::Requests);
     }
@@ -390,7 +482,7 @@ mod tests {
             to: Some(780 * SECOND),
             baseline: Some((1800 * SECOND, 1860 * SECOND)),
         };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[], &[]).unwrap();
         assert_eq!(p.incident, TimeRange::new(600 * SECOND, 780 * SECOND));
         assert_eq!(p.baseline, Baseline::Time(TimeRange::new(1800 * SECOND, 1860 * SECOND)));
     }
@@ -399,7 +491,7 @@ mod tests {
     fn a_baseline_too_small_is_replaced_with_a_note() {
         let eps = endpoint(3600, i64::MAX);
         let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 2 * SECOND)) };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[], &[]).unwrap();
         assert!(p.notes[0].contains("fewer than"));
         let b = p.baseline_time().unwrap();
         assert_eq!(b.to, 1800 * SECOND);
@@ -411,7 +503,7 @@ mod tests {
         // MIN_GIVEN_BASELINE_REQUESTS: five requests of a named baseline are kept, two are not.
         let eps = endpoint(3600, i64::MAX);
         let ask = Ask { from: Some(1800 * SECOND), to: Some(1900 * SECOND), baseline: Some((0, 5 * SECOND)) };
-        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 3599 * SECOND), &eps, &[], &[]).unwrap();
         assert!(p.notes[0].contains("only 5 requests"), "{:?}", p.notes);
         assert_eq!(p.baseline_time(), Some(TimeRange::new(0, 5 * SECOND)));
     }
@@ -429,7 +521,7 @@ mod tests {
         // a fast and a slow group still shows the step at 20 s.
         let eps = timed(300, |k| k >= 20);
         let ask = Ask { from: Some(0), to: Some(300 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 299 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 299 * SECOND), &eps, &[], &[]).unwrap();
         let on = p.onset.expect("an onset");
         assert!((on - 20 * SECOND).abs() <= 5 * SECOND, "onset {on}");
     }
@@ -449,12 +541,12 @@ mod tests {
         let eps = vec![Endpoint { service: 0, operation: 0, requests }];
         let (seen, unseen): (Vec<_>, Vec<_>) = {
             let ask = Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None };
-            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
+            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[], &[]).unwrap();
             p.rises.into_iter().partition(|r| r.shift.index > 0)
         };
         assert!(!unseen.is_empty() && !seen.is_empty(), "the case holds both kinds of rise");
         for ask in [Ask { from: Some(0), to: Some(2400 * SECOND), baseline: None }, Ask::default()] {
-            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[]).unwrap();
+            let p = plan(&ask, (0, 2399 * SECOND), &eps, &[], &[]).unwrap();
             let on = p.onset.unwrap();
             assert!((on - 1500 * SECOND).abs() <= 60 * SECOND, "onset {on}");
             assert_eq!(p.main.unwrap().signal, symptom::Signal::Errors);
@@ -472,7 +564,7 @@ mod tests {
         // not an incident by itself; the halves are compared.
         let eps = timed(40, |k| k % 3 == 0);
         let ask = Ask { from: Some(0), to: Some(40 * SECOND), baseline: None };
-        let p = plan(&ask, (0, 39 * SECOND), &eps, &[]).unwrap();
+        let p = plan(&ask, (0, 39 * SECOND), &eps, &[], &[]).unwrap();
         assert_eq!(p.onset, None);
         assert_eq!(p.baseline, Baseline::Time(TimeRange::new(0, 20 * SECOND)), "{:?}", p.notes);
     }

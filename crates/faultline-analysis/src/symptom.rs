@@ -37,6 +37,37 @@ pub fn endpoints(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
         .collect()
 }
 
+/// Each service's own time, as series the onset search reads like endpoints' (one per service,
+/// `operation` [`OWN_TIME`]): a point for each request it answered, the time it spent itself in
+/// that request's spans of its own (the answering span and the spans below it in the same service,
+/// client spans included, so a delay on its outgoing calls counts as its own). A delay in a
+/// service few user-facing requests cross shows here while no endpoint's latency moves.
+pub fn own_time_series(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
+    let mut by: BTreeMap<u32, Vec<(i64, i64, bool)>> = BTreeMap::new();
+    let mut stack = Vec::new();
+    for i in 0..t.len() {
+        if !g.answers_request(t, i) {
+            continue;
+        }
+        let (mut own, svc) = (0, t.service[i]);
+        stack.push(i as u32);
+        while let Some(j) = stack.pop() {
+            own += g.self_time(t, j as usize);
+            stack.extend(g.children(j as usize).iter().filter(|&&c| t.service[c as usize] == svc));
+        }
+        by.entry(svc).or_default().push((t.start[i], own, false));
+    }
+    by.into_iter()
+        .map(|(service, mut requests)| {
+            requests.sort_unstable_by_key(|r| r.0);
+            Endpoint { service, operation: OWN_TIME, requests }
+        })
+        .collect()
+}
+
+/// The `operation` of an own-time series ([`own_time_series`]): no operation's name.
+pub const OWN_TIME: u32 = u32::MAX;
+
 /// The user-facing endpoints, their requests' failures read from the logs where the spans carry
 /// none: an endpoint none of whose spans ever failed (no status, no HTTP or gRPC code, no
 /// exception event: errors only in the logs) counts a request as failed when its service logged an

@@ -50,7 +50,7 @@ pub fn signals(name: &str) -> Signals<'static> {
     let graph = Graph::build(&inp.spans);
     let endpoints = crate::symptom::endpoints(&inp.spans, &graph);
     let data = inp.spans.time_range().expect("spans");
-    let plan = crate::plan::plan(&Default::default(), data, &endpoints, &[]).expect("a plan");
+    let plan = crate::plan::plan(&Default::default(), data, &endpoints, &[], &[]).expect("a plan");
     Signals::build(inp, graph, endpoints, plan, crate::join::log_traces(&inp.logs, &inp.spans))
 }
 
@@ -128,6 +128,6 @@ pub fn signals_with(
     let graph = Graph::build(&inp.spans);
     let endpoints = crate::symptom::endpoints(&inp.spans, &graph);
     let data = inp.spans.time_range().expect("spans");
-    let plan = crate::plan::plan(&ask, data, &endpoints, &[]).expect("a plan");
+    let plan = crate::plan::plan(&ask, data, &endpoints, &[], &[]).expect("a plan");
     Signals::build(inp, graph, endpoints, plan, (Vec::new(), 0))
 }

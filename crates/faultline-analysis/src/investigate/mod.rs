@@ -71,13 +71,31 @@ pub fn investigate(inp: &Inputs, o: &Options) -> Result<Report, InvestigateError
         return Err(InvestigateError::NoData);
     }
     let warned = symptom::endpoints_with_warnings(&endpoints, t, &graph, &inp.logs, &joined_logs.0);
-    let plan = crate::plan::plan(&o.ask(), data, &endpoints, &warned).ok_or(InvestigateError::NoData)?;
+    let plan = plan(o, data, t, &graph, &endpoints, &warned).ok_or(InvestigateError::NoData)?;
     let signals = Signals::build(inp, graph, endpoints, plan, joined_logs);
     let mut hypotheses = hypotheses::gather(&signals);
     let listed = std::mem::take(&mut hypotheses.listed);
     let differences = assemble::differences(&signals);
     let root_causes = rank::rank(&signals, hypotheses, differences.as_ref(), o.top);
     Ok(assemble::report(&signals, root_causes, listed, differences, elapsed_ms))
+}
+
+/// The plan; where nothing rose at the endpoints or in the logs, planned again with the services'
+/// own time (built only then: it walks every span).
+fn plan(
+    o: &Options,
+    data: (i64, i64),
+    t: &crate::spans::SpanTable,
+    graph: &Graph,
+    endpoints: &[symptom::Endpoint],
+    warned: &[symptom::Endpoint],
+) -> Option<crate::plan::Plan> {
+    let first = crate::plan::plan(&o.ask(), data, endpoints, warned, &[])?;
+    if first.main.is_some() || first.log_rise.is_some() {
+        return Some(first);
+    }
+    let own = symptom::own_time_series(t, graph);
+    crate::plan::plan(&o.ask(), data, endpoints, warned, &own).or(Some(first))
 }
 
 /// The simple rules' leading services on the sides the investigation would compare: by growth of
@@ -89,7 +107,7 @@ pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option
     let joined_logs = crate::join::log_traces(&inp.logs, t);
     let endpoints = symptom::endpoints_with_logs(t, &graph, &inp.logs, &joined_logs.0);
     let warned = symptom::endpoints_with_warnings(&endpoints, t, &graph, &inp.logs, &joined_logs.0);
-    let Some(plan) = crate::plan::plan(&o.ask(), data, &endpoints, &warned) else { return (None, None) };
+    let Some(plan) = plan(o, data, t, &graph, &endpoints, &warned) else { return (None, None) };
     let (sides, _) = crate::signals::sides(t, &graph, &plan);
     let attribution = crate::localise::attribute_sides(t, &graph, &sides);
     let requests = crate::localise::entries_per_side(t, &graph, &sides);
