@@ -214,25 +214,44 @@ def test_three_nodes_over_one_bucket_give_one_answer(binary, tmp_path, s3):
     _, proxy = s3
     env = aws_env(proxy, tmp_path)
     common = ["--storage", f"s3://{BUCKET}/cluster", "--refresh-interval", "1s", "--compact-interval", "2s"]
-    nodes = [Server(binary, tmp_path / f"node{i}", common + ["--flush-interval", "1s" if i != 1 else "1h"], env=env)
-             for i in range(3)]
+    nodes = [Server(binary, tmp_path / f"node{i}", common, env=env) for i in range(3)]
+    for i, n in enumerate(nodes):
+        others = ",".join(m.api for m in nodes if m is not n)
+        n.extra_args += ["--peers", others, "--flush-interval", "1s" if i != 1 else "1h"]
     try:
         for n in nodes:
             n.start()
-        check_three_nodes(binary, nodes, common, env, tmp_path)
+        check_three_nodes(binary, nodes, env, tmp_path)
     finally:
         for n in nodes:
             n.stop()
 
 
-def check_three_nodes(binary, nodes, common, env, tmp_path):
+def catalog_spans(node):
+    """The spans of `catalog` a search on `node` finds, and the peers it says it could not reach."""
+    r = requests.get(node.api + "/api/v1/spans", params={"filter": 'service = "catalog"', "limit": 1}, timeout=60)
+    assert r.ok, r.text
+    return r.json()["total"], r.headers.get("faultline-unreachable-peers")
+
+
+def check_three_nodes(binary, nodes, env, tmp_path):
     from test_sdk_incident import MINUTES, RPS, investigate, send_incident
     sent_to = {"storefront": nodes[0], "catalog": nodes[1], "ledger": nodes[2]}
     send_incident(None, server_of=sent_to.get)
-    # catalog's spans are acknowledged by node 1 and only in its log: it dies before any flush.
+    # catalog's spans are acknowledged by node 1 and only in its head and log (it flushes hourly):
+    # the other nodes read them through its API.
     assert span_rows(nodes[1]) > 0 and server_head_rows(nodes[1]) == span_rows(nodes[1])
+    catalog = MINUTES * 60 * RPS
+    assert catalog_spans(nodes[0]) == (catalog, None)
+    assert catalog_spans(nodes[2]) == (catalog, None)
+    # It dies before any flush: the others answer without its rows, and say whom they missed.
     nodes[1].stop(kill=True)
-    nodes[1] = Server(binary, tmp_path / "node1", common + ["--flush-interval", "1s"], env=env).start()
+    total, unreachable = catalog_spans(nodes[0])
+    assert total == 0 and unreachable == nodes[1].api, (total, unreachable)
+    old = nodes[1]
+    nodes[1] = Server(binary, tmp_path / "node1", ["1s" if a == "1h" else a for a in old.extra_args], env=env)
+    nodes[1].grpc, nodes[1].http, nodes[1].api_port = old.grpc, old.http, old.api_port
+    nodes[1].start()
     expected = MINUTES * 60 * RPS * 5  # a root, and a call and its answer for each of two services
     for n in nodes:
         wait_for(lambda: span_rows(n) == expected and server_head_rows(n) == 0, f"every span on {n.api}", timeout=120)

@@ -141,6 +141,11 @@ pub struct ServeArgs {
     /// take up what other nodes flushed [default: 10s].
     #[arg(long, env = "FAULTLINE_REFRESH_INTERVAL")]
     pub refresh_interval: Option<String>,
+    /// The other nodes over the same bucket, asked for their unflushed rows on every read: their
+    /// API addresses (http://10.0.0.2:8080,http://10.0.0.3:8080) or dns:name:port (every address
+    /// of a name, as a headless Kubernetes service gives). A token for them: FAULTLINE_PEER_TOKEN.
+    #[arg(long, env = "FAULTLINE_PEERS")]
+    pub peers: Option<String>,
     /// OTLP/gRPC address ("off" to disable) [default: 127.0.0.1:4317].
     #[arg(long, env = "FAULTLINE_GRPC_ADDR")]
     pub grpc_addr: Option<String>,

@@ -61,6 +61,10 @@ fn storage<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D:
     checked(d, |s| faultline_store::remote::Location::parse(s).map(|_| ()).map_err(anyhow::Error::from))
 }
 
+fn peers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
+    checked(d, |s| faultline_server::peers::PeerList::parse(s).map(|_| ()).map_err(anyhow::Error::msg))
+}
+
 fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checked>, D::Error> {
     checked(d, |s| crate::units::parse_bytes(s).map(|_| ()))
 }
@@ -75,6 +79,9 @@ pub struct ServerSection {
     pub storage: Option<Checked>,
     #[serde(default, deserialize_with = "duration")]
     pub refresh_interval: Option<Checked>,
+    /// Other nodes over the same bucket (`faultline serve --peers`).
+    #[serde(default, deserialize_with = "peers")]
+    pub peers: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
     pub grpc_addr: Option<Checked>,
     #[serde(default, deserialize_with = "addr")]
@@ -295,6 +302,7 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
         ("data_dir", s.data_dir.is_some()),
         ("storage", s.storage.is_some()),
         ("refresh_interval", s.refresh_interval.is_some()),
+        ("peers", s.peers.is_some()),
         ("grpc_addr", s.grpc_addr.is_some()),
         ("otlp_http_addr", s.otlp_http_addr.is_some()),
         ("api_addr", s.api_addr.is_some()),

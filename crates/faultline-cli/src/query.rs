@@ -51,6 +51,12 @@ impl Backend {
                     _ => client.get(&url),
                 };
                 let resp = req.send().await.with_context(|| format!("cannot reach {base}"))?;
+                if let Some(peers) = resp.headers().get(faultline_server::peers::UNREACHABLE_HEADER) {
+                    eprintln!(
+                        "warning: the server could not reach its peers {}: their newest, unflushed data is missing",
+                        peers.to_str().unwrap_or("?")
+                    );
+                }
                 (resp.status().as_u16(), resp.bytes().await?.to_vec())
             }
             Backend::Local(router) => {

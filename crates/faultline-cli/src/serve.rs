@@ -13,6 +13,7 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     storage: Option<String>,
     refresh_interval: String,
+    peers: Option<String>,
     grpc_addr: String,
     otlp_http_addr: String,
     api_addr: String,
@@ -53,6 +54,7 @@ impl Settings {
             data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| "./faultline-data".into()),
             storage: a.storage.or(f.storage.map(|c| c.0)),
             refresh_interval: pick(a.refresh_interval, f.refresh_interval, "10s"),
+            peers: a.peers.or(f.peers.map(|c| c.0)),
             grpc_addr: pick(a.grpc_addr, f.grpc_addr, "127.0.0.1:4317"),
             otlp_http_addr: pick(a.otlp_http_addr, f.otlp_http_addr, "127.0.0.1:4318"),
             api_addr: pick(a.api_addr, f.api_addr, "127.0.0.1:8080"),
@@ -80,6 +82,15 @@ impl Settings {
         // maintenance lease (faultline_store::shared).
         cfg.shared = matches!(location, faultline_store::remote::Location::S3 { .. });
         cfg.refresh_interval = duration(&self.refresh_interval, "refresh-interval")?.unwrap_or(Duration::MAX);
+        if let Some(p) = &self.peers {
+            let list = faultline_server::peers::PeerList::parse(p).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(
+                cfg.shared,
+                "--peers are the other nodes over one bucket: give --storage s3://... too"
+            );
+            let token = std::env::var("FAULTLINE_PEER_TOKEN").ok().filter(|t| !t.is_empty());
+            cfg.peers = Some(std::sync::Arc::new(faultline_server::peers::HttpPeers::new(list, token)));
+        }
         cfg.retention = duration(&self.retention, "retention")?;
         cfg.max_bytes = self.max_disk.as_deref().map(parse_bytes).transpose().context("--max-disk")?;
         cfg.flush_interval =

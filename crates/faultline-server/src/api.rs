@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/services", get(services))
         .route("/api/v1/changes", get(list_changes).post(post_changes))
         .route("/api/v1/status", get(status))
+        .route("/internal/v1/head", get(crate::peers::head))
         .route("/api/v1/investigate", get(crate::investigate::handler))
         .route("/api/v1/verify", get(crate::investigate::verify_handler))
         .route("/api/v1/postmortem", get(crate::investigate::postmortem_handler))

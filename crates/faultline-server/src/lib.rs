@@ -18,6 +18,7 @@ pub mod jaeger;
 pub mod jaeger_v3;
 pub mod otlp_http;
 pub mod overview;
+pub mod peers;
 pub mod queries;
 pub mod ratelimit;
 pub mod resident;

@@ -58,8 +58,16 @@ pub async fn bound(State(st): State<AppState>, req: Request, next: Next) -> Resp
         let shared = Some(st.store.config().memory.clone());
         faultline_store::budget::with_budget(st.query_memory, shared, next.run(req)).await
     };
-    let answer = match tokio::time::timeout(timeout, run).await {
-        Ok(r) => r,
+    let answer = match tokio::time::timeout(timeout, faultline_store::peers::collect_unreachable(run)).await {
+        Ok((mut r, unreachable)) => {
+            // Peers that did not answer: their newest, unflushed rows are missing from this answer.
+            if let Ok(v) = axum::http::HeaderValue::from_str(&unreachable.join(", ")) {
+                if !unreachable.is_empty() {
+                    r.headers_mut().insert(crate::peers::UNREACHABLE_HEADER, v);
+                }
+            }
+            r
+        }
         Err(_) => {
             st.telemetry.queries_timed_out.fetch_add(1, Ordering::Relaxed);
             AppError::new(

@@ -142,6 +142,7 @@ impl Tenants {
         }
         let mut cfg = self.base.clone();
         cfg.data_dir = self.dir_of(tenant);
+        cfg.tenant = Some(tenant.to_string());
         // A tenant gets its own share of the object store, below the same prefix as its directory.
         cfg.object_store = self.base.object_store.clone().map(|o| {
             Arc::new(object_store::prefix::PrefixStore::new(o, format!("tenants/{tenant}")))

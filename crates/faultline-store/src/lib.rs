@@ -16,6 +16,7 @@ pub mod bloom_cache;
 pub mod budget;
 pub mod expr;
 pub mod memory;
+pub mod peers;
 pub mod quarantine;
 mod readers;
 pub mod remote;
@@ -130,6 +131,10 @@ pub struct StoreConfig {
     pub shared: bool,
     /// With `shared`, how often the segment list is read again from the location.
     pub refresh_interval: Duration,
+    /// The other nodes' unflushed rows, merged into scans (several nodes over one bucket).
+    pub peers: Option<Arc<dyn peers::PeerHeads>>,
+    /// The tenant this store holds, for asking the peers (`None`: the default tenant).
+    pub tenant: Option<String>,
 }
 
 impl StoreConfig {
@@ -146,6 +151,8 @@ impl StoreConfig {
             max_bytes: None,
             shared: false,
             refresh_interval: Duration::from_secs(10),
+            peers: None,
+            tenant: None,
             compact_target_rows: 4_000_000,
             compact_min_segments: 4,
             compact_bucket: Duration::from_secs(3600),
@@ -449,6 +456,67 @@ impl Store {
         })
     }
 
+    /// This node's id (names its log positions in segments, and its rows to peers).
+    pub fn node_id(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The head's batches of `ask.table` with rows in its time range and trace (a peer's
+    /// question), each with its log sequence number.
+    pub fn head_rows(&self, ask: &peers::HeadAsk) -> Result<Vec<(u64, RecordBatch)>, StoreError> {
+        let mut scan = Scan::new(ask.table);
+        scan.time = ask.time;
+        scan.trace_id = ask.trace_id.map(TraceId);
+        let filter = scan.full_filter();
+        let st = self.inner.state.read();
+        let mut out = Vec::new();
+        for (seq, b) in st.head.get(&ask.table).into_iter().chain(st.frozen.get(&ask.table)).flatten() {
+            let mask = filter.evaluate(b)?;
+            if mask.true_count() > 0 {
+                out.push((*seq, filter_record_batch(b, &mask)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The peers' unflushed batches of the scan's table; when a peer flushed rows this node's list
+    /// does not hold yet, the list is read again first.
+    async fn peer_batches(&self, scan: &Scan) -> Vec<peers::PeerBatch> {
+        let Some(p) = self.inner.cfg.peers.clone() else { return Vec::new() };
+        let ask = peers::HeadAsk { table: scan.table, time: scan.time, trace_id: scan.trace_id.map(|t| t.0) };
+        let rows = p.fetch(self.inner.cfg.tenant.clone(), ask).await;
+        peers::note_unreachable(&rows.unreachable);
+        let through = self.segments_through(scan.table);
+        let behind = rows.flushed_through.iter().any(|(n, f)| through.get(n).copied().unwrap_or(0) < *f);
+        if behind && self.inner.cfg.shared {
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "could not read the segment list again");
+            }
+        }
+        rows.batches
+    }
+
+    /// `head` with the peers' batches that no listed segment holds yet (by the log position
+    /// segments record per node), and none of this node's own.
+    fn unflushed(
+        &self,
+        mut head: Vec<RecordBatch>,
+        peer: Vec<peers::PeerBatch>,
+        through: &std::collections::HashMap<String, u64>,
+    ) -> Vec<RecordBatch> {
+        head.extend(
+            peer.into_iter()
+                .filter(|b| b.node != self.inner.node && b.seq > through.get(&b.node).copied().unwrap_or(0))
+                .map(|b| b.batch),
+        );
+        head
+    }
+
+    /// Per node, the log sequence number up to which the listed segments of `table` hold its rows.
+    pub fn segments_through(&self, table: Table) -> std::collections::HashMap<String, u64> {
+        through_of(&self.inner.state.read().segments, table)
+    }
+
     /// Bloom filters read from storage so far (a repeated trace lookup reads none).
     pub fn bloom_filters_read(&self) -> u64 {
         self.inner.blooms.fetched()
@@ -552,6 +620,8 @@ impl Store {
         mut f: impl FnMut(RecordBatch) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let filter = scan.full_filter();
+        // The peers first: a refresh they call for must come before the snapshot.
+        let peer_batches = self.peer_batches(scan).await;
         let (segments, head, _reading) = {
             let st = self.inner.state.read();
             let reading = self.inner.readers.enter();
@@ -573,7 +643,13 @@ impl Store {
                 .flatten()
                 .map(|(_, b)| b.clone())
                 .collect();
-            (segs, head, reading)
+            // Under the same lock as the list scanned: peer rows it holds are dropped by it.
+            let through = if peer_batches.is_empty() {
+                Default::default()
+            } else {
+                through_of(&st.segments, scan.table)
+            };
+            (segs, self.unflushed(head, peer_batches, &through), reading)
         };
         let seg_scan = Arc::new(SegmentScan {
             columns: scan.columns.clone(),
@@ -1015,6 +1091,18 @@ pub fn dedup_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreE
         out.push(if mask.true_count() == b.num_rows() { b } else { filter_record_batch(&b, &mask)? });
     }
     Ok(out)
+}
+
+/// Per node, the log sequence number up to which `segments` of `table` hold its rows.
+fn through_of(segments: &[SegmentMeta], table: Table) -> std::collections::HashMap<String, u64> {
+    let mut through = std::collections::HashMap::new();
+    for s in segments.iter().filter(|s| s.table == table) {
+        for (node, seq) in &s.wal_through {
+            let e = through.entry(node.clone()).or_insert(0);
+            *e = (*e).max(*seq);
+        }
+    }
+    through
 }
 
 /// The live segments with their footers, and the segments whose footer does not read.

@@ -323,6 +323,67 @@ mod tests {
         }
     }
 
+    /// A peer answered in process: another store's head.
+    struct InProcess(Store);
+
+    impl std::fmt::Debug for InProcess {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "InProcess({})", self.0.node_id())
+        }
+    }
+
+    impl crate::peers::PeerHeads for InProcess {
+        fn fetch(
+            &self,
+            _tenant: Option<String>,
+            ask: crate::peers::HeadAsk,
+        ) -> futures::future::BoxFuture<'static, crate::peers::PeerRows> {
+            let peer = self.0.clone();
+            Box::pin(async move {
+                let node = peer.node_id().to_string();
+                let batches = peer.head_rows(&ask).unwrap();
+                let flushed = peer.segments_through(ask.table).get(&node).copied().unwrap_or(0);
+                crate::peers::PeerRows {
+                    batches: batches
+                        .into_iter()
+                        .map(|(seq, batch)| crate::peers::PeerBatch { node: node.clone(), seq, batch })
+                        .collect(),
+                    flushed_through: vec![(node, flushed)],
+                    unreachable: vec![],
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_reads_a_peers_unflushed_rows_once_before_and_after_its_flush() {
+        use crate::tests::span;
+        use faultline_model::schema::{spans_to_batch, Table};
+        let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = node(&objects, da.path()).await;
+        let mut cfg = crate::StoreConfig::new(db.path());
+        cfg.object_store = Some(objects.clone());
+        cfg.shared = true;
+        cfg.peers = Some(Arc::new(InProcess(a.clone())));
+        let b = Store::open(cfg).await.unwrap();
+        let rows =
+            |batches: Vec<arrow::array::RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let spans: Vec<_> = (1..=10).map(|k| span(7, k, 1_000 + k as i64, "svc")).collect();
+        a.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
+        assert_eq!(
+            rows(b.scan(&crate::Scan::new(Table::Spans)).await.unwrap()),
+            10,
+            "a's head, through its API"
+        );
+        assert_eq!(rows(b.trace(faultline_model::TraceId([7; 16])).await.unwrap()), 10);
+        a.flush().await.unwrap();
+        // b has not refreshed: a's answer says it flushed, so b reads the list again, and counts once.
+        assert_eq!(rows(b.scan(&crate::Scan::new(Table::Spans)).await.unwrap()), 10);
+        a.append(Table::Spans, spans_to_batch(&spans[..3])).await.unwrap();
+        assert_eq!(rows(b.scan(&crate::Scan::new(Table::Spans)).await.unwrap()), 13);
+    }
+
     #[tokio::test]
     async fn one_node_holds_the_lease_until_it_lapses() {
         let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
