@@ -45,6 +45,11 @@ impl Readers {
         self.retired.lock().extend(segments.into_iter().map(|s| (epoch, now, s)));
     }
 
+    /// The ids of the segments retired and not yet deleted.
+    pub fn retired_ids(&self) -> std::collections::HashSet<String> {
+        self.retired.lock().iter().map(|(_, _, s)| s.id.clone()).collect()
+    }
+
     /// The retired segments no running scan can read, retired at least `grace` ago: theirs to
     /// delete now. (`grace` covers the scans of other nodes, which this one cannot see.)
     pub fn reapable(&self, grace: Duration) -> Vec<SegmentMeta> {

@@ -122,6 +122,9 @@ impl Store {
         let objects = &self.inner.objects;
         let known: HashMap<String, SegmentMeta> =
             self.inner.state.read().segments.iter().map(|s| (s.id.clone(), s.clone())).collect();
+        // Segments this node retired (expired, or merged by it) wait in the bucket for the grace:
+        // they are not taken up again.
+        let retired = self.inner.readers.retired_ids();
         let mut metas: Vec<(SegmentMeta, Option<Arc<ParquetMetaData>>)> = Vec::new();
         for table in faultline_model::schema::Table::ALL {
             let mut list = objects.list(Some(&ObjPath::from(table.name())));
@@ -131,6 +134,9 @@ impl Store {
                     continue;
                 }
                 let id = obj.location.filename().unwrap_or_default().trim_end_matches(".parquet").to_string();
+                if retired.contains(&id) {
+                    continue;
+                }
                 if let Some(m) = known.get(&id) {
                     metas.push((m.clone(), None));
                     continue;
@@ -382,6 +388,24 @@ mod tests {
         assert_eq!(rows(b.scan(&crate::Scan::new(Table::Spans)).await.unwrap()), 10);
         a.append(Table::Spans, spans_to_batch(&spans[..3])).await.unwrap();
         assert_eq!(rows(b.scan(&crate::Scan::new(Table::Spans)).await.unwrap()), 13);
+    }
+
+    #[tokio::test]
+    async fn a_segment_expired_here_is_not_taken_up_again_while_it_waits_for_the_grace() {
+        use crate::tests::span;
+        use faultline_model::schema::{spans_to_batch, Table};
+        let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let da = tempfile::tempdir().unwrap();
+        let a = node(&objects, da.path()).await;
+        let spans: Vec<_> = (1..=10).map(|k| span(1, k, 1_000 + k as i64, "svc")).collect();
+        a.append(Table::Spans, spans_to_batch(&spans)).await.unwrap();
+        a.flush().await.unwrap();
+        // Everything is past a retention of a week a year from now.
+        let later = faultline_model::time::now_ns() + 365 * 24 * 3600 * 1_000_000_000;
+        assert_eq!(a.apply_retention(later).await.unwrap(), 1);
+        assert_eq!(span_rows(&a), 0);
+        assert_eq!(a.refresh().await.unwrap().added, 0, "still in the bucket, but expired here");
+        assert_eq!(span_rows(&a), 0);
     }
 
     #[tokio::test]
