@@ -502,7 +502,7 @@ impl Store {
         &self,
         mut head: Vec<RecordBatch>,
         peer: Vec<peers::PeerBatch>,
-        through: &std::collections::HashMap<String, u64>,
+        through: &BTreeMap<String, u64>,
     ) -> Vec<RecordBatch> {
         head.extend(
             peer.into_iter()
@@ -513,8 +513,8 @@ impl Store {
     }
 
     /// Per node, the log sequence number up to which the listed segments of `table` hold its rows.
-    pub fn segments_through(&self, table: Table) -> std::collections::HashMap<String, u64> {
-        through_of(&self.inner.state.read().segments, table)
+    pub fn segments_through(&self, table: Table) -> BTreeMap<String, u64> {
+        through_of(self.inner.state.read().segments.iter().filter(|s| s.table == table))
     }
 
     /// Bloom filters read from storage so far (a repeated trace lookup reads none).
@@ -647,7 +647,7 @@ impl Store {
             let through = if peer_batches.is_empty() {
                 Default::default()
             } else {
-                through_of(&st.segments, scan.table)
+                through_of(st.segments.iter().filter(|s| s.table == scan.table))
             };
             (segs, self.unflushed(head, peer_batches, &through), reading)
         };
@@ -861,13 +861,7 @@ impl Store {
             if table == Table::Spans {
                 batches = dedup_spans(batches)?;
             }
-            let mut through: BTreeMap<String, u64> = BTreeMap::new();
-            for m in &group {
-                for (n, s) in &m.wal_through {
-                    let e = through.entry(n.clone()).or_default();
-                    *e = (*e).max(*s);
-                }
-            }
+            let through = through_of(&group);
             let level = group.iter().map(|m| m.level).max().unwrap_or(0) + 1;
             let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
             let mut meta = self.new_meta(table, level, through, ids.clone());
@@ -1093,10 +1087,11 @@ pub fn dedup_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreE
     Ok(out)
 }
 
-/// Per node, the log sequence number up to which `segments` of `table` hold its rows.
-fn through_of(segments: &[SegmentMeta], table: Table) -> std::collections::HashMap<String, u64> {
-    let mut through = std::collections::HashMap::new();
-    for s in segments.iter().filter(|s| s.table == table) {
+/// Per node, the log sequence number up to which `segments` hold its rows (the most any of them
+/// records): what a merged segment records, and what a scan drops of a peer's head.
+fn through_of<'a>(segments: impl IntoIterator<Item = &'a SegmentMeta>) -> BTreeMap<String, u64> {
+    let mut through = BTreeMap::new();
+    for s in segments {
         for (node, seq) in &s.wal_through {
             let e = through.entry(node.clone()).or_insert(0);
             *e = (*e).max(*seq);
