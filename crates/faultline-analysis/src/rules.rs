@@ -35,6 +35,40 @@ pub const MIN_GROWTH_Z: f64 = 3.0;
 /// few-traces healthy twins asked over a slow stretch (2 to 8 of 378).
 pub const MAX_GROWTH_P: f64 = 0.00135;
 
+/// Largest chance of a time growth for it to count where a symptom was already found at the
+/// user-facing endpoints: the question is no longer whether anything changed (the symptom's own
+/// test answered it) but which node's change explains it, and the candidates rank by how much time
+/// they added. The tail of z = 1.64, under the t test or the rank-sum test (a time-out among a
+/// handful of slow requests inflates the t test's variance; ranks do not see it). A delay whose few requests include one that waited out a
+/// time-out (a 4 s outlier among 400 ms ones beside a 21 ms baseline of three) has a plain t of 2,
+/// far from [`MAX_GROWTH_P`]; healthy twins do not reach this bar because they have no symptom.
+pub const MAX_EXPLAINING_P: f64 = 0.05;
+
+/// How a node's growth of own time is tested before it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowthTest {
+    /// Is anything changed at all: p under [`MAX_GROWTH_P`].
+    Detect,
+    /// Which node explains a symptom already found: p under [`MAX_EXPLAINING_P`].
+    Explain,
+    /// The sides are slow or failing requests against the others: no test (see `own_time_growth`).
+    None,
+}
+
+impl GrowthTest {
+    fn passes(self, b: &[i64], i: &[i64]) -> bool {
+        match self {
+            GrowthTest::Detect => growth_p(b, i) <= MAX_GROWTH_P,
+            GrowthTest::Explain => {
+                !b.is_empty()
+                    && (growth_p(b, i) <= MAX_EXPLAINING_P
+                        || crate::stats::rank_sum_upper_p(b, i) <= MAX_EXPLAINING_P)
+            }
+            GrowthTest::None => true,
+        }
+    }
+}
+
 /// One-sided p of the incident side's own times per request having a larger mean than the
 /// baseline side's.
 fn growth_p(b: &[i64], i: &[i64]) -> f64 {
@@ -49,12 +83,12 @@ fn growth_p(b: &[i64], i: &[i64]) -> f64 {
 }
 
 /// Each node's growth of own time per request (ns), largest first; only growths that count.
-/// `requests` are the entry requests on the (baseline, incident) sides. `by_requests`: the sides
-/// are slow or failing requests against the others, not two stretches of time. Then the incident
-/// was already found (an onset), the others hold requests the delay reached too (an endpoint whose
-/// slow requests did not split off), and a node none of them reached spent no time in them: the
-/// growth ranks without the significance test, as the slow-trace rule does.
-pub fn own_time_growth(a: &Attribution, requests: [usize; 2], by_requests: bool) -> Vec<(u32, f64)> {
+/// `requests` are the entry requests on the (baseline, incident) sides. `GrowthTest::None` where
+/// the sides are slow or failing requests against the others, not two stretches of time. Then the
+/// incident was already found (an onset), the others hold requests the delay reached too (an
+/// endpoint whose slow requests did not split off), and a node none of them reached spent no time
+/// in them: the growth ranks without the significance test, as the slow-trace rule does.
+pub fn own_time_growth(a: &Attribution, requests: [usize; 2], test: GrowthTest) -> Vec<(u32, f64)> {
     let excess = crate::localise::excess_per_request(a, requests);
     let mut v: Vec<(u32, f64)> = excess
         .into_iter()
@@ -63,8 +97,7 @@ pub fn own_time_growth(a: &Attribution, requests: [usize; 2], by_requests: bool)
             let before = nd.total[0].own_per_request(requests[0]);
             x >= MIN_OWN_TIME_GROWTH_NS
                 && x >= MIN_OWN_TIME_GROWTH_RATIO * before
-                && (by_requests
-                    || growth_p(&nd.total[0].per_request_ns, &nd.total[1].per_request_ns) <= MAX_GROWTH_P)
+                && test.passes(&nd.total[0].per_request_ns, &nd.total[1].per_request_ns)
         })
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -131,7 +164,7 @@ mod tests {
             // 2 ms more on 200 ms: below the ratio.
             (3, node((10, 0, 200_000_000), (10, 0, 202_000_000))),
         ]);
-        let g = own_time_growth(&a, [10, 10], false);
+        let g = own_time_growth(&a, [10, 10], GrowthTest::Detect);
         assert_eq!(g.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1]);
     }
 
@@ -144,7 +177,7 @@ mod tests {
         own(&mut n, 0, vec![400_000, 600_000, 2_200_000]);
         own(&mut n, 1, vec![2_900_000, 3_300_000]);
         let a = attribution(vec![(1, n)]);
-        assert!(own_time_growth(&a, [3, 2], false).is_empty());
+        assert!(own_time_growth(&a, [3, 2], GrowthTest::Detect).is_empty());
         // ... and a 150 ms delay on seven spans against the same three is not.
         let mut n = node((3, 0, 0), (7, 0, 0));
         own(&mut n, 0, vec![400_000, 600_000, 2_200_000]);
@@ -154,7 +187,7 @@ mod tests {
             vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000, 151_500_000, 150_900_000],
         );
         let a = attribution(vec![(1, n)]);
-        assert_eq!(own_time_growth(&a, [3, 7], false).len(), 1);
+        assert_eq!(own_time_growth(&a, [3, 7], GrowthTest::Detect).len(), 1);
     }
 
     #[test]
@@ -168,7 +201,7 @@ mod tests {
         n.total[0].self_ns = (0..60).map(|k| 1_700_000 + k % 7 * 100_000).collect();
         n.total[1].self_ns = [2_500_000, 15_000_000, 30_000_000].iter().flat_map(|&x| [x; 10]).collect();
         let a = attribution(vec![(1, n)]);
-        assert!(own_time_growth(&a, [6, 3], false).is_empty());
+        assert!(own_time_growth(&a, [6, 3], GrowthTest::Detect).is_empty());
         // ... although its thirty spans against sixty would pass by far.
         let (b, i) = (&a.nodes[&1].total[0].self_ns, &a.nodes[&1].total[1].self_ns);
         assert!(growth_p(b, i) < 1e-6);
@@ -182,9 +215,30 @@ mod tests {
         own(&mut n, 0, vec![800_000, 2_100_000, 3_000_000, 131_000_000, 134_000_000, 150_000_000]);
         own(&mut n, 1, vec![150_400_000, 151_000_000, 150_800_000, 152_000_000, 150_100_000]);
         let a = attribution(vec![(1, n)]);
-        assert_eq!(own_time_growth(&a, [6, 5], true).len(), 1);
+        assert_eq!(own_time_growth(&a, [6, 5], GrowthTest::None).len(), 1);
         // Between two stretches of time, that is no significant growth.
-        assert!(own_time_growth(&a, [6, 5], false).is_empty());
+        assert!(own_time_growth(&a, [6, 5], GrowthTest::Detect).is_empty());
+    }
+
+    #[test]
+    fn a_growth_that_explains_a_symptom_is_not_hidden_by_one_time_out() {
+        // MAX_EXPLAINING_P: three requests of 4-6 ms against ten of 400 ms, one of which waited
+        // out a 4 s time-out (few-traces seed 4 case 68). The time-out's variance hides the delay
+        // from the t test; with a symptom found, the ranks show it.
+        let mut n = node((3, 0, 0), (10, 0, 0));
+        own(&mut n, 0, vec![3_600_000, 4_400_000, 5_600_000]);
+        let mut slow: Vec<i64> = (0..9).map(|k| 400_000_000 + k * 1_000_000).collect();
+        slow.push(4_028_000_000);
+        own(&mut n, 1, slow);
+        let a = attribution(vec![(1, n)]);
+        assert!(own_time_growth(&a, [3, 10], GrowthTest::Detect).is_empty());
+        assert_eq!(own_time_growth(&a, [3, 10], GrowthTest::Explain).len(), 1);
+        // Interleaved sides explain nothing, symptom or not.
+        let mut n = node((4, 0, 0), (4, 0, 0));
+        own(&mut n, 0, vec![3_000_000, 9_000_000, 5_000_000, 12_000_000]);
+        own(&mut n, 1, vec![4_000_000, 10_000_000, 6_000_000, 13_000_000]);
+        let a = attribution(vec![(1, n)]);
+        assert!(own_time_growth(&a, [4, 4], GrowthTest::Explain).is_empty());
     }
 
     #[test]

@@ -103,6 +103,16 @@ impl<'a> Signals<'a> {
             compared.map_or((0, 0), TimeRange::pair),
             compared.map_or((0, 0), |_| incident.pair()),
         );
+        tracing::debug!(
+            requests = ?requests,
+            nodes = attribution.nodes.len(),
+            failing,
+            slow,
+            errors_matter,
+            latency_matters,
+            by_requests = baseline.is_none(),
+            "signals built"
+        );
         Signals {
             inputs,
             spans: t,

@@ -51,6 +51,8 @@ enum Ask {
     SlowStretch,
     /// Not a way of asking faultline: the slow-trace rule alone over all the spans (its column).
     SlowTraceRule,
+    /// The same rule with one split of all the requests' durations, whatever their endpoint.
+    SlowTraceRuleAll,
 }
 
 impl Ask {
@@ -60,6 +62,7 @@ impl Ask {
             Ask::NoWindow => "no window",
             Ask::SlowStretch => "slow stretch + baseline before it",
             Ask::SlowTraceRule => "(slow-trace rule, all the spans)",
+            Ask::SlowTraceRuleAll => "(same, one split for all endpoints)",
         }
     }
 }
@@ -191,7 +194,8 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
         let (time_rule, _) = faultline_analysis::investigate::simple_rule_leaders(&inputs, &o);
         out.asks.push((ask, rank, r.incident, time_rule));
         if ask == Ask::AllSpans {
-            out.asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans)));
+            out.asks.push((Ask::SlowTraceRule, None, true, slow_trace_rule(&inputs.spans, true)));
+            out.asks.push((Ask::SlowTraceRuleAll, None, true, slow_trace_rule(&inputs.spans, false)));
         }
     }
     let healthy = simulate(dir, &format!("few-{k}-healthy"), &case.healthy, case)?;
@@ -262,7 +266,7 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
         let slow_rule = out.asks.iter().find(|a| a.0 == Ask::SlowTraceRule).and_then(|a| a.3.clone());
         for (ask, rank, incident, rule) in out.asks {
             let t = by_ask.entry(ask).or_default();
-            if ask == Ask::SlowTraceRule {
+            if matches!(ask, Ask::SlowTraceRule | Ask::SlowTraceRuleAll) {
                 t.cases += 1;
                 t.rule += (rule.as_deref() == Some(case.truth.as_str())) as usize;
                 continue;
@@ -309,7 +313,7 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
 fn print_tables(by_ask: &BTreeMap<Ask, Tally>, by_convention: &BTreeMap<(&str, Ask), (usize, usize)>) {
     for (ask, t) in by_ask {
         let n = t.cases.max(1) as f64;
-        if *ask == Ask::SlowTraceRule {
+        if matches!(ask, Ask::SlowTraceRule | Ask::SlowTraceRuleAll) {
             // Not faultline: only the rule's column.
             println!(
                 "{:<36} {:>6} {:>6} {:>18.3} {:>12} {:>14}",
@@ -351,15 +355,17 @@ fn print_tables(by_ask: &BTreeMap<Ask, Tally>, by_convention: &BTreeMap<(&str, A
 
 /// The yardstick of fault-injection studies on such cases: services ranked by how much more own
 /// time a trace spends in them when it is slow (its entry slower than the split of its endpoint's
-/// durations into a fast and a slow group) than when it is not. The leader, if any.
-fn slow_trace_rule(t: &faultline_analysis::SpanTable) -> Option<String> {
+/// durations into a fast and a slow group) than when it is not. The leader, if any. With
+/// `per_endpoint` false, one split of all the entries' durations, whatever their endpoint.
+fn slow_trace_rule(t: &faultline_analysis::SpanTable, per_endpoint: bool) -> Option<String> {
     use faultline_analysis::graph::Graph;
     let g = Graph::build(t);
     let entries: Vec<Option<usize>> =
         g.traces().map(|spans| spans.iter().map(|&i| i as usize).find(|&i| g.is_entry(t, i))).collect();
+    let key = |e: usize| if per_endpoint { (t.service[e], t.operation[e]) } else { (0, 0) };
     let mut durations: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
     for &e in entries.iter().flatten() {
-        durations.entry((t.service[e], t.operation[e])).or_default().push(t.duration[e]);
+        durations.entry(key(e)).or_default().push(t.duration[e]);
     }
     let split: BTreeMap<(u32, u32), i64> =
         durations.iter().filter_map(|(k, d)| Some((*k, faultline_analysis::stats::slow_split(d)?))).collect();
@@ -368,7 +374,7 @@ fn slow_trace_rule(t: &faultline_analysis::SpanTable) -> Option<String> {
     let mut traces = [0usize; 2];
     for (spans, e) in g.traces().zip(&entries) {
         let Some(e) = *e else { continue };
-        let slow = split.get(&(t.service[e], t.operation[e])).is_some_and(|&th| t.duration[e] > th) as usize;
+        let slow = split.get(&key(e)).is_some_and(|&th| t.duration[e] > th) as usize;
         traces[slow] += 1;
         for &i in spans {
             own.entry(t.service[i as usize]).or_default()[slow] += g.self_time(t, i as usize) as f64;

@@ -42,11 +42,10 @@ const LEAD_WEIGHT: f64 = 0.15;
 /// 0.39, what a named window's quiet growth gets; above the slow requests' leads, as it passed a
 /// significance test they do not take.
 const GROWTH_LEAD_WEIGHT: f64 = super::localised::QUIET_RULE_WEIGHT;
-/// Fewest requests on each side of a growth lead: as few as a named baseline may hold
-/// (`plan::MIN_GIVEN_BASELINE_REQUESTS`). With two, one slow request is half the side, and a t
-/// test's few degrees of freedom rest on nothing (few-traces seed 4 case 14: 11 ms more in two
-/// requests outranked a 217 ms delay in the slow ones).
-const MIN_GROWTH_LEAD_REQUESTS: usize = crate::plan::MIN_GIVEN_BASELINE_REQUESTS;
+/// Fewest requests on each side of a growth lead. With two, one slow request is half the side,
+/// and a t test's few degrees of freedom rest on nothing (few-traces seed 4 case 14: 11 ms more in
+/// two requests outranked a 217 ms delay in the slow ones).
+const MIN_GROWTH_LEAD_REQUESTS: usize = 3;
 /// Leads named: the first few places the slow requests' time goes.
 const MAX_LEADS: usize = 3;
 
@@ -101,7 +100,7 @@ fn growth_leads(s: &Signals<'_>) -> Vec<Finding> {
     if s.plan.named || s.by_requests() || requests.iter().any(|&n| n < MIN_GROWTH_LEAD_REQUESTS) {
         return Vec::new();
     }
-    let growth = crate::rules::own_time_growth(att, requests, false);
+    let growth = crate::rules::own_time_growth(att, requests, crate::rules::GrowthTest::Detect);
     let total: f64 = growth.iter().map(|x| x.1).sum();
     let per = |id: u32, w: usize| att.nodes[&id].total[w].own_per_request(requests[w]);
     growth
@@ -157,10 +156,12 @@ pub fn leads(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Vec<Lead> {
 }
 
 /// Each span's side: 1 for the traces whose entry is in the slow group of its endpoint (split at
-/// least [`MIN_SLOW_GROUP_RATIO`] apart), 0 for every other answered trace of `range`. `None`
-/// when no endpoint has such a group. Only an endpoint with too few requests for the onset search
-/// to be sure (under [`MIN_BUCKETED_REQUESTS`]) can have one: with many requests and no onset, its
-/// slow requests are its usual (cache misses, heavier paths).
+/// least [`MIN_SLOW_GROUP_RATIO`] apart), or of all the endpoints' requests split as one
+/// (`localise::slow_thresholds`), 0 for every other answered trace of `range`. `None` when there
+/// is no such group. Only an endpoint with too few requests for the onset search to be sure
+/// (under [`MIN_BUCKETED_REQUESTS`]) can have one: with many requests and no onset, its slow
+/// requests are its usual (cache misses, heavier paths). A lead never calls an incident, so the
+/// split of all the requests left the healthy twins' false alarms unchanged.
 fn slow_group_sides(t: &SpanTable, g: &Graph, range: (i64, i64)) -> Option<Vec<u8>> {
     let entries = trace_entries(t, g);
     let thresholds = slow_thresholds(t, &entries, range, MIN_BUCKETED_REQUESTS);
@@ -213,6 +214,30 @@ mod tests {
         assert_eq!(t.names.name(l[0].node), "orders", "{l:?}");
         assert_eq!(l[0].requests, [1, 9]);
         assert!(l.iter().all(|x| t.names.name(x.node) != "quotes"));
+    }
+
+    #[test]
+    fn a_delay_in_every_request_of_one_endpoint_leads_to_its_service() {
+        // GET /tokens calls stock, 400 ms slower from the data's first request on: no fast group
+        // of its own. POST /search calls wallet, two of its five requests slow by chance.
+        let mut spans = Vec::new();
+        for k in 0..10i64 {
+            let (t0, tr) = (k * SECOND, k as u128 + 1);
+            let (callee, own, op) = if k % 2 == 0 {
+                ("stock", 400 * MS + k * MS, "GET /tokens")
+            } else {
+                ("wallet", if k % 5 == 1 { 25 * MS } else { 3 * MS }, "POST /search")
+            };
+            let mut root = span(tr, 1, None, "web", t0, 2 * MS + own);
+            root.name = op.into();
+            spans.push(root);
+            spans.push(span(tr, 2, Some(1), callee, t0 + MS, own));
+        }
+        let mut b = SpanTableBuilder::default();
+        b.push(&spans_to_batch(&spans));
+        let t = b.finish();
+        let l = leads(&t, &Graph::build(&t), (0, 10 * SECOND));
+        assert_eq!(t.names.name(l[0].node), "stock", "{l:?}");
     }
 
     #[test]

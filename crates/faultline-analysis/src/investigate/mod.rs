@@ -15,6 +15,7 @@ use crate::graph::Graph;
 use crate::inputs::Inputs;
 use crate::plan::{Ask, TimeRange};
 use crate::report::Report;
+use crate::rules::GrowthTest;
 use crate::signals::Signals;
 use crate::symptom;
 
@@ -113,7 +114,14 @@ pub fn simple_rule_leaders(inp: &Inputs, o: &Options) -> (Option<String>, Option
     let requests = crate::localise::entries_per_side(t, &graph, &sides);
     let name = |x: Option<&(u32, f64)>| x.map(|x| t.names.name(x.0).to_string());
     (
-        name(crate::rules::own_time_growth(&attribution, requests, plan.baseline_time().is_none()).first()),
+        name(
+            crate::rules::own_time_growth(
+                &attribution,
+                requests,
+                if plan.baseline_time().is_none() { GrowthTest::None } else { GrowthTest::Detect },
+            )
+            .first(),
+        ),
         name(crate::rules::own_error_growth(&attribution).first()),
     )
 }
