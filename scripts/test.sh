@@ -61,7 +61,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-step "end-to-end tests (OpenTelemetry SDK, crash recovery)"
+step "end-to-end tests (OpenTelemetry SDK, crash recovery, Prometheus remote write)"
+if ! command -v prometheus >/dev/null; then
+  apt_install prometheus
+fi
 "$VENV/bin/python" -m pytest -q tests/python
 
 step "web UI end-to-end tests (Chromium, playwright-core)"

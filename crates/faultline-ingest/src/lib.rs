@@ -10,6 +10,7 @@ pub mod changes;
 pub mod jaeger;
 pub mod logs;
 pub mod otlp_stream;
+pub mod prometheus;
 pub mod zipkin;
 
 use faultline_model::{ChangeEvent, LogRecord, MetricPoint, Span};

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/map", get(crate::overview::map))
         .route("/api/v1/templates", get(crate::overview::templates))
         .route("/api/v2/spans", axum::routing::post(zipkin_spans))
+        .route("/api/v1/write", axum::routing::post(remote_write))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))
 }
@@ -305,6 +306,44 @@ async fn zipkin_spans(
         axum::http::StatusCode::ACCEPTED,
         Json(json!({"accepted": o.accepted, "rejected": o.rejected, "errors": o.error_message})),
     ))
+}
+
+/// Prometheus remote write 1.0: `POST /api/v1/write`, a snappy-compressed protobuf
+/// `WriteRequest`; `204` as Prometheus expects. A body that is not one is a `400`, which senders
+/// drop rather than retry; overload is a `503` with `Retry-After`, which they retry.
+async fn remote_write(
+    Scoped(st): Scoped,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    use faultline_ingest::prometheus;
+    let limit = st.ingest.limits.max_body_bytes;
+    if body.len() > limit {
+        return Err(AppError::new(
+            crate::error::ErrorCode::PayloadTooLarge,
+            format!("body of {} bytes is larger than the limit of {limit} bytes", body.len()),
+        ));
+    }
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("snappy");
+    if !encoding.eq_ignore_ascii_case("snappy") {
+        return Err(AppError::new(
+            crate::error::ErrorCode::UnsupportedMediaType,
+            format!("unsupported Content-Encoding {encoding:?}; remote write sends snappy"),
+        ));
+    }
+    let _held = st.ingest.hold(body.len())?;
+    let req = prometheus::decode(&body, limit).map_err(|e| match e {
+        prometheus::RemoteWriteError::TooLarge(..) => {
+            AppError::new(crate::error::ErrorCode::PayloadTooLarge, e.to_string())
+        }
+        e => AppError::bad_request(e.to_string()),
+    })?;
+    let d = prometheus::points(&req);
+    if d.items.is_empty() && d.rejected > 0 {
+        return Err(AppError::bad_request(d.errors.join("; ")));
+    }
+    st.ingest.metric_points(d).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn status(Scoped(st): Scoped) -> Json<Value> {

@@ -172,8 +172,9 @@ pub fn scope_for(method: &Method, path: &str) -> Option<Scope> {
     if path == "/healthz" || crate::ui::is_page_or_asset(path) {
         return None;
     }
-    let ingest = matches!(path, "/v1/traces" | "/v1/logs" | "/v1/metrics" | "/api/v2/spans")
-        || (path == "/api/v1/changes" && method == Method::POST);
+    let ingest =
+        matches!(path, "/v1/traces" | "/v1/logs" | "/v1/metrics" | "/api/v2/spans" | "/api/v1/write")
+            || (path == "/api/v1/changes" && method == Method::POST);
     if ingest {
         return Some(Scope::Ingest);
     }
