@@ -214,19 +214,13 @@ fn rule_scores(
 /// The median duration of the user-facing requests of the baseline (of the window where it holds
 /// none), in ns.
 fn usual_request_ns(s: &Signals<'_>) -> f64 {
-    let b = s.baseline_shown;
-    let mut d: Vec<i64> = Vec::new();
-    for range in [b, s.incident] {
-        d = s
-            .endpoints
-            .iter()
-            .flat_map(|e| e.requests.iter())
-            .filter(|r| r.0 >= range.from && r.0 < range.to)
-            .map(|r| r.1)
-            .collect();
-        if !d.is_empty() {
-            break;
-        }
+    let durations = |w: crate::plan::TimeRange| -> Vec<i64> {
+        let requests = s.endpoints.iter().flat_map(|e| e.requests.iter());
+        requests.filter(|r| r.0 >= w.from && r.0 < w.to).map(|r| r.1).collect()
+    };
+    let mut d = durations(s.baseline_shown);
+    if d.is_empty() {
+        d = durations(s.incident);
     }
     d.sort_unstable();
     quantile(&d, 0.5) as f64
