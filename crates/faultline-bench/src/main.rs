@@ -58,6 +58,10 @@ enum Cmd {
         /// Trace-by-id lookups to time.
         #[arg(long, default_value_t = 1000)]
         lookups: usize,
+        /// Also run the whole benchmark with the segments in this bucket (s3://bucket/prefix; the
+        /// endpoint and credentials from the AWS_* environment), after the local-directory run.
+        #[arg(long)]
+        storage: Option<String>,
     },
     /// Memory an ingest request takes while decoded and stored, per byte of its body.
     IngestMemory {
@@ -367,6 +371,7 @@ async fn ingest(
     faultline: Option<PathBuf>,
     connections: usize,
     lookups: usize,
+    storage: Option<String>,
 ) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let bin = faultline.unwrap_or_else(|| me.with_file_name("faultline"));
@@ -382,14 +387,44 @@ async fn ingest(
     );
     let (decode, convert, pb_bytes) = yardstick(99, 200_000);
     println!("yardstick: protobuf decode {:.0} spans/s; decode + convert to faultline's model {:.0} spans/s (one core)", decode, convert);
+    let run = Run { bin: &bin, me: &me, spans, connections, lookups, convert, pb_bytes };
+    println!("\n== segments in a local directory ==");
+    ingest_into(&run, None).await?;
+    if let Some(url) = storage {
+        println!("\n== segments in {url} ==");
+        ingest_into(&run, Some(&url)).await?;
+    }
+    Ok(())
+}
 
+/// What every run of the ingest benchmark shares.
+struct Run<'a> {
+    bin: &'a std::path::Path,
+    me: &'a std::path::Path,
+    spans: u64,
+    connections: usize,
+    lookups: usize,
+    convert: f64,
+    pb_bytes: f64,
+}
+
+/// Seconds the server gets to compact a bucket's segments by itself (there is no offline
+/// `faultline compact` for a bucket): until its segment count holds still.
+const S3_COMPACT_WAIT_SECS: u64 = 120;
+
+/// One run: ingest, compaction, trace lookups, with the segments in `storage` (a local directory
+/// when `None`).
+async fn ingest_into(run: &Run<'_>, storage: Option<&str>) -> anyhow::Result<()> {
+    let Run { bin, me, spans, connections, lookups, convert, pb_bytes } = *run;
+    let with_storage: Vec<&str> = storage.map(|s| vec!["--storage", s]).unwrap_or_default();
     let data = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (api, otlp) = (free_port(), free_port());
     let mut server = start_server(
-        &bin,
+        bin,
         &data,
-        &["--otlp-http-addr", &format!("127.0.0.1:{otlp}"), "--flush-interval", "30s"],
+        &[&["--otlp-http-addr", &format!("127.0.0.1:{otlp}"), "--flush-interval", "30s"][..], &with_storage]
+            .concat(),
         api,
     )?;
     let client = reqwest::Client::new();
@@ -401,7 +436,7 @@ async fn ingest(
     let mut children = Vec::new();
     for k in 0..procs {
         children.push(
-            Command::new(&me)
+            Command::new(me)
                 .args(["load", "--url", &format!("http://127.0.0.1:{otlp}/v1/traces")])
                 .args([
                     "--spans",
@@ -452,13 +487,23 @@ async fn ingest(
     assert!(stop.success());
     server.wait()?;
     // Compact (as the server does in the background), then restart so lookups read segments.
-    let out = Command::new(&bin).args(["compact", "--data-dir"]).arg(&data).output()?;
-    if !out.status.success() {
-        bail!("faultline compact failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    println!("compaction: {}", String::from_utf8_lossy(&out.stdout).trim());
-    let mut server = start_server(&bin, &data, &["--otlp-http-addr", "off"], api)?;
-    wait_healthy(&client, &base).await;
+    let mut server = if storage.is_none() {
+        let out = Command::new(bin).args(["compact", "--data-dir"]).arg(&data).output()?;
+        if !out.status.success() {
+            bail!("faultline compact failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        println!("compaction: {}", String::from_utf8_lossy(&out.stdout).trim());
+        let server = start_server(bin, &data, &["--otlp-http-addr", "off"], api)?;
+        wait_healthy(&client, &base).await;
+        server
+    } else {
+        let extra = [&["--otlp-http-addr", "off", "--compact-interval", "2s"][..], &with_storage].concat();
+        let server = start_server(bin, &data, &extra, api)?;
+        wait_healthy(&client, &base).await;
+        let segments = compacted_segments(&client, &base).await?;
+        println!("compaction by the server: {segments} segments after it");
+        server
+    };
     let status: serde_json::Value = client.get(format!("{base}/api/v1/status")).send().await?.json().await?;
     let seg_bytes = status["segment_bytes"].as_f64().unwrap_or(0.0);
     let rows = status["segment_rows"].as_f64().unwrap_or(1.0);
@@ -493,6 +538,24 @@ async fn ingest(
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
+}
+
+/// Waits until the server's segment count has held still for a few seconds (its own compaction
+/// of a bucket has done what it will), at most `S3_COMPACT_WAIT_SECS`; the count.
+async fn compacted_segments(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let (mut last, mut still) = (u64::MAX, 0);
+    for _ in 0..S3_COMPACT_WAIT_SECS {
+        let status: serde_json::Value =
+            client.get(format!("{base}/api/v1/status")).send().await?.json().await?;
+        let n = status["segments"].as_u64().unwrap_or(0);
+        still = if n == last { still + 1 } else { 0 };
+        if still >= 6 {
+            return Ok(n);
+        }
+        last = n;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Ok(last)
 }
 
 /// Starts `faultline serve` on a data directory (no gRPC, no retention) with extra flags.
@@ -534,8 +597,8 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Ingest { spans, faultline, connections, lookups } => {
-                ingest(spans, faultline, connections, lookups).await
+            Cmd::Ingest { spans, faultline, connections, lookups, storage } => {
+                ingest(spans, faultline, connections, lookups, storage).await
             }
             Cmd::Load { url, spans, connections, seed } => load(url, spans, connections, seed).await,
             Cmd::Sim { scenario, rps, duration } => sim(&scenario, rps, &duration),
