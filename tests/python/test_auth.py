@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -184,3 +185,15 @@ def test_config_check_names_the_line(binary, tmp_path):
     assert r.returncode != 0 and "line 3" in r.stderr, r.stderr
     r = subprocess.run([binary, "token", "new", "--name", "ci", "--scope", "ingest"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "sha256 = " in r.stdout
+
+
+def test_remote_write_takes_the_ingest_scope(secured):
+    """Prometheus remote write (a snappy protobuf body: the fuzz corpus's hand-encoded seed) is a
+    write like the others: no token, a wrong one or a read token is refused, ingest is taken."""
+    body = (Path(__file__).resolve().parents[2] / "fuzz" / "corpus" / "remote_write" / "write_request").read_bytes()
+    headers = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
+    url = secured.api + "/api/v1/write"
+    assert requests.post(url, data=body, headers=headers, timeout=30).status_code == 401
+    for token, status in (("nope", 401), (READ, 403), (INGEST, 204)):
+        r = requests.post(url, data=body, headers={**headers, **bearer(token)}, timeout=30)
+        assert r.status_code == status, (token, r.status_code, r.text)
