@@ -121,3 +121,32 @@ def server(binary, tmp_path):
     s = Server(binary, tmp_path / "data").start()
     yield s
     s.stop()
+
+
+def remote_write_body(series):
+    """A Prometheus remote-write body, encoded here by hand (protobuf fields, snappy literals):
+    `series` is [(labels dict, [(value, unix ms), ...]), ...]."""
+    import struct
+
+    def varint(n):
+        out = b""
+        while True:
+            b, n = n & 0x7F, n >> 7
+            if not n:
+                return out + bytes([b])
+            out += bytes([b | 0x80])
+
+    def field(tag, wire, payload):
+        return varint(tag << 3 | wire) + (varint(len(payload)) + payload if wire == 2 else payload)
+
+    req = b""
+    for labels, samples in series:
+        ts = b"".join(field(1, 2, field(1, 2, k.encode()) + field(2, 2, v.encode())) for k, v in labels.items())
+        ts += b"".join(field(2, 2, field(1, 1, struct.pack("<d", v)) + field(2, 0, varint(t))) for v, t in samples)
+        req += field(1, 2, ts)
+    out, i = varint(len(req)), 0
+    while i < len(req):  # snappy's block format, all literals of at most 60 bytes
+        chunk = req[i:i + 60]
+        out += bytes([(len(chunk) - 1) << 2]) + chunk
+        i += 60
+    return out

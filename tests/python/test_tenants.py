@@ -1,5 +1,5 @@
 """Tenants by X-Scope-OrgID, end to end: what one tenant sends (OTLP/HTTP, OTLP/gRPC from the
-OpenTelemetry SDK, Zipkin, change events) is never visible to another, endpoint by endpoint; each
+OpenTelemetry SDK, Zipkin, Prometheus remote write, change events) is never visible to another, endpoint by endpoint; each
 tenant is its own directory; ids that could leave that directory are refused; a token held to a
 tenant reaches only it; a tenant past its rate gets a retryable refusal; and tenants survive a
 restart."""
@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from conftest import Server
+from conftest import Server, remote_write_body
 
 READS = [
     "/api/v1/traces", "/api/v1/spans", "/api/v1/logs", "/api/v1/metrics", "/api/v1/services",
@@ -79,6 +79,11 @@ def send_all(s):
             "traceId": hexd * 16, "id": "1" + hexd * 7 + "1", "name": f"{tenant}-zipkin-op",
             "timestamp": int(time.time() * 1e6), "duration": 1000, "localEndpoint": {"serviceName": f"{tenant}-zipkin"}}])
         assert r.status_code in (200, 202), r.text
+        body = remote_write_body([({"__name__": f"{tenant}_prom_depth", "job": f"{tenant}-prom"},
+                                   [(3.0, int(time.time() * 1000))])])
+        r = requests.post(s.api + "/api/v1/write", data=body, timeout=30,
+                          headers={**h(tenant), "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"})
+        assert r.status_code == 204, r.text
     # The SDK over gRPC, its tenant in the metadata.
     provider = TracerProvider(resource=Resource.create({"service.name": "acme-grpc"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
@@ -117,6 +122,13 @@ def test_one_tenant_never_sees_another_endpoint_by_endpoint(multi):
         assert own.status_code == 200 and tenant in own.text
         theirs = requests.get(f"{multi.api}/api/v1/traces/{TENANTS[other] * 16}", headers=h(tenant), timeout=30)
         assert theirs.status_code == 404, theirs.text
+    for tenant in TENANTS:
+        other = "globex" if tenant == "acme" else "acme"
+        q = {"name": f"{tenant}_prom_depth", "from": "-1h"}
+        own = requests.get(multi.api + "/api/v1/metrics", params=q, headers=h(tenant), timeout=30).json()["series"]
+        assert [x["service"] for x in own] == [f"{tenant}-prom"], own
+        theirs = requests.get(multi.api + "/api/v1/metrics", params=q, headers=h(other), timeout=30).json()["series"]
+        assert theirs == [], theirs
     assert (multi.data_dir / "tenants" / "acme" / "wal").is_dir()
     assert (multi.data_dir / "tenants" / "globex" / "wal").is_dir()
 
