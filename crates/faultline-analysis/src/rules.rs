@@ -60,9 +60,7 @@ impl GrowthTest {
         match self {
             GrowthTest::Detect => growth_p(b, i) <= MAX_GROWTH_P,
             GrowthTest::Explain => {
-                !b.is_empty()
-                    && (growth_p(b, i) <= MAX_EXPLAINING_P
-                        || crate::stats::rank_sum_upper_p(b, i) <= MAX_EXPLAINING_P)
+                growth_p(b, i) <= MAX_EXPLAINING_P || crate::stats::rank_sum_upper_p(b, i) <= MAX_EXPLAINING_P
             }
             GrowthTest::None => true,
         }

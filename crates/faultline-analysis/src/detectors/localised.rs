@@ -174,7 +174,8 @@ fn rule_scores(
     };
     let times = crate::rules::own_time_growth(att, requests, test);
     let total: f64 = times.iter().map(|x| x.1).sum();
-    let usual = usual_request_ns(s);
+    // Only a quiet window's growth is held to the usual request's time.
+    let usual = if quiet { usual_request_ns(s) } else { 0.0 };
     for &(id, x) in &times {
         if score.contains_key(&id) {
             continue;
