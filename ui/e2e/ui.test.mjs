@@ -109,8 +109,19 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const s of Object.values(servers)) s.proc.kill("SIGTERM");
-  rmSync(work, { recursive: true, force: true });
+  // A server flushes its head on SIGTERM: wait for it to exit before its directory is removed
+  // (removing while it still writes fails with ENOTEMPTY).
+  await Promise.all(
+    Object.values(servers).map(
+      (s) =>
+        new Promise((done) => {
+          if (s.proc.exitCode !== null || s.proc.signalCode !== null) return done();
+          s.proc.once("exit", done);
+          s.proc.kill("SIGTERM");
+        }),
+    ),
+  );
+  rmSync(work, { recursive: true, force: true, maxRetries: 3 });
   if (timings.length) {
     console.log("UI timings (first render until the page's content shows):");
     for (const [what, ms] of timings) console.log(`  ${what.padEnd(40)} ${ms} ms`);

@@ -70,6 +70,15 @@ pub struct Miner {
 
 /// Whether a token is a value rather than a word: a number, an address, an id.
 pub fn is_variable(token: &str) -> bool {
+    if token.is_ascii() {
+        is_variable_ascii(token.as_bytes())
+    } else {
+        is_variable_chars(token)
+    }
+}
+
+/// [`is_variable`] char by char, for any token.
+fn is_variable_chars(token: &str) -> bool {
     let (mut digits, mut alnum) = (0usize, 0usize);
     for c in token.chars() {
         if c.is_ascii_digit() {
@@ -87,20 +96,51 @@ pub fn is_variable(token: &str) -> bool {
     hex || digits * 10 >= alnum * 3 || token.split(|c: char| !c.is_alphanumeric()).any(is_value_segment)
 }
 
+/// [`is_variable`] in one pass over an ASCII token's bytes (the common case; the miner's hot path).
+fn is_variable_ascii(token: &[u8]) -> bool {
+    let (mut digits, mut alnum, mut value_piece) = (0usize, 0usize, false);
+    let (mut len, mut piece_digits, mut piece_hex) = (0usize, 0usize, true);
+    for &c in token.iter().chain(std::iter::once(&b' ')) {
+        if c.is_ascii_alphanumeric() {
+            alnum += 1;
+            len += 1;
+            if c.is_ascii_digit() {
+                digits += 1;
+                piece_digits += 1;
+            }
+            piece_hex &= c.is_ascii_hexdigit();
+        } else {
+            value_piece |= len > 0 && value_segment_counts(len, piece_digits, piece_hex);
+            (len, piece_digits, piece_hex) = (0, 0, true);
+        }
+    }
+    if digits == 0 {
+        return false;
+    }
+    let hex = token.strip_prefix(b"0x").is_some_and(|h| !h.is_empty() && h.iter().all(u8::is_ascii_hexdigit));
+    hex || digits * 10 >= alnum * 3 || value_piece
+}
+
 /// Shortest run of digits that makes a piece of a token a value (a port, a pid, a count): one or
 /// two digits are as often part of a name (`HTTP/1.1`, `v2`, `ipv6`).
 const MIN_NUMBER_DIGITS: usize = 3;
-/// Shortest hexadecimal piece that makes a token a value (an id or a hash): short ones are words
-/// (`cafe`, `add`, `dead`).
-const MIN_HEX_DIGITS: usize = 8;
+/// Shortest hexadecimal piece (with a digit in it) that makes a token a value (an id or a hash):
+/// Java prints object identities as seven or eight hex digits (`AppWindowToken{9f4ef63`), six one
+/// time in 256; shorter ones are words and codes (`cafe`, `add`, `ext4`). Eight split every
+/// Android-style line on its object ids; six and seven left the eight Loghub sets unchanged.
+const MIN_HEX_DIGITS: usize = 6;
 
 /// A piece of a token (between punctuation) that is a value: a number of `MIN_NUMBER_DIGITS` digits
 /// or more, or a hexadecimal id of `MIN_HEX_DIGITS` or more with digits in it. It makes the whole
 /// token a value: `host:5070`, `/v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail`.
 fn is_value_segment(seg: &str) -> bool {
     let digits = seg.bytes().filter(u8::is_ascii_digit).count();
-    (digits == seg.len() && digits >= MIN_NUMBER_DIGITS)
-        || (seg.len() >= MIN_HEX_DIGITS && digits > 0 && seg.bytes().all(|b| b.is_ascii_hexdigit()))
+    value_segment_counts(seg.len(), digits, seg.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// [`is_value_segment`] from a piece's length, digits and whether it is all hexadecimal.
+fn value_segment_counts(len: usize, digits: usize, all_hex: bool) -> bool {
+    (digits == len && digits >= MIN_NUMBER_DIGITS) || (len >= MIN_HEX_DIGITS && digits > 0 && all_hex)
 }
 
 /// Whether a token has a digit: such a token routes a new group through the `<*>` branch (as in
@@ -113,27 +153,71 @@ fn has_digit(tok: &str) -> bool {
 /// The key of a `key:number` or `key=number` token (`ScheduledMaps:9`, `vCores:-27>`, `ask=4`):
 /// counters and settings that a line reports by name. Its value is masked, its key kept.
 fn numeric_pair(t: &str) -> Option<(&str, char)> {
-    let at = t.find([':', '='])?;
+    let at = t.rfind([':', '='])?;
     let (key, sep) = (&t[..at], t.as_bytes()[at] as char);
     let value = t[at + 1..].trim_end_matches(['>', ',', ';', ')', ']', '}']);
     let value = value.strip_prefix('-').unwrap_or(value);
     // After `:` the key is a plain name (`host.example.org:5070` and `my-host:80` are addresses);
-    // after `=` dotted and dashed names are keys too (`db.rows=5`, `retry-count=2`).
+    // after `=` dotted, dashed and qualified names are keys too (`db.rows=5`, `retry-count=2`,
+    // `release:lock=5`).
     let word = !key.is_empty()
-        && key.chars().all(|c| c.is_alphabetic() || c == '_' || (sep == '=' && (c == '.' || c == '-')));
-    let number = !value.is_empty()
-        && value.bytes().any(|b| b.is_ascii_digit())
-        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        && key.chars().all(|c| c.is_alphabetic() || c == '_' || (sep == '=' && matches!(c, '.' | '-' | ':')));
+    let hex =
+        value.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let number = hex
+        || (!value.is_empty()
+            && value.bytes().any(|b| b.is_ascii_digit())
+            && value.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
     (word && number).then_some((key, sep))
+}
+
+/// A token of `key=number` pieces joined by commas or semicolons (`ready=true,policy=3,manual=42`,
+/// `cancelNotification,index:3`), each piece's value masked as [`numeric_pair`] masks a token's;
+/// `None` when no piece is such a pair. A line that reports several settings in one token is one
+/// event whatever their values.
+fn masked_pairs(t: &str) -> Option<String> {
+    let pieces = || t.split_inclusive([',', ';']).map(|p| p.trim_end_matches([',', ';']));
+    if !t.trim_end_matches([',', ';']).contains([',', ';']) || !pieces().any(|p| numeric_pair(p).is_some()) {
+        return None;
+    }
+    let (mut out, mut changed) = (String::with_capacity(t.len()), false);
+    for piece in t.split_inclusive([',', ';']) {
+        let body = piece.trim_end_matches([',', ';']);
+        match numeric_pair(body) {
+            Some((key, sep)) => {
+                out.push_str(key);
+                out.push(sep);
+                out.push_str(WILDCARD);
+                changed = true;
+            }
+            None => out.push_str(body),
+        }
+        out.push_str(&piece[body.len()..]);
+    }
+    changed.then_some(out)
 }
 
 /// Splits a message into tokens, with values masked. Tokens borrow from the message; only a
 /// masked `key=value` is allocated.
 pub fn tokenize(msg: &str) -> Vec<Cow<'_, str>> {
-    msg.split_whitespace()
+    let words: Vec<&str> = if msg.is_ascii() {
+        msg.split_ascii_whitespace().collect()
+    } else {
+        msg.split_whitespace().collect()
+    };
+    let mut tokens: Vec<Cow<'_, str>> = words
+        .iter()
+        .copied()
         .map(|t| {
+            // A token without a digit is a word: no value to mask (the common case, kept quick).
+            if !t.bytes().any(|b| b.is_ascii_digit()) {
+                return Cow::Borrowed(t);
+            }
             if let Some((key, sep)) = numeric_pair(t) {
                 return Cow::Owned(format!("{key}{sep}{WILDCARD}"));
+            }
+            if let Some(masked) = masked_pairs(t) {
+                return Cow::Owned(masked);
             }
             if is_variable(t) {
                 // Keep the key of a `key=value` pair, so `retries=3` and `size=3` stay apart.
@@ -147,7 +231,95 @@ pub fn tokenize(msg: &str) -> Vec<Cow<'_, str>> {
                 Cow::Borrowed(t)
             }
         })
-        .collect()
+        .collect();
+    mask_date_words(&mut tokens);
+    fold_time_units(&words, &mut tokens);
+    tokens
+}
+
+/// Units of time a duration is written with.
+const TIME_UNITS: [&str; 17] = [
+    "ns", "us", "µs", "ms", "msec", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute",
+    "minutes", "h", "hr", "hours",
+];
+
+/// A bound on a duration and its unit are one value: a formatter that writes `00:01` writes the
+/// shortest ones `<1 sec` (Proxifier's `lifetime <*>`), and the event must not split on how many
+/// tokens that took. Only after a bound (`<1`, `>30`, `~2`): a duration always written with its
+/// unit (`after 30 s`) keeps the unit in its template. `words` are the message's tokens unmasked,
+/// one for each of `tokens`.
+fn fold_time_units(words: &[&str], tokens: &mut Vec<Cow<'_, str>>) {
+    for i in (1..tokens.len()).rev() {
+        let unit = words[i].trim_end_matches([',', ';', '.', ')']);
+        let bound = words[i - 1].starts_with(['<', '>', '~']);
+        if bound && tokens[i - 1] == WILDCARD && TIME_UNITS.contains(&unit) {
+            tokens.remove(i);
+        }
+    }
+}
+
+/// The names of days and months, as dates spell them (`Sun Jul 10 13:28:36 2005`, `10 July`).
+const DATE_WORDS: [&str; 38] = [
+    "Mon",
+    "Tue",
+    "Wed",
+    "Thu",
+    "Fri",
+    "Sat",
+    "Sun",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+    "January",
+    "February",
+    "March",
+    "April",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Sept",
+];
+
+/// A day or month name next to a value (or to another such name next to one) is part of a date, a
+/// value of several tokens: `at Thu Jul 10 13:28:36 2005` is one event whatever the day. A name
+/// alone stays a word (`May I`, `Mon` as a label).
+fn mask_date_words(tokens: &mut [Cow<'_, str>]) {
+    loop {
+        let mut changed = false;
+        for i in 0..tokens.len() {
+            let next_to_value =
+                (i > 0 && tokens[i - 1] == WILDCARD) || tokens.get(i + 1).is_some_and(|t| t == WILDCARD);
+            let word = tokens[i].trim_end_matches(',');
+            let looks = (3..=9).contains(&word.len()) && word.as_bytes()[0].is_ascii_uppercase();
+            if next_to_value && looks && DATE_WORDS.contains(&word) {
+                tokens[i] = Cow::Borrowed(WILDCARD);
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
 }
 
 impl Miner {
@@ -189,11 +361,14 @@ impl Miner {
         // Memory stays bounded: past the caps a message joins its most similar group.
         let full = in_leaves >= MAX_GROUPS_PER_LEAF || self.templates.len() >= MAX_TEMPLATES;
         match best {
-            Some((sim, _, g)) if sim >= cfg.similarity || full => {
+            Some((sim, _, g)) if sim >= needed_similarity(cfg.similarity, tokens.len()) || full => {
                 let t = &mut self.templates[g - 1];
                 for (a, b) in t.tokens.iter_mut().zip(&tokens) {
                     if a != b && a != WILDCARD {
-                        *a = WILDCARD.to_string();
+                        *a = match key_of(a).filter(|_| same_key(a, b)) {
+                            Some(key) => format!("{key}{WILDCARD}"),
+                            None => WILDCARD.to_string(),
+                        };
                     }
                 }
                 t.count += 1;
@@ -201,7 +376,7 @@ impl Miner {
             }
             _ => {
                 let id = self.templates.len() + 1;
-                let tokens = tokens.into_iter().map(Cow::into_owned).collect();
+                let tokens: Vec<String> = tokens.into_iter().map(Cow::into_owned).collect();
                 self.templates.push(Template { id, tokens, count: 1 });
                 let node = self.route_mut_for_new(id);
                 node.groups.push(id);
@@ -218,8 +393,12 @@ impl Miner {
         let mut level = vec![root];
         for tok in &tokens[..depth] {
             let mut next = Vec::with_capacity(level.len() * 2);
+            let keyed = key_of(tok).map(|k| format!("{k}{WILDCARD}"));
             for node in level {
                 if let Some(n) = node.children.get(tok.as_ref()) {
+                    next.push(n);
+                }
+                if let Some(n) = keyed.as_deref().filter(|k| k != tok).and_then(|k| node.children.get(k)) {
                     next.push(n);
                 }
                 if tok != WILDCARD {
@@ -244,6 +423,9 @@ impl Miner {
                 tok.clone()
             } else if tok == WILDCARD || has_digit(tok) || node.children.len() + 1 >= max_children {
                 WILDCARD.to_string()
+            } else if let Some(k) = key_of(tok) {
+                // A setting routes by its name: its values meet in one leaf (`same_key`).
+                format!("{k}{WILDCARD}")
             } else {
                 tok.clone()
             };
@@ -252,6 +434,21 @@ impl Miner {
         node
     }
 }
+
+/// The similarity a message of `n` tokens needs to join a group: the configured share, or one
+/// token in `n` differing, whichever is less. A message routes by its first tokens, so a
+/// difference past them in a short line is a value (`onReceive action: <*>`): with three tokens,
+/// one value is a third of the line, and a share of 0.7 would split the event on every value.
+fn needed_similarity(similarity: f64, n: usize) -> f64 {
+    if n < MIN_TOKENS_ONE_VALUE {
+        return similarity;
+    }
+    similarity.min((n - 1) as f64 / n as f64)
+}
+
+/// Fewest tokens for one differing token to be a value in any case: in a line of two, one word is
+/// half the event (`flush sensor` against `flush cache`).
+const MIN_TOKENS_ONE_VALUE: usize = 3;
 
 /// Weight of a template's wildcard position in the similarity: half a match. Counted as a full
 /// match, a template that lost most of its words would take in any message of its length; counted
@@ -267,7 +464,7 @@ fn similarity(template: &[String], tokens: &[Cow<'_, str>]) -> (f64, usize) {
     }
     let (mut same, mut params) = (0usize, 0usize);
     for (a, b) in template.iter().zip(tokens) {
-        if a == WILDCARD {
+        if a == WILDCARD || same_key(a, b) {
             params += 1;
         } else if a.as_str() == b.as_ref() {
             same += 1;
@@ -282,7 +479,24 @@ fn similarity(template: &[String], tokens: &[Cow<'_, str>]) -> (f64, usize) {
 fn fits(template: &[String], tokens: &[Cow<'_, str>]) -> bool {
     template.len() == tokens.len()
         && (template.iter().any(|a| a != WILDCARD) || tokens.iter().all(|b| b == WILDCARD))
-        && template.iter().zip(tokens).all(|(a, b)| a == WILDCARD || a.as_str() == b.as_ref())
+        && template.iter().zip(tokens).all(|(a, b)| {
+            a == WILDCARD || a.as_str() == b.as_ref() || (a.ends_with(WILDCARD) && same_key(a, b))
+        })
+}
+
+/// The key of a `key:value` or `key=value` token, separator included (`action:` of
+/// `action:android.intent.action.SCREEN_ON`): a plain name, then a value.
+fn key_of(t: &str) -> Option<&str> {
+    let at = t.find([':', '='])?;
+    let name = t[..at].bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.'));
+    (at > 0 && at + 1 < t.len() && name).then(|| &t[..=at])
+}
+
+/// Whether two different tokens are one setting with two values (`action:SCREEN_ON` and
+/// `action:SCREEN_OFF`): the event reports a setting, whatever its value. Such a position counts
+/// as a value in the similarity and becomes `key:<*>` in the template.
+fn same_key(a: &str, b: &str) -> bool {
+    a != b && key_of(a).is_some_and(|k| key_of(b) == Some(k))
 }
 
 /// Grouping accuracy: the share of lines whose group holds exactly the lines of their true group.
@@ -355,6 +569,44 @@ mod tests {
     }
 
     #[test]
+    fn a_duration_bound_and_its_unit_are_one_value() {
+        let mut m = Miner::new(Config::default());
+        let a = m.add("www.example.com:443 close, 120 bytes sent, 80 bytes received, lifetime 00:01");
+        let b = m.add("www.example.com:443 close, 560 bytes sent, 90 bytes received, lifetime <1 sec");
+        assert_eq!(a, b);
+        // A unit written every time stays in the template.
+        let c = m.add("retry after 30 s");
+        assert_eq!(m.template(c).text(), "retry after <*> s");
+    }
+
+    #[test]
+    fn dates_are_values_whatever_their_day() {
+        let mut m = Miner::new(Config::default());
+        let a = m.add("connection from 10.1.2.3 () at Sun Jul 10 13:28:36 2005");
+        let b = m.add("connection from 10.1.2.9 () at Wed Jul 13 02:01:09 2005");
+        assert_eq!(a, b);
+        // A day's name alone is a word.
+        assert_eq!(tokenize("Sun rises")[0], "Sun");
+    }
+
+    #[test]
+    fn settings_joined_in_one_token_lose_their_values() {
+        let t = tokenize("cancelNotification,index:3 ready=true,policy=3,manual=42,sum=0x13 release:lock=5,");
+        let t: Vec<&str> = t.iter().map(|c| c.as_ref()).collect();
+        assert_eq!(
+            t,
+            ["cancelNotification,index:<*>", "ready=true,policy=<*>,manual=<*>,sum=<*>", "release:lock=<*>"]
+        );
+    }
+
+    #[test]
+    fn short_hex_object_ids_are_values() {
+        // Java's identity hash codes are seven or eight hex digits (`AppWindowToken{9f4ef63`).
+        assert!(is_variable("AppWindowToken{9f4ef63") && is_variable("c23cbf"));
+        assert!(!is_variable("add") && !is_variable("deadbeef"));
+    }
+
+    #[test]
     fn values_are_masked() {
         assert!(is_variable("42") && is_variable("0xdeadbeef") && is_variable("blk_-1608999687919862906"));
         assert!(is_variable("10.0.0.1:80") && !is_variable("user1") && !is_variable("error"));
@@ -373,6 +625,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The one-pass test of ASCII tokens agrees with the char-by-char one.
+        #[test]
+        fn the_ascii_value_test_agrees_with_the_general_one(t in "[a-fA-Z0-9x:=._/{}-]{0,24}") {
+            proptest::prop_assert_eq!(is_variable_ascii(t.as_bytes()), is_variable_chars(&t));
+        }
+
         /// Fed many times over, a corpus makes no new templates, and every line lands on the
         /// template it landed on the first time.
         #[test]

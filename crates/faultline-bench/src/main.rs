@@ -16,6 +16,7 @@ mod few_traces;
 mod imports;
 mod investigate;
 mod jobs;
+mod log_types;
 mod memory;
 mod nezha;
 mod templates;
@@ -149,6 +150,14 @@ enum Cmd {
         /// Times to repeat the lines for the speed figure.
         #[arg(long, default_value_t = 20)]
         repeat: usize,
+    },
+    /// Writes eight log types the miner was not developed on (in the style of the Loghub sets not in
+    /// ../shared/data/loghub), each line's template known, for `templates --data`.
+    LogTypes {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Root-cause accuracy on the Nezha Online Boutique fault injections (real telemetry), beside
     /// the published numbers.
@@ -605,6 +614,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Imports { rps, duration } => imports::run(rps, &duration),
             Cmd::FewTraces { cases, seed, jobs, only } => few_traces::run(cases, seed, jobs, &only),
             Cmd::Templates { data, python, repeat } => templates::run(&data, &python, repeat),
+            Cmd::LogTypes { out, seed } => log_types::write(&out, seed),
             Cmd::IngestMemory { spans } => memory::ingest(spans).await,
             Cmd::Investigate { spans, scenario, runs } => investigate::bench(spans, &scenario, runs).await,
             Cmd::Accuracy {
