@@ -153,7 +153,7 @@ fn has_digit(tok: &str) -> bool {
 /// The key of a `key:number` or `key=number` token (`ScheduledMaps:9`, `vCores:-27>`, `ask=4`):
 /// counters and settings that a line reports by name. Its value is masked, its key kept.
 fn numeric_pair(t: &str) -> Option<(&str, char)> {
-    let at = t.rfind([':', '='])?;
+    let at = t.bytes().rposition(|b| b == b':' || b == b'=')?;
     let (key, sep) = (&t[..at], t.as_bytes()[at] as char);
     let value = t[at + 1..].trim_end_matches(['>', ',', ';', ')', ']', '}']);
     let value = value.strip_prefix('-').unwrap_or(value);
@@ -177,7 +177,8 @@ fn numeric_pair(t: &str) -> Option<(&str, char)> {
 /// event whatever their values.
 fn masked_pairs(t: &str) -> Option<String> {
     let pieces = || t.split_inclusive([',', ';']).map(|p| p.trim_end_matches([',', ';']));
-    if !t.trim_end_matches([',', ';']).contains([',', ';']) || !pieces().any(|p| numeric_pair(p).is_some()) {
+    let inner = t.trim_end_matches([',', ';']).as_bytes();
+    if !inner.iter().any(|&b| b == b',' || b == b';') || !pieces().any(|p| numeric_pair(p).is_some()) {
         return None;
     }
     let (mut out, mut changed) = (String::with_capacity(t.len()), false);
@@ -487,7 +488,7 @@ fn fits(template: &[String], tokens: &[Cow<'_, str>]) -> bool {
 /// The key of a `key:value` or `key=value` token, separator included (`action:` of
 /// `action:android.intent.action.SCREEN_ON`): a plain name, then a value.
 fn key_of(t: &str) -> Option<&str> {
-    let at = t.find([':', '='])?;
+    let at = t.bytes().position(|b| b == b':' || b == b'=')?;
     let name = t[..at].bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.'));
     (at > 0 && at + 1 < t.len() && name).then(|| &t[..=at])
 }
