@@ -136,22 +136,93 @@ pub enum Level {
     Other,
 }
 
-/// The level written inside a plain-text line without severity (ERROR, FATAL, CRITICAL, SEVERE are
-/// errors; WARN and WARNING warnings), `None` when the line names none. An INFO line that mentions
-/// an error is not an error report.
+/// The level written inside a line without severity, `None` when it names none: a JSON line's
+/// `level` (or `severity`, `lvl`...) field, text or number (pino's 30/40/50); glog's `E1207`; else
+/// a level word among the first [`LEVEL_TOKENS`] tokens (`ERROR`, `[error]`, `level=warn`,
+/// `[core:error]`, `ERROR:root:`, `fail:`). A lowercase word counts only while the line's header
+/// lasts (time stamps, ids, bracketed threads: `User alert set` is no alert) or when marked as a
+/// level by brackets, `=`, `:` or quotes. An INFO line that mentions an error is not an error report.
 pub fn level_in_text(body: &str) -> Option<Level> {
-    for tok in body.split_whitespace().take(LEVEL_TOKENS) {
-        let t = tok.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | ':' | '<' | '>' | ',' | '|'));
-        match t.to_ascii_uppercase().as_str() {
-            "ERROR" | "ERR" | "FATAL" | "CRITICAL" | "CRIT" | "SEVERE" | "EMERG" | "ALERT" | "PANIC" => {
-                return Some(Level::Error)
+    if let Some(level) = level_in_json(body) {
+        return Some(level);
+    }
+    // Whether every token so far was a header's (a time, an id, a bracketed thread).
+    let mut header = false;
+    for (k, tok) in body.split_whitespace().take(LEVEL_TOKENS).enumerate() {
+        if k == 0 {
+            if let Some(level) = glog_level(tok) {
+                return Some(level);
             }
-            "WARN" | "WARNING" => return Some(Level::Warn),
-            "INFO" | "NOTICE" | "DEBUG" | "TRACE" | "FINE" | "FINER" | "FINEST" => return Some(Level::Other),
-            _ => {}
         }
+        let marked = tok.contains(['[', ']', '(', ')', '<', '>', '=', ':', '"', '|', '{']);
+        let caps =
+            tok.bytes().any(|b| b.is_ascii_alphabetic()) && !tok.bytes().any(|b| b.is_ascii_lowercase());
+        let pieces = tok.split(|c: char| "[]()<>:,|=\"'{}".contains(c)).filter(|p| p.len() >= MIN_LEVEL_WORD);
+        for piece in pieces {
+            let level = level_of_word(piece);
+            if level.is_some() && (marked || caps || header) {
+                return level;
+            }
+        }
+        let header_like = marked
+            || tok.bytes().any(|b| b.is_ascii_digit())
+            || !tok.bytes().any(|b| b.is_ascii_alphabetic());
+        header = header_like && (k == 0 || header);
     }
     None
+}
+
+/// Shortest level word read inside a line: single letters (`E`, `W`) are words and initials as
+/// often as levels; glog's are read by their shape (`glog_level`).
+const MIN_LEVEL_WORD: usize = 3;
+
+fn level_of_word(word: &str) -> Option<Level> {
+    match faultline_model::log::severity_from_text(word) {
+        0 => None,
+        s if s >= 17 => Some(Level::Error),
+        13..=16 => Some(Level::Warn),
+        _ => Some(Level::Other),
+    }
+}
+
+/// glog and klog's header: the level's initial and the date (`E1207 10:00:00.123456 1 main.go:42]`).
+fn glog_level(tok: &str) -> Option<Level> {
+    let b = tok.as_bytes();
+    if b.len() != 5 || !b[1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match b[0] {
+        b'E' | b'F' => Some(Level::Error),
+        b'W' => Some(Level::Warn),
+        b'I' => Some(Level::Other),
+        _ => None,
+    }
+}
+
+/// Keys a JSON log line names its level by.
+const JSON_LEVEL_KEYS: [&str; 7] =
+    ["\"level\"", "\"severity\"", "\"lvl\"", "\"loglevel\"", "\"log.level\"", "\"levelname\"", "\"@l\""];
+
+/// The level of a JSON line (`{"level":"error",...}`, `{"level":50,...}`), without parsing the
+/// whole line.
+fn level_in_json(body: &str) -> Option<Level> {
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    JSON_LEVEL_KEYS.iter().find_map(|key| {
+        let at = body.find(key)? + key.len();
+        let rest = body[at..].trim_start().strip_prefix(':')?.trim_start();
+        if let Some(text) = rest.strip_prefix('"') {
+            return level_of_word(&text[..text.find('"')?]);
+        }
+        // pino and bunyan: 10 trace ... 30 info, 40 warn, 50 error, 60 fatal.
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<u32>().ok()? {
+            n if n >= 50 => Some(Level::Error),
+            40..=49 => Some(Level::Warn),
+            _ => Some(Level::Other),
+        }
+    })
 }
 
 /// A record's level from its severity number (OTLP: 13-16 WARN, 17 and up ERROR and FATAL), else
@@ -444,6 +515,38 @@ mod level_tests {
         assert_eq!(level_in_text("connection refused"), None);
         // A level word deep inside the message is not the line's level.
         assert_eq!(level_in_text("user alice asked for the page about the word ERROR"), None);
+    }
+
+    #[test]
+    fn the_level_in_the_formats_people_log_in() {
+        let e = Some(Level::Error);
+        let w = Some(Level::Warn);
+        let o = Some(Level::Other);
+        let cases = [
+            ("2026-12-07 10:00:00,123 ERROR [main] c.e.Svc - db down", e),
+            ("time=2026-12-07T10:00:00Z level=warn msg=\"pool nearly full\"", w),
+            ("ts=1 level=info msg=\"retried after an error\"", o),
+            (r#"{"time":"2026-12-07T10:00:00Z","level":"error","msg":"db down"}"#, e),
+            (r#"{"level": "WARNING", "message": "slow"}"#, w),
+            (r#"{"level":50,"time":1,"msg":"db down"}"#, e),
+            (r#"{"level":30,"msg":"no error here"}"#, o),
+            ("E1207 10:00:00.123456    1 main.go:42] db down", e),
+            ("W1207 10:00:00.123456    1 main.go:42] slow", w),
+            ("I1207 10:00:00.123456    1 main.go:42] failed over as planned", o),
+            ("ERROR:root:db down", e),
+            ("WARNING:urllib3.connectionpool:Retrying", w),
+            ("[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 35708] AH00037: failed", e),
+            ("2026/12/07 10:00:00 [error] 1234#0: *1 connect() failed", e),
+            ("fail: Microsoft.AspNetCore.Server[0] request failed", e),
+            ("t=2026-12-07T10:00:00 lvl=eror msg=\"db down\"", e),
+            ("2026-12-07T10:00:00.000Z\tERROR\tpkg/file.go:12\tdb down", e),
+            ("[10:00:00 ERR] db down", e),
+            ("User alert set for bob", None),
+            ("critical section entered by worker", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(level_in_text(line), want, "{line}");
+        }
     }
 
     #[test]

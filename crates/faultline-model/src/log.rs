@@ -41,12 +41,13 @@ impl LogRecord {
 /// number; 0 when the word is not a level.
 pub fn severity_from_text(level: &str) -> i32 {
     match level.trim().to_ascii_lowercase().as_str() {
-        "trace" | "trc" | "finest" | "finer" => 1,
-        "debug" | "dbg" | "d" | "fine" | "config" => 5,
+        "trace" | "trc" | "trce" | "finest" | "finer" | "verbose" | "vrb" => 1,
+        "debug" | "dbg" | "dbug" | "d" | "fine" | "config" => 5,
         "info" | "information" | "informational" | "inf" | "i" | "notice" => 9,
         "warn" | "warning" | "wrn" | "w" => 13,
-        "error" | "err" | "e" | "severe" | "critical" | "crit" | "alert" => 17,
-        "fatal" | "panic" | "emerg" | "emergency" | "f" => 21,
+        // `eror` is log15's, `fail` .NET's console logger's.
+        "error" | "err" | "eror" | "fail" | "e" | "severe" | "critical" | "crit" | "alert" => 17,
+        "fatal" | "ftl" | "panic" | "emerg" | "emergency" | "f" => 21,
         _ => 0,
     }
 }
