@@ -517,6 +517,7 @@ fn read_text<E: std::fmt::Display>(
 ) -> Result<(), IngestError> {
     let now = opts.limits.now_ns;
     let (mut logfmt, mut plain) = (0u64, 0u64);
+    let mut joiner = logs::Joiner::default();
     for line in r.lines() {
         let line = match line {
             Ok(l) => l,
@@ -532,6 +533,7 @@ fn read_text<E: std::fmt::Display>(
         match logs::parse_logfmt(&line) {
             Some(m) => {
                 logfmt += 1;
+                b.items.logs.extend(joiner.finish());
                 match logs::from_json_line(Value::Object(m), &opts.service, now) {
                     Ok(l) => b.items.logs.push(l),
                     Err(e) => b.items.reject(format!("logfmt line: {e}")),
@@ -539,11 +541,12 @@ fn read_text<E: std::fmt::Display>(
             }
             None => {
                 plain += 1;
-                b.items.logs.push(logs::from_text_line(&line, &opts.service, now));
+                b.items.logs.extend(joiner.push(&line, &opts.service, now));
             }
         }
         b.maybe_flush()?;
     }
+    b.items.logs.extend(joiner.finish());
     b.summary.format = match (logfmt > 0, plain > 0) {
         (true, false) => "logfmt logs",
         (true, true) => "logfmt and plain-text logs",
@@ -688,7 +691,9 @@ mod tests {
         assert_eq!(items.changes.len(), 1);
         let (s, items) = collect(b"2026-11-13 08:00:00,001 ERROR db: connection timeout\nsecond line\n");
         assert_eq!(s.format, "plain-text logs");
-        assert_eq!(items.logs.len(), 2);
+        // An untimed line after a timed one continues its record (a stack trace's lines).
+        assert_eq!(items.logs.len(), 1);
         assert_eq!(items.logs[0].severity_number, 17);
+        assert!(items.logs[0].body.ends_with("timeout\nsecond line"));
     }
 }

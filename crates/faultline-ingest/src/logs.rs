@@ -96,25 +96,55 @@ fn leading_time(line: &str) -> Option<(i64, &str)> {
     None
 }
 
-/// Finds a level word (`ERROR`, `[warn]`, `level=info`, `E`) among the first words of a line.
-pub fn detect_level(text: &str) -> (i32, String) {
-    for word in text.split_whitespace().take(6) {
-        let w = word.trim_matches(|c: char| "[]():,|<>".contains(c));
-        let w = w.strip_prefix("level=").unwrap_or(w);
-        if w.len() >= 4 || w.chars().all(|c| c.is_ascii_uppercase()) && w.len() > 1 {
-            let n = severity_from_text(w);
-            if n > 0 {
-                return (n, severity_text_of(n).to_string());
+/// The level written inside a plain-text line (`faultline_model::log::severity_in_text`): its
+/// severity number and canonical text, `(0, "")` when it names none.
+pub fn detect_level(line: &str) -> (i32, String) {
+    let n = faultline_model::log::severity_in_text(line);
+    (n, severity_text_of(n).to_string())
+}
+
+/// Most bytes one record joined from several lines holds: a stack trace of hundreds of frames fits;
+/// past it a line starts a record of its own, so a file of untimed lines after one timed line never
+/// becomes one unbounded record.
+const MAX_JOINED_BYTES: usize = 64 * 1024;
+
+/// Joins a record written over several lines (a stack trace: `\tat ...`, `Caused by: ...`,
+/// `Traceback ...`, `  File ...`, a Go panic's goroutines) to its first line, as log shippers'
+/// multiline rules do: a line without a leading time continues the record before it when that one
+/// had a time, or when it is indented or a `Caused by:` / `...` line. The record keeps its first
+/// line's time, level and ids; the error words of its continuation still read as an error.
+#[derive(Debug, Default)]
+pub struct Joiner {
+    pending: Option<LogRecord>,
+}
+
+impl Joiner {
+    /// Takes one plain-text line; returns the record before it once this line starts a new one.
+    pub fn push(&mut self, line: &str, service: &str, now_ns: i64) -> Option<LogRecord> {
+        if let Some(p) = self.pending.as_mut() {
+            let untimed = leading_time(line).is_none();
+            let indented =
+                line.starts_with([' ', '\t']) || line.starts_with("Caused by:") || line.starts_with("...");
+            if untimed && (p.time_unix_nano != 0 || indented) && p.body.len() + line.len() < MAX_JOINED_BYTES
+            {
+                p.body.push('\n');
+                p.body.push_str(line);
+                return None;
             }
         }
+        self.pending.replace(from_text_line(line, service, now_ns))
     }
-    (0, String::new())
+
+    /// The last record, once the input ends (or before a record of another kind).
+    pub fn finish(&mut self) -> Option<LogRecord> {
+        self.pending.take()
+    }
 }
 
 /// One plain-text log line.
 pub fn from_text_line(line: &str, service: &str, now_ns: i64) -> LogRecord {
     let (time, rest) = leading_time(line).unwrap_or((0, line));
-    let (severity_number, severity_text) = detect_level(rest);
+    let (severity_number, severity_text) = detect_level(line);
     let (trace_id, span_id) = faultline_model::ids::ids_in_text(rest);
     LogRecord {
         time_unix_nano: time,
@@ -149,6 +179,44 @@ mod tests {
         assert!(l.trace_id.is_some());
         assert_eq!(l.attributes["peer"], "10.0.0.1");
         assert_eq!(l.resource.service_name, "app");
+    }
+
+    #[test]
+    fn a_stack_trace_joins_its_first_line() {
+        let text = "2026-12-07 10:00:00,001 ERROR [main] c.e.Svc - order failed
+java.lang.IllegalStateException: no stock
+\tat c.e.Svc.order(Svc.java:42)
+\tat c.e.Api.handle(Api.java:7)
+Caused by: java.io.IOException: reset
+\t... 12 more
+2026-12-07 10:00:01,000 INFO [main] c.e.Svc - next request
+Traceback (most recent call last):
+  File \"app.py\", line 3, in <module>
+ValueError: bad";
+        let mut j = Joiner::default();
+        let mut out: Vec<LogRecord> = text.lines().filter_map(|l| j.push(l, "svc", 1)).collect();
+        out.extend(j.finish());
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert!(out[0].body.ends_with("\t... 12 more") && out[0].severity_number == 17);
+        assert!(
+            out[1].body.starts_with("2026-12-07 10:00:01,000 INFO")
+                && out[1].body.ends_with("ValueError: bad")
+        );
+        // Untimed lines are records of their own when nothing timed came before them.
+        let mut j = Joiner::default();
+        let out: Vec<LogRecord> = ["first", "second"].iter().filter_map(|l| j.push(l, "svc", 1)).collect();
+        assert_eq!((out.len(), j.finish().map(|l| l.body)), (1, Some("second".to_string())));
+    }
+
+    #[test]
+    fn a_joined_record_is_bounded() {
+        let mut j = Joiner::default();
+        let mut n = 0;
+        n += j.push("2026-12-07 10:00:00 ERROR boom", "svc", 1).is_some() as usize;
+        for _ in 0..10_000 {
+            n += j.push("\tat c.e.Svc.order(Svc.java:42)", "svc", 1).is_some() as usize;
+        }
+        assert!(n >= 4, "{n} records");
     }
 
     #[test]
