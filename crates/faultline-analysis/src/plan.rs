@@ -324,7 +324,7 @@ pub fn plan(
         }
         (Some(f), None, None) => {
             let mid = f + (hi - f) / 2;
-            notes.push("nothing before the window and no onset inside it: its second half is compared with its first".to_string());
+            notes.push("nothing before the window and no onset at its endpoints: its second half is compared with its first".to_string());
             ((mid, hi), Baseline::Time(TimeRange::new(f, mid)))
         }
         (None, _, Some(on)) => match given.or_else(|| before(on, HOUR)) {

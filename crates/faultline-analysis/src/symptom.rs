@@ -49,13 +49,7 @@ pub fn own_time_series(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
         if !g.answers_request(t, i) {
             continue;
         }
-        let (mut own, svc) = (0, t.service[i]);
-        stack.push(i as u32);
-        while let Some(j) = stack.pop() {
-            own += g.self_time(t, j as usize);
-            stack.extend(g.children(j as usize).iter().filter(|&&c| t.service[c as usize] == svc));
-        }
-        by.entry(svc).or_default().push((t.start[i], own, false));
+        by.entry(t.service[i]).or_default().push((t.start[i], request_own_time(t, g, i, &mut stack), false));
     }
     by.into_iter()
         .map(|(service, mut requests)| {
@@ -63,6 +57,18 @@ pub fn own_time_series(t: &SpanTable, g: &Graph) -> Vec<Endpoint> {
             Endpoint { service, operation: OWN_TIME, requests }
         })
         .collect()
+}
+
+/// The own time of the request span `i` answers: its self time and that of its descendants in the
+/// same service. `stack` is scratch space.
+pub fn request_own_time(t: &SpanTable, g: &Graph, i: usize, stack: &mut Vec<u32>) -> i64 {
+    let (mut own, svc) = (0, t.service[i]);
+    stack.push(i as u32);
+    while let Some(j) = stack.pop() {
+        own += g.self_time(t, j as usize);
+        stack.extend(g.children(j as usize).iter().filter(|&&c| t.service[c as usize] == svc));
+    }
+    own
 }
 
 /// The `operation` of an own-time series ([`own_time_series`]): no operation's name.

@@ -219,6 +219,8 @@ fn evaluate(dir: &std::path::Path, k: usize, case: &Case, verbose: bool) -> anyh
 struct Tally {
     cases: usize,
     ac1: usize,
+    /// Right at rank 1 and called an incident: what a scorer that reads `incident` first counts.
+    ac1_called: usize,
     ac3: usize,
     rule: usize,
     no_incident: usize,
@@ -273,6 +275,7 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             }
             t.cases += 1;
             t.ac1 += (rank == Some(0)) as usize;
+            t.ac1_called += (rank == Some(0) && incident) as usize;
             t.ac3 += rank.is_some_and(|r| r < 3) as usize;
             t.rule += (rule.as_deref() == Some(case.truth.as_str())) as usize;
             t.no_incident += (!incident) as usize;
@@ -302,8 +305,8 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
         if unscored.is_empty() { "none".to_string() } else { unscored.join(", ") }
     );
     println!(
-        "{:<36} {:>6} {:>6} {:>18} {:>12} {:>14}",
-        "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident", "healthy: FA"
+        "{:<36} {:>6} {:>6} {:>18} {:>12} {:>14} {:>16}",
+        "asked", "AC@1", "AC@3", "own-time rule AC@1", "no incident", "healthy: FA", "AC@1 and called"
     );
     print_tables(&by_ask, &by_convention);
     Ok(())
@@ -327,13 +330,14 @@ fn print_tables(by_ask: &BTreeMap<Ask, Tally>, by_convention: &BTreeMap<(&str, A
             continue;
         }
         println!(
-            "{:<36} {:>6.3} {:>6.3} {:>18.3} {:>12} {:>14}",
+            "{:<36} {:>6.3} {:>6.3} {:>18.3} {:>12} {:>14} {:>16.3}",
             ask.name(),
             t.ac1 as f64 / n,
             t.ac3 as f64 / n,
             t.rule as f64 / n,
             t.no_incident,
-            format!("{}/{}", t.false_alarms, t.healthy)
+            format!("{}/{}", t.false_alarms, t.healthy),
+            t.ac1_called as f64 / n
         );
     }
     println!("\nAC@1 by convention (all spans | no window | slow stretch):");
