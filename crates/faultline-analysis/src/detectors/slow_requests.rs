@@ -202,7 +202,7 @@ pub fn own_time_step(t: &SpanTable, g: &Graph, svc: u32, range: (i64, i64)) -> O
         .map(|i| (t.start[i], crate::symptom::request_own_time(t, g, i, &mut stack)))
         .collect();
     let n = own.len();
-    if n < 2 * STEP_MIN_SIDE || n > STEP_MAX_REQUESTS {
+    if !(2 * STEP_MIN_SIDE..=STEP_MAX_REQUESTS).contains(&n) {
         return None;
     }
     own.sort_unstable();
