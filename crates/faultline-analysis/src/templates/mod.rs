@@ -296,6 +296,20 @@ mod tests {
     }
 
     #[test]
+    fn one_setting_with_two_values_is_one_event() {
+        // The setting is the line's second token, a routing one: its values must meet in one leaf.
+        let mut m = Miner::new(Config::default());
+        let a = m.add("processHandleBroadcastAction action:android.intent.action.SCREEN_ON");
+        let b = m.add("processHandleBroadcastAction action:android.intent.action.SCREEN_OFF");
+        assert_eq!(a, b);
+        assert_eq!(m.template(a).text(), "processHandleBroadcastAction action:<*>");
+        // A line seen before still lands on it.
+        assert_eq!(m.add("processHandleBroadcastAction action:android.intent.action.SCREEN_ON"), a);
+        // Two words that are not one setting's values stay apart.
+        assert_ne!(m.add("flush sensor"), m.add("flush cache"));
+    }
+
+    #[test]
     fn dates_are_values_whatever_their_day() {
         let mut m = Miner::new(Config::default());
         let a = m.add("connection from 10.1.2.3 () at Sun Jul 10 13:28:36 2005");
