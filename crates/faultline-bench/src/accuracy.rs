@@ -64,6 +64,19 @@ fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     }
 }
 
+/// The frontend's `sessions` pool in the built-in e-commerce topology, and its instances.
+const ECOMMERCE_SESSIONS_POOL: f64 = 10.0;
+const ECOMMERCE_FRONTEND_INSTANCES: f64 = 4.0;
+
+/// A leak per connection taken that runs one frontend instance's `sessions` pool dry about a
+/// third of the way into what is left of the run, as the generated topologies draw theirs. A fixed
+/// rate left the pool far from dry at a few requests a second: a fault that shows nothing.
+fn ecommerce_leak_rate(rps: u32, at_min: u32) -> f64 {
+    let takes_per_sec = f64::from(rps) / ECOMMERCE_FRONTEND_INSTANCES;
+    let drain_secs = f64::from(45 - at_min) * 60.0 * 0.375;
+    (ECOMMERCE_SESSIONS_POOL / (takes_per_sec * drain_secs).max(1.0)).clamp(0.002, 0.5)
+}
+
 /// A random scenario on the built-in e-commerce topology.
 fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
     let at = rng.random_range(15..=30);
@@ -147,7 +160,8 @@ fn ecommerce(rng: &mut StdRng, k: usize, healthy: bool) -> String {
         }
         7 => {
             let inst = pick(rng, &["fe-1", "fe-2", "fe-3", "fe-4"]);
-            format!("kind = \"connection_leak\"\nservice = \"frontend\"\ninstance = \"{inst}\"\npool = \"sessions\"\nerror_rate = 0.002\n")
+            let leak = ecommerce_leak_rate(rps, at);
+            format!("kind = \"connection_leak\"\nservice = \"frontend\"\ninstance = \"{inst}\"\npool = \"sessions\"\nerror_rate = {leak:.4}\n")
         }
         8 => format!(
             "kind = \"lb_bad_backend\"\nservice = \"inventory\"\ninstance = \"192.168.1.45:8080\"\nstatus = {}\nchange_id = \"lb-config-{k}\"\n",

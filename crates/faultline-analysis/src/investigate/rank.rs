@@ -275,6 +275,12 @@ fn vague_messages(s: &Signals<'_>, c: &mut Finding) {
         .unwrap_or_default();
     let where_ =
         c.instance.as_ref().map(|i| format!("{} {i}", c.service)).unwrap_or_else(|| c.service.clone());
+    // Callers that could not resolve the suspect's name say why its calls failed, whatever the
+    // spans recorded (an HTTP 503 from a proxy, or nothing).
+    if message_pattern(&msg) == Some(Pattern::DnsFailure) {
+        c.patterns.retain(|p| *p != Pattern::DnsFailure);
+        c.patterns.insert(0, Pattern::DnsFailure);
+    }
     c.evidence(
         EvidenceKind::Logs,
         format!(
