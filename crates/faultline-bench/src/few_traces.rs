@@ -282,7 +282,8 @@ pub fn run(cases: usize, seed: u64, jobs: usize, only: &[usize]) -> anyhow::Resu
             let e = by_convention.entry((case.convention.name(), ask)).or_default();
             e.0 += 1;
             e.1 += (rank == Some(0)) as usize;
-            if rank != Some(0) {
+            // A right answer not called an incident is a miss to a scorer that reads `incident`.
+            if rank != Some(0) || !incident {
                 t.misses.push(format!(
                     "case {k} [{}, {} traces]: {} -> rank {rank:?}{}; slow-trace rule: {}",
                     case.convention.name(),

@@ -1103,33 +1103,53 @@ fn through_of<'a>(segments: impl IntoIterator<Item = &'a SegmentMeta>) -> BTreeM
 /// The live segments with their footers, and the segments whose footer does not read.
 type Listed = (Vec<(SegmentMeta, Arc<ParquetMetaData>)>, Vec<ObjPath>);
 
-async fn list_segments(objects: &Arc<dyn ObjectStore>, shared: bool) -> Result<Listed, StoreError> {
-    let mut metas = Vec::new();
-    let mut unreadable = Vec::new();
+/// Footers read at once when listing the bucket: enough to hide an object store's latency, few
+/// enough not to flood it.
+const FOOTER_READS_AT_ONCE: usize = 8;
+
+/// Every segment file in the bucket, table by table.
+async fn segment_objects(
+    objects: &Arc<dyn ObjectStore>,
+) -> Result<Vec<object_store::ObjectMeta>, StoreError> {
+    let mut found = Vec::new();
     for table in Table::ALL {
-        let prefix = ObjPath::from(table.name());
-        let mut list = objects.list(Some(&prefix));
-        let mut found = Vec::new();
+        let mut list = objects.list(Some(&ObjPath::from(table.name())));
         while let Some(obj) = list.next().await {
             let obj = obj?;
             if obj.location.extension() == Some("parquet") {
                 found.push(obj);
             }
         }
-        let mut reads = futures::stream::iter(found.into_iter().map(|o| {
-            let objects = objects.clone();
-            async move { (o.location.clone(), segment::read_meta(&objects, &o.location, o.size).await) }
-        }))
-        .buffer_unordered(8);
-        while let Some((path, r)) = reads.next().await {
-            match r {
-                Ok(m) => metas.push(m),
-                Err(e) if quarantine::may_be_corrupt(&e) => {
-                    tracing::warn!(segment = %path, error = %e, "unreadable segment");
-                    unreadable.push(path);
-                }
-                Err(e) => return Err(e),
+    }
+    Ok(found)
+}
+
+/// The footers of `found`, read `FOOTER_READS_AT_ONCE` at a time, each with its path.
+async fn read_footers(
+    objects: &Arc<dyn ObjectStore>,
+    found: Vec<object_store::ObjectMeta>,
+) -> Vec<(ObjPath, Result<(SegmentMeta, Arc<ParquetMetaData>), StoreError>)> {
+    futures::stream::iter(found.into_iter().map(|o| {
+        let objects = objects.clone();
+        async move { (o.location.clone(), segment::read_meta(&objects, &o.location, o.size).await) }
+    }))
+    .buffer_unordered(FOOTER_READS_AT_ONCE)
+    .collect()
+    .await
+}
+
+async fn list_segments(objects: &Arc<dyn ObjectStore>, shared: bool) -> Result<Listed, StoreError> {
+    let mut metas = Vec::new();
+    let mut unreadable = Vec::new();
+    let found = segment_objects(objects).await?;
+    for (path, r) in read_footers(objects, found).await {
+        match r {
+            Ok(m) => metas.push(m),
+            Err(e) if quarantine::may_be_corrupt(&e) => {
+                tracing::warn!(segment = %path, error = %e, "unreadable segment");
+                unreadable.push(path);
             }
+            Err(e) => return Err(e),
         }
     }
     // Segments replaced by a compacted one are garbage (a crash between writing it and deleting

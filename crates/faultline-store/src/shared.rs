@@ -13,9 +13,8 @@
 //! - Nothing is deleted at once: a replaced or expired segment stays for [`DELETE_GRACE`], longer
 //!   than another node needs to see it gone and finish the reads that began before.
 
-use crate::segment::{self, SegmentMeta};
+use crate::segment::SegmentMeta;
 use crate::{Store, StoreError};
-use futures::StreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use parquet::file::metadata::ParquetMetaData;
@@ -126,26 +125,22 @@ impl Store {
         // they are not taken up again.
         let retired = self.inner.readers.retired_ids();
         let mut metas: Vec<(SegmentMeta, Option<Arc<ParquetMetaData>>)> = Vec::new();
-        for table in faultline_model::schema::Table::ALL {
-            let mut list = objects.list(Some(&ObjPath::from(table.name())));
-            while let Some(obj) = list.next().await {
-                let obj = obj?;
-                if obj.location.extension() != Some("parquet") {
-                    continue;
-                }
-                let id = obj.location.filename().unwrap_or_default().trim_end_matches(".parquet").to_string();
-                if retired.contains(&id) {
-                    continue;
-                }
-                if let Some(m) = known.get(&id) {
-                    metas.push((m.clone(), None));
-                    continue;
-                }
-                match segment::read_meta(objects, &obj.location, obj.size).await {
-                    Ok((m, footer)) => metas.push((m, Some(footer))),
-                    // Deleted between the listing and the read, or unreadable: not taken up.
-                    Err(e) => tracing::warn!(segment = %obj.location, error = %e, "segment not taken up"),
-                }
+        let mut unknown = Vec::new();
+        for obj in crate::segment_objects(objects).await? {
+            let id = obj.location.filename().unwrap_or_default().trim_end_matches(".parquet").to_string();
+            if retired.contains(&id) {
+                continue;
+            }
+            match known.get(&id) {
+                Some(m) => metas.push((m.clone(), None)),
+                None => unknown.push(obj),
+            }
+        }
+        for (path, r) in crate::read_footers(objects, unknown).await {
+            match r {
+                Ok((m, footer)) => metas.push((m, Some(footer))),
+                // Deleted between the listing and the read, or unreadable: not taken up.
+                Err(e) => tracing::warn!(segment = %path, error = %e, "segment not taken up"),
             }
         }
         let written: HashMap<String, Option<i64>> = metas

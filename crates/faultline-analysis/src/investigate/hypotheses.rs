@@ -28,7 +28,11 @@ pub struct Hypotheses {
 pub fn gather(s: &Signals<'_>) -> Hypotheses {
     let mut h = Hypotheses::default();
     let mut state = Weighing {
-        callees: s.callees.iter().map(|(&a, bs)| (s.name(a), bs.iter().map(|&b| s.name(b)).collect())).collect(),
+        callees: s
+            .callees
+            .iter()
+            .map(|(&a, bs)| (s.name(a), bs.iter().map(|&b| s.name(b)).collect()))
+            .collect(),
         ..Weighing::default()
     };
     for d in detectors::ALL {
