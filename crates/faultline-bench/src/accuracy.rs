@@ -36,7 +36,7 @@ fn generated(rng: &mut StdRng, k: usize, healthy: bool) -> String {
         "name = \"random-{k}\"\ndescription = \"randomised, generated topology\"\nstart = \"2026-11-01T09:00:00Z\"\nduration = \"45m\"\nseed = {}\nnoise_error_rate = {:.4}\nrequest_logs = {}\n\n{}\n",
         rng.random_range(1..1_000_000),
         rng.random_range(0.0..0.002),
-        crate::topology::draw_request_logs(rng, rps),
+        crate::topology::draw_request_logs(rng, sys.rps),
         sys.toml
     );
     if rng.random_bool(0.6) {
