@@ -3,7 +3,8 @@ counts. Spans from the OpenTelemetry SDK (server spans of three services, some f
 durations) go to `faultline serve --storage s3://...` on a moto S3 server; once flushed, DuckDB and
 ClickHouse's embedded engine (chdb), both from PyPI, read the Parquet segments straight from the
 bucket and count the spans, the errors per service and the p99 per operation and per service, and
-agree with faultline's own API and with what was sent.
+agree with faultline's own API and with what was sent. They also filter on span attributes, typed
+in the segments (an integer HTTP status, a string route), without parsing any JSON.
 
 DuckDB reaches the bucket through pyarrow's S3 filesystem: its own `httpfs` extension is downloaded at
 run time from extensions.duckdb.org, which this machine's network does not reach. chdb reads with
@@ -62,9 +63,13 @@ def send(server):
             start = t0 + k * 5 * 10**9 + rng.randrange(10**9)
             dur = int(rng.lognormvariate(17, 0.8))  # about 24 ms at the median, a long tail
             span = tracer.start_span(op, kind=SpanKind.SERVER, start_time=start)
+            span.set_attribute("http.route", op)
             if rng.random() < failed:
                 span.set_status(Status(StatusCode.ERROR, "failed"))
+                span.set_attribute("http.response.status_code", 500)
                 errors += 1
+            else:
+                span.set_attribute("http.response.status_code", 200)
             span.end(end_time=start + dur)
             durations.append(dur)
         sent[(service, op)] = (durations, errors)
@@ -94,6 +99,16 @@ DUCKDB_SERVICES = """
 DUCKDB_OPERATIONS = """
     select service_name, name, list_sort(list(duration_ns))[round((count(*) - 1) * 0.99)::bigint + 1]
     from spans group by service_name, name order by service_name, name"""
+# Attributes are typed in segments (a map of key to typed slots): each engine filters on them
+# directly, without parsing JSON. Failed spans carry HTTP status 500, an integer.
+DUCKDB_TYPED = """
+    select service_name, count(*) filter (where attributes['http.response.status_code'].int = 500)::bigint,
+           count(distinct attributes['http.route'].str)::bigint
+    from spans group by service_name order by service_name"""
+CLICKHOUSE_TYPED = """
+    select service_name, countIf(attributes['http.response.status_code'].int = 500),
+           uniqExact(attributes['http.route'].str)
+    from {src} group by service_name order by service_name"""
 CLICKHOUSE_SERVICES = """
     select service_name, count(), countIf(status_code = 2),
            arraySort(groupArray(duration_ns))[toUInt64(round((count() - 1) * 0.99)) + 1]
@@ -110,7 +125,8 @@ def read_with_duckdb(moto_port):
     con.register("spans", ds.dataset(f"{BUCKET}/{PREFIX}/spans/", filesystem=fs, format="parquet"))
     services = {r[0]: (r[1], r[2], r[3]) for r in con.execute(DUCKDB_SERVICES).fetchall()}
     operations = {(r[0], r[1]): r[2] for r in con.execute(DUCKDB_OPERATIONS).fetchall()}
-    return services, operations
+    typed = {r[0]: (r[1], r[2]) for r in con.execute(DUCKDB_TYPED).fetchall()}
+    return services, operations, typed
 
 
 def read_with_chdb(moto_port):
@@ -123,7 +139,8 @@ def read_with_chdb(moto_port):
 
     services = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows(CLICKHOUSE_SERVICES)}
     operations = {(r[0], r[1]): int(r[2]) for r in rows(CLICKHOUSE_OPERATIONS)}
-    return services, operations
+    typed = {r[0]: (int(r[1]), int(r[2])) for r in rows(CLICKHOUSE_TYPED)}
+    return services, operations, typed
 
 
 def read_with_faultline(server):
@@ -151,8 +168,11 @@ def test_duckdb_and_chdb_read_the_bucket_and_agree_with_faultline(binary, tmp_pa
     services, operations = expected(sent)
     assert rows == total
     assert faultline_services == services, (faultline_services, services)
+    # Per service: the failed spans (status 500) and its routes.
+    typed = {svc: (errors, sum(1 for (s, _) in sent if s == svc)) for svc, (_, errors, _) in services.items()}
     for engine, read in (("duckdb", read_with_duckdb), ("chdb", read_with_chdb)):
-        got_services, got_operations = read(proxy.upstream_port)
+        got_services, got_operations, got_typed = read(proxy.upstream_port)
         assert got_services == services, (engine, got_services, services)
         assert got_operations == operations, (engine, got_operations, operations)
+        assert got_typed == typed, (engine, got_typed, typed)
         assert sum(n for n, _, _ in got_services.values()) == total, engine

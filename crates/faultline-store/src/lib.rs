@@ -22,6 +22,7 @@ mod readers;
 pub mod remote;
 pub mod segment;
 pub mod shared;
+pub mod typed_attrs;
 pub mod wal;
 
 use arrow::array::RecordBatch;
@@ -64,6 +65,8 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("filter: {0}")]
     Expr(#[from] ExprError),
+    #[error("typed attributes: {0}")]
+    TypedAttrs(#[from] typed_attrs::TypedAttrsError),
     /// A setting that cannot work (a storage URL, its credentials).
     #[error("{0}")]
     Config(String),

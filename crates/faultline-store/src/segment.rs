@@ -196,7 +196,7 @@ pub async fn write_segment(
     batches: &[RecordBatch],
     mut meta: SegmentMeta,
 ) -> Result<SegmentMeta, StoreError> {
-    let schema = table.schema();
+    let schema = crate::typed_attrs::segment_schema(&table.schema());
     let order = sort_order(table, batches)?;
     let ranges = batches.iter().filter_map(|b| time_range(table, b));
     let (min, max) = ranges.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))).unwrap_or((0, 0));
@@ -211,7 +211,7 @@ pub async fn write_segment(
         let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props))?;
         let refs: Vec<&RecordBatch> = batches.iter().collect();
         for rows in order.chunks(ROW_GROUP_ROWS) {
-            w.write(&interleave_record_batch(&refs, rows)?)?;
+            w.write(&crate::typed_attrs::to_segment(&interleave_record_batch(&refs, rows)?)?)?;
         }
         w.close()?;
         Ok(buf)
@@ -283,7 +283,8 @@ pub async fn scan_segment(
     let mut builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
     let md = builder.metadata().clone();
     let sd = md.file_metadata().schema_descr_ptr();
-    let col_index = |name: &str| (0..sd.num_columns()).find(|i| sd.column(*i).name() == name);
+    // By path: a map's leaves (`attributes.key_value.key`) share names with nothing at the top.
+    let col_index = |name: &str| (0..sd.num_columns()).find(|i| sd.column(*i).path().string() == name);
     let mut row_groups = Vec::new();
     for (i, rg) in md.row_groups().iter().enumerate() {
         let ok = scan.filter.may_match(&|c| col_index(c).and_then(|ci| stat_range(rg, ci)));
@@ -317,10 +318,13 @@ pub async fn scan_segment(
         let mask = ProjectionMask::roots(&sd, root_indices(&cols));
         let filter = scan.filter.clone();
         let pred = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+            let batch = crate::typed_attrs::from_segment(&batch)
+                .map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?;
             filter.evaluate(&batch).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))
         });
         builder = builder.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
     }
     let stream = builder.build()?;
-    Ok(stream.try_collect().await?)
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    Ok(batches.iter().map(crate::typed_attrs::from_segment).collect::<Result<_, _>>()?)
 }
