@@ -102,12 +102,12 @@ DUCKDB_OPERATIONS = """
 # Attributes are typed in segments (a map of key to typed slots): each engine filters on them
 # directly, without parsing JSON. Failed spans carry HTTP status 500, an integer.
 DUCKDB_TYPED = """
-    select service_name, count(*) filter (where attributes['http.response.status_code'].int = 500)::bigint,
-           count(distinct attributes['http.route'].str)::bigint
+    select service_name, count(*) filter (where attributes_typed['http.response.status_code'].int = 500)::bigint,
+           count(distinct attributes_typed['http.route'].str)::bigint
     from spans group by service_name order by service_name"""
 CLICKHOUSE_TYPED = """
-    select service_name, countIf(attributes['http.response.status_code'].int = 500),
-           uniqExact(attributes['http.route'].str)
+    select service_name, countIf(attributes_typed['http.response.status_code'].int = 500),
+           uniqExact(attributes_typed['http.route'].str)
     from {src} group by service_name order by service_name"""
 CLICKHOUSE_SERVICES = """
     select service_name, count(), countIf(status_code = 2),

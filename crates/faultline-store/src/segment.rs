@@ -307,10 +307,14 @@ pub async fn scan_segment(
     let schema = builder.schema().clone();
     let root_indices =
         |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| schema.index_of(n).ok()).collect() };
-    let projection = match &scan.columns {
-        Some(cols) => ProjectionMask::roots(&sd, root_indices(cols)),
-        None => ProjectionMask::all(),
-    };
+    // The typed copies of the attributes are for other engines (`typed_attrs`): never read here.
+    let all: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| !crate::typed_attrs::is_typed_copy(n))
+        .collect();
+    let projection = ProjectionMask::roots(&sd, root_indices(scan.columns.as_ref().unwrap_or(&all)));
     builder = builder.with_row_groups(row_groups).with_projection(projection).with_batch_size(8192);
     if scan.filter != Expr::True {
         let mut cols = Vec::new();
@@ -318,13 +322,10 @@ pub async fn scan_segment(
         let mask = ProjectionMask::roots(&sd, root_indices(&cols));
         let filter = scan.filter.clone();
         let pred = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-            let batch = crate::typed_attrs::from_segment(&batch)
-                .map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?;
             filter.evaluate(&batch).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))
         });
         builder = builder.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
     }
     let stream = builder.build()?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    Ok(batches.iter().map(crate::typed_attrs::from_segment).collect::<Result<_, _>>()?)
+    Ok(stream.try_collect().await?)
 }

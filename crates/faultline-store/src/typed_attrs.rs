@@ -1,7 +1,11 @@
-//! Attributes typed in segments. In memory (the head, the WAL, every scan's result) a record's
-//! attributes are one JSON text column, the shape the rest of faultline reads. In a segment they
-//! are a Parquet map from key to a struct of typed slots, so that other engines filter on them
-//! directly (`attributes['http.response.status_code'].int = 500` in DuckDB):
+//! Attributes typed in segments, for other engines. faultline reads a record's attributes as one
+//! JSON text column (`attributes`, `resource_attributes`), in memory and in segments alike: text
+//! that repeats (a resource's attributes) is dictionary-encoded and costs next to nothing to scan.
+//! A segment also holds each of them typed (`attributes_typed`, `resource_attributes_typed`): a
+//! Parquet map from key to a struct of typed slots, so that other engines filter on attributes
+//! directly (`attributes_typed['http.response.status_code'].int = 500` in DuckDB). faultline never
+//! reads the typed copy: decoding every entry of every row and turning it back into text made a
+//! scan of a million spans ten times slower.
 //!
 //! | slot | holds |
 //! |---|---|
@@ -11,12 +15,11 @@
 //! | `bool` | a boolean |
 //! | `json` | anything else as JSON text: arrays, maps, null, integers past `i64` |
 //!
-//! Exactly one slot is set per entry. Segments written before this (a JSON text column) read as
-//! they are.
+//! Exactly one slot is set per entry. Segments written before the typed copy existed lack it.
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int64Array, Int64Builder,
-    MapArray, MapBuilder, MapFieldNames, RecordBatch, StringArray, StringBuilder, StructArray, StructBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, MapBuilder, MapFieldNames, RecordBatch,
+    StringArray, StringBuilder, StructBuilder,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::Value;
@@ -68,19 +71,25 @@ pub fn map_type() -> &'static DataType {
     TYPE.get_or_init(|| builder(0).finish().data_type().clone())
 }
 
-/// The schema a table's segments are written with: its attribute columns typed.
+/// The name of an attribute column's typed copy.
+pub fn typed_name(column: &str) -> String {
+    format!("{column}_typed")
+}
+
+/// Whether a segment column is a typed copy, which faultline never reads.
+pub fn is_typed_copy(column: &str) -> bool {
+    ATTRIBUTE_COLUMNS.iter().any(|c| column.strip_suffix("_typed") == Some(*c))
+}
+
+/// The schema a table's segments are written with: the table's columns, then a typed copy of each
+/// attribute column.
 pub fn segment_schema(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            if ATTRIBUTE_COLUMNS.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
-                Field::new(f.name(), map_type().clone(), f.is_nullable())
-            } else {
-                f.as_ref().clone()
-            }
-        })
-        .collect();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for f in schema.fields() {
+        if ATTRIBUTE_COLUMNS.contains(&f.name().as_str()) {
+            fields.push(Field::new(typed_name(f.name()), map_type().clone(), false));
+        }
+    }
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
@@ -89,60 +98,42 @@ pub fn segment_schema(schema: &Schema) -> SchemaRef {
 pub enum TypedAttrsError {
     #[error("attribute column {0}: {1}")]
     Arrow(String, arrow::error::ArrowError),
+    #[error("attribute column {0} is not text")]
+    NotText(String),
 }
 
-/// A batch as a segment holds it: its JSON attribute columns as typed maps.
+/// A batch as a segment holds it: its columns, then a typed copy of each attribute column.
 pub fn to_segment(batch: &RecordBatch) -> Result<RecordBatch, TypedAttrsError> {
-    convert(batch, DataType::Utf8, |name, col| {
-        let text = col.as_any().downcast_ref::<StringArray>().expect("a Utf8 column is a StringArray");
-        typed(text).map_err(|e| TypedAttrsError::Arrow(name.to_string(), e))
-    })
-}
-
-/// A batch read from a segment as the rest of faultline reads it: typed maps back to JSON text.
-/// Columns already JSON text (older segments) are left as they are.
-pub fn from_segment(batch: &RecordBatch) -> Result<RecordBatch, TypedAttrsError> {
-    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Map(..))) {
-        return Ok(batch.clone());
-    }
-    convert(batch, map_type().clone(), |_, col| {
-        let map = col.as_any().downcast_ref::<MapArray>().expect("a map column is a MapArray");
-        Ok(Arc::new(json_text(map)) as ArrayRef)
-    })
-}
-
-/// Replaces each attribute column of type `from` by `f` of it.
-fn convert(
-    batch: &RecordBatch,
-    from: DataType,
-    f: impl Fn(&str, &ArrayRef) -> Result<ArrayRef, TypedAttrsError>,
-) -> Result<RecordBatch, TypedAttrsError> {
     let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut columns = batch.columns().to_vec();
     for (field, col) in schema.fields().iter().zip(batch.columns()) {
-        if ATTRIBUTE_COLUMNS.contains(&field.name().as_str()) && field.data_type() == &from {
-            let new = f(field.name(), col)?;
-            fields.push(Field::new(field.name(), new.data_type().clone(), field.is_nullable()));
-            columns.push(new);
-        } else {
-            fields.push(field.as_ref().clone());
-            columns.push(col.clone());
+        if ATTRIBUTE_COLUMNS.contains(&field.name().as_str()) {
+            let text = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| TypedAttrsError::NotText(field.name().clone()))?;
+            columns.push(typed(text).map_err(|e| TypedAttrsError::Arrow(field.name().clone(), e))?);
         }
     }
-    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    RecordBatch::try_new(schema, columns).map_err(|e| TypedAttrsError::Arrow("(batch)".into(), e))
+    RecordBatch::try_new(segment_schema(&schema), columns)
+        .map_err(|e| TypedAttrsError::Arrow("(batch)".into(), e))
 }
 
 /// The typed map of each row's JSON text (an empty map for empty or unreadable text, as
 /// `attributes_from_json` reads it).
 fn typed(text: &StringArray) -> Result<ArrayRef, arrow::error::ArrowError> {
     let mut b = builder(text.len());
+    // A resource's attributes repeat row after row: parsed once.
+    let mut last: Option<(&str, faultline_model::value::Attributes)> = None;
     for row in 0..text.len() {
         if text.is_valid(row) {
-            for (k, v) in faultline_model::value::attributes_from_json(text.value(row)) {
+            let t = text.value(row);
+            if last.as_ref().is_none_or(|(lt, _)| *lt != t) {
+                last = Some((t, faultline_model::value::attributes_from_json(t)));
+            }
+            for (k, v) in last.as_ref().map(|l| &l.1).into_iter().flatten() {
                 b.keys().append_value(k);
-                append_value(b.values(), &v);
+                append_value(b.values(), v);
             }
         }
         b.append(true)?;
@@ -171,83 +162,85 @@ fn append_value(s: &mut StructBuilder, v: &Value) {
     s.append(true);
 }
 
-/// Each row's map as JSON text, keys in the map's order.
-fn json_text(map: &MapArray) -> StringArray {
-    let keys = map.keys().as_any().downcast_ref::<StringArray>().expect("keys are strings");
-    let values = map.values().as_any().downcast_ref::<StructArray>().expect("values are structs");
-    let slots = Slots::of(values);
-    let offsets = map.value_offsets();
-    let mut out = StringBuilder::with_capacity(map.len(), map.len() * 64);
-    let mut row_text = String::new();
-    for row in 0..map.len() {
-        row_text.clear();
-        row_text.push('{');
-        for (n, e) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
-            if n > 0 {
-                row_text.push(',');
-            }
-            push_json_str(&mut row_text, keys.value(e));
-            row_text.push(':');
-            slots.push_value(&mut row_text, e);
-        }
-        row_text.push('}');
-        out.append_value(&row_text);
-    }
-    out.finish()
-}
-
-/// The typed slots of a map's values.
-struct Slots<'a> {
-    str_: &'a StringArray,
-    int: &'a Int64Array,
-    double: &'a Float64Array,
-    bool_: &'a BooleanArray,
-    json: &'a StringArray,
-}
-
-impl<'a> Slots<'a> {
-    fn of(values: &'a StructArray) -> Self {
-        let col = |i: usize| values.column(i).as_any();
-        Slots {
-            str_: col(0).downcast_ref().expect("str slot"),
-            int: col(1).downcast_ref().expect("int slot"),
-            double: col(2).downcast_ref().expect("double slot"),
-            bool_: col(3).downcast_ref().expect("bool slot"),
-            json: col(4).downcast_ref().expect("json slot"),
-        }
-    }
-
-    /// Entry `e`'s value as JSON text (null when no slot is set).
-    fn push_value(&self, out: &mut String, e: usize) {
-        use std::fmt::Write;
-        if self.str_.is_valid(e) {
-            push_json_str(out, self.str_.value(e));
-        } else if self.int.is_valid(e) {
-            let _ = write!(out, "{}", self.int.value(e));
-        } else if self.double.is_valid(e) {
-            match serde_json::Number::from_f64(self.double.value(e)) {
-                Some(n) => out.push_str(&n.to_string()),
-                None => out.push_str("null"),
-            }
-        } else if self.bool_.is_valid(e) {
-            out.push_str(if self.bool_.value(e) { "true" } else { "false" });
-        } else if self.json.is_valid(e) {
-            out.push_str(self.json.value(e));
-        } else {
-            out.push_str("null");
-        }
-    }
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    // Serialising a &str into JSON cannot fail.
-    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{BooleanArray, Float64Array, Int64Array, MapArray, StructArray};
     use proptest::prelude::*;
+
+    // Reading the typed copy back as JSON text, to check it holds what the text held.
+    /// Each row's map as JSON text, keys in the map's order.
+    fn json_text(map: &MapArray) -> StringArray {
+        let keys = map.keys().as_any().downcast_ref::<StringArray>().expect("keys are strings");
+        let values = map.values().as_any().downcast_ref::<StructArray>().expect("values are structs");
+        let slots = Slots::of(values);
+        let offsets = map.value_offsets();
+        let mut out = StringBuilder::with_capacity(map.len(), map.len() * 64);
+        let mut row_text = String::new();
+        for row in 0..map.len() {
+            row_text.clear();
+            row_text.push('{');
+            for (n, e) in (offsets[row] as usize..offsets[row + 1] as usize).enumerate() {
+                if n > 0 {
+                    row_text.push(',');
+                }
+                push_json_str(&mut row_text, keys.value(e));
+                row_text.push(':');
+                slots.push_value(&mut row_text, e);
+            }
+            row_text.push('}');
+            out.append_value(&row_text);
+        }
+        out.finish()
+    }
+
+    /// The typed slots of a map's values.
+    struct Slots<'a> {
+        str_: &'a StringArray,
+        int: &'a Int64Array,
+        double: &'a Float64Array,
+        bool_: &'a BooleanArray,
+        json: &'a StringArray,
+    }
+
+    impl<'a> Slots<'a> {
+        fn of(values: &'a StructArray) -> Self {
+            let col = |i: usize| values.column(i).as_any();
+            Slots {
+                str_: col(0).downcast_ref().expect("str slot"),
+                int: col(1).downcast_ref().expect("int slot"),
+                double: col(2).downcast_ref().expect("double slot"),
+                bool_: col(3).downcast_ref().expect("bool slot"),
+                json: col(4).downcast_ref().expect("json slot"),
+            }
+        }
+
+        /// Entry `e`'s value as JSON text (null when no slot is set).
+        fn push_value(&self, out: &mut String, e: usize) {
+            use std::fmt::Write;
+            if self.str_.is_valid(e) {
+                push_json_str(out, self.str_.value(e));
+            } else if self.int.is_valid(e) {
+                let _ = write!(out, "{}", self.int.value(e));
+            } else if self.double.is_valid(e) {
+                match serde_json::Number::from_f64(self.double.value(e)) {
+                    Some(n) => out.push_str(&n.to_string()),
+                    None => out.push_str("null"),
+                }
+            } else if self.bool_.is_valid(e) {
+                out.push_str(if self.bool_.value(e) { "true" } else { "false" });
+            } else if self.json.is_valid(e) {
+                out.push_str(self.json.value(e));
+            } else {
+                out.push_str("null");
+            }
+        }
+    }
+
+    fn push_json_str(out: &mut String, s: &str) {
+        // Serialising a &str into JSON cannot fail.
+        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    }
 
     fn batch_of(texts: &[&str]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
@@ -261,23 +254,25 @@ mod tests {
 
     fn round_trip(texts: &[&str]) -> Vec<String> {
         let typed = to_segment(&batch_of(texts)).unwrap();
-        assert_eq!(typed.schema().field(1).data_type(), map_type());
-        assert_eq!(typed.schema().field(0).data_type(), &DataType::Utf8, "other columns stay");
-        let back = from_segment(&typed).unwrap();
-        let col = back.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let schema = typed.schema();
+        assert_eq!(schema.field(2).name(), "attributes_typed");
+        assert_eq!(schema.field(2).data_type(), map_type());
+        assert_eq!(schema.field(1).data_type(), &DataType::Utf8, "the text stays");
+        let map = typed.column(2).as_any().downcast_ref::<MapArray>().unwrap();
+        let col = json_text(map);
         (0..col.len()).map(|i| col.value(i).to_string()).collect()
     }
 
     #[test]
     fn every_kind_of_value_comes_back_as_it_was() {
         let text = r#"{"http.route":"/a \"b\"\n","code":500,"neg":-3,"ratio":0.25,"big":18446744073709551615,"ok":true,"list":[1,"x"],"map":{"a":1},"nothing":null}"#;
-        assert_eq!(round_trip(&[text, "{}", ""]), [text, "{}", "{}"]);
+        assert_eq!(round_trip(&[text, "{}", "", text, text]), [text, "{}", "{}", text, text]);
     }
 
     #[test]
     fn each_value_sits_in_its_slot() {
         let typed = to_segment(&batch_of(&[r#"{"code":500,"route":"/x","ok":false,"r":1.5}"#])).unwrap();
-        let map = typed.column(1).as_any().downcast_ref::<MapArray>().unwrap();
+        let map = typed.column(2).as_any().downcast_ref::<MapArray>().unwrap();
         let values = map.values().as_any().downcast_ref::<StructArray>().unwrap();
         let s = Slots::of(values);
         assert_eq!(
@@ -288,16 +283,12 @@ mod tests {
     }
 
     #[test]
-    fn older_segments_read_as_they_are() {
-        let b = batch_of(&[r#"{"a":1}"#]);
-        assert_eq!(from_segment(&b).unwrap(), b);
-    }
-
-    #[test]
-    fn the_segment_schema_types_only_attribute_columns() {
+    fn only_attribute_columns_get_a_typed_copy() {
         let s = segment_schema(&batch_of(&["{}"]).schema());
-        assert_eq!(s.field(0).data_type(), &DataType::Utf8);
-        assert_eq!(s.field(1).data_type(), map_type());
+        let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["name", "attributes", "attributes_typed"]);
+        assert!(is_typed_copy("attributes_typed") && is_typed_copy("resource_attributes_typed"));
+        assert!(!is_typed_copy("attributes") && !is_typed_copy("name_typed"));
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
