@@ -263,17 +263,17 @@ fn error_templates(logs: &LogTable, windows: [(i64, i64); 2]) -> (Vec<u32>, Vec<
     (out, miner.templates().iter().map(|t| t.text()).collect())
 }
 
-/// Whether `a` reaches `b` down the call graph.
-fn reaches(callees: &HashMap<String, Vec<String>>, a: &str, b: &str) -> bool {
-    let mut seen = HashSet::from_iter([a.to_string()]);
-    let mut stack = vec![a.to_string()];
+/// Whether `a` reaches `b` down the call graph (directly or through others).
+pub(crate) fn reaches(callees: &HashMap<String, Vec<String>>, a: &str, b: &str) -> bool {
+    let mut seen: HashSet<&str> = HashSet::from_iter([a]);
+    let mut stack = vec![a];
     while let Some(x) = stack.pop() {
-        for c in callees.get(&x).into_iter().flatten() {
+        for c in callees.get(x).into_iter().flatten() {
             if c == b {
                 return true;
             }
-            if seen.insert(c.clone()) {
-                stack.push(c.clone());
+            if seen.insert(c.as_str()) {
+                stack.push(c.as_str());
             }
         }
     }

@@ -158,6 +158,14 @@ impl<'a> Signals<'a> {
     pub fn name(&self, id: u32) -> String {
         self.spans.names.name(id).to_string()
     }
+
+    /// The services each service calls, by name.
+    pub fn callee_names(&self) -> HashMap<String, Vec<String>> {
+        self.callees
+            .iter()
+            .map(|(&a, bs)| (self.name(a), bs.iter().map(|&b| self.name(b)).collect()))
+            .collect()
+    }
 }
 
 /// Each span's side in the plan's comparison, with the endpoints' slow thresholds when the

@@ -308,13 +308,14 @@ pub async fn scan_segment(
     let root_indices =
         |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| schema.index_of(n).ok()).collect() };
     // The typed copies of the attributes are for other engines (`typed_attrs`): never read here.
-    let all: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|n| !crate::typed_attrs::is_typed_copy(n))
-        .collect();
-    let projection = ProjectionMask::roots(&sd, root_indices(scan.columns.as_ref().unwrap_or(&all)));
+    let projection = match &scan.columns {
+        Some(cols) => ProjectionMask::roots(&sd, root_indices(cols)),
+        None => ProjectionMask::roots(
+            &sd,
+            (0..schema.fields().len())
+                .filter(|&i| !crate::typed_attrs::is_typed_copy(schema.field(i).name())),
+        ),
+    };
     builder = builder.with_row_groups(row_groups).with_projection(projection).with_batch_size(8192);
     if scan.filter != Expr::True {
         let mut cols = Vec::new();

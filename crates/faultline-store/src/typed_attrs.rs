@@ -71,14 +71,17 @@ pub fn map_type() -> &'static DataType {
     TYPE.get_or_init(|| builder(0).finish().data_type().clone())
 }
 
+/// What a typed copy's name adds to its column's.
+const TYPED_SUFFIX: &str = "_typed";
+
 /// The name of an attribute column's typed copy.
 pub fn typed_name(column: &str) -> String {
-    format!("{column}_typed")
+    format!("{column}{TYPED_SUFFIX}")
 }
 
 /// Whether a segment column is a typed copy, which faultline never reads.
 pub fn is_typed_copy(column: &str) -> bool {
-    ATTRIBUTE_COLUMNS.iter().any(|c| column.strip_suffix("_typed") == Some(*c))
+    column.strip_suffix(TYPED_SUFFIX).is_some_and(|c| ATTRIBUTE_COLUMNS.contains(&c))
 }
 
 /// The schema a table's segments are written with: the table's columns, then a typed copy of each

@@ -139,8 +139,7 @@ impl Detector for LogSuspects {
 
     fn detect(&self, s: &Signals<'_>) -> Vec<Finding> {
         let Some(baseline) = s.baseline.filter(|_| s.look()) else { return vec![] };
-        let callee_names: HashMap<String, Vec<String>> =
-            s.callees.iter().map(|(&a, bs)| (s.name(a), bs.iter().map(|&b| s.name(b)).collect())).collect();
+        let callee_names = s.callee_names();
         let accused = crate::request_logs::log_suspects(
             &s.inputs.logs,
             &s.log_traces,

@@ -2,7 +2,7 @@
 //! evidence for the leader (contributing findings) and the report's list of findings.
 
 use crate::detectors::{self, Finding, Role};
-use crate::hash::{HashMap, HashSet};
+use crate::hash::HashMap;
 use crate::signals::Signals;
 
 /// A trace hypothesis this strong explains the incident: supporting signals (metrics, logs) then
@@ -68,26 +68,11 @@ impl Weighing {
     /// Whether `caller` calls, directly or not, a service some cause this strong is about.
     fn calls_an_accused(&self, causes: &[Finding], caller: &str) -> bool {
         causes.iter().any(|c| {
-            c.weight >= CALLEE_EXPLAINS && c.service != caller && reaches(&self.callees, caller, &c.service)
+            c.weight >= CALLEE_EXPLAINS
+                && c.service != caller
+                && crate::request_logs::reaches(&self.callees, caller, &c.service)
         })
     }
-}
-
-/// Whether `a` calls `b`, directly or through others.
-fn reaches(callees: &HashMap<String, Vec<String>>, a: &str, b: &str) -> bool {
-    let mut seen: HashSet<&str> = HashSet::from_iter([a]);
-    let mut stack = vec![a];
-    while let Some(x) = stack.pop() {
-        for c in callees.get(x).into_iter().flatten() {
-            if c == b {
-                return true;
-            }
-            if seen.insert(c.as_str()) {
-                stack.push(c.as_str());
-            }
-        }
-    }
-    false
 }
 
 /// Weighs one finding into the hypotheses, in the order the detectors gave them.
